@@ -1,0 +1,486 @@
+//! SAST: ast-grep rules over tree-sitter trees (Python, Rust).
+//!
+//! Rules are ast-grep YAML with three hunkscan keys the loader takes out
+//! before ast-grep sees the rest: `severity` (hunkscan's five levels instead
+//! of ast-grep's four), a typed `metadata` block, and the `valid`/`invalid`
+//! examples that `hunkscan rules test` runs. Everything else is ast-grep's
+//! own format, compiled by `ast-grep-config`, so ast-grep's and Semgrep's
+//! users read the rules as they are.
+//!
+//! A file is parsed once, with a time limit, and all rules of its language
+//! run in one walk of the tree (`CombinedScan`, indexed by node kind).
+
+use super::{
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, FileOutcome, Finding, Fix,
+    Position, RawFinding, Severity, Skipped,
+};
+use crate::rules::{self, RuleSource, RuleSourceError};
+use ast_grep_config::{
+    CombinedScan, GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig,
+};
+use ast_grep_core::tree_sitter::{LanguageExt, StrDoc};
+use ast_grep_core::{AstGrep, Doc, NodeMatch};
+use ast_grep_language::{Language, SupportLang};
+use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The languages SAST rules may target: the grammars compiled in.
+pub const SUPPORTED_LANGUAGES: [SupportLang; 2] = [SupportLang::Python, SupportLang::Rust];
+
+/// Default time a single file may take to parse.
+pub const DEFAULT_PARSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// hunkscan's metadata on a rule. Unknown keys are refused so a typo
+/// (`cew:`) is an error, not a rule with no CWE.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMetadata {
+    /// CWE identifier, `CWE-<n>`.
+    pub cwe: String,
+    /// How sure a match is a real problem.
+    pub confidence: Confidence,
+    /// OWASP Top 10 category.
+    #[serde(default)]
+    pub owasp: Option<String>,
+    /// Links for the reader.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// `first-line`: only the first line of a match must touch a changed line.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
+}
+
+/// Which part of a match must intersect the added lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anchor {
+    /// Only the first line (for matches that are whole blocks or items).
+    FirstLine,
+    /// Any line of the match (the default).
+    Range,
+}
+
+#[derive(Deserialize)]
+struct SastRuleFile {
+    severity: Severity,
+    metadata: RuleMetadata,
+    #[serde(default)]
+    valid: Vec<String>,
+    #[serde(default)]
+    invalid: Vec<String>,
+    #[serde(flatten)]
+    config: SerializableRuleConfig<SupportLang>,
+}
+
+/// Everything about a rule except its compiled matcher.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    /// Rule id.
+    pub id: String,
+    /// Target language.
+    pub language: SupportLang,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// Message template (may hold `$VARS`).
+    pub message: String,
+    /// Remediation in Markdown.
+    pub note: Option<String>,
+    /// hunkscan metadata.
+    pub metadata: RuleMetadata,
+    /// Snippets that must not match.
+    pub valid: Vec<String>,
+    /// Snippets that must match.
+    pub invalid: Vec<String>,
+    /// Where the rule was read from.
+    pub origin: String,
+}
+
+/// A rule that cannot be used. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// The rule folder cannot be read.
+    #[error(transparent)]
+    Source(#[from] RuleSourceError),
+    /// The YAML does not fit the rule format.
+    #[error("{origin}: {message}")]
+    Format {
+        /// The file.
+        origin: String,
+        /// What is wrong, with the line and column the YAML parser gives.
+        message: String,
+    },
+    /// ast-grep refused the rule.
+    #[error("{origin}: rule `{id}`: {message}")]
+    Compile {
+        /// The file.
+        origin: String,
+        /// The rule id.
+        id: String,
+        /// ast-grep's error, with its causes.
+        message: String,
+    },
+    /// A rule for a language hunkscan does not parse.
+    #[error(
+        "{origin}: rule `{id}` targets {language}, but SAST rules may only target python or rust"
+    )]
+    UnsupportedLanguage {
+        /// The file.
+        origin: String,
+        /// The rule id.
+        id: String,
+        /// The language named.
+        language: String,
+    },
+    /// Two rule files of the same origin share an id.
+    #[error("rule id `{id}` is defined twice: {first} and {second}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// The first file.
+        first: String,
+        /// The second file.
+        second: String,
+    },
+    /// The rule set cannot be indexed (a bad `files`/`ignores` glob).
+    #[error("cannot index the rules: {0}")]
+    Collection(String),
+}
+
+/// The loaded, compiled SAST rules.
+pub struct SastRules {
+    collection: RuleCollection<SupportLang>,
+    info: HashMap<String, RuleInfo>,
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn compile(source: &RuleSource) -> Result<(RuleConfig<SupportLang>, RuleInfo), RuleError> {
+    let file: SastRuleFile =
+        ast_grep_config::from_str(&source.text).map_err(|e| RuleError::Format {
+            origin: source.origin.clone(),
+            message: e.to_string(),
+        })?;
+    let id = file.config.id.clone();
+    let language = file.config.language;
+    if !SUPPORTED_LANGUAGES.contains(&language) {
+        return Err(RuleError::UnsupportedLanguage {
+            origin: source.origin.clone(),
+            id,
+            language: language.to_string(),
+        });
+    }
+    if id.is_empty() {
+        return Err(RuleError::Format {
+            origin: source.origin.clone(),
+            message: "rule has no `id`".into(),
+        });
+    }
+    let info = RuleInfo {
+        id: id.clone(),
+        language,
+        severity: file.severity,
+        message: file.config.message.clone(),
+        note: file.config.note.clone(),
+        metadata: file.metadata,
+        valid: file.valid,
+        invalid: file.invalid,
+        origin: source.origin.clone(),
+    };
+    let config = RuleConfig::try_from(file.config, &GlobalRules::default()).map_err(|e| {
+        RuleError::Compile {
+            origin: source.origin.clone(),
+            id,
+            message: error_chain(&e),
+        }
+    })?;
+    Ok((config, info))
+}
+
+impl SastRules {
+    /// The rules embedded in the binary, with `overrides` (a folder laid out
+    /// like `rules/`) adding rules or replacing embedded rules of the same id.
+    pub fn load(overrides: Option<&Path>) -> Result<Self, RuleError> {
+        let mut sources = rules::embedded(&rules::SAST_FOLDERS);
+        let embedded_count = sources.len();
+        if let Some(dir) = overrides {
+            sources.extend(rules::from_dir(dir, &rules::SAST_FOLDERS)?);
+        }
+        let mut by_id: HashMap<String, (usize, RuleConfig<SupportLang>, RuleInfo)> = HashMap::new();
+        for (index, source) in sources.iter().enumerate() {
+            let (config, info) = compile(source)?;
+            if let Some((previous, _, earlier)) = by_id.get(&info.id) {
+                // Same origin twice is a mistake; a run-time file replacing an embedded one is the point.
+                let both_embedded = *previous < embedded_count && index < embedded_count;
+                let both_override = *previous >= embedded_count && index >= embedded_count;
+                if both_embedded || both_override {
+                    return Err(RuleError::DuplicateId {
+                        id: info.id.clone(),
+                        first: earlier.origin.clone(),
+                        second: info.origin.clone(),
+                    });
+                }
+            }
+            by_id.insert(info.id.clone(), (index, config, info));
+        }
+        let mut ordered: Vec<_> = by_id.into_values().collect();
+        ordered.sort_by_key(|(index, _, _)| *index);
+        let mut info = HashMap::new();
+        let mut configs = Vec::new();
+        for (_, config, rule_info) in ordered {
+            info.insert(rule_info.id.clone(), rule_info);
+            configs.push(config);
+        }
+        let collection =
+            RuleCollection::try_new(configs).map_err(|e| RuleError::Collection(e.to_string()))?;
+        Ok(Self { collection, info })
+    }
+
+    /// Every rule's description, sorted by id.
+    pub fn infos(&self) -> Vec<&RuleInfo> {
+        let mut infos: Vec<_> = self.info.values().collect();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        infos
+    }
+
+    /// The description of one rule.
+    pub fn info(&self, id: &str) -> Option<&RuleInfo> {
+        self.info.get(id)
+    }
+
+    /// The compiled rule with this id.
+    pub fn config(&self, id: &str) -> Option<&RuleConfig<SupportLang>> {
+        self.collection.get_rule(id)
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.info.len()
+    }
+
+    /// True when there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+}
+
+/// A parse that did not produce a usable tree.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// The time limit ran out.
+    #[error("parsing took longer than {0:?}")]
+    Timeout(Duration),
+    /// tree-sitter refused the grammar (a build problem, not the file's).
+    #[error("the {0} grammar could not be loaded")]
+    Grammar(String),
+}
+
+thread_local! {
+    // One parser per language per thread: creating one per file costs more than the parse of a small file.
+    static PARSERS: RefCell<HashMap<SupportLang, tree_sitter::Parser>> = RefCell::new(HashMap::new());
+}
+
+/// Parses `source` with a time limit. The tree may contain error nodes.
+pub fn parse(
+    source: &str,
+    language: SupportLang,
+    timeout: Duration,
+) -> Result<AstGrep<StrDoc<SupportLang>>, ParseError> {
+    let tree = PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let parser = match parsers.entry(language) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let mut parser = tree_sitter::Parser::new();
+                parser
+                    .set_language(&language.get_ts_language())
+                    .map_err(|_| ParseError::Grammar(language.to_string()))?;
+                entry.insert(parser)
+            }
+        };
+        parser.reset();
+        let deadline = Instant::now() + timeout;
+        let mut over_time = |_: &tree_sitter::ParseState| {
+            if Instant::now() > deadline {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let options = tree_sitter::ParseOptions::new().progress_callback(&mut over_time);
+        let bytes = source.as_bytes();
+        parser
+            .parse_with_options(
+                &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+                None,
+                Some(options),
+            )
+            .ok_or(ParseError::Timeout(timeout))
+    })?;
+    Ok(AstGrep::doc(StrDoc {
+        src: source.to_owned(),
+        lang: language,
+        tree,
+    }))
+}
+
+/// Counts syntax-error regions, for the "parsed with errors" note.
+fn count_errors(root: &AstGrep<StrDoc<SupportLang>>) -> usize {
+    if !root.root().get_inner_node().has_error() {
+        return 0;
+    }
+    root.root()
+        .dfs()
+        .filter(|n| n.is_error() || n.is_missing())
+        .count()
+}
+
+/// The SAST analyzer.
+pub struct SastAnalyzer {
+    rules: SastRules,
+    parse_timeout: Duration,
+}
+
+impl SastAnalyzer {
+    /// An analyzer over these rules, with the given per-file parse limit.
+    pub fn new(rules: SastRules, parse_timeout: Duration) -> Self {
+        Self {
+            rules,
+            parse_timeout,
+        }
+    }
+
+    /// The rules it runs.
+    pub fn rules(&self) -> &SastRules {
+        &self.rules
+    }
+
+    /// Runs `rules` over `source` and turns the matches into raw findings.
+    pub fn run_rules(
+        &self,
+        path: &str,
+        root: &AstGrep<StrDoc<SupportLang>>,
+        rules: Vec<&RuleConfig<SupportLang>>,
+    ) -> Vec<RawFinding> {
+        let scan = CombinedScan::new(rules);
+        let result = scan.scan(root, false);
+        let mut findings = Vec::new();
+        for (rule, matches) in result.matches {
+            let Some(info) = self.rules.info(&rule.id) else {
+                continue;
+            };
+            for node in matches {
+                findings.push(self.to_finding(path, rule, info, &node));
+            }
+        }
+        findings
+    }
+
+    fn to_finding(
+        &self,
+        path: &str,
+        rule: &RuleConfig<SupportLang>,
+        info: &RuleInfo,
+        node: &NodeMatch<StrDoc<SupportLang>>,
+    ) -> RawFinding {
+        let start = node.start_pos();
+        let end = node.end_pos();
+        let to_position = |pos: &ast_grep_core::Position| Position {
+            line: u32::try_from(pos.line() + 1).unwrap_or(u32::MAX),
+            column: u32::try_from(pos.column(node) + 1).unwrap_or(u32::MAX),
+        };
+        let fix = rule.fixer.first().and_then(|fixer| {
+            let edit = node.make_edit(&rule.matcher, fixer);
+            // Only a replacement of exactly the matched range can become a suggestion.
+            (edit.position == node.range().start && edit.deleted_length == node.range().len())
+                .then(|| String::from_utf8(edit.inserted_text).ok())
+                .flatten()
+                .map(|replacement| Fix { replacement })
+        });
+        let source = node.get_doc().get_source();
+        let snippet = source
+            .lines()
+            .skip(start.line())
+            .take((end.line() - start.line() + 1).min(5))
+            .collect::<Vec<_>>()
+            .join("\n");
+        RawFinding {
+            finding: Finding {
+                rule_id: info.id.clone(),
+                analyzer: AnalyzerKind::Sast,
+                severity: info.severity,
+                confidence: info.metadata.confidence,
+                cwe: Some(info.metadata.cwe.clone()),
+                path: path.to_owned(),
+                start: to_position(&start),
+                end: to_position(&end),
+                message: rule.get_message(node),
+                remediation: info.note.clone(),
+                fix,
+                fingerprint: String::new(),
+                change: ChangeKind::New,
+                suppression: None,
+                snippet,
+            },
+            anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
+            identity: node.text().into_owned(),
+        }
+    }
+}
+
+impl Analyzer for SastAnalyzer {
+    fn kind(&self) -> AnalyzerKind {
+        AnalyzerKind::Sast
+    }
+
+    fn handles(&self, path: &str) -> bool {
+        SupportLang::from_path(path).is_some_and(|lang| SUPPORTED_LANGUAGES.contains(&lang))
+    }
+
+    fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+        let path = &file.diff.path;
+        let Some(language) = SupportLang::from_path(path) else {
+            return;
+        };
+        let rules = self.rules.collection.for_path(Path::new(path));
+        if rules.is_empty() {
+            return;
+        }
+        let root = match parse(head, language, self.parse_timeout) {
+            Ok(root) => root,
+            Err(error) => {
+                out.skipped.push(Skipped {
+                    path: path.clone(),
+                    analyzer: Some(AnalyzerKind::Sast),
+                    reason: error.to_string(),
+                    partial: false,
+                });
+                return;
+            }
+        };
+        let errors = count_errors(&root);
+        if errors > 0 {
+            out.skipped.push(Skipped {
+                path: path.clone(),
+                analyzer: Some(AnalyzerKind::Sast),
+                reason: format!(
+                    "{errors} syntax error(s): the file was scanned, but code inside the broken parts may be missed"
+                ),
+                partial: true,
+            });
+        }
+        out.findings.extend(self.run_rules(path, &root, rules));
+    }
+}

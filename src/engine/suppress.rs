@@ -1,0 +1,135 @@
+//! Suppression comments: hunkscan's own, and the ones teams already wrote
+//! for Semgrep and Bandit, so moving to hunkscan keeps their triage.
+//!
+//! A marker applies to findings that start on its line or on the line just
+//! below it. Markers are found by text, whatever the comment syntax of the
+//! language, so the same rule works for Python, Rust, YAML and the rest.
+//!
+//! - `hunkscan:ignore <rule-id>[, <rule-id>…] -- <reason>` silences those
+//!   rules; with no id it silences every rule on the line.
+//! - `nosemgrep` and `nosec`, with or without ids, silence every finding on
+//!   the line: their ids name Semgrep or Bandit rules, which cannot be mapped
+//!   one to one onto hunkscan's, and the line was triaged by a human.
+//!
+//! A suppressed finding stays in the results with its marker and reason.
+
+use super::{Finding, Suppression, SuppressionSource};
+use regex::Regex;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+static HUNKSCAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"hunkscan:ignore(?P<ids>[^\n]*?)(?:\s--\s*(?P<reason>.*?))?\s*(?:\*/|-->)?\s*$")
+        .expect("static regex")
+});
+static NOSEMGREP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bnosemgrep\b(?::\s*(?P<ids>[\w.\-, ]+))?").expect("static regex")
+});
+static NOSEC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bnosec\b(?:\s+(?P<ids>[\w\-, ]+))?").expect("static regex"));
+
+#[derive(Debug, Clone)]
+struct Marker {
+    source: SuppressionSource,
+    /// Empty: every rule.
+    rule_ids: Vec<String>,
+    reason: Option<String>,
+    line: u32,
+}
+
+/// The suppression markers of one file, by line.
+#[derive(Debug, Default)]
+pub struct Markers {
+    by_line: HashMap<u32, Vec<Marker>>,
+}
+
+impl Markers {
+    /// Finds every marker in `text`.
+    pub fn scan(text: &str) -> Self {
+        let mut by_line: HashMap<u32, Vec<Marker>> = HashMap::new();
+        for (index, line) in text.lines().enumerate() {
+            // Cheap prefilter: almost no line holds a marker.
+            if !(line.contains("hunkscan:ignore")
+                || line.contains("nosemgrep")
+                || line.contains("nosec"))
+            {
+                continue;
+            }
+            let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let markers = parse_line(line, number);
+            if !markers.is_empty() {
+                by_line.entry(number).or_default().extend(markers);
+            }
+        }
+        Self { by_line }
+    }
+
+    /// The suppression that applies to `finding`, if any: a marker on its
+    /// first line wins over one on the line above.
+    pub fn suppression_for(&self, finding: &Finding) -> Option<Suppression> {
+        let line = finding.start.line;
+        [line, line.saturating_sub(1)]
+            .into_iter()
+            .filter(|&l| l > 0)
+            .flat_map(|l| self.by_line.get(&l).into_iter().flatten())
+            .find(|marker| {
+                marker.rule_ids.is_empty()
+                    || marker.rule_ids.iter().any(|id| id == &finding.rule_id)
+            })
+            .map(|marker| Suppression {
+                source: marker.source,
+                reason: marker.reason.clone(),
+                line: marker.line,
+            })
+    }
+}
+
+fn split_ids(ids: &str) -> Vec<String> {
+    ids.split([',', ' ', '\t'])
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_line(line: &str, number: u32) -> Vec<Marker> {
+    let mut markers = Vec::new();
+    if let Some(caps) = HUNKSCAN.captures(line) {
+        let reason = caps
+            .name("reason")
+            .map(|r| r.as_str().trim().to_owned())
+            .filter(|r| !r.is_empty());
+        markers.push(Marker {
+            source: SuppressionSource::Hunkscan,
+            rule_ids: caps
+                .name("ids")
+                .map(|ids| split_ids(ids.as_str()))
+                .unwrap_or_default(),
+            reason,
+            line: number,
+        });
+    }
+    for (regex, source, tool) in [
+        (&*NOSEMGREP, SuppressionSource::Nosemgrep, "nosemgrep"),
+        (&*NOSEC, SuppressionSource::Nosec, "nosec"),
+    ] {
+        if let Some(caps) = regex.captures(line) {
+            let ids = caps
+                .name("ids")
+                .map(|ids| split_ids(ids.as_str()))
+                .unwrap_or_default();
+            let reason = if ids.is_empty() {
+                format!("{tool} comment")
+            } else {
+                format!("{tool} comment for {}", ids.join(", "))
+            };
+            markers.push(Marker {
+                source,
+                rule_ids: Vec::new(),
+                reason: Some(reason),
+                line: number,
+            });
+        }
+    }
+    markers
+}

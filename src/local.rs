@@ -1,0 +1,330 @@
+//! Change sets for the command line: from a git repository (through the
+//! `git` program, which every developer has and whose diff is the reference)
+//! or from two directory trees (no git needed; the fixtures ship that way
+//! because a nested git repository cannot be committed).
+
+use crate::diff::{self, DiffError, FileDiff, FileStatus};
+use crate::engine::{ChangeSet, ChangedFile, Content, MAX_FILE_BYTES};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Why a change set could not be built. Each message is one line that names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The path does not exist or is not a directory.
+    #[error("{0}: no such directory")]
+    NoSuchDirectory(PathBuf),
+    /// The directory is not inside a git work tree.
+    #[error("{0}: not a git repository")]
+    NotARepository(PathBuf),
+    /// A revision git cannot resolve to a commit.
+    #[error("unknown revision `{0}` (not a commit in this repository)")]
+    BadRevision(String),
+    /// The `git` program is missing or failed.
+    #[error("git {args}: {message}")]
+    Git {
+        /// The git sub-command.
+        args: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// git produced a diff we cannot read.
+    #[error("cannot read git's diff: {0}")]
+    Diff(#[from] DiffError),
+    /// A file of a tree cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, LocalError> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LocalError::Git {
+            args: args.join(" "),
+            message: format!("cannot run git: {e}"),
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let message = stderr.lines().next().unwrap_or("failed").trim().to_owned();
+        return Err(LocalError::Git {
+            args: args.join(" "),
+            message,
+        });
+    }
+    Ok(output.stdout)
+}
+
+fn resolve(repo: &Path, rev: &str) -> Result<String, LocalError> {
+    let spec = format!("{rev}^{{commit}}");
+    match git(
+        repo,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &spec,
+        ],
+    ) {
+        Ok(out) => Ok(String::from_utf8_lossy(&out).trim().to_owned()),
+        Err(_) => Err(LocalError::BadRevision(rev.to_owned())),
+    }
+}
+
+/// The changes between `base` and `head` in the repository at `repo`.
+///
+/// - `head = Some(rev)`: the diff from the merge base of `base` and `head`
+///   to `head` (`git diff base...head`), which is what a pull request of
+///   `head` into `base` shows.
+/// - `head = None`: the diff from `base` to the working tree (`git diff
+///   base`), staged and unstaged changes of tracked files.
+pub fn from_git(repo: &Path, base: &str, head: Option<&str>) -> Result<ChangeSet, LocalError> {
+    if !repo.is_dir() {
+        return Err(LocalError::NoSuchDirectory(repo.to_path_buf()));
+    }
+    let top = git(repo, &["rev-parse", "--show-toplevel"])
+        .map_err(|_| LocalError::NotARepository(repo.to_path_buf()))?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top).trim());
+    let base_commit = resolve(&top, base)?;
+    let head_commit = head.map(|rev| resolve(&top, rev)).transpose()?;
+    let left = match &head_commit {
+        Some(head) => git(&top, &["merge-base", &base_commit, head])
+            .map(|out| String::from_utf8_lossy(&out).trim().to_owned())
+            .unwrap_or_else(|_| base_commit.clone()),
+        None => base_commit.clone(),
+    };
+    // Fixed options so that user configuration (noprefix, external diff
+    // drivers, textconv, colour) cannot change what we parse.
+    let mut args = vec![
+        "-c",
+        "core.quotePath=true",
+        "diff",
+        "--no-color",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--find-renames",
+        "--unified=3",
+        "--src-prefix=a/",
+        "--dst-prefix=b/",
+        left.as_str(),
+    ];
+    if let Some(head) = &head_commit {
+        args.push(head.as_str());
+    }
+    let raw = git(&top, &args)?;
+    let diffs = diff::parse_unified_diff(&raw)?;
+    let mut blobs = BlobReader::start(&top)?;
+    let mut files = Vec::with_capacity(diffs.len());
+    for file_diff in diffs {
+        let base_path = file_diff
+            .old_path
+            .clone()
+            .unwrap_or_else(|| file_diff.path.clone());
+        let base = if file_diff.status == FileStatus::Added {
+            Content::Absent
+        } else {
+            blobs.read(&left, &base_path)?
+        };
+        let head = match (file_diff.status, &head_commit) {
+            (FileStatus::Removed, _) => Content::Absent,
+            (_, Some(commit)) => blobs.read(commit, &file_diff.path)?,
+            (_, None) => read_file(&top.join(&file_diff.path))?,
+        };
+        files.push(ChangedFile {
+            diff: file_diff,
+            base,
+            head,
+        });
+    }
+    Ok(ChangeSet { files })
+}
+
+/// Reads many blobs through one `git cat-file --batch` process instead of
+/// one `git show` per file.
+struct BlobReader {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl BlobReader {
+    fn start(repo: &Path) -> Result<Self, LocalError> {
+        let fail = |message: String| LocalError::Git {
+            args: "cat-file --batch".into(),
+            message,
+        };
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| fail(format!("cannot run git: {e}")))?;
+        let stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
+        let stdout = BufReader::new(
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| fail("no stdout".into()))?,
+        );
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    fn read(&mut self, commit: &str, path: &str) -> Result<Content, LocalError> {
+        let fail = |message: String| LocalError::Git {
+            args: format!("cat-file --batch {commit}:{path}"),
+            message,
+        };
+        writeln!(self.stdin, "{commit}:{path}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| fail(e.to_string()))?;
+        let mut header = String::new();
+        self.stdout
+            .read_line(&mut header)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut fields = header.split_whitespace();
+        let (_, kind, size) = (fields.next(), fields.next(), fields.next());
+        if kind != Some("blob") {
+            // "missing" (or a submodule commit): nothing to analyse on that side.
+            return Ok(Content::Absent);
+        }
+        let size: usize = size
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| fail(format!("bad header `{}`", header.trim())))?;
+        let mut bytes = vec![0; size + 1]; // the blob and git's trailing newline
+        self.stdout
+            .read_exact(&mut bytes)
+            .map_err(|e| fail(e.to_string()))?;
+        bytes.truncate(size);
+        Ok(Content::from_bytes(bytes))
+    }
+}
+
+impl Drop for BlobReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_file(path: &Path) -> Result<Content, LocalError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES as u64 => {
+            return Ok(Content::TooLarge(
+                usize::try_from(meta.len()).unwrap_or(usize::MAX),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Content::Absent),
+        _ => {}
+    }
+    let bytes = std::fs::read(path).map_err(|source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Content::from_bytes(bytes))
+}
+
+fn walk(root: &Path) -> Result<BTreeSet<String>, LocalError> {
+    let mut found = BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let io = |source| LocalError::Io {
+            path: dir.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&dir).map_err(io)? {
+            let entry = entry.map_err(|source| LocalError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                let rel: Vec<_> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                found.insert(rel.join("/"));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The changes from the tree at `base` to the tree at `head` (two plain
+/// directories). Files are matched by relative path; renames show as a
+/// removal and an addition.
+pub fn from_trees(base: &Path, head: &Path) -> Result<ChangeSet, LocalError> {
+    for dir in [base, head] {
+        if !dir.is_dir() {
+            return Err(LocalError::NoSuchDirectory(dir.to_path_buf()));
+        }
+    }
+    let base_files = walk(base)?;
+    let head_files = walk(head)?;
+    let mut files = Vec::new();
+    for path in base_files.union(&head_files) {
+        let old = if base_files.contains(path) {
+            read_file(&base.join(path))?
+        } else {
+            Content::Absent
+        };
+        let new = if head_files.contains(path) {
+            read_file(&head.join(path))?
+        } else {
+            Content::Absent
+        };
+        if old == new {
+            continue;
+        }
+        let status = match (&old, &new) {
+            (Content::Absent, _) => FileStatus::Added,
+            (_, Content::Absent) => FileStatus::Removed,
+            _ => FileStatus::Modified,
+        };
+        let binary = matches!(old, Content::Binary) || matches!(new, Content::Binary);
+        let lines = match (old.text(), new.text(), binary) {
+            (_, _, true) => Default::default(),
+            (old_text, new_text, false) => {
+                let (old_text, new_text) = (old_text.unwrap_or(""), new_text.unwrap_or(""));
+                let patch = similar::TextDiff::from_lines(old_text, new_text)
+                    .unified_diff()
+                    .context_radius(3)
+                    .to_string();
+                diff::parse_patch(patch.as_bytes())?
+            }
+        };
+        let file_diff = FileDiff {
+            path: path.clone(),
+            old_path: None,
+            status,
+            binary,
+            mode_only: false,
+            lines,
+        };
+        files.push(ChangedFile {
+            diff: file_diff,
+            base: old,
+            head: new,
+        });
+    }
+    Ok(ChangeSet { files })
+}

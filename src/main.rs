@@ -1,0 +1,175 @@
+//! The command line: `hunkscan scan` and `hunkscan rules test`.
+//!
+//! Exit codes follow linters: 0 nothing at or above `--fail-on`, 1 findings,
+//! 2 an error (bad flag, missing repository, bad revision, bad rule).
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
+use hunkscan::engine::{Engine, Severity};
+use hunkscan::report::{self, RuleDoc};
+use hunkscan::{local, ruletest};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "hunkscan",
+    version,
+    about = "Security review of the lines a change adds"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan the changes between two revisions (or two directory trees).
+    Scan(ScanArgs),
+    /// Work with the rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Check every rule against its own valid/invalid examples.
+    Test {
+        /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+    },
+    /// List the rules with their severity and CWE.
+    List {
+        /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// The git repository (any directory inside its work tree).
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    repo: PathBuf,
+    /// The revision the change is compared against.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    base: String,
+    /// The revision holding the change; scanned as `git diff BASE...HEAD`
+    /// (from their merge base, like a pull request). Without it, the working
+    /// tree is compared with BASE (`git diff BASE`).
+    #[arg(long, value_name = "REV")]
+    head: Option<String>,
+    /// Instead of git: a directory holding the files before the change (needs --head-tree).
+    #[arg(long, value_name = "DIR", requires = "head_tree", conflicts_with_all = ["head"])]
+    base_tree: Option<PathBuf>,
+    /// Instead of git: a directory holding the files after the change (needs --base-tree).
+    #[arg(long, value_name = "DIR", requires = "base_tree")]
+    head_tree: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Exit with 1 when an unsuppressed finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    fail_on: Severity,
+    /// Longest time one file may take to parse, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_PARSE_TIMEOUT.as_millis() as u64)]
+    parse_timeout_ms: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(RulesCommand::Test { rules }) => rules_test(rules),
+        Command::Rules(RulesCommand::List { rules }) => rules_list(rules),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("hunkscan: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let rules = SastRules::load(args.rules.as_deref()).context("loading rules")?;
+    let docs: Vec<RuleDoc> = rules.infos().into_iter().map(RuleDoc::from).collect();
+    let sast = SastAnalyzer::new(rules, Duration::from_millis(args.parse_timeout_ms));
+    let engine = Engine::new(vec![Box::new(sast)]);
+    let changes = match (&args.base_tree, &args.head_tree) {
+        (Some(base), Some(head)) => local::from_trees(base, head)?,
+        _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
+    };
+    let report = engine.scan(&changes);
+    let rendered = match args.format {
+        Format::Text => report::text::render(&report),
+        Format::Json => serde_json::to_string_pretty(&report::json::render(&report))? + "\n",
+        Format::Sarif => {
+            serde_json::to_string_pretty(&report::sarif::render(&report, &docs))? + "\n"
+        }
+    };
+    print!("{rendered}");
+    Ok(if report.fails_at(args.fail_on) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let rules = SastRules::load(dir.as_deref()).context("loading rules")?;
+    let analyzer = SastAnalyzer::new(rules, DEFAULT_PARSE_TIMEOUT);
+    let results = ruletest::run(&analyzer);
+    let mut failed = 0;
+    for result in &results {
+        match &result.verdict {
+            ruletest::Verdict::Validated => println!("ok     {}", result.id),
+            ruletest::Verdict::Failed { problems } => {
+                failed += 1;
+                println!("FAILED {} ({})", result.id, result.origin);
+                for problem in problems {
+                    println!("         {problem}");
+                }
+            }
+        }
+    }
+    println!(
+        "rules: {} passed, {} failed",
+        results.len() - failed,
+        failed
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let rules = SastRules::load(dir.as_deref()).context("loading rules")?;
+    for info in rules.infos() {
+        println!(
+            "{:<45} {:<8} {:<9} {}",
+            info.id, info.severity, info.metadata.cwe, info.message
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

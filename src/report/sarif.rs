@@ -1,0 +1,135 @@
+//! SARIF 2.1.0, in the subset GitHub code scanning reads: rules with help
+//! text and `security-severity`, results with a repository-relative
+//! `physicalLocation`, `partialFingerprints`, and in-source suppressions.
+
+use super::RuleDoc;
+use crate::engine::{Finding, ScanReport, Severity};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The key under `partialFingerprints`; bump the version if the fingerprint recipe changes.
+pub const FINGERPRINT_KEY: &str = "hunkscan/v1";
+
+fn level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// GitHub maps this number to its own critical/high/medium/low labels.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "1.0",
+    }
+}
+
+fn rule_descriptor(rule: &RuleDoc) -> Value {
+    let mut help = rule.help.clone().unwrap_or_else(|| rule.summary.clone());
+    if !rule.references.is_empty() {
+        help.push_str("\n\nReferences:\n");
+        for reference in &rule.references {
+            help.push_str(&format!("- {reference}\n"));
+        }
+    }
+    let mut tags = vec!["security".to_owned()];
+    tags.extend(rule.cwe.iter().cloned());
+    json!({
+        "id": rule.id,
+        "name": rule.id,
+        "shortDescription": { "text": rule.summary },
+        "fullDescription": { "text": rule.summary },
+        "help": { "text": help, "markdown": help },
+        "helpUri": rule.references.first(),
+        "defaultConfiguration": { "level": level(rule.severity) },
+        "properties": {
+            "tags": tags,
+            "precision": rule.confidence.as_str(),
+            "security-severity": security_severity(rule.severity),
+        },
+    })
+}
+
+fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
+    let mut result = json!({
+        "ruleId": finding.rule_id,
+        "level": level(finding.severity),
+        "message": { "text": finding.message },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": finding.path, "uriBaseId": "%SRCROOT%" },
+                "region": {
+                    "startLine": finding.start.line,
+                    "startColumn": finding.start.column,
+                    "endLine": finding.end.line,
+                    "endColumn": finding.end.column,
+                    "snippet": { "text": finding.snippet },
+                },
+            },
+        }],
+        "partialFingerprints": { FINGERPRINT_KEY: finding.fingerprint },
+        "properties": {
+            "analyzer": finding.analyzer.as_str(),
+            "change": finding.change,
+            "confidence": finding.confidence,
+            "severity": finding.severity,
+        },
+    });
+    if let Some(index) = rule_index {
+        result["ruleIndex"] = json!(index);
+    }
+    if let Some(suppression) = &finding.suppression {
+        result["suppressions"] = json!([{
+            "kind": "inSource",
+            "justification": suppression.reason.clone().unwrap_or_default(),
+        }]);
+    }
+    result
+}
+
+/// The SARIF log for a report. `rules` describes at least the rules that
+/// produced findings; a finding of an unknown rule gets a minimal descriptor.
+pub fn render(report: &ScanReport, rules: &[RuleDoc]) -> Value {
+    let known: BTreeMap<&str, &RuleDoc> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut used: BTreeMap<&str, Value> = BTreeMap::new();
+    for finding in &report.findings {
+        used.entry(finding.rule_id.as_str()).or_insert_with(|| match known.get(finding.rule_id.as_str()) {
+            Some(rule) => rule_descriptor(rule),
+            None => json!({ "id": finding.rule_id, "shortDescription": { "text": finding.message } }),
+        });
+    }
+    let index: BTreeMap<&str, usize> = used.keys().enumerate().map(|(i, id)| (*id, i)).collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| result(f, index.get(f.rule_id.as_str()).copied()))
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "hunkscan",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": used.into_values().collect::<Vec<_>>(),
+                },
+            },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": report.skipped.iter().map(|s| json!({
+                    "level": "note",
+                    "message": { "text": format!("{}: {}", s.path, s.reason) },
+                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": s.path, "uriBaseId": "%SRCROOT%" } } }],
+                })).collect::<Vec<_>>(),
+            }],
+        }],
+    })
+}

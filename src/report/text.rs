@@ -1,0 +1,100 @@
+//! Terminal output: one block per finding, the way compilers print errors
+//! (`path:line:column`, so editors and terminals make it clickable).
+
+use super::severity_counts;
+use crate::engine::{Finding, ScanReport};
+use std::fmt::Write;
+
+fn finding_block(out: &mut String, finding: &Finding) {
+    let _ = writeln!(
+        out,
+        "{}:{}:{}: {} [{}] {}",
+        finding.path,
+        finding.start.line,
+        finding.start.column,
+        finding.severity.as_str().to_uppercase(),
+        finding.rule_id,
+        finding.message
+    );
+    let width = (finding.start.line as usize + finding.snippet.lines().count())
+        .to_string()
+        .len();
+    for (offset, line) in finding.snippet.lines().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {:>width$} | {}",
+            finding.start.line as usize + offset,
+            line
+        );
+    }
+    if let Some(cwe) = &finding.cwe {
+        let _ = writeln!(
+            out,
+            "  {:>width$} = {cwe}, confidence {}",
+            "",
+            finding.confidence.as_str()
+        );
+    }
+    if let Some(fix) = &finding.fix {
+        let _ = writeln!(out, "  {:>width$} = fix: {}", "", fix.replacement);
+    }
+    if let Some(suppression) = &finding.suppression {
+        let reason = suppression.reason.as_deref().unwrap_or("no reason given");
+        let _ = writeln!(
+            out,
+            "  {:>width$} = suppressed on line {}: {reason}",
+            "", suppression.line
+        );
+    }
+}
+
+/// Renders the report for a terminal.
+pub fn render(report: &ScanReport) -> String {
+    let mut out = String::new();
+    let active: Vec<&Finding> = report.active().collect();
+    let suppressed: Vec<&Finding> = report.findings.iter().filter(|f| !f.is_active()).collect();
+    for finding in &active {
+        finding_block(&mut out, finding);
+        out.push('\n');
+    }
+    if !suppressed.is_empty() {
+        let _ = writeln!(out, "Suppressed ({}):", suppressed.len());
+        for finding in &suppressed {
+            finding_block(&mut out, finding);
+        }
+        out.push('\n');
+    }
+    if !report.skipped.is_empty() {
+        let _ = writeln!(out, "Skipped ({}):", report.skipped.len());
+        for skipped in &report.skipped {
+            let what = if skipped.partial {
+                "partly scanned"
+            } else {
+                "skipped"
+            };
+            let _ = writeln!(
+                out,
+                "  {}: {what}, because {}",
+                skipped.path, skipped.reason
+            );
+        }
+        out.push('\n');
+    }
+    let counts = severity_counts(active.iter().map(|f| &f.severity));
+    let _ = writeln!(
+        out,
+        "{} finding{}{}, {} suppressed; {} file{} analysed, {} skipped",
+        active.len(),
+        if active.len() == 1 { "" } else { "s" },
+        if counts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({counts})")
+        },
+        suppressed.len(),
+        report.files_analyzed,
+        if report.files_analyzed == 1 { "" } else { "s" },
+        report.skipped.len(),
+    );
+    out
+}
