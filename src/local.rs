@@ -295,36 +295,43 @@ pub fn from_trees(base: &Path, head: &Path) -> Result<ChangeSet, LocalError> {
         if old == new {
             continue;
         }
-        let status = match (&old, &new) {
-            (Content::Absent, _) => FileStatus::Added,
-            (_, Content::Absent) => FileStatus::Removed,
-            _ => FileStatus::Modified,
-        };
-        let binary = matches!(old, Content::Binary) || matches!(new, Content::Binary);
-        let lines = match (old.text(), new.text(), binary) {
-            (_, _, true) => Default::default(),
-            (old_text, new_text, false) => {
-                let (old_text, new_text) = (old_text.unwrap_or(""), new_text.unwrap_or(""));
-                let patch = similar::TextDiff::from_lines(old_text, new_text)
-                    .unified_diff()
-                    .context_radius(3)
-                    .to_string();
-                diff::parse_patch(patch.as_bytes())?
-            }
-        };
-        let file_diff = FileDiff {
-            path: path.clone(),
-            old_path: None,
-            status,
-            binary,
-            mode_only: false,
-            lines,
-        };
-        files.push(ChangedFile {
-            diff: file_diff,
-            base: old,
-            head: new,
-        });
+        files.push(changed_file(path, old, new)?);
     }
     Ok(ChangeSet { files })
+}
+
+/// A changed file from its two versions, diffed here (3 lines of context,
+/// as git does). Used for directory trees, and by the bot when GitHub omits
+/// the patch of a large file.
+pub fn changed_file(path: &str, old: Content, new: Content) -> Result<ChangedFile, DiffError> {
+    let status = match (&old, &new) {
+        (Content::Absent, _) => FileStatus::Added,
+        (_, Content::Absent) => FileStatus::Removed,
+        _ => FileStatus::Modified,
+    };
+    let binary = matches!(old, Content::Binary) || matches!(new, Content::Binary);
+    let lines = match (old.text(), new.text(), binary) {
+        (_, _, true) => Default::default(),
+        (old_text, new_text, false) => {
+            let (old_text, new_text) = (old_text.unwrap_or(""), new_text.unwrap_or(""));
+            let patch = similar::TextDiff::from_lines(old_text, new_text)
+                .unified_diff()
+                .context_radius(3)
+                .to_string();
+            diff::parse_patch(patch.as_bytes())?
+        }
+    };
+    let diff = FileDiff {
+        path: path.to_owned(),
+        old_path: None,
+        status,
+        binary,
+        mode_only: false,
+        lines,
+    };
+    Ok(ChangedFile {
+        diff,
+        base: old,
+        head: new,
+    })
 }
