@@ -24,16 +24,23 @@ fn scan_change(path: &str, base: Content, head: Content) -> ScanReport {
 }
 
 fn rule_lines<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<(String, u32)> {
-    findings.map(|f| (f.rule_id.clone(), f.start.line)).collect()
+    findings
+        .map(|f| (f.rule_id.clone(), f.start.line))
+        .collect()
 }
 
-const VULNERABLE: &str = "import subprocess\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n";
+const VULNERABLE: &str =
+    "import subprocess\n\ndef run(cmd):\n    return subprocess.run(cmd, shell=True)\n";
 
 #[test]
 fn unchanged_vulnerable_context_line_is_not_reported() {
     let head = format!("{VULNERABLE}\n\ndef other():\n    return 1\n");
     let report = scan_change("app.py", text(VULNERABLE), text(&head));
-    assert!(report.findings.is_empty(), "unexpected: {:?}", rule_lines(report.findings.iter()));
+    assert!(
+        report.findings.is_empty(),
+        "unexpected: {:?}",
+        rule_lines(report.findings.iter())
+    );
     assert_eq!(report.files_analyzed, 1);
 }
 
@@ -41,10 +48,16 @@ fn unchanged_vulnerable_context_line_is_not_reported() {
 fn the_same_line_added_is_reported() {
     let base = "import subprocess\n\ndef run(cmd):\n    return None\n";
     let report = scan_change("app.py", text(base), text(VULNERABLE));
-    assert_eq!(rule_lines(report.active()), vec![("python.subprocess-shell-true".to_owned(), 4)]);
+    assert_eq!(
+        rule_lines(report.active()),
+        vec![("python.subprocess-shell-true".to_owned(), 4)]
+    );
     let finding = &report.findings[0];
     assert_eq!((finding.start.column, finding.end.line), (12, 4));
-    assert_eq!(finding.snippet, "    return subprocess.run(cmd, shell=True)");
+    assert_eq!(
+        finding.snippet,
+        "    return subprocess.run(cmd, shell=True)"
+    );
     assert_eq!(finding.cwe.as_deref(), Some("CWE-78"));
 }
 
@@ -53,7 +66,10 @@ fn a_multi_line_match_is_reported_when_any_of_its_lines_is_added() {
     let base = "import subprocess\nsubprocess.run(\n    cmd,\n    check=True,\n)\n";
     let head = "import subprocess\nsubprocess.run(\n    cmd,\n    shell=True,\n)\n";
     let report = scan_change("app.py", text(base), text(head));
-    assert_eq!(rule_lines(report.active()), vec![("python.subprocess-shell-true".to_owned(), 2)]);
+    assert_eq!(
+        rule_lines(report.active()),
+        vec![("python.subprocess-shell-true".to_owned(), 2)]
+    );
 }
 
 #[test]
@@ -62,12 +78,24 @@ fn first_line_anchored_rule_ignores_edits_inside_an_existing_block() {
     let head = "fn f(p: *const u8) -> u8 {\n    unsafe {\n        *p.add(1)\n    }\n}\n";
     let report = scan_change("src/lib.rs", text(base), text(head));
     assert!(
-        !report.findings.iter().any(|f| f.rule_id == "rust.unsafe-block"),
+        !report
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "rust.unsafe-block"),
         "editing inside an old unsafe block must not re-report it: {:?}",
         rule_lines(report.findings.iter())
     );
-    let fresh = scan_change("src/lib.rs", text("fn f(p: *const u8) -> u8 {\n    0\n}\n"), text(head));
-    assert!(fresh.findings.iter().any(|f| f.rule_id == "rust.unsafe-block"));
+    let fresh = scan_change(
+        "src/lib.rs",
+        text("fn f(p: *const u8) -> u8 {\n    0\n}\n"),
+        text(head),
+    );
+    assert!(
+        fresh
+            .findings
+            .iter()
+            .any(|f| f.rule_id == "rust.unsafe-block")
+    );
 }
 
 #[test]
@@ -78,29 +106,50 @@ fn fingerprint_survives_lines_inserted_above() {
     assert_eq!(before.findings.len(), 1);
     assert_eq!(after.findings.len(), 1);
     assert_ne!(before.findings[0].start.line, after.findings[0].start.line);
-    assert_eq!(before.findings[0].fingerprint, after.findings[0].fingerprint);
+    assert_eq!(
+        before.findings[0].fingerprint,
+        after.findings[0].fingerprint
+    );
 }
 
 #[test]
 fn fingerprint_tells_apart_repeated_identical_matches_and_paths() {
-    let twice = format!("{VULNERABLE}\ndef again(cmd):\n    return subprocess.run(cmd, shell=True)\n");
+    let twice =
+        format!("{VULNERABLE}\ndef again(cmd):\n    return subprocess.run(cmd, shell=True)\n");
     let report = scan_change("app.py", Content::Absent, text(&twice));
     assert_eq!(report.findings.len(), 2);
-    assert_ne!(report.findings[0].fingerprint, report.findings[1].fingerprint);
+    assert_ne!(
+        report.findings[0].fingerprint,
+        report.findings[1].fingerprint
+    );
     let elsewhere = scan_change("other.py", Content::Absent, text(VULNERABLE));
-    assert_ne!(elsewhere.findings[0].fingerprint, report.findings[0].fingerprint);
+    assert_ne!(
+        elsewhere.findings[0].fingerprint,
+        report.findings[0].fingerprint
+    );
 }
 
 #[test]
 fn fingerprint_ignores_reindentation() {
     let flat = scan_change("a.py", Content::Absent, text("import os\nos.system(cmd)\n"));
-    let nested = scan_change("a.py", Content::Absent, text("import os\nif x:\n    os.system( cmd )\n"));
+    let nested = scan_change(
+        "a.py",
+        Content::Absent,
+        text("import os\nif x:\n    os.system( cmd )\n"),
+    );
     assert_eq!(flat.findings.len(), 1);
     assert_eq!(nested.findings.len(), 1);
     // Inner spaces differ, so the normalised text differs too: different findings.
     assert_ne!(flat.findings[0].fingerprint, nested.findings[0].fingerprint);
-    let indented = scan_change("a.py", Content::Absent, text("import os\nif x:\n    os.system(cmd)\n"));
-    assert_eq!(flat.findings[0].fingerprint, indented.findings[0].fingerprint);
+    let indented = scan_change(
+        "a.py",
+        Content::Absent,
+        text("import os\nif x:\n    os.system(cmd)\n"),
+    );
+    assert_eq!(
+        flat.findings[0].fingerprint,
+        indented.findings[0].fingerprint
+    );
 }
 
 #[test]
@@ -111,12 +160,26 @@ fn hunkscan_ignore_with_reason_suppresses_only_the_named_rule() {
         # hunkscan:ignore python.some-other-rule -- unrelated\n\
         subprocess.call(cmd, shell=True)\n";
     let report = scan_change("app.py", Content::Absent, text(head));
-    assert_eq!(report.findings.len(), 2, "suppressed findings are kept: {:?}", rule_lines(report.findings.iter()));
-    let suppression = report.findings[0].suppression.as_ref().expect("first is suppressed");
+    assert_eq!(
+        report.findings.len(),
+        2,
+        "suppressed findings are kept: {:?}",
+        rule_lines(report.findings.iter())
+    );
+    let suppression = report.findings[0]
+        .suppression
+        .as_ref()
+        .expect("first is suppressed");
     assert_eq!(suppression.source, SuppressionSource::Hunkscan);
-    assert_eq!(suppression.reason.as_deref(), Some("the command is a constant table entry"));
+    assert_eq!(
+        suppression.reason.as_deref(),
+        Some("the command is a constant table entry")
+    );
     assert_eq!(suppression.line, 2);
-    assert!(report.findings[1].is_active(), "an ignore for another rule must not apply");
+    assert!(
+        report.findings[1].is_active(),
+        "an ignore for another rule must not apply"
+    );
     assert_eq!(report.active().count(), 1);
 }
 
@@ -124,7 +187,10 @@ fn hunkscan_ignore_with_reason_suppresses_only_the_named_rule() {
 fn same_line_markers_from_semgrep_and_bandit_are_honoured() {
     for (marker, source) in [
         ("# nosemgrep", SuppressionSource::Nosemgrep),
-        ("# nosemgrep: python.lang.security.audit.subprocess-shell-true", SuppressionSource::Nosemgrep),
+        (
+            "# nosemgrep: python.lang.security.audit.subprocess-shell-true",
+            SuppressionSource::Nosemgrep,
+        ),
         ("# nosec", SuppressionSource::Nosec),
         ("# nosec B602", SuppressionSource::Nosec),
         ("# hunkscan:ignore -- reviewed", SuppressionSource::Hunkscan),
@@ -132,9 +198,15 @@ fn same_line_markers_from_semgrep_and_bandit_are_honoured() {
         let head = format!("import subprocess\nsubprocess.run(cmd, shell=True)  {marker}\n");
         let report = scan_change("app.py", Content::Absent, text(&head));
         assert_eq!(report.findings.len(), 1, "{marker}");
-        let suppression = report.findings[0].suppression.as_ref().unwrap_or_else(|| panic!("{marker} must suppress"));
+        let suppression = report.findings[0]
+            .suppression
+            .as_ref()
+            .unwrap_or_else(|| panic!("{marker} must suppress"));
         assert_eq!(suppression.source, source, "{marker}");
-        assert!(!report.fails_at(hunkscan::engine::Severity::Info), "{marker}");
+        assert!(
+            !report.fails_at(hunkscan::engine::Severity::Info),
+            "{marker}"
+        );
     }
 }
 
@@ -148,22 +220,42 @@ fn a_marker_two_lines_above_does_not_suppress() {
 #[test]
 fn binary_oversized_and_unknown_files_are_skipped_with_reasons_and_the_rest_is_scanned() {
     let files = vec![
-        changed_file("logo.png", Content::Absent, Content::from_bytes(b"\x89PNG\r\n\x1a\n\0\0".to_vec())).expect("diff"),
-        changed_file("big.py", Content::Absent, Content::from_bytes(vec![b'#'; 1_000_001])).expect("diff"),
+        changed_file(
+            "logo.png",
+            Content::Absent,
+            Content::from_bytes(b"\x89PNG\r\n\x1a\n\0\0".to_vec()),
+        )
+        .expect("diff"),
+        changed_file(
+            "big.py",
+            Content::Absent,
+            Content::from_bytes(vec![b'#'; 1_000_001]),
+        )
+        .expect("diff"),
         changed_file("notes.txt", Content::Absent, text("hello\n")).expect("diff"),
         changed_file("app.py", Content::Absent, text(VULNERABLE)).expect("diff"),
     ];
     let report = ENGINE.scan(&ChangeSet { files });
-    let reasons: Vec<(&str, &str)> = report.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
+    let reasons: Vec<(&str, &str)> = report
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason.as_str()))
+        .collect();
     assert_eq!(
         reasons,
         vec![
             ("logo.png", "binary file"),
-            ("big.py", "file is 1000001 bytes, over the 1000000-byte limit"),
+            (
+                "big.py",
+                "file is 1000001 bytes, over the 1000000-byte limit"
+            ),
             ("notes.txt", "no analyzer reads this kind of file"),
         ]
     );
-    assert_eq!(rule_lines(report.active()), vec![("python.subprocess-shell-true".to_owned(), 4)]);
+    assert_eq!(
+        rule_lines(report.active()),
+        vec![("python.subprocess-shell-true".to_owned(), 4)]
+    );
 }
 
 #[test]
@@ -172,18 +264,33 @@ fn a_file_with_syntax_errors_is_scanned_and_flagged_partial() {
     let report = scan_change("app.py", Content::Absent, text(head));
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].partial);
-    assert!(report.skipped[0].reason.contains("syntax error"), "{}", report.skipped[0].reason);
-    assert_eq!(rule_lines(report.active()), vec![("python.os-system-non-literal".to_owned(), 5)]);
+    assert!(
+        report.skipped[0].reason.contains("syntax error"),
+        "{}",
+        report.skipped[0].reason
+    );
+    assert_eq!(
+        rule_lines(report.active()),
+        vec![("python.os-system-non-literal".to_owned(), 5)]
+    );
 }
 
 #[test]
 fn a_parse_over_the_time_limit_skips_only_that_file() {
     let slow = engine_with_timeout(Duration::from_nanos(1));
-    let huge: String = (0..40_000).map(|i| format!("x{i} = [{i}, {{'k': ({i},)}}]\n")).collect();
+    let huge: String = (0..40_000)
+        .map(|i| format!("x{i} = [{i}, {{'k': ({i},)}}]\n"))
+        .collect();
     let files = vec![changed_file("huge.py", Content::Absent, text(&huge)).expect("diff")];
     let report = slow.scan(&ChangeSet { files });
     assert_eq!(report.skipped.len(), 1);
-    assert!(report.skipped[0].reason.starts_with("parsing took longer than"), "{}", report.skipped[0].reason);
+    assert!(
+        report.skipped[0]
+            .reason
+            .starts_with("parsing took longer than"),
+        "{}",
+        report.skipped[0].reason
+    );
     assert!(!report.skipped[0].partial);
 }
 
@@ -192,14 +299,28 @@ fn non_utf8_file_is_scanned_with_replacement_characters() {
     let mut bytes = b"# caf\xe9\nimport os\n".to_vec();
     bytes.extend_from_slice(b"os.system(cmd)\n");
     let report = scan_change("latin1.py", Content::Absent, Content::from_bytes(bytes));
-    assert_eq!(rule_lines(report.active()), vec![("python.os-system-non-literal".to_owned(), 3)]);
+    assert_eq!(
+        rule_lines(report.active()),
+        vec![("python.os-system-non-literal".to_owned(), 3)]
+    );
 }
 
 #[test]
 fn a_rule_fix_becomes_a_replacement_of_the_match() {
-    let report = scan_change("conf.py", Content::Absent, text("import yaml\ncfg = yaml.load(stream)\n"));
-    let finding = report.findings.iter().find(|f| f.rule_id == "python.yaml-load-without-loader").expect("finding");
-    assert_eq!(finding.fix.as_ref().map(|f| f.replacement.as_str()), Some("yaml.safe_load(stream)"));
+    let report = scan_change(
+        "conf.py",
+        Content::Absent,
+        text("import yaml\ncfg = yaml.load(stream)\n"),
+    );
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "python.yaml-load-without-loader")
+        .expect("finding");
+    assert_eq!(
+        finding.fix.as_ref().map(|f| f.replacement.as_str()),
+        Some("yaml.safe_load(stream)")
+    );
 }
 
 #[test]
