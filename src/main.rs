@@ -6,6 +6,9 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
+use hunkscan::engine::secrets::{
+    DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
+};
 use hunkscan::engine::{Engine, Severity};
 use hunkscan::report::{self, RuleDoc};
 use hunkscan::{local, ruletest};
@@ -84,6 +87,9 @@ struct ScanArgs {
     /// Exit with 1 when an unsuppressed finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", default_value = "high")]
     fail_on: Severity,
+    /// Also look for secrets in lock files and minified assets (skipped by default).
+    #[arg(long)]
+    include_generated: bool,
     /// Longest time one file may take to parse, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_PARSE_TIMEOUT.as_millis() as u64)]
     parse_timeout_ms: u64,
@@ -109,11 +115,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// The analyzers with their rules (embedded plus `rules_dir`).
+fn analyzers(
+    rules_dir: Option<&std::path::Path>,
+    parse_timeout: Duration,
+    secrets_options: SecretsOptions,
+) -> anyhow::Result<(SastAnalyzer, SecretsAnalyzer)> {
+    let sast_rules = SastRules::load(rules_dir).context("loading rules")?;
+    let secret_rules = SecretRules::load(rules_dir).context("loading secret rules")?;
+    // A deployment sets its own key so its fingerprints are its own.
+    let key = std::env::var("HUNKSCAN_FINGERPRINT_KEY")
+        .map(String::into_bytes)
+        .unwrap_or_else(|_| DEFAULT_FINGERPRINT_KEY.to_vec());
+    Ok((
+        SastAnalyzer::new(sast_rules, parse_timeout),
+        SecretsAnalyzer::new(secret_rules, key, secrets_options),
+    ))
+}
+
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let rules = SastRules::load(args.rules.as_deref()).context("loading rules")?;
-    let docs: Vec<RuleDoc> = rules.infos().into_iter().map(RuleDoc::from).collect();
-    let sast = SastAnalyzer::new(rules, Duration::from_millis(args.parse_timeout_ms));
-    let engine = Engine::new(vec![Box::new(sast)]);
+    let options = SecretsOptions {
+        skip_lock_files: !args.include_generated,
+        skip_minified: !args.include_generated,
+    };
+    let timeout = Duration::from_millis(args.parse_timeout_ms);
+    let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options)?;
+    let mut docs: Vec<RuleDoc> = sast
+        .rules()
+        .infos()
+        .into_iter()
+        .map(RuleDoc::from)
+        .collect();
+    docs.extend(secrets.rules().rules().iter().map(RuleDoc::from));
+    let engine = Engine::new(vec![Box::new(sast), Box::new(secrets)]);
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
@@ -135,9 +169,12 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let rules = SastRules::load(dir.as_deref()).context("loading rules")?;
-    let analyzer = SastAnalyzer::new(rules, DEFAULT_PARSE_TIMEOUT);
-    let results = ruletest::run(&analyzer);
+    let (sast, secrets) = analyzers(
+        dir.as_deref(),
+        DEFAULT_PARSE_TIMEOUT,
+        SecretsOptions::default(),
+    )?;
+    let results = ruletest::run(&sast, &secrets);
     let mut failed = 0;
     for result in &results {
         match &result.verdict {
@@ -164,11 +201,24 @@ fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let rules = SastRules::load(dir.as_deref()).context("loading rules")?;
-    for info in rules.infos() {
+    let (sast, secrets) = analyzers(
+        dir.as_deref(),
+        DEFAULT_PARSE_TIMEOUT,
+        SecretsOptions::default(),
+    )?;
+    let mut docs: Vec<RuleDoc> = sast
+        .rules()
+        .infos()
+        .into_iter()
+        .map(RuleDoc::from)
+        .collect();
+    docs.extend(secrets.rules().rules().iter().map(RuleDoc::from));
+    docs.sort_by(|a, b| a.id.cmp(&b.id));
+    for doc in docs {
+        let cwe = doc.cwe.as_deref().unwrap_or("-");
         println!(
             "{:<45} {:<8} {:<9} {}",
-            info.id, info.severity, info.metadata.cwe, info.message
+            doc.id, doc.severity, cwe, doc.summary
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,12 @@ static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/rules");
 /// Folders of `rules/` that hold ast-grep SAST rules.
 pub const SAST_FOLDERS: [&str; 2] = ["python", "rust"];
 
+/// Folders of `rules/` that hold secret-detection rules.
+pub const SECRET_FOLDERS: [&str; 1] = ["secrets"];
+
+/// Every folder a rules directory may hold; a rule file elsewhere is an error.
+pub const ALL_FOLDERS: [&str; 3] = ["python", "rust", "secrets"];
+
 /// One rule file's text and where it came from.
 #[derive(Debug, Clone)]
 pub struct RuleSource {
@@ -83,7 +89,8 @@ pub fn embedded(folders: &[&str]) -> Vec<RuleSource> {
     sources
 }
 
-/// The rule files of a run-time folder laid out like `rules/`.
+/// The rule files of `folders` in a run-time folder laid out like `rules/`.
+/// A rule file outside every known folder is an error.
 pub fn from_dir(root: &Path, folders: &[&'static str]) -> Result<Vec<RuleSource>, RuleSourceError> {
     let mut sources = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -110,13 +117,16 @@ pub fn from_dir(root: &Path, folders: &[&'static str]) -> Result<Vec<RuleSource>
                 .ok()
                 .and_then(|rel| rel.components().next())
                 .and_then(|c| c.as_os_str().to_str())
-                .filter(|first| folders.contains(first) && path.parent() != Some(root));
+                .filter(|first| ALL_FOLDERS.contains(first) && path.parent() != Some(root));
             let Some(folder) = folder else {
                 return Err(RuleSourceError::Misplaced {
                     path,
-                    known: folders.to_vec(),
+                    known: ALL_FOLDERS.to_vec(),
                 });
             };
+            if !folders.contains(&folder) {
+                continue;
+            }
             let bytes = std::fs::read(&path).map_err(|source| RuleSourceError::Io {
                 path: path.clone(),
                 source,

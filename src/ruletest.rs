@@ -7,6 +7,7 @@
 //! behaves the same in a scan.
 
 use crate::engine::sast::{self, RuleInfo, SastAnalyzer};
+use crate::engine::secrets::{SecretRule, SecretsAnalyzer};
 use serde::Serialize;
 
 /// The verdict on one rule.
@@ -33,9 +34,9 @@ pub struct RuleResult {
     pub verdict: Verdict,
 }
 
-/// Checks every rule of `analyzer` against its examples and metadata.
-pub fn run(analyzer: &SastAnalyzer) -> Vec<RuleResult> {
-    analyzer
+/// Checks every SAST and secret rule against its examples and metadata, sorted by id.
+pub fn run(analyzer: &SastAnalyzer, secrets: &SecretsAnalyzer) -> Vec<RuleResult> {
+    let mut results: Vec<RuleResult> = analyzer
         .rules()
         .infos()
         .into_iter()
@@ -44,7 +45,50 @@ pub fn run(analyzer: &SastAnalyzer) -> Vec<RuleResult> {
             origin: info.origin.clone(),
             verdict: check_rule(analyzer, info),
         })
-        .collect()
+        .collect();
+    results.extend(secrets.rules().rules().iter().map(|rule| RuleResult {
+        id: rule.id.clone(),
+        origin: rule.origin.clone(),
+        verdict: check_secret_rule(secrets, rule),
+    }));
+    results.sort_by(|a, b| a.id.cmp(&b.id));
+    results
+}
+
+/// A secret rule's positive lines must be found by that rule, its negative
+/// lines by no rule at all, through the analyzer (prefilter, entropy and
+/// placeholder list included).
+fn check_secret_rule(analyzer: &SecretsAnalyzer, rule: &SecretRule) -> Verdict {
+    let mut problems = Vec::new();
+    if !rule.id.starts_with("secrets.") {
+        problems.push("id should start with `secrets.`".into());
+    }
+    if rule.examples.positive.is_empty() || rule.examples.negative.is_empty() {
+        problems.push("needs `examples.positive` and `examples.negative`".into());
+    }
+    for (index, line) in rule.examples.positive.iter().enumerate() {
+        let found = analyzer.findings_in("example.txt", line, None);
+        if !found.iter().any(|f| f.finding.rule_id == rule.id) {
+            let others: Vec<_> = found.iter().map(|f| f.finding.rule_id.as_str()).collect();
+            problems.push(format!(
+                "Missing: positive[{index}] not found (found instead: {others:?})"
+            ));
+        }
+    }
+    for (index, line) in rule.examples.negative.iter().enumerate() {
+        let found = analyzer.findings_in("example.txt", line, None);
+        if let Some(hit) = found.first() {
+            problems.push(format!(
+                "Noisy: negative[{index}] found by {}",
+                hit.finding.rule_id
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::Validated
+    } else {
+        Verdict::Failed { problems }
+    }
 }
 
 fn check_rule(analyzer: &SastAnalyzer, info: &RuleInfo) -> Verdict {

@@ -121,32 +121,26 @@ fn default_scan_compares_the_working_tree_with_head() {
 
 #[test]
 fn fail_on_sets_the_threshold() {
-    let base = fixture("base");
-    let head = fixture("head");
-    let strict = hunkscan(&[
-        "scan",
-        "--base-tree",
-        &base,
-        "--head-tree",
-        &head,
-        "--fail-on",
-        "critical",
-    ]);
-    assert_eq!(
-        strict.status.code(),
-        Some(0),
-        "no critical finding in the sample"
-    );
-    let lax = hunkscan(&[
-        "scan",
-        "--base-tree",
-        &base,
-        "--head-tree",
-        &head,
-        "--fail-on",
-        "low",
-    ]);
-    assert_eq!(lax.status.code(), Some(1));
+    // The branch adds two high findings and nothing critical.
+    let repo = repo_with_change();
+    let path = repo.path().to_str().expect("utf-8 temp path");
+    let code = |fail_on: &str| {
+        let args = [
+            "scan",
+            "--repo",
+            path,
+            "--base",
+            "main",
+            "--head",
+            "feature",
+            "--fail-on",
+            fail_on,
+        ];
+        hunkscan(&args).status.code()
+    };
+    assert_eq!(code("critical"), Some(0));
+    assert_eq!(code("high"), Some(1));
+    assert_eq!(code("info"), Some(1));
 }
 
 #[test]
@@ -199,9 +193,12 @@ fn json_output_is_versioned_and_lists_suppressed_and_skipped() {
     ]);
     let json: Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["version"], 1);
-    assert_eq!(json["summary"]["findings"], 8);
+    assert_eq!(json["summary"]["findings"], 10);
     assert_eq!(json["summary"]["suppressed"], 1);
-    assert_eq!(json["summary"]["by_severity"], "6 high, 1 medium, 1 low");
+    assert_eq!(
+        json["summary"]["by_severity"],
+        "1 critical, 7 high, 1 medium, 1 low"
+    );
     let findings = json["findings"].as_array().expect("array");
     let suppressed: Vec<&Value> = findings
         .iter()
@@ -237,7 +234,17 @@ fn json_output_is_versioned_and_lists_suppressed_and_skipped() {
         .iter()
         .filter_map(|s| s["path"].as_str())
         .collect();
-    assert_eq!(skipped, vec!["README.txt", "app/broken.py", "app/logo.gif"]);
+    assert_eq!(skipped, vec!["app/broken.py", "app/logo.gif"]);
+    let secret = findings
+        .iter()
+        .find(|f| f["rule_id"] == "secrets.aws-secret-access-key")
+        .expect("secret found");
+    assert_eq!(secret["analyzer"], "secrets");
+    assert_eq!(secret["snippet"], "AWS_SECRET_ACCESS_KEY=wJ8r…(40 chars)");
+    assert!(
+        !output.stdout.windows(12).any(|w| w == b"xK9mQ4vB7nL1"),
+        "the secret value is never printed"
+    );
 }
 
 #[test]
@@ -256,7 +263,7 @@ fn sarif_output_has_what_github_code_scanning_reads() {
     let run = &sarif["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
     let results = run["results"].as_array().expect("results");
-    assert_eq!(results.len(), 9, "8 active and 1 suppressed");
+    assert_eq!(results.len(), 11, "10 active and 1 suppressed");
     for result in results {
         let index = result["ruleIndex"].as_u64().expect("ruleIndex") as usize;
         assert_eq!(rules[index]["id"], result["ruleId"]);
@@ -314,6 +321,11 @@ fn rules_test_passes_for_every_embedded_rule() {
         .count();
     assert!(python >= 30, "at least 30 Python rules, got {python}");
     assert!(rust >= 12, "at least 12 Rust rules, got {rust}");
+    let secrets = text
+        .lines()
+        .filter(|l| l.starts_with("ok     secrets."))
+        .count();
+    assert!(secrets >= 40, "at least 40 secret rules, got {secrets}");
 }
 
 fn write_rule(dir: &Path, folder: &str, name: &str, body: &str) {

@@ -148,6 +148,10 @@ pub enum SuppressionSource {
     Nosemgrep,
     /// Bandit's `# nosec`.
     Nosec,
+    /// Gitleaks' `gitleaks:allow` (secrets only).
+    Gitleaks,
+    /// detect-secrets' `pragma: allowlist secret` / `pragma: allowlist nextline secret` (secrets only).
+    DetectSecrets,
 }
 
 /// Why a finding is not counted.

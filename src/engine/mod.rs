@@ -10,6 +10,7 @@
 mod finding;
 pub mod fingerprint;
 pub mod sast;
+pub mod secrets;
 pub mod suppress;
 
 pub use finding::{

@@ -10,10 +10,12 @@
 //! - `nosemgrep` and `nosec`, with or without ids, silence every finding on
 //!   the line: their ids name Semgrep or Bandit rules, which cannot be mapped
 //!   one to one onto hunkscan's, and the line was triaged by a human.
+//! - `gitleaks:allow`, `pragma: allowlist secret` and `pragma: allowlist
+//!   nextline secret` (Gitleaks, detect-secrets) silence secret findings only.
 //!
 //! A suppressed finding stays in the results with its marker and reason.
 
-use super::{Finding, Suppression, SuppressionSource};
+use super::{AnalyzerKind, Finding, Suppression, SuppressionSource};
 use regex::Regex;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -25,6 +27,12 @@ static HUNKSCAN: LazyLock<Regex> = LazyLock::new(|| {
 static NOSEMGREP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\bnosemgrep\b(?::\s*(?P<ids>[\w.\-, ]+))?").expect("static regex")
 });
+static SECRET_ALLOW: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?P<gitleaks>gitleaks:allow)|(?P<pragma>pragma:\s*allowlist(?:\s+nextline)?\s+secret)",
+    )
+    .expect("static regex")
+});
 static NOSEC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bnosec\b(?:\s+(?P<ids>[\w\-, ]+))?").expect("static regex"));
 
@@ -35,6 +43,8 @@ struct Marker {
     rule_ids: Vec<String>,
     reason: Option<String>,
     line: u32,
+    /// Set for markers of a tool that only looks for one kind of problem.
+    only: Option<AnalyzerKind>,
 }
 
 /// The suppression markers of one file, by line.
@@ -51,7 +61,9 @@ impl Markers {
             // Cheap prefilter: almost no line holds a marker.
             if !(line.contains("hunkscan:ignore")
                 || line.contains("nosemgrep")
-                || line.contains("nosec"))
+                || line.contains("nosec")
+                || line.contains("gitleaks:allow")
+                || line.contains("allowlist"))
             {
                 continue;
             }
@@ -73,8 +85,9 @@ impl Markers {
             .filter(|&l| l > 0)
             .flat_map(|l| self.by_line.get(&l).into_iter().flatten())
             .find(|marker| {
-                marker.rule_ids.is_empty()
-                    || marker.rule_ids.iter().any(|id| id == &finding.rule_id)
+                marker.only.is_none_or(|kind| kind == finding.analyzer)
+                    && (marker.rule_ids.is_empty()
+                        || marker.rule_ids.iter().any(|id| id == &finding.rule_id))
             })
             .map(|marker| Suppression {
                 source: marker.source,
@@ -107,6 +120,7 @@ fn parse_line(line: &str, number: u32) -> Vec<Marker> {
                 .unwrap_or_default(),
             reason,
             line: number,
+            only: None,
         });
     }
     for (regex, source, tool) in [
@@ -128,8 +142,25 @@ fn parse_line(line: &str, number: u32) -> Vec<Marker> {
                 rule_ids: Vec::new(),
                 reason: Some(reason),
                 line: number,
+                only: None,
             });
         }
+    }
+    if let Some(caps) = SECRET_ALLOW.captures(line) {
+        let (source, text) = match caps.name("gitleaks") {
+            Some(m) => (SuppressionSource::Gitleaks, m.as_str()),
+            None => (
+                SuppressionSource::DetectSecrets,
+                caps.get(0).map_or("", |m| m.as_str()),
+            ),
+        };
+        markers.push(Marker {
+            source,
+            rule_ids: Vec::new(),
+            reason: Some(format!("{text} comment")),
+            line: number,
+            only: Some(AnalyzerKind::Secrets),
+        });
     }
     markers
 }

@@ -53,3 +53,20 @@ impl From<&crate::engine::sast::RuleInfo> for RuleDoc {
         }
     }
 }
+
+impl From<&crate::engine::secrets::SecretRule> for RuleDoc {
+    fn from(rule: &crate::engine::secrets::SecretRule) -> Self {
+        RuleDoc {
+            id: rule.id.clone(),
+            summary: format!("{} ({}) committed in the change", rule.title, rule.provider),
+            help: Some(format!(
+                "Revoke and rotate the {} credential: removing the line does not remove it from git history.",
+                rule.provider
+            )),
+            severity: rule.severity,
+            confidence: rule.confidence,
+            cwe: Some("CWE-798".into()),
+            references: rule.rotation.iter().cloned().collect(),
+        }
+    }
+}

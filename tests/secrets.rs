@@ -1,0 +1,379 @@
+//! Secret detection: found on added lines only, never echoed in any output,
+//! fingerprinted by a keyed hash, suppressible with the markers users write.
+
+use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
+use hunkscan::engine::secrets::{
+    DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions, looks_like_placeholder,
+    mask,
+};
+use hunkscan::engine::{ChangeSet, Content, Engine, ScanReport, SuppressionSource};
+use hunkscan::local::changed_file;
+use hunkscan::report::{self, RuleDoc};
+
+fn secrets_analyzer(options: SecretsOptions) -> SecretsAnalyzer {
+    SecretsAnalyzer::new(
+        SecretRules::load(None).expect("secret rules load"),
+        DEFAULT_FINGERPRINT_KEY.to_vec(),
+        options,
+    )
+}
+
+fn engine() -> Engine {
+    let sast = SastAnalyzer::new(SastRules::load(None).expect("rules"), DEFAULT_PARSE_TIMEOUT);
+    Engine::new(vec![
+        Box::new(sast),
+        Box::new(secrets_analyzer(SecretsOptions::default())),
+    ])
+}
+
+fn scan(files: Vec<(&str, Content, Content)>) -> ScanReport {
+    let files = files
+        .into_iter()
+        .map(|(p, b, h)| changed_file(p, b, h).expect("diff"))
+        .collect();
+    engine().scan(&ChangeSet { files })
+}
+
+fn text(s: &str) -> Content {
+    Content::Text(s.to_owned())
+}
+
+/// Fake credentials in their providers' formats, with the line that holds them.
+/// None of them is real.
+const FIXTURE: &[(&str, &str, &str)] = &[
+    (
+        "secrets.aws-access-key-id",
+        "AKIAZ7Q4XW2M9RT3LPKE",
+        "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE",
+    ),
+    (
+        "secrets.aws-secret-access-key",
+        "wJ8rT2xK9mQ4vB7nL1pZ5cY3hF6gD0sA2eR4tU8i",
+        "AWS_SECRET_ACCESS_KEY=wJ8rT2xK9mQ4vB7nL1pZ5cY3hF6gD0sA2eR4tU8i",
+    ),
+    (
+        "secrets.github-pat",
+        "ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o",
+        "token = \"ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\"",
+    ),
+    (
+        "secrets.stripe-live-secret-key",
+        "sk_live_51HqT9xKc8Lm2Np4Qr6St8Uv0Wx",
+        "STRIPE_KEY: sk_live_51HqT9xKc8Lm2Np4Qr6St8Uv0Wx",
+    ),
+    (
+        "secrets.slack-bot-token",
+        "xoxb-2748193650-4820193746512-Zq8Rk2Lm9Xv4Tn7Bw1Yc5Hd3",
+        "slack_token: xoxb-2748193650-4820193746512-Zq8Rk2Lm9Xv4Tn7Bw1Yc5Hd3",
+    ),
+    (
+        "secrets.database-url",
+        "Xq7Lm2Pz9Rt4",
+        "DATABASE_URL=postgres://app:Xq7Lm2Pz9Rt4@db.internal:5432/app",
+    ),
+    (
+        "secrets.generic-assignment",
+        "Zr8Qm3Tx6Lw1Vb9K",
+        "db_password = \"Zr8Qm3Tx6Lw1Vb9K\"",
+    ),
+];
+
+const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\n\
+MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n\
+VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n\
+-----END RSA PRIVATE KEY-----\n";
+
+fn fixture_file() -> String {
+    let mut body: String = FIXTURE
+        .iter()
+        .map(|(_, _, line)| format!("{line}\n"))
+        .collect();
+    body.push_str(PEM);
+    body
+}
+
+fn rule_ids(report: &ScanReport) -> Vec<&str> {
+    report.findings.iter().map(|f| f.rule_id.as_str()).collect()
+}
+
+#[test]
+fn every_fixture_secret_is_found_by_its_rule() {
+    let report = scan(vec![(
+        "config/app.env",
+        Content::Absent,
+        text(&fixture_file()),
+    )]);
+    let ids = rule_ids(&report);
+    for (rule, _, line) in FIXTURE {
+        assert!(
+            ids.contains(rule),
+            "{rule} not found in `{line}`; found {ids:?}"
+        );
+    }
+    let pem = report
+        .findings
+        .iter()
+        .find(|f| f.rule_id.contains("private-key"))
+        .expect("PEM block found");
+    assert_eq!(
+        (pem.start.line, pem.end.line),
+        (8, 11),
+        "the whole block is one finding"
+    );
+    assert_eq!(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule_id.contains("private-key"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn no_output_format_contains_a_fixture_secret() {
+    let report = scan(vec![(
+        "config/app.env",
+        Content::Absent,
+        text(&fixture_file()),
+    )]);
+    assert!(report.findings.len() >= FIXTURE.len());
+    let secrets = secrets_analyzer(SecretsOptions::default());
+    let docs: Vec<RuleDoc> = secrets.rules().rules().iter().map(RuleDoc::from).collect();
+    let outputs = [
+        ("text", report::text::render(&report)),
+        ("json", report::json::render(&report).to_string()),
+        ("sarif", report::sarif::render(&report, &docs).to_string()),
+        ("debug", format!("{report:?}")),
+    ];
+    let pem_body = PEM.lines().nth(1).expect("pem body");
+    for (format, output) in &outputs {
+        for (rule, value, _) in FIXTURE {
+            // Neither the value nor any 8-character piece of it past the shown prefix.
+            let tail: Vec<char> = value.chars().skip(4).collect();
+            for window in tail.windows(8) {
+                let piece: String = window.iter().collect();
+                assert!(
+                    !output.contains(&piece),
+                    "{format} output echoes part `{piece}` of the {rule} value"
+                );
+            }
+        }
+        assert!(
+            !output.contains(&pem_body[..20]),
+            "{format} output echoes the private key"
+        );
+    }
+    let text = &outputs[0].1;
+    assert!(
+        text.contains("ghp_…(40 chars)"),
+        "masked form shown:\n{text}"
+    );
+    assert!(text.contains("Removing the line does not help"), "{text}");
+}
+
+#[test]
+fn only_added_lines_are_scanned() {
+    let base = "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE\nDEBUG=1\n";
+    let head = "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE\nDEBUG=0\nGH=ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\n";
+    let report = scan(vec![("settings.env", text(base), text(head))]);
+    assert_eq!(rule_ids(&report), vec!["secrets.github-pat"]);
+    assert_eq!(report.findings[0].start.line, 3);
+}
+
+#[test]
+fn the_same_secret_moved_keeps_its_fingerprint_and_another_value_does_not() {
+    let at_top = scan(vec![(
+        "a.env",
+        Content::Absent,
+        text("T=ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\n"),
+    )]);
+    let moved = scan(vec![(
+        "a.env",
+        Content::Absent,
+        text("# header\n\nOTHER=1\nTOKEN = ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\n"),
+    )]);
+    let other = scan(vec![(
+        "a.env",
+        Content::Absent,
+        text("T=ghp_Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2\n"),
+    )]);
+    assert_eq!(
+        at_top.findings[0].fingerprint,
+        moved.findings[0].fingerprint
+    );
+    assert_ne!(
+        at_top.findings[0].fingerprint,
+        other.findings[0].fingerprint
+    );
+}
+
+#[test]
+fn lock_files_and_binaries_are_skipped_with_a_reason() {
+    let report = scan(vec![
+        (
+            "web/package-lock.json",
+            Content::Absent,
+            text("\"integrity\": \"sha512-ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\"\n"),
+        ),
+        (
+            "web/app.min.js",
+            Content::Absent,
+            text("var k=\"ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\";\n"),
+        ),
+        (
+            "img.png",
+            Content::Absent,
+            Content::from_bytes(b"\x89PNG\0ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o".to_vec()),
+        ),
+    ]);
+    assert!(report.findings.is_empty(), "{:?}", rule_ids(&report));
+    let reasons: Vec<(&str, &str)> = report
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].1.starts_with("lock file"), "{reasons:?}");
+    assert!(reasons[1].1.starts_with("minified asset"), "{reasons:?}");
+    assert_eq!(reasons[2].1, "binary file");
+    let including = SecretsAnalyzer::new(
+        SecretRules::load(None).expect("rules"),
+        DEFAULT_FINGERPRINT_KEY.to_vec(),
+        SecretsOptions {
+            skip_lock_files: false,
+            skip_minified: false,
+        },
+    );
+    let found = including.findings_in(
+        "web/app.min.js",
+        "var k=\"ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\";",
+        None,
+    );
+    assert_eq!(
+        found.len(),
+        1,
+        "configurable: minified files can be included"
+    );
+}
+
+#[test]
+fn secret_markers_users_already_write_are_honoured() {
+    for (marker, source) in [
+        ("# gitleaks:allow", SuppressionSource::Gitleaks),
+        (
+            "# pragma: allowlist secret",
+            SuppressionSource::DetectSecrets,
+        ),
+        ("# nosec", SuppressionSource::Nosec),
+        (
+            "# hunkscan:ignore secrets.github-pat -- revoked test token",
+            SuppressionSource::Hunkscan,
+        ),
+    ] {
+        let head = format!("T = \"ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\"  {marker}\n");
+        let report = scan(vec![("a.py", Content::Absent, text(&head))]);
+        let suppression = report.findings.first().and_then(|f| f.suppression.as_ref());
+        assert_eq!(suppression.map(|s| s.source), Some(source), "{marker}");
+    }
+    let next_line =
+        "# pragma: allowlist nextline secret\nT = \"ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\"\n";
+    let report = scan(vec![("a.py", Content::Absent, text(next_line))]);
+    assert_eq!(
+        report.findings[0].suppression.as_ref().map(|s| s.source),
+        Some(SuppressionSource::DetectSecrets)
+    );
+    // A secrets-only marker does not silence a code finding on the same line.
+    let report = scan(vec![(
+        "a.py",
+        Content::Absent,
+        text("import os\nos.system(cmd)  # gitleaks:allow\n"),
+    )]);
+    assert_eq!(report.active().count(), 1);
+}
+
+#[test]
+fn placeholders_and_look_alikes_are_not_secrets() {
+    let analyzer = secrets_analyzer(SecretsOptions::default());
+    let near_misses = [
+        "password = os.environ[\"DB_PASSWORD\"]",
+        "password: ${DB_PASSWORD}",
+        "api_key = \"<your-api-key>\"",
+        "password = \"changeme\"",
+        "secret = \"xxxxxxxxxxxxxxxx\"",
+        "token: {{ vault_token }}",
+        "id = \"0b8f6a9e-3c1d-4e2f-9a7b-5c6d7e8f9a0b\"",
+        "ghp_short",
+        "my_ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5oEXTRA_LONGER_WORD_123",
+        "AKIAZ7Q4XW2M9RT3LP",
+        "\"integrity\": \"sha512-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d\"",
+        "<img src=\"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==\">",
+        "-----BEGIN PUBLIC KEY-----",
+        "STRIPE_KEY=sk_test_51HqT9xKc8Lm2Np4Qr6St8Uv0Wx",
+        "api_key = \"sk_test_51HqT9xKc8Lm2Np4Qr6St8Uv0Wx\"",
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ];
+    for line in near_misses {
+        let found: Vec<String> = analyzer
+            .findings_in("x.txt", line, None)
+            .into_iter()
+            .map(|f| f.finding.rule_id)
+            .collect();
+        assert!(
+            found.is_empty(),
+            "`{line}` must not be a secret, found by {found:?}"
+        );
+    }
+    assert!(looks_like_placeholder("${TOKEN}") && looks_like_placeholder("aaaaaaaaaaaa"));
+    assert!(!looks_like_placeholder("Zr8Qm3Tx6Lw1Vb9K"));
+    assert_eq!(
+        mask("ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o"),
+        "ghp_…(40 chars)"
+    );
+    assert_eq!(mask("Xq7Lm2Pz9R"), "Xq…(10 chars)");
+    assert_eq!(mask("short"), "…(5 chars)");
+}
+
+#[test]
+fn aws_key_pair_in_one_file_raises_confidence() {
+    let analyzer = secrets_analyzer(SecretsOptions::default());
+    let alone = analyzer.findings_in("a.env", "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE", None);
+    let pair = analyzer.findings_in(
+        "a.env",
+        "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE\nAWS_SECRET_ACCESS_KEY=wJ8rT2xK9mQ4vB7nL1pZ5cY3hF6gD0sA2eR4tU8i",
+        None,
+    );
+    let confidence = |found: &[hunkscan::engine::RawFinding]| {
+        found
+            .iter()
+            .find(|f| f.finding.rule_id == "secrets.aws-access-key-id")
+            .map(|f| f.finding.confidence)
+    };
+    assert_eq!(confidence(&pair), Some(hunkscan::engine::Confidence::High));
+    assert!(confidence(&alone).is_some());
+    assert!(confidence(&alone) <= confidence(&pair));
+}
+
+#[test]
+fn at_least_forty_provider_rules_with_rotation_guidance() {
+    let rules = SecretRules::load(None).expect("rules");
+    let providers: std::collections::BTreeSet<&str> =
+        rules.rules().iter().map(|r| r.provider.as_str()).collect();
+    assert!(rules.len() >= 40, "{} rules", rules.len());
+    assert!(
+        providers.len() >= 30,
+        "{} providers: {providers:?}",
+        providers.len()
+    );
+    let with_rotation = rules
+        .rules()
+        .iter()
+        .filter(|r| r.rotation.is_some())
+        .count();
+    assert!(
+        with_rotation * 2 >= rules.len(),
+        "most rules link a rotation page ({with_rotation}/{})",
+        rules.len()
+    );
+}
