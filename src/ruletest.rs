@@ -109,7 +109,20 @@ fn check_rule(analyzer: &SastAnalyzer, info: &RuleInfo) -> Verdict {
                     continue;
                 }
             };
-            let hits = analyzer.run_rules("example", &root, vec![config]).len();
+            // The examples go through the prefilter too: a literal list that
+            // misses an invalid example is a bug in the rule.
+            let selected = analyzer.rules().passes_prefilter(&info.id, snippet);
+            if want_match && !selected {
+                problems.push(format!(
+                    "Missing: {kind}[{index}] is excluded by metadata.prefilter"
+                ));
+                continue;
+            }
+            let hits = if selected {
+                analyzer.run_rules("example", &root, vec![config]).len()
+            } else {
+                0
+            };
             match (want_match, hits) {
                 (false, n) if n > 0 => {
                     problems.push(format!("Noisy: {kind}[{index}] matched {n} time(s)"))

@@ -472,3 +472,53 @@ fn rules_test_reports_noisy_and_missing_examples() {
     assert!(text.contains("Missing: invalid[0] did not match"), "{text}");
     assert!(text.contains("1 failed"), "{text}");
 }
+
+#[test]
+fn prefilter_skips_files_without_the_literal_and_rules_test_catches_a_wrong_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().to_str().expect("utf-8");
+    let with_prefilter = CUSTOM_RULE.replace(
+        "  confidence: high\n",
+        "  confidence: high\n  prefilter: [print]\n",
+    );
+    write_rule(dir.path(), "python", "no-print.yml", &with_prefilter);
+    let test = hunkscan(&["rules", "test", "--rules", rules]);
+    assert_eq!(test.status.code(), Some(0), "{}", stdout(&test));
+
+    let wrong = CUSTOM_RULE.replace(
+        "  confidence: high\n",
+        "  confidence: high\n  prefilter: [printf]\n",
+    );
+    write_rule(dir.path(), "python", "no-print.yml", &wrong);
+    let test = hunkscan(&["rules", "test", "--rules", rules]);
+    assert_eq!(test.status.code(), Some(1));
+    assert!(
+        stdout(&test).contains("Missing: invalid[0] is excluded by metadata.prefilter"),
+        "{}",
+        stdout(&test)
+    );
+
+    // With the wrong literal the rule never runs on the file, so nothing is found.
+    let head = tempfile::tempdir().expect("tempdir");
+    std::fs::write(head.path().join("a.py"), "print(secret)\n").expect("write");
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = hunkscan(&[
+        "scan",
+        "--base-tree",
+        empty.path().to_str().expect("utf-8"),
+        "--head-tree",
+        head.path().to_str().expect("utf-8"),
+        "--rules",
+        rules,
+        "--format",
+        "json",
+    ]);
+    let json: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert!(
+        json["findings"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|f| f["rule_id"] != "python.no-print")
+    );
+}

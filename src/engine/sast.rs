@@ -15,6 +15,7 @@ use super::{
     Position, RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource, RuleSourceError};
+use aho_corasick::AhoCorasick;
 use ast_grep_config::{
     CombinedScan, GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig,
 };
@@ -23,7 +24,7 @@ use ast_grep_core::{AstGrep, Doc, NodeMatch};
 use ast_grep_language::{Language, SupportLang};
 use serde::Deserialize;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,6 +53,13 @@ pub struct RuleMetadata {
     /// `first-line`: only the first line of a match must touch a changed line.
     #[serde(default)]
     pub anchor: Option<Anchor>,
+    /// Literal strings of which at least one must occur in a file for the
+    /// rule to run there (case-sensitive). Most rules name an API
+    /// (`yaml`, `mktemp`, `PROTOCOL_TLS`): a file without that text cannot
+    /// match, and skipping the rule there is most of the scan's speed.
+    /// `rules test` checks that every `invalid` example passes the prefilter.
+    #[serde(default)]
+    pub prefilter: Vec<String>,
 }
 
 /// Which part of a match must intersect the added lines.
@@ -154,6 +162,10 @@ pub enum RuleError {
 pub struct SastRules {
     collection: RuleCollection<SupportLang>,
     info: HashMap<String, RuleInfo>,
+    /// All rules' prefilter literals in one automaton, so a file is read once.
+    prefilter: AhoCorasick,
+    /// Prefilter pattern index ─▶ the rules it enables.
+    prefilter_rules: Vec<Vec<String>>,
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -245,7 +257,13 @@ impl SastRules {
         }
         let collection =
             RuleCollection::try_new(configs).map_err(|e| RuleError::Collection(e.to_string()))?;
-        Ok(Self { collection, info })
+        let (prefilter, prefilter_rules) = build_prefilter(&info)?;
+        Ok(Self {
+            collection,
+            info,
+            prefilter,
+            prefilter_rules,
+        })
     }
 
     /// Every rule's description, sorted by id.
@@ -253,6 +271,40 @@ impl SastRules {
         let mut infos: Vec<_> = self.info.values().collect();
         infos.sort_by(|a, b| a.id.cmp(&b.id));
         infos
+    }
+
+    /// The rules that apply to `path` (by language and `files`/`ignores`)
+    /// and whose prefilter literals occur in `text`.
+    pub fn for_file(&self, path: &str, text: &str) -> Vec<&RuleConfig<SupportLang>> {
+        let mut present: HashSet<&str> = HashSet::new();
+        for found in self.prefilter.find_overlapping_iter(text) {
+            present.extend(
+                self.prefilter_rules[found.pattern().as_usize()]
+                    .iter()
+                    .map(String::as_str),
+            );
+        }
+        self.collection
+            .for_path(Path::new(path))
+            .into_iter()
+            .filter(|rule| {
+                self.info(&rule.id).is_some_and(|info| {
+                    info.metadata.prefilter.is_empty() || present.contains(rule.id.as_str())
+                })
+            })
+            .collect()
+    }
+
+    /// True when `text` passes the prefilter of rule `id`.
+    pub fn passes_prefilter(&self, id: &str, text: &str) -> bool {
+        self.info(id).is_some_and(|info| {
+            info.metadata.prefilter.is_empty()
+                || info
+                    .metadata
+                    .prefilter
+                    .iter()
+                    .any(|p| text.contains(p.as_str()))
+        })
     }
 
     /// The description of one rule.
@@ -274,6 +326,27 @@ impl SastRules {
     pub fn is_empty(&self) -> bool {
         self.info.is_empty()
     }
+}
+
+fn build_prefilter(
+    info: &HashMap<String, RuleInfo>,
+) -> Result<(AhoCorasick, Vec<Vec<String>>), RuleError> {
+    let mut literals: Vec<&str> = Vec::new();
+    let mut rules_of: Vec<Vec<String>> = Vec::new();
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
+    for rule in info.values() {
+        for literal in rule.metadata.prefilter.iter().filter(|l| !l.is_empty()) {
+            let slot = *index_of.entry(literal.as_str()).or_insert_with(|| {
+                literals.push(literal.as_str());
+                rules_of.push(Vec::new());
+                rules_of.len() - 1
+            });
+            rules_of[slot].push(rule.id.clone());
+        }
+    }
+    let automaton =
+        AhoCorasick::new(&literals).map_err(|e| RuleError::Collection(e.to_string()))?;
+    Ok((automaton, rules_of))
 }
 
 /// A parse that did not produce a usable tree.
@@ -454,7 +527,7 @@ impl Analyzer for SastAnalyzer {
         let Some(language) = SupportLang::from_path(path) else {
             return;
         };
-        let rules = self.rules.collection.for_path(Path::new(path));
+        let rules = self.rules.for_file(path, head);
         if rules.is_empty() {
             return;
         }
