@@ -243,27 +243,20 @@ fn read_file(path: &Path) -> Result<Content, LocalError> {
 
 fn walk(root: &Path) -> Result<BTreeSet<String>, LocalError> {
     let mut found = BTreeSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let io = |source| LocalError::Io {
-            path: dir.clone(),
-            source,
-        };
-        for entry in std::fs::read_dir(&dir).map_err(io)? {
-            let entry = entry.map_err(|source| LocalError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                let rel: Vec<_> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                found.insert(rel.join("/"));
-            }
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.map_err(|error| LocalError::Io {
+            path: error.path().unwrap_or(root).to_path_buf(),
+            source: error.into(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        if let Ok(relative) = entry.path().strip_prefix(root) {
+            let parts: Vec<_> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            found.insert(parts.join("/"));
         }
     }
     Ok(found)

@@ -133,6 +133,14 @@ fn analyzers(
     ))
 }
 
+/// What the reporters need to know of every rule the analyzers run.
+fn rule_docs(sast: &SastAnalyzer, secrets: &SecretsAnalyzer) -> Vec<RuleDoc> {
+    let sast_docs = sast.rules().infos().into_iter().map(RuleDoc::from);
+    sast_docs
+        .chain(secrets.rules().rules().iter().map(RuleDoc::from))
+        .collect()
+}
+
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let options = SecretsOptions {
         skip_lock_files: !args.include_generated,
@@ -140,13 +148,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let timeout = Duration::from_millis(args.parse_timeout_ms);
     let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options)?;
-    let mut docs: Vec<RuleDoc> = sast
-        .rules()
-        .infos()
-        .into_iter()
-        .map(RuleDoc::from)
-        .collect();
-    docs.extend(secrets.rules().rules().iter().map(RuleDoc::from));
+    let docs = rule_docs(&sast, &secrets);
     let engine = Engine::new(vec![Box::new(sast), Box::new(secrets)]);
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
@@ -206,13 +208,7 @@ fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         DEFAULT_PARSE_TIMEOUT,
         SecretsOptions::default(),
     )?;
-    let mut docs: Vec<RuleDoc> = sast
-        .rules()
-        .infos()
-        .into_iter()
-        .map(RuleDoc::from)
-        .collect();
-    docs.extend(secrets.rules().rules().iter().map(RuleDoc::from));
+    let mut docs = rule_docs(&sast, &secrets);
     docs.sort_by(|a, b| a.id.cmp(&b.id));
     for doc in docs {
         let cwe = doc.cwe.as_deref().unwrap_or("-");

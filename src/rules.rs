@@ -93,52 +93,44 @@ pub fn embedded(folders: &[&str]) -> Vec<RuleSource> {
 /// A rule file outside every known folder is an error.
 pub fn from_dir(root: &Path, folders: &[&'static str]) -> Result<Vec<RuleSource>, RuleSourceError> {
     let mut sources = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|source| RuleSourceError::Io {
-            path: dir.clone(),
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.map_err(|error| RuleSourceError::Io {
+            path: error.path().unwrap_or(root).to_path_buf(),
+            source: error.into(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.into_path();
+        if !is_rule_file(&path) {
+            continue;
+        }
+        let folder = path
+            .strip_prefix(root)
+            .ok()
+            .and_then(|rel| rel.components().next())
+            .and_then(|c| c.as_os_str().to_str())
+            .filter(|first| ALL_FOLDERS.contains(first) && path.parent() != Some(root));
+        let Some(folder) = folder else {
+            return Err(RuleSourceError::Misplaced {
+                path,
+                known: ALL_FOLDERS.to_vec(),
+            });
+        };
+        if !folders.contains(&folder) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|source| RuleSourceError::Io {
+            path: path.clone(),
             source,
         })?;
-        for entry in entries {
-            let entry = entry.map_err(|source| RuleSourceError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            if !is_rule_file(&path) {
-                continue;
-            }
-            let folder = path
-                .strip_prefix(root)
-                .ok()
-                .and_then(|rel| rel.components().next())
-                .and_then(|c| c.as_os_str().to_str())
-                .filter(|first| ALL_FOLDERS.contains(first) && path.parent() != Some(root));
-            let Some(folder) = folder else {
-                return Err(RuleSourceError::Misplaced {
-                    path,
-                    known: ALL_FOLDERS.to_vec(),
-                });
-            };
-            if !folders.contains(&folder) {
-                continue;
-            }
-            let bytes = std::fs::read(&path).map_err(|source| RuleSourceError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| RuleSourceError::NotUtf8 { path: path.clone() })?;
-            sources.push(RuleSource {
-                origin: path.display().to_string(),
-                folder: folder.to_owned(),
-                text,
-            });
-        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| RuleSourceError::NotUtf8 { path: path.clone() })?;
+        sources.push(RuleSource {
+            origin: path.display().to_string(),
+            folder: folder.to_owned(),
+            text,
+        });
     }
     sources.sort_by(|a, b| a.origin.cmp(&b.origin));
     Ok(sources)

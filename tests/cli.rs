@@ -328,6 +328,23 @@ fn rules_test_passes_for_every_embedded_rule() {
     assert!(secrets >= 40, "at least 40 secret rules, got {secrets}");
 }
 
+/// Scans every file under `head` as newly added, with extra `rules`; the JSON report.
+fn scan_tree_as_new(head: &Path, rules: &str) -> Value {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let output = hunkscan(&[
+        "scan",
+        "--base-tree",
+        empty.path().to_str().expect("utf-8"),
+        "--head-tree",
+        head.to_str().expect("utf-8"),
+        "--rules",
+        rules,
+        "--format",
+        "json",
+    ]);
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
 fn write_rule(dir: &Path, folder: &str, name: &str, body: &str) {
     std::fs::create_dir_all(dir.join(folder)).expect("mkdir");
     std::fs::write(dir.join(folder).join(name), body).expect("write rule");
@@ -370,19 +387,7 @@ fn rules_dir_adds_and_overrides_rules() {
         "import os\nprint(secret)\nos.system(cmd)\n",
     )
     .expect("write");
-    let empty = tempfile::tempdir().expect("tempdir");
-    let output = hunkscan(&[
-        "scan",
-        "--base-tree",
-        empty.path().to_str().expect("utf-8"),
-        "--head-tree",
-        head.path().to_str().expect("utf-8"),
-        "--rules",
-        rules,
-        "--format",
-        "json",
-    ]);
-    let json: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let json = scan_tree_as_new(head.path(), rules);
     let ids: Vec<&str> = json["findings"]
         .as_array()
         .expect("array")
@@ -501,19 +506,7 @@ fn prefilter_skips_files_without_the_literal_and_rules_test_catches_a_wrong_one(
     // With the wrong literal the rule never runs on the file, so nothing is found.
     let head = tempfile::tempdir().expect("tempdir");
     std::fs::write(head.path().join("a.py"), "print(secret)\n").expect("write");
-    let empty = tempfile::tempdir().expect("tempdir");
-    let output = hunkscan(&[
-        "scan",
-        "--base-tree",
-        empty.path().to_str().expect("utf-8"),
-        "--head-tree",
-        head.path().to_str().expect("utf-8"),
-        "--rules",
-        rules,
-        "--format",
-        "json",
-    ]);
-    let json: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let json = scan_tree_as_new(head.path(), rules);
     assert!(
         json["findings"]
             .as_array()

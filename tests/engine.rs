@@ -278,8 +278,10 @@ fn a_file_with_syntax_errors_is_scanned_and_flagged_partial() {
 #[test]
 fn a_parse_over_the_time_limit_skips_only_that_file() {
     let slow = engine_with_timeout(Duration::from_nanos(1));
+    // The os.system call gives a rule a reason to parse the file at all.
     let huge: String = (0..40_000)
         .map(|i| format!("x{i} = [{i}, {{'k': ({i},)}}]\n"))
+        .chain(["import os\nos.system(cmd)\n".to_owned()])
         .collect();
     let files = vec![changed_file("huge.py", Content::Absent, text(&huge)).expect("diff")];
     let report = slow.scan(&ChangeSet { files });
@@ -292,6 +294,21 @@ fn a_parse_over_the_time_limit_skips_only_that_file() {
         report.skipped[0].reason
     );
     assert!(!report.skipped[0].partial);
+}
+
+#[test]
+fn a_file_no_rule_can_match_is_not_even_parsed() {
+    // With a 1 ns limit any parse would time out; a file that mentions no
+    // rule's literal is never parsed, so it is neither skipped nor partial.
+    let slow = engine_with_timeout(Duration::from_nanos(1));
+    let plain = "def add(a, b):\n    return a + b\n";
+    let files = vec![changed_file("plain.py", Content::Absent, text(plain)).expect("diff")];
+    let report = slow.scan(&ChangeSet { files });
+    assert!(
+        report.skipped.is_empty() && report.findings.is_empty(),
+        "{:?}",
+        report.skipped
+    );
 }
 
 #[test]
