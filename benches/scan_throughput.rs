@@ -1384,21 +1384,16 @@ struct Table {
 }
 
 impl Table {
-    fn row(
-        &mut self,
-        input: &str,
-        what: &str,
-        lines: usize,
-        measured: &Result<Measured, String>,
-        ratio: &str,
-    ) {
+    fn row(&mut self, input: &str, what: &str, lines: usize, measured: &Outcome, ratio: &str) {
         let mut row = format!("| {input} | {what} | {lines} |");
         match measured {
             Ok(m) => {
                 let cpu = m.best_cpu().map_or("—".to_owned(), secs);
                 let findings = match m.findings {
                     Some(n) => n.to_string(),
+                    // A parse pass: nothing to find.
                     None if m.peak_rss_kb.is_none() => "—".to_owned(),
+                    // A process whose output could not be read.
                     None => "?".to_owned(),
                 };
                 let rss = m
