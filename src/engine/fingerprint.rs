@@ -43,6 +43,10 @@ pub fn compute(rule_id: &str, path: &str, normalised_text: &str, occurrence: u32
         hasher.update([0]);
     }
     hasher.update(occurrence.to_le_bytes());
-    let digest = hasher.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hasher.finalize()[..16])
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

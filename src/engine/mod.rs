@@ -9,6 +9,7 @@
 
 mod finding;
 pub mod fingerprint;
+pub mod literals;
 pub mod sast;
 pub mod secrets;
 pub mod suppress;

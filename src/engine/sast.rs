@@ -10,12 +10,12 @@
 //! A file is parsed once, with a time limit, and all rules of its language
 //! run in one walk of the tree (`CombinedScan`, indexed by node kind).
 
+use super::literals::LiteralIndex;
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, FileOutcome, Finding, Fix,
     Position, RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource, RuleSourceError};
-use aho_corasick::AhoCorasick;
 use ast_grep_config::{
     CombinedScan, GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig,
 };
@@ -163,9 +163,9 @@ pub struct SastRules {
     collection: RuleCollection<SupportLang>,
     info: HashMap<String, RuleInfo>,
     /// All rules' prefilter literals in one automaton, so a file is read once.
-    prefilter: AhoCorasick,
-    /// Prefilter pattern index ─▶ the rules it enables.
-    prefilter_rules: Vec<Vec<String>>,
+    prefilter: LiteralIndex,
+    /// Owner index in `prefilter` ─▶ rule id.
+    prefiltered_ids: Vec<String>,
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -257,12 +257,25 @@ impl SastRules {
         }
         let collection =
             RuleCollection::try_new(configs).map_err(|e| RuleError::Collection(e.to_string()))?;
-        let (prefilter, prefilter_rules) = build_prefilter(&info)?;
+        let prefiltered_ids: Vec<String> = info
+            .values()
+            .filter(|rule| !rule.metadata.prefilter.is_empty())
+            .map(|rule| rule.id.clone())
+            .collect();
+        let entries = prefiltered_ids.iter().enumerate().flat_map(|(owner, id)| {
+            info[id]
+                .metadata
+                .prefilter
+                .iter()
+                .map(move |literal| (owner, literal.as_str()))
+        });
+        let prefilter =
+            LiteralIndex::new(entries, false).map_err(|e| RuleError::Collection(e.to_string()))?;
         Ok(Self {
             collection,
             info,
             prefilter,
-            prefilter_rules,
+            prefiltered_ids,
         })
     }
 
@@ -276,14 +289,7 @@ impl SastRules {
     /// The rules that apply to `path` (by language and `files`/`ignores`)
     /// and whose prefilter literals occur in `text`.
     pub fn for_file(&self, path: &str, text: &str) -> Vec<&RuleConfig<SupportLang>> {
-        let mut present: HashSet<&str> = HashSet::new();
-        for found in self.prefilter.find_overlapping_iter(text) {
-            present.extend(
-                self.prefilter_rules[found.pattern().as_usize()]
-                    .iter()
-                    .map(String::as_str),
-            );
-        }
+        let present = self.prefilter_passed(text);
         self.collection
             .for_path(Path::new(path))
             .into_iter()
@@ -295,15 +301,20 @@ impl SastRules {
             .collect()
     }
 
-    /// True when `text` passes the prefilter of rule `id`.
+    /// The ids of the prefiltered rules whose literals occur in `text`.
+    fn prefilter_passed(&self, text: &str) -> HashSet<&str> {
+        let mut present = HashSet::new();
+        self.prefilter.owners_in(text, |owner| {
+            present.insert(self.prefiltered_ids[owner].as_str());
+        });
+        present
+    }
+
+    /// True when `text` passes the prefilter of rule `id`, through the same
+    /// automaton a scan uses.
     pub fn passes_prefilter(&self, id: &str, text: &str) -> bool {
         self.info(id).is_some_and(|info| {
-            info.metadata.prefilter.is_empty()
-                || info
-                    .metadata
-                    .prefilter
-                    .iter()
-                    .any(|p| text.contains(p.as_str()))
+            info.metadata.prefilter.is_empty() || self.prefilter_passed(text).contains(id)
         })
     }
 
@@ -326,27 +337,6 @@ impl SastRules {
     pub fn is_empty(&self) -> bool {
         self.info.is_empty()
     }
-}
-
-fn build_prefilter(
-    info: &HashMap<String, RuleInfo>,
-) -> Result<(AhoCorasick, Vec<Vec<String>>), RuleError> {
-    let mut literals: Vec<&str> = Vec::new();
-    let mut rules_of: Vec<Vec<String>> = Vec::new();
-    let mut index_of: HashMap<&str, usize> = HashMap::new();
-    for rule in info.values() {
-        for literal in rule.metadata.prefilter.iter().filter(|l| !l.is_empty()) {
-            let slot = *index_of.entry(literal.as_str()).or_insert_with(|| {
-                literals.push(literal.as_str());
-                rules_of.push(Vec::new());
-                rules_of.len() - 1
-            });
-            rules_of[slot].push(rule.id.clone());
-        }
-    }
-    let automaton =
-        AhoCorasick::new(&literals).map_err(|e| RuleError::Collection(e.to_string()))?;
-    Ok((automaton, rules_of))
 }
 
 /// A parse that did not produce a usable tree.

@@ -12,12 +12,13 @@
 //! value with a key (HMAC-SHA256), so the same secret moved elsewhere is
 //! recognised without the value being stored anywhere.
 
+use super::fingerprint;
+use super::literals::LiteralIndex;
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, FileOutcome, Finding, Position,
     RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource};
-use aho_corasick::AhoCorasick;
 use hmac::{Hmac, Mac};
 use regex::Regex;
 use serde::Deserialize;
@@ -186,9 +187,7 @@ fn compile(source: &RuleSource) -> Result<SecretRule, SecretRuleError> {
 /// The compiled secret rules and their keyword prefilter.
 pub struct SecretRules {
     rules: Vec<SecretRule>,
-    prefilter: AhoCorasick,
-    /// Keyword pattern index ─▶ the rules that keyword belongs to.
-    keyword_rules: Vec<Vec<usize>>,
+    prefilter: LiteralIndex,
 }
 
 impl SecretRules {
@@ -218,31 +217,13 @@ impl SecretRules {
     }
 
     fn new(rules: Vec<SecretRule>) -> Result<Self, SecretRuleError> {
-        let mut keywords: Vec<String> = Vec::new();
-        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
-        let mut index_of: HashMap<String, usize> = HashMap::new();
-        for (rule_index, rule) in rules.iter().enumerate() {
-            for keyword in &rule.keywords {
-                let keyword = keyword.to_ascii_lowercase();
-                let slot = *index_of.entry(keyword.clone()).or_insert_with(|| {
-                    keywords.push(keyword);
-                    keyword_rules.push(Vec::new());
-                    keyword_rules.len() - 1
-                });
-                if !keyword_rules[slot].contains(&rule_index) {
-                    keyword_rules[slot].push(rule_index);
-                }
-            }
-        }
-        let prefilter = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&keywords)
+        let entries = rules
+            .iter()
+            .enumerate()
+            .flat_map(|(index, rule)| rule.keywords.iter().map(move |k| (index, k.as_str())));
+        let prefilter = LiteralIndex::new(entries, true)
             .map_err(|e| SecretRuleError::Prefilter(e.to_string()))?;
-        Ok(Self {
-            rules,
-            prefilter,
-            keyword_rules,
-        })
+        Ok(Self { rules, prefilter })
     }
 
     /// The rules, specific ones first.
@@ -445,17 +426,13 @@ impl SecretsAnalyzer {
             return String::new();
         };
         mac.update(value.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        fingerprint::hex(&mac.finalize().into_bytes())
     }
 
     /// Finds secrets on the given 1-based lines of `lines`.
     fn scan_lines<'r>(&'r self, lines: &[&str], wanted: impl Iterator<Item = u32>) -> Vec<Hit<'r>> {
         let mut hits: Vec<Hit<'r>> = Vec::new();
-        let mut candidates: Vec<bool> = vec![false; self.rules.rules.len()];
+        let mut candidates: Vec<usize> = Vec::new();
         for number in wanted {
             let Some(line) = usize::try_from(number)
                 .ok()
@@ -463,22 +440,18 @@ impl SecretsAnalyzer {
             else {
                 continue;
             };
-            candidates.iter_mut().for_each(|c| *c = false);
-            let mut any = false;
-            for found in self.rules.prefilter.find_overlapping_iter(*line) {
-                for &rule in &self.rules.keyword_rules[found.pattern().as_usize()] {
-                    candidates[rule] = true;
-                    any = true;
-                }
-            }
-            if !any {
+            candidates.clear();
+            self.rules
+                .prefilter
+                .owners_in(line, |rule| candidates.push(rule));
+            if candidates.is_empty() {
                 continue;
             }
+            // Rule order is priority order (specific before generic), and so is index order.
+            candidates.sort_unstable();
+            candidates.dedup();
             let first_on_line = hits.len();
-            for (index, rule) in self.rules.rules.iter().enumerate() {
-                if !candidates[index] {
-                    continue;
-                }
+            for rule in candidates.iter().map(|&index| &self.rules.rules[index]) {
                 for captures in rule.regex.captures_iter(line) {
                     let Some(value) = captures
                         .name("secret")
