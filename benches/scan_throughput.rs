@@ -483,44 +483,51 @@ fn print_table(corpora: &Corpora, inner: &InProcess, outer: &External) {
     let pr_input = format!("PR-sized Python, {} files", pr.files.len());
     let version = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not installed)".into());
     let o = outer;
-    let rows: Vec<(&str, String, usize, Outcome, String)> = vec![
+    // The same four in-process rows for each language corpus.
+    let in_process = |input: &str, lines: usize, passes: &Passes, n_rules: usize| {
+        [
+            (
+                input.to_owned(),
+                "tree-sitter alone (in process)".to_owned(),
+                lines,
+                Ok(passes.raw.clone()),
+                of_parse(&passes.parse, &passes.raw),
+            ),
+            (
+                input.to_owned(),
+                "parse only: `sast::parse` (in process)".to_owned(),
+                lines,
+                Ok(passes.parse.clone()),
+                String::new(),
+            ),
+            (
+                input.to_owned(),
+                format!("hunkscan SAST alone, {n_rules} rules (in process)"),
+                lines,
+                Ok(passes.sast_scan.clone()),
+                scan_parse(&passes.sast_scan, &passes.parse),
+            ),
+            (
+                input.to_owned(),
+                format!("hunkscan full scan, {n_rules} SAST + {n_sec} secret rules (in process)"),
+                lines,
+                Ok(passes.scan.clone()),
+                scan_parse(&passes.scan, &passes.parse),
+            ),
+        ]
+    };
+    let mut rows: Vec<(String, String, usize, Outcome, String)> =
+        in_process(&large, python.lines, &inner.python, n_py).into();
+    rows.extend([
         (
-            &large,
-            "tree-sitter alone (in process)".into(),
-            python.lines,
-            Ok(inner.python.raw.clone()),
-            of_parse(&inner.python.parse, &inner.python.raw),
-        ),
-        (
-            &large,
-            "parse only: `sast::parse` (in process)".into(),
-            python.lines,
-            Ok(inner.python.parse.clone()),
-            String::new(),
-        ),
-        (
-            &large,
-            format!("hunkscan SAST alone, {n_py} rules (in process)"),
-            python.lines,
-            Ok(inner.python.sast_scan.clone()),
-            scan_parse(&inner.python.sast_scan, &inner.python.parse),
-        ),
-        (
-            &large,
-            format!("hunkscan full scan, {n_py} SAST + {n_sec} secret rules (in process)"),
-            python.lines,
-            Ok(inner.python.scan.clone()),
-            scan_parse(&inner.python.scan, &inner.python.parse),
-        ),
-        (
-            &large,
+            large.clone(),
             "`hunkscan scan` process, end to end".to_owned(),
             python.lines,
             o.cli_large.clone(),
             "reference".into(),
         ),
         (
-            &large,
+            large.clone(),
             format!(
                 "ast-grep {}, same {n_py} rules, `-j 1`",
                 version(&o.ast_grep)
@@ -530,83 +537,58 @@ fn print_table(corpora: &Corpora, inner: &InProcess, outer: &External) {
             versus(&o.ag_large, &o.cli_large),
         ),
         (
-            &large,
+            large.clone(),
             format!("bandit {}, default plugins", version(&o.bandit)),
             python.lines,
             o.bandit_large.clone(),
             versus(&o.bandit_large, &o.cli_large),
         ),
         (
-            &large,
+            large.clone(),
             format!("semgrep {}, 10 rules, `--jobs 1`", version(&o.semgrep)),
             python.lines,
             o.semgrep_large.clone(),
             versus(&o.semgrep_large, &o.cli_large),
         ),
+    ]);
+    rows.extend(in_process(&rust_input, rust.lines, &inner.rust, n_rs));
+    rows.extend([
         (
-            &rust_input,
-            "tree-sitter alone (in process)".into(),
-            rust.lines,
-            Ok(inner.rust.raw.clone()),
-            of_parse(&inner.rust.parse, &inner.rust.raw),
-        ),
-        (
-            &rust_input,
-            "parse only: `sast::parse` (in process)".into(),
-            rust.lines,
-            Ok(inner.rust.parse.clone()),
-            String::new(),
-        ),
-        (
-            &rust_input,
-            format!("hunkscan SAST alone, {n_rs} rules (in process)"),
-            rust.lines,
-            Ok(inner.rust.sast_scan.clone()),
-            scan_parse(&inner.rust.sast_scan, &inner.rust.parse),
-        ),
-        (
-            &rust_input,
-            format!("hunkscan full scan, {n_rs} SAST + {n_sec} secret rules (in process)"),
-            rust.lines,
-            Ok(inner.rust.scan.clone()),
-            scan_parse(&inner.rust.scan, &inner.rust.parse),
-        ),
-        (
-            &pr_input,
+            pr_input.clone(),
             format!("hunkscan full scan, {n_py} SAST + {n_sec} secret rules (in process)"),
             pr.lines,
             Ok(inner.pr_scan.clone()),
             String::new(),
         ),
         (
-            &pr_input,
+            pr_input.clone(),
             "`hunkscan scan` process, end to end".into(),
             pr.lines,
             o.cli_pr.clone(),
             "reference".into(),
         ),
         (
-            &pr_input,
+            pr_input.clone(),
             "ast-grep, end to end".into(),
             pr.lines,
             o.ag_pr.clone(),
             versus(&o.ag_pr, &o.cli_pr),
         ),
         (
-            &pr_input,
+            pr_input.clone(),
             "bandit, end to end".into(),
             pr.lines,
             o.bandit_pr.clone(),
             versus(&o.bandit_pr, &o.cli_pr),
         ),
         (
-            &pr_input,
+            pr_input.clone(),
             "semgrep, end to end".into(),
             pr.lines,
             o.semgrep_pr.clone(),
             versus(&o.semgrep_pr, &o.cli_pr),
         ),
-    ];
+    ]);
     let mut table = Table::default();
     for (input, what, lines, measured, note) in &rows {
         table.row(input, what, *lines, measured, note);
