@@ -6,9 +6,13 @@
 //! a git repository or from two directory trees.
 #![deny(missing_docs)]
 
+pub mod app;
+pub mod config;
 pub mod diff;
 pub mod engine;
+pub mod github;
 pub mod local;
+pub mod metrics;
 pub mod report;
 pub mod rules;
 pub mod ruletest;

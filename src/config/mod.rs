@@ -1,0 +1,5 @@
+//! Configuration: the bot's own settings (environment) and a repository's
+//! `.github/hunkscan.yml`.
+
+pub mod repo;
+pub mod settings;

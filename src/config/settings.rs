@@ -1,0 +1,357 @@
+//! The server's settings, read from the environment with the names GitHub
+//! App tooling (Probot, octokit) uses, so an existing deployment's variables
+//! carry over. Every problem names the variable it is about, in one line.
+
+use jsonwebtoken::EncodingKey;
+use std::fmt;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// The public GitHub API.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// Port when `PORT` is unset.
+pub const DEFAULT_PORT: u16 = 3000;
+/// Analysis jobs run at once when `HUNKSCAN_WORKERS` is unset.
+pub const DEFAULT_WORKERS: usize = 2;
+/// Jobs waiting at most when `HUNKSCAN_QUEUE_CAPACITY` is unset.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1000;
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{name}: {problem}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it, never its value when the value is a secret.
+    pub problem: String,
+}
+
+fn problem(name: &'static str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// A secret value that never shows up in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the GitHub API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUrls {
+    /// REST base, without a trailing slash.
+    pub rest: String,
+    /// The GraphQL endpoint.
+    pub graphql: String,
+}
+
+impl ApiUrls {
+    /// Derives the GraphQL endpoint from the REST base: `api.github.com` has
+    /// it at `/graphql`, GitHub Enterprise Server at `/api/graphql` beside
+    /// `/api/v3`.
+    pub fn from_rest(rest: &str) -> Self {
+        let rest = rest.trim_end_matches('/').to_owned();
+        let graphql = match rest.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{rest}/graphql"),
+        };
+        Self { rest, graphql }
+    }
+}
+
+/// The GitHub App's identity.
+#[derive(Clone)]
+pub struct AppIdentity {
+    /// `GITHUB_APP_ID`.
+    pub app_id: u64,
+    /// The private key, parsed, for signing app JWTs.
+    pub key: EncodingKey,
+}
+
+impl fmt::Debug for AppIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppIdentity")
+            .field("app_id", &self.app_id)
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+/// Everything `hunkscan serve` needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// App id and key.
+    pub app: AppIdentity,
+    /// `GITHUB_WEBHOOK_SECRET`.
+    pub webhook_secret: Secret,
+    /// `GITHUB_API_URL` and the GraphQL URL derived from it.
+    pub api: ApiUrls,
+    /// `PORT`.
+    pub port: u16,
+    /// `DATABASE_URL`, validated; the durable job store that uses it is not
+    /// built yet (jobs are queued in memory).
+    pub database_url: Option<String>,
+    /// `HUNKSCAN_WORKERS`.
+    pub workers: usize,
+    /// `HUNKSCAN_QUEUE_CAPACITY`.
+    pub queue_capacity: usize,
+    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key for secret fingerprints.
+    pub fingerprint_key: Option<Secret>,
+}
+
+impl Settings {
+    /// Reads the settings through `lookup` (the process environment in
+    /// production, a map in tests). Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let app_id = match get("GITHUB_APP_ID") {
+            None => return Err(problem("GITHUB_APP_ID", "is not set")),
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| {
+                    problem(
+                        "GITHUB_APP_ID",
+                        format!("must be a positive integer, got {raw:?}"),
+                    )
+                })?,
+        };
+        let key = private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH"))?;
+        let webhook_secret = get("GITHUB_WEBHOOK_SECRET")
+            .map(Secret::new)
+            .ok_or_else(|| problem("GITHUB_WEBHOOK_SECRET", "is not set"))?;
+        let api_url = get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        let api_url = api_url.trim();
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://"))
+            || api_url.parse::<http::Uri>().is_err()
+        {
+            return Err(problem(
+                "GITHUB_API_URL",
+                format!(
+                    "must be an http(s) URL such as {DEFAULT_API_URL} or https://HOST/api/v3, got {api_url:?}"
+                ),
+            ));
+        }
+        let port = parse_number(get("PORT"), "PORT", DEFAULT_PORT)?;
+        let database_url = match get("DATABASE_URL") {
+            None => None,
+            Some(url)
+                if url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://") =>
+            {
+                Some(url)
+            }
+            Some(url) => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                return Err(problem(
+                    "DATABASE_URL",
+                    format!(
+                        "must start with sqlite:, postgres:// or postgresql://, got scheme {scheme:?}"
+                    ),
+                ));
+            }
+        };
+        let workers = parse_number(get("HUNKSCAN_WORKERS"), "HUNKSCAN_WORKERS", DEFAULT_WORKERS)?;
+        let queue_capacity = parse_number(
+            get("HUNKSCAN_QUEUE_CAPACITY"),
+            "HUNKSCAN_QUEUE_CAPACITY",
+            DEFAULT_QUEUE_CAPACITY,
+        )?;
+        Ok(Self {
+            app: AppIdentity { app_id, key },
+            webhook_secret,
+            api: ApiUrls::from_rest(api_url),
+            port,
+            database_url,
+            workers,
+            queue_capacity,
+            fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY").map(Secret::new),
+        })
+    }
+
+    /// Reads `.env` when present, then the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        // A missing .env is the normal case in production.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+fn parse_number<T: std::str::FromStr + PartialOrd + Default>(
+    raw: Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, SettingsError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<T>()
+            .ok()
+            .filter(|value| *value > T::default())
+            .ok_or_else(|| problem(name, format!("must be a positive integer, got {raw:?}"))),
+    }
+}
+
+/// The key comes inline (Probot's `PRIVATE_KEY` habit: one line with literal
+/// `\n`, as many secret stores require) or from a file.
+fn private_key(inline: Option<String>, path: Option<String>) -> Result<EncodingKey, SettingsError> {
+    let (name, pem) = match (inline, path) {
+        (Some(inline), _) => ("GITHUB_PRIVATE_KEY", inline.replace("\\n", "\n")),
+        (None, Some(path)) => {
+            let path = PathBuf::from(path);
+            let pem = std::fs::read_to_string(&path).map_err(|error| {
+                problem(
+                    "GITHUB_PRIVATE_KEY_PATH",
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            })?;
+            ("GITHUB_PRIVATE_KEY_PATH", pem)
+        }
+        (None, None) => {
+            return Err(problem(
+                "GITHUB_PRIVATE_KEY",
+                "is not set (nor GITHUB_PRIVATE_KEY_PATH)",
+            ));
+        }
+    };
+    EncodingKey::from_rsa_pem(pem.trim().as_bytes()).map_err(|error| {
+        // Never echo the key: only say what kind of problem it has.
+        problem(
+            name,
+            format!("is not an RSA private key in PEM form ({error})"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = include_str!("../../fixtures/github/test-app-private-key.pem");
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("GITHUB_APP_ID", "42"),
+            ("GITHUB_PRIVATE_KEY", KEY),
+            ("GITHUB_WEBHOOK_SECRET", "s3cret"),
+        ]
+    }
+
+    #[test]
+    fn defaults_apply_to_optional_settings() {
+        let settings = settings(&minimal()).expect("valid settings");
+        assert_eq!(settings.app.app_id, 42);
+        assert_eq!(settings.port, 3000);
+        assert_eq!(settings.api.rest, "https://api.github.com");
+        assert_eq!(settings.api.graphql, "https://api.github.com/graphql");
+        assert_eq!(settings.workers, DEFAULT_WORKERS);
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        assert!(!format!("{settings:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn enterprise_graphql_url_is_derived() {
+        let urls = ApiUrls::from_rest("https://ghe.example.com/api/v3/");
+        assert_eq!(urls.rest, "https://ghe.example.com/api/v3");
+        assert_eq!(urls.graphql, "https://ghe.example.com/api/graphql");
+    }
+
+    #[test]
+    fn key_with_literal_newlines_is_accepted() {
+        let one_line = KEY.trim().replace('\n', "\\n");
+        let mut pairs = minimal();
+        pairs[1] = ("GITHUB_PRIVATE_KEY", &one_line);
+        assert!(settings(&pairs).is_ok());
+    }
+
+    #[test]
+    fn each_problem_names_its_variable() {
+        let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+            (vec![], "GITHUB_APP_ID: is not set"),
+            (
+                vec![("GITHUB_APP_ID", "abc")],
+                "GITHUB_APP_ID: must be a positive integer",
+            ),
+            (
+                vec![("GITHUB_APP_ID", "1")],
+                "GITHUB_PRIVATE_KEY: is not set",
+            ),
+            (
+                vec![("GITHUB_APP_ID", "1"), ("GITHUB_PRIVATE_KEY", "not a key")],
+                "GITHUB_PRIVATE_KEY: is not an RSA private key",
+            ),
+            (
+                vec![
+                    ("GITHUB_APP_ID", "1"),
+                    ("GITHUB_PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
+                ],
+                "GITHUB_PRIVATE_KEY_PATH: cannot read /nonexistent/key.pem",
+            ),
+            (
+                vec![("GITHUB_APP_ID", "1"), ("GITHUB_PRIVATE_KEY", KEY)],
+                "GITHUB_WEBHOOK_SECRET: is not set",
+            ),
+        ];
+        for (pairs, expected) in cases {
+            let error = settings(&pairs).expect_err(expected).to_string();
+            assert!(
+                error.starts_with(expected),
+                "{error:?} should start with {expected:?}"
+            );
+            assert!(!error.contains('\n'), "one line: {error:?}");
+        }
+        for (name, value, expected) in [
+            ("PORT", "http", "PORT: must be a positive integer"),
+            ("PORT", "70000", "PORT: must be a positive integer"),
+            (
+                "GITHUB_API_URL",
+                "api.github.com",
+                "GITHUB_API_URL: must be an http(s) URL",
+            ),
+            ("DATABASE_URL", "mysql://x", "DATABASE_URL: must start with"),
+            (
+                "HUNKSCAN_WORKERS",
+                "0",
+                "HUNKSCAN_WORKERS: must be a positive integer",
+            ),
+        ] {
+            let mut pairs = minimal();
+            pairs.push((name, value));
+            let error = settings(&pairs).expect_err(expected).to_string();
+            assert!(error.starts_with(expected), "{error:?}");
+        }
+    }
+}

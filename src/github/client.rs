@@ -1,0 +1,608 @@
+//! The transport: every call goes through [`GitHubApp::send`], which adds
+//! authentication, retries transient failures with backoff, waits out rate
+//! limits (never hammers), and counts the call in the metrics.
+
+use super::auth::{InstallationToken, TokenCache, app_jwt};
+use crate::config::settings::{ApiUrls, AppIdentity};
+use crate::metrics::{ApiCallLabels, Metrics, RouteLabels};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use octocrab::Octocrab;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// What went wrong talking to GitHub.
+#[derive(Debug, Error)]
+pub enum GitHubError {
+    /// GitHub answered with an error status.
+    #[error("{route} answered {status}: {message}")]
+    Status {
+        /// Route template.
+        route: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// GitHub's `message` (and `errors`), or the body's start.
+        message: String,
+    },
+    /// Rate limited for longer than the policy waits.
+    #[error("{route} is rate limited for {wait_secs} s more")]
+    RateLimited {
+        /// Route template.
+        route: &'static str,
+        /// Seconds GitHub asked us to wait.
+        wait_secs: u64,
+    },
+    /// No answer in time, after every retry.
+    #[error("{route} timed out after {attempts} attempts")]
+    Timeout {
+        /// Route template.
+        route: &'static str,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The connection failed, after every retry.
+    #[error("{route} failed: {message}")]
+    Transport {
+        /// Route template.
+        route: &'static str,
+        /// The transport's error.
+        message: String,
+    },
+    /// The answer was not what the API documents.
+    #[error("{route} answered something unexpected: {message}")]
+    Decode {
+        /// Route template.
+        route: &'static str,
+        /// What did not parse.
+        message: String,
+    },
+    /// A GraphQL answer with `errors`.
+    #[error("GraphQL {operation} failed: {message}")]
+    GraphQl {
+        /// Which query.
+        operation: &'static str,
+        /// The errors' messages.
+        message: String,
+    },
+    /// The app JWT could not be signed.
+    #[error("cannot sign the app JWT: {0}")]
+    Jwt(String),
+}
+
+impl GitHubError {
+    /// Whether the error is GitHub's answer with this status.
+    pub fn is_status(&self, wanted: u16) -> bool {
+        matches!(self, GitHubError::Status { status, .. } if *status == wanted)
+    }
+}
+
+/// How hard to try.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per call for 5xx, timeouts and connection errors.
+    pub attempts: u32,
+    /// First backoff delay; doubled per attempt.
+    pub base_delay: Duration,
+    /// Longest rate-limit wait accepted; beyond it the call fails (the job
+    /// then completes its check run and can be re-run).
+    pub max_rate_limit_wait: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_rate_limit_wait: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// An answer.
+#[derive(Debug)]
+pub struct Response {
+    /// Status (always 2xx when returned by `send`).
+    pub status: StatusCode,
+    /// Headers (`link` for pagination).
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The body as `T`.
+    pub fn json<T: DeserializeOwned>(&self, route: &'static str) -> Result<T, GitHubError> {
+        serde_json::from_slice(&self.body).map_err(|error| GitHubError::Decode {
+            route,
+            message: error.to_string(),
+        })
+    }
+
+    /// The `rel="next"` URL of a paginated answer.
+    pub fn next_page(&self) -> Option<String> {
+        let link = self.headers.get(header::LINK)?.to_str().ok()?;
+        link.split(',').find_map(|part| {
+            let (url, rel) = part.split_once(';')?;
+            rel.contains("rel=\"next\"").then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+        })
+    }
+}
+
+/// Who a request is sent as.
+#[derive(Debug, Clone, Copy)]
+enum Credential {
+    App,
+    Installation(u64),
+}
+
+/// The app's connection to GitHub, shared by every job.
+pub struct GitHubApp {
+    rest: Octocrab,
+    graphql: Octocrab,
+    graphql_path: String,
+    identity: AppIdentity,
+    tokens: TokenCache,
+    metrics: Arc<Metrics>,
+    policy: RetryPolicy,
+}
+
+impl GitHubApp {
+    /// A client for the API at `urls`.
+    pub fn new(
+        urls: &ApiUrls,
+        identity: AppIdentity,
+        metrics: Arc<Metrics>,
+        policy: RetryPolicy,
+    ) -> Result<Self, GitHubError> {
+        let build = |base: &str| {
+            Octocrab::builder()
+                .base_uri(base)
+                .and_then(|builder| builder.build())
+                .map_err(|error| GitHubError::Transport {
+                    route: "client",
+                    message: format!("cannot build a client for {base}: {error}"),
+                })
+        };
+        // octocrab joins a request path to its base path; GraphQL on GitHub
+        // Enterprise Server lives outside /api/v3, so it gets a client whose
+        // base is the bare origin.
+        let graphql_uri: http::Uri = urls.graphql.parse().map_err(|_| GitHubError::Transport {
+            route: "client",
+            message: format!("invalid GraphQL URL {}", urls.graphql),
+        })?;
+        let origin = format!(
+            "{}://{}",
+            graphql_uri.scheme_str().unwrap_or("https"),
+            graphql_uri
+                .authority()
+                .map(|a| a.as_str())
+                .unwrap_or_default()
+        );
+        Ok(Self {
+            rest: build(&urls.rest)?,
+            graphql: build(&origin)?,
+            graphql_path: graphql_uri.path().to_owned(),
+            identity,
+            tokens: TokenCache::default(),
+            metrics,
+            policy,
+        })
+    }
+
+    /// A handle acting as one installation.
+    pub fn installation(self: &Arc<Self>, id: u64) -> Installation {
+        Installation {
+            app: Arc::clone(self),
+            id,
+        }
+    }
+
+    async fn installation_token(&self, installation: u64) -> Result<String, GitHubError> {
+        self.tokens
+            .get(installation, || async {
+                #[derive(serde::Deserialize)]
+                struct TokenAnswer {
+                    token: String,
+                    expires_at: DateTime<Utc>,
+                }
+                let path = format!("/app/installations/{installation}/access_tokens");
+                let answer = self
+                    .send(
+                        Credential::App,
+                        Method::POST,
+                        "POST /app/installations/{installation_id}/access_tokens",
+                        &path,
+                        None,
+                    )
+                    .await?;
+                let answer: TokenAnswer =
+                    answer.json("POST /app/installations/{installation_id}/access_tokens")?;
+                Ok(InstallationToken {
+                    token: answer.token,
+                    expires_at: answer.expires_at,
+                })
+            })
+            .await
+    }
+
+    async fn authorization(
+        &self,
+        credential: Credential,
+    ) -> Result<(HeaderValue, Option<String>), GitHubError> {
+        let (value, token) = match credential {
+            Credential::App => {
+                let jwt = app_jwt(&self.identity, Utc::now())
+                    .map_err(|error| GitHubError::Jwt(error.to_string()))?;
+                (format!("Bearer {jwt}"), None)
+            }
+            Credential::Installation(id) => {
+                let token = Box::pin(self.installation_token(id)).await?;
+                (format!("Bearer {token}"), Some(token))
+            }
+        };
+        let mut header = HeaderValue::from_str(&value)
+            .map_err(|_| GitHubError::Jwt("credential is not a valid header value".into()))?;
+        header.set_sensitive(true);
+        Ok((header, token))
+    }
+
+    /// Sends one request, retrying what is worth retrying. `route` is the
+    /// template used in metrics and errors; `path` is the concrete path (or a
+    /// full URL from a `Link` header).
+    async fn send(
+        &self,
+        credential: Credential,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, GitHubError> {
+        let graphql = route == "POST /graphql";
+        let client = if graphql { &self.graphql } else { &self.rest };
+        let mut attempt = 0u32;
+        let mut refreshed_token = false;
+        loop {
+            attempt += 1;
+            let (authorization, token) = self.authorization(credential).await?;
+            let builder = http::Request::builder()
+                .method(method.clone())
+                .uri(if graphql {
+                    self.graphql_path.as_str()
+                } else {
+                    path
+                })
+                .header(header::AUTHORIZATION, authorization)
+                .header(header::ACCEPT, "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28")
+                .header(
+                    header::USER_AGENT,
+                    concat!("hunkscan/", env!("CARGO_PKG_VERSION")),
+                );
+            let request =
+                client
+                    .build_request(builder, body)
+                    .map_err(|error| GitHubError::Transport {
+                        route,
+                        message: error.to_string(),
+                    })?;
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(self.policy.request_timeout, async {
+                let response = client.execute(request).await?;
+                let (parts, body) = response.into_parts();
+                let body = http_body_util::BodyExt::collect(body).await?.to_bytes();
+                Ok::<_, octocrab::Error>((parts, body))
+            })
+            .await;
+            self.metrics
+                .api_seconds
+                .get_or_create(&RouteLabels { route })
+                .observe(started.elapsed().as_secs_f64());
+            let status_label = match &outcome {
+                Ok(Ok((parts, _))) => parts.status.as_u16().to_string(),
+                Ok(Err(_)) => "error".to_owned(),
+                Err(_) => "timeout".to_owned(),
+            };
+            self.metrics
+                .api_calls
+                .get_or_create(&ApiCallLabels {
+                    route,
+                    status: status_label,
+                })
+                .inc();
+
+            let (parts, body) = match outcome {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(error)) => {
+                    if attempt < self.policy.attempts {
+                        tracing::warn!(route, attempt, %error, "GitHub call failed; retrying");
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(GitHubError::Transport {
+                        route,
+                        message: error.to_string(),
+                    });
+                }
+                Err(_) => {
+                    if attempt < self.policy.attempts {
+                        tracing::warn!(route, attempt, "GitHub call timed out; retrying");
+                        self.backoff(attempt).await;
+                        continue;
+                    }
+                    return Err(GitHubError::Timeout {
+                        route,
+                        attempts: attempt,
+                    });
+                }
+            };
+            let status = parts.status;
+            if status.is_success() {
+                return Ok(Response {
+                    status,
+                    headers: parts.headers,
+                    body,
+                });
+            }
+            if let Some(wait) = rate_limit_wait(status, &parts.headers, Utc::now()) {
+                if wait > self.policy.max_rate_limit_wait || attempt >= self.policy.attempts + 2 {
+                    return Err(GitHubError::RateLimited {
+                        route,
+                        wait_secs: wait.as_secs(),
+                    });
+                }
+                tracing::warn!(
+                    route,
+                    wait_secs = wait.as_secs_f64(),
+                    "rate limited; waiting"
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED
+                && let (Credential::Installation(id), Some(token)) = (credential, token)
+                && !refreshed_token
+            {
+                // A revoked or prematurely expired token: fetch a new one once.
+                refreshed_token = true;
+                self.tokens.invalidate(id, &token).await;
+                continue;
+            }
+            if status.is_server_error() && attempt < self.policy.attempts {
+                tracing::warn!(
+                    route,
+                    attempt,
+                    status = status.as_u16(),
+                    "GitHub server error; retrying"
+                );
+                self.backoff(attempt).await;
+                continue;
+            }
+            return Err(GitHubError::Status {
+                route,
+                status: status.as_u16(),
+                message: error_message(&body),
+            });
+        }
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        tokio::time::sleep(self.policy.base_delay.saturating_mul(factor)).await;
+    }
+}
+
+/// How long GitHub asks us to wait, if this answer is a rate limit: 429, or
+/// 403 with `retry-after` or an exhausted primary limit.
+fn rate_limit_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let number =
+        |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    if let Some(seconds) = number("retry-after") {
+        return Some(Duration::from_secs(seconds.max(0) as u64));
+    }
+    if number("x-ratelimit-remaining") == Some(0)
+        && let Some(reset) = number("x-ratelimit-reset")
+    {
+        return Some(Duration::from_secs((reset - now.timestamp()).max(1) as u64));
+    }
+    // A secondary limit without headers: GitHub says wait at least a minute.
+    (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
+}
+
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: Option<String>,
+        #[serde(default)]
+        errors: Vec<serde_json::Value>,
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => {
+            let mut message = parsed.message.unwrap_or_else(|| "no message".into());
+            let details: Vec<String> = parsed
+                .errors
+                .iter()
+                .map(|e| match e {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| other.to_string()),
+                })
+                .collect();
+            if !details.is_empty() {
+                message = format!("{message} ({})", details.join("; "));
+            }
+            message
+        }
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+/// The app acting as one installation: every typed call hangs off this.
+#[derive(Clone)]
+pub struct Installation {
+    app: Arc<GitHubApp>,
+    id: u64,
+}
+
+impl Installation {
+    /// The installation id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// A REST call with a JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, GitHubError> {
+        self.app
+            .send(Credential::Installation(self.id), method, route, path, body)
+            .await
+    }
+
+    /// A GraphQL query; answers `data`, or the errors as [`GitHubError::GraphQl`].
+    pub async fn graphql<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<T, GitHubError> {
+        #[derive(serde::Deserialize)]
+        struct Answer<T> {
+            data: Option<T>,
+            #[serde(default)]
+            errors: Vec<serde_json::Value>,
+        }
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let response = self
+            .call(Method::POST, "POST /graphql", "/graphql", Some(&body))
+            .await?;
+        let answer: Answer<T> = response.json("POST /graphql")?;
+        if !answer.errors.is_empty() {
+            let message = answer
+                .errors
+                .iter()
+                .map(|e| {
+                    e.get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("error")
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(GitHubError::GraphQl { operation, message });
+        }
+        answer.data.ok_or(GitHubError::GraphQl {
+            operation,
+            message: "no data in the answer".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn rate_limits_are_read_from_headers() {
+        let now = Utc::now();
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &headers(&[("retry-after", "7")]),
+                now
+            ),
+            Some(Duration::from_secs(7))
+        );
+        let reset = (now.timestamp() + 30).to_string();
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &headers(&[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset)
+                ]),
+                now
+            ),
+            Some(Duration::from_secs(30))
+        );
+        // A 403 for missing permissions is not a rate limit.
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &headers(&[("x-ratelimit-remaining", "12")]),
+                now
+            ),
+            None
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::NOT_FOUND,
+                &headers(&[("retry-after", "7")]),
+                now
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn next_page_comes_from_the_link_header() {
+        let response = Response {
+            status: StatusCode::OK,
+            headers: headers(&[(
+                "link",
+                "<https://api.github.com/repositories/1/pulls/2/files?per_page=100&page=2>; rel=\"next\", <https://api.github.com/repositories/1/pulls/2/files?per_page=100&page=3>; rel=\"last\"",
+            )]),
+            body: Bytes::new(),
+        };
+        assert_eq!(
+            response.next_page().as_deref(),
+            Some("https://api.github.com/repositories/1/pulls/2/files?per_page=100&page=2")
+        );
+    }
+
+    #[test]
+    fn error_messages_include_details() {
+        let body = br#"{"message":"Unprocessable Entity","errors":["Pull request review thread line must be part of the diff"]}"#;
+        assert_eq!(
+            error_message(body),
+            "Unprocessable Entity (Pull request review thread line must be part of the diff)"
+        );
+        assert_eq!(error_message(b"<html>"), "<html>");
+    }
+}

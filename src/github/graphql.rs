@@ -1,0 +1,185 @@
+//! The GraphQL calls: many blobs in one query (REST needs one call per
+//! file), review threads, and resolving them (REST cannot).
+
+use super::client::{GitHubError, Installation};
+use super::types::RepoRef;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// Blobs per query: GitHub limits a query's cost and size; 100 aliases with
+/// three scalar fields each stay far below it.
+pub const BLOBS_PER_QUERY: usize = 100;
+/// Threads resolved per mutation request.
+pub const RESOLVES_PER_REQUEST: usize = 50;
+
+/// A file's content at a commit.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blob {
+    /// Size in bytes.
+    pub byte_size: u64,
+    /// GitHub's binary detection.
+    pub is_binary: Option<bool>,
+    /// UTF-8 text; null when binary.
+    pub text: Option<String>,
+}
+
+/// A review thread of a pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewThread {
+    /// Node id, for `resolveReviewThread`.
+    pub id: String,
+    /// Already resolved.
+    pub is_resolved: bool,
+    /// REST id of the thread's first comment.
+    pub first_comment_id: Option<u64>,
+}
+
+impl Installation {
+    /// The blobs at `expressions` (`"<sha>:<path>"`), in order; `None` where
+    /// the path does not exist at that commit.
+    pub async fn fetch_blobs(
+        &self,
+        repo: &RepoRef,
+        expressions: &[String],
+    ) -> Result<Vec<Option<Blob>>, GitHubError> {
+        let mut blobs = Vec::with_capacity(expressions.len());
+        for chunk in expressions.chunks(BLOBS_PER_QUERY) {
+            let mut declarations = String::from("$owner:String!,$name:String!");
+            let mut fields = String::new();
+            let mut variables = Map::new();
+            variables.insert("owner".into(), json!(repo.owner));
+            variables.insert("name".into(), json!(repo.name));
+            for (i, expression) in chunk.iter().enumerate() {
+                declarations.push_str(&format!(",$e{i}:String!"));
+                fields.push_str(&format!(
+                    "f{i}:object(expression:$e{i}){{...on Blob{{byteSize isBinary text}}}} "
+                ));
+                variables.insert(format!("e{i}"), json!(expression));
+            }
+            let query = format!(
+                "query({declarations}){{repository(owner:$owner,name:$name){{{}}}}}",
+                fields.trim_end()
+            );
+            #[derive(Deserialize)]
+            struct Data {
+                repository: Option<HashMap<String, Option<Blob>>>,
+            }
+            let data: Data = self
+                .graphql("blobs", &query, Value::Object(variables))
+                .await?;
+            let mut repository = data.repository.ok_or(GitHubError::GraphQl {
+                operation: "blobs",
+                message: format!("repository {repo} not found"),
+            })?;
+            for i in 0..chunk.len() {
+                blobs.push(repository.remove(&format!("f{i}")).flatten());
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// Every review thread of a pull request.
+    pub async fn review_threads(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<Vec<ReviewThread>, GitHubError> {
+        const QUERY: &str = "query($owner:String!,$name:String!,$number:Int!,$cursor:String){repository(owner:$owner,name:$name){pullRequest(number:$number){reviewThreads(first:100,after:$cursor){pageInfo{hasNextPage endCursor} nodes{id isResolved comments(first:1){nodes{databaseId}}}}}}}";
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Data {
+            repository: Option<RepositoryNode>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct RepositoryNode {
+            pull_request: Option<PullNode>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct PullNode {
+            review_threads: Connection<ThreadNode>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Connection<T> {
+            #[serde(default)]
+            page_info: Option<PageInfo>,
+            nodes: Vec<T>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct PageInfo {
+            has_next_page: bool,
+            end_cursor: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ThreadNode {
+            id: String,
+            is_resolved: bool,
+            comments: Connection<CommentNode>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct CommentNode {
+            database_id: Option<u64>,
+        }
+        let mut threads = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let variables = json!({
+                "owner": repo.owner, "name": repo.name, "number": number, "cursor": cursor,
+            });
+            let data: Data = self.graphql("reviewThreads", QUERY, variables).await?;
+            let connection = data
+                .repository
+                .and_then(|r| r.pull_request)
+                .ok_or(GitHubError::GraphQl {
+                    operation: "reviewThreads",
+                    message: format!("pull request {repo}#{number} not found"),
+                })?
+                .review_threads;
+            threads.extend(connection.nodes.into_iter().map(|node| ReviewThread {
+                id: node.id,
+                is_resolved: node.is_resolved,
+                first_comment_id: node.comments.nodes.first().and_then(|c| c.database_id),
+            }));
+            match connection.page_info {
+                Some(PageInfo {
+                    has_next_page: true,
+                    end_cursor: Some(end),
+                }) => cursor = Some(end),
+                _ => break,
+            }
+        }
+        Ok(threads)
+    }
+
+    /// Resolves review threads, many per request.
+    pub async fn resolve_review_threads(&self, thread_ids: &[String]) -> Result<(), GitHubError> {
+        for chunk in thread_ids.chunks(RESOLVES_PER_REQUEST) {
+            let mut declarations = Vec::new();
+            let mut fields = String::new();
+            let mut variables = Map::new();
+            for (i, id) in chunk.iter().enumerate() {
+                declarations.push(format!("$t{i}:ID!"));
+                fields.push_str(&format!(
+                    "r{i}:resolveReviewThread(input:{{threadId:$t{i}}}){{thread{{id isResolved}}}} "
+                ));
+                variables.insert(format!("t{i}"), json!(id));
+            }
+            let query = format!(
+                "mutation({}){{{}}}",
+                declarations.join(","),
+                fields.trim_end()
+            );
+            let _: Value = self
+                .graphql("resolveReviewThread", &query, Value::Object(variables))
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Talking to GitHub: app authentication, a transport that retries and
+//! honours rate limits, and the typed calls the bot makes. Knows nothing of
+//! rules or findings; `report` turns findings into the shapes sent here.
+
+pub mod api;
+pub mod auth;
+pub mod client;
+pub mod graphql;
+pub mod types;
+
+pub use client::{GitHubApp, GitHubError, Installation, RetryPolicy};

@@ -1,0 +1,150 @@
+//! Prometheus metrics of the server: what an operator graphs and alerts on.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// `event` and `outcome` of a delivery.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// accepted, ignored, duplicate, rejected_signature, malformed, too_large, queue_full, pong.
+    pub outcome: &'static str,
+}
+
+/// A job's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// completed, failed, skipped, superseded.
+    pub outcome: &'static str,
+}
+
+/// A finding's analyzer and severity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    /// sast, iac, secrets.
+    pub analyzer: &'static str,
+    /// critical .. info.
+    pub severity: &'static str,
+}
+
+/// One GitHub API call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiCallLabels {
+    /// The route template (`POST /repos/{owner}/{repo}/check-runs`), never a
+    /// concrete path, so the label set stays small.
+    pub route: &'static str,
+    /// HTTP status, or `timeout` / `error`.
+    pub status: String,
+}
+
+/// A route template.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// See [`ApiCallLabels::route`].
+    pub route: &'static str,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Webhook deliveries.
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Seconds from request to acknowledgement.
+    pub ack_seconds: Histogram,
+    /// Jobs finished.
+    pub jobs: Family<JobLabels, Counter>,
+    /// Jobs waiting or running.
+    pub jobs_pending: Gauge,
+    /// Seconds per job, from start to completed check run.
+    pub job_seconds: Histogram,
+    /// Findings reported (new and unsuppressed).
+    pub findings: Family<FindingLabels, Counter>,
+    /// GitHub API calls.
+    pub api_calls: Family<ApiCallLabels, Counter>,
+    /// Seconds per GitHub API call.
+    pub api_seconds: Family<RouteLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hunkscan");
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by event and outcome",
+            deliveries.clone(),
+        );
+        // 50 µs .. ~1.6 s: acknowledgements are meant to take milliseconds.
+        let ack_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register(
+            "webhook_ack_seconds",
+            "Time from receiving a delivery to answering it",
+            ack_seconds.clone(),
+        );
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register("jobs", "Analysis jobs by outcome", jobs.clone());
+        let jobs_pending = Gauge::default();
+        registry.register(
+            "jobs_pending",
+            "Analysis jobs queued or running",
+            jobs_pending.clone(),
+        );
+        let job_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        registry.register(
+            "job_seconds",
+            "Time from job start to completed check run",
+            job_seconds.clone(),
+        );
+        let findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "findings",
+            "New unsuppressed findings reported, by analyzer and severity",
+            findings.clone(),
+        );
+        let api_calls = Family::<ApiCallLabels, Counter>::default();
+        registry.register(
+            "github_api_calls",
+            "GitHub API calls by route and status",
+            api_calls.clone(),
+        );
+        let api_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.005, 2.0, 12))) as fn() -> Histogram,
+        );
+        registry.register(
+            "github_api_seconds",
+            "GitHub API call duration by route",
+            api_seconds.clone(),
+        );
+        Self {
+            registry,
+            deliveries,
+            ack_seconds,
+            jobs,
+            jobs_pending,
+            job_seconds,
+            findings,
+            api_calls,
+            api_seconds,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
