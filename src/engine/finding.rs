@@ -154,6 +154,19 @@ pub enum SuppressionSource {
     DetectSecrets,
 }
 
+impl SuppressionSource {
+    /// The marker as users write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressionSource::Hunkscan => "hunkscan:ignore",
+            SuppressionSource::Nosemgrep => "nosemgrep",
+            SuppressionSource::Nosec => "nosec",
+            SuppressionSource::Gitleaks => "gitleaks:allow",
+            SuppressionSource::DetectSecrets => "pragma: allowlist secret",
+        }
+    }
+}
+
 /// Why a finding is not counted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Suppression {

@@ -164,9 +164,19 @@ impl Engine {
     /// Scans every file of the change set; a file that cannot be read is
     /// listed in `skipped` and the others are still scanned.
     pub fn scan(&self, changes: &ChangeSet) -> ScanReport {
+        self.scan_with(changes, &|_| true)
+    }
+
+    /// Like [`Engine::scan`], with only the analyzers `enabled` accepts (a
+    /// repository's config can switch analyzers off).
+    pub fn scan_with(
+        &self,
+        changes: &ChangeSet,
+        enabled: &dyn Fn(AnalyzerKind) -> bool,
+    ) -> ScanReport {
         let mut report = ScanReport::default();
         for file in &changes.files {
-            self.scan_file(file, &mut report);
+            self.scan_file(file, enabled, &mut report);
         }
         report
             .findings
@@ -174,7 +184,17 @@ impl Engine {
         report
     }
 
-    fn scan_file(&self, file: &ChangedFile, report: &mut ScanReport) {
+    /// Whether any analyzer reads this path (the bot fetches only those).
+    pub fn reads(&self, path: &str) -> bool {
+        self.analyzers.iter().any(|a| a.handles(path))
+    }
+
+    fn scan_file(
+        &self,
+        file: &ChangedFile,
+        enabled: &dyn Fn(AnalyzerKind) -> bool,
+        report: &mut ScanReport,
+    ) {
         let path = &file.diff.path;
         if file.diff.status == FileStatus::Removed {
             // Nothing was added: nothing this change can be blamed for.
@@ -203,7 +223,7 @@ impl Engine {
             .analyzers
             .iter()
             .map(|a| a.as_ref())
-            .filter(|a| a.handles(path))
+            .filter(|a| enabled(a.kind()) && a.handles(path))
             .collect();
         if interested.is_empty() {
             return report

@@ -1,7 +1,9 @@
 //! Reporters: findings in, text out. They know the rules only through
 //! [`RuleDoc`], so every analyzer's rules render the same way.
 
+pub mod check_run;
 pub mod json;
+pub mod review;
 pub mod sarif;
 pub mod text;
 

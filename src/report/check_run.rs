@@ -1,0 +1,459 @@
+//! Findings as the `hunkscan` check run's output: conclusion, title, a
+//! Markdown summary a reviewer reads at a glance, and one annotation per
+//! finding. Everything stays inside GitHub's limits, so completing the check
+//! never fails with 422.
+
+use super::review::cwe_link;
+use super::severity_counts;
+use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
+use crate::github::types::Annotation;
+use std::fmt::Write;
+
+/// GitHub's limit for `output.summary` and `output.text`, in characters.
+pub const MAX_OUTPUT_CHARS: usize = 65_535;
+/// GitHub's limit of annotations per create or update request.
+pub const MAX_ANNOTATIONS_PER_REQUEST: usize = 50;
+/// GitHub's limit for an annotation title.
+pub const MAX_ANNOTATION_TITLE_CHARS: usize = 255;
+
+/// What the review step did, for the summary's footer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReviewStats {
+    /// Inline comments posted now.
+    pub posted: usize,
+    /// Findings already commented on by an earlier run.
+    pub already_posted: usize,
+    /// Findings outside the diff's hunks: annotations only.
+    pub not_commentable: usize,
+    /// Findings over the comment cap: annotations only.
+    pub over_cap: usize,
+    /// Threads of fixed findings resolved now.
+    pub resolved: usize,
+}
+
+/// Everything the output is built from.
+pub struct CheckContext<'a> {
+    /// `https://github.com/owner/repo`, for links.
+    pub repo_url: &'a str,
+    /// The analysed commit.
+    pub head_sha: &'a str,
+    /// Findings and skips, after the repository config was applied.
+    pub report: &'a ScanReport,
+    /// Whether a finding of this severity fails the check.
+    pub fails: &'a dyn Fn(Severity) -> bool,
+    /// The `fail_on` setting as written, for the summary.
+    pub fail_on: String,
+    /// Lines for the Notes section (config problems, ignored paths, ...).
+    pub notes: &'a [String],
+    /// The review step's counts.
+    pub review: ReviewStats,
+}
+
+/// The output to send.
+#[derive(Debug, Clone)]
+pub struct CheckRunOutput {
+    /// success or failure.
+    pub conclusion: &'static str,
+    /// One line.
+    pub title: String,
+    /// Markdown, within [`MAX_OUTPUT_CHARS`].
+    pub summary: String,
+    /// Every annotation; the caller sends them in batches of
+    /// [`MAX_ANNOTATIONS_PER_REQUEST`].
+    pub annotations: Vec<Annotation>,
+}
+
+/// A finding this pull request is responsible for (new or a regression, not
+/// suppressed).
+pub fn is_new_problem(finding: &Finding) -> bool {
+    finding.is_active() && finding.change != ChangeKind::Fixed
+}
+
+/// Builds the output.
+pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
+    let report = context.report;
+    let new: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| is_new_problem(f))
+        .collect();
+    let fixed: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.change == ChangeKind::Fixed)
+        .collect();
+    let suppressed: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.suppression.is_some())
+        .collect();
+    let failing = new.iter().any(|f| (context.fails)(f.severity));
+
+    let mut title = match new.len() {
+        0 => "No new findings".to_owned(),
+        1 => format!(
+            "1 new finding ({})",
+            severity_counts(new.iter().map(|f| &f.severity))
+        ),
+        n => format!(
+            "{n} new findings ({})",
+            severity_counts(new.iter().map(|f| &f.severity))
+        ),
+    };
+    if !fixed.is_empty() {
+        let _ = write!(title, ", {} fixed", fixed.len());
+    }
+
+    let mut summary = String::new();
+    let verdict = if failing {
+        format!(
+            "fails: at least one new finding is at or above `{}`",
+            context.fail_on
+        )
+    } else {
+        format!("passes: nothing new at or above `{}`", context.fail_on)
+    };
+    let _ = writeln!(
+        summary,
+        "**{title}** in {} analysed file{}. The check {verdict}.\n",
+        report.files_analyzed,
+        if report.files_analyzed == 1 { "" } else { "s" }
+    );
+    if !new.is_empty() {
+        summary.push_str("| Severity | New |\n| --- | ---: |\n");
+        for severity in Severity::ALL_DESCENDING {
+            let count = new.iter().filter(|f| f.severity == severity).count();
+            if count > 0 {
+                let _ = writeln!(summary, "| {} | {count} |", capitalised(severity));
+            }
+        }
+        summary.push_str("\n### New findings\n\n");
+        for finding in &new {
+            finding_line(&mut summary, context, finding);
+        }
+    }
+    let regressions: Vec<&&Finding> = new
+        .iter()
+        .filter(|f| f.change == ChangeKind::Regression)
+        .collect();
+    if !regressions.is_empty() {
+        summary.push_str("\n### Made worse by this pull request\n\n");
+        for finding in regressions {
+            finding_line(&mut summary, context, finding);
+        }
+    }
+    if !fixed.is_empty() {
+        summary.push_str("\n### Fixed by this pull request\n\n");
+        for finding in &fixed {
+            let _ = writeln!(
+                summary,
+                "- `{}` in `{}`: {}",
+                finding.rule_id, finding.path, finding.message
+            );
+        }
+    }
+    if !suppressed.is_empty() {
+        summary.push_str("\n### Suppressed in this pull request\n\n");
+        for finding in &suppressed {
+            if let Some(suppression) = &finding.suppression {
+                let _ = writeln!(
+                    summary,
+                    "- `{}` at {} ({}): {}",
+                    finding.rule_id,
+                    location_link(context, finding),
+                    suppression.source.as_str(),
+                    suppression.reason.as_deref().unwrap_or("no reason given")
+                );
+            }
+        }
+    }
+    if !report.skipped.is_empty() {
+        summary.push_str("\n### Skipped\n\n");
+        for skipped in &report.skipped {
+            let _ = writeln!(
+                summary,
+                "- `{}`: {}{}",
+                skipped.path,
+                skipped.reason,
+                if skipped.partial {
+                    " (the rest of the file was analysed)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    if !context.notes.is_empty() {
+        summary.push_str("\n### Notes\n\n");
+        for note in context.notes {
+            let _ = writeln!(summary, "- {note}");
+        }
+    }
+    let review = context.review;
+    let _ = write!(
+        summary,
+        "\n<sub>hunkscan {} · {} inline comment{} posted",
+        env!("CARGO_PKG_VERSION"),
+        review.posted,
+        if review.posted == 1 { "" } else { "s" }
+    );
+    if review.already_posted > 0 {
+        let _ = write!(
+            summary,
+            ", {} already commented earlier",
+            review.already_posted
+        );
+    }
+    if review.not_commentable + review.over_cap > 0 {
+        let _ = write!(
+            summary,
+            ", {} as annotations only ({} outside the diff, {} over the comment limit)",
+            review.not_commentable + review.over_cap,
+            review.not_commentable,
+            review.over_cap
+        );
+    }
+    if review.resolved > 0 {
+        let _ = write!(
+            summary,
+            ", {} fixed thread{} resolved",
+            review.resolved,
+            if review.resolved == 1 { "" } else { "s" }
+        );
+    }
+    summary.push_str("</sub>\n");
+
+    CheckRunOutput {
+        conclusion: if failing { "failure" } else { "success" },
+        title: truncate(&title, MAX_ANNOTATION_TITLE_CHARS, ""),
+        summary: truncate(
+            &summary,
+            MAX_OUTPUT_CHARS,
+            "\n\n**Summary truncated** at GitHub's 65,535-character limit; every finding is in the annotations.\n",
+        ),
+        annotations: new.iter().map(|f| annotation(f, context)).collect(),
+    }
+}
+
+/// The output of a job that could not finish.
+pub fn error_summary(error: &str, head_sha: &str) -> String {
+    truncate(
+        &format!(
+            "hunkscan could not finish analysing `{head_sha}`:\n\n```\n{error}\n```\n\nRe-run it with **Re-run** on this check (or push again). If it keeps failing, the server's logs have the details.\n"
+        ),
+        MAX_OUTPUT_CHARS,
+        "\n\n(truncated)\n",
+    )
+}
+
+fn capitalised(severity: Severity) -> String {
+    let name = severity.as_str();
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+fn location_link(context: &CheckContext<'_>, finding: &Finding) -> String {
+    let lines = if finding.end.line > finding.start.line {
+        format!("L{}-L{}", finding.start.line, finding.end.line)
+    } else {
+        format!("L{}", finding.start.line)
+    };
+    format!(
+        "[`{}:{}`]({}/blob/{}/{}#{lines})",
+        finding.path,
+        finding.start.line,
+        context.repo_url,
+        context.head_sha,
+        percent_encode_path(&finding.path)
+    )
+}
+
+fn finding_line(out: &mut String, context: &CheckContext<'_>, finding: &Finding) {
+    let _ = write!(
+        out,
+        "- **{}** `{}` at {}: {}",
+        capitalised(finding.severity),
+        finding.rule_id,
+        location_link(context, finding),
+        finding.message.lines().next().unwrap_or_default()
+    );
+    if let Some(cwe) = &finding.cwe {
+        let _ = write!(out, " ({})", cwe_link(cwe));
+    }
+    out.push('\n');
+}
+
+/// Path segments with spaces and the like, as GitHub's blob URLs want them.
+fn percent_encode_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                encoded.push(byte as char)
+            }
+            _ => {
+                let _ = write!(encoded, "%{byte:02X}");
+            }
+        }
+    }
+    encoded
+}
+
+fn annotation(finding: &Finding, context: &CheckContext<'_>) -> Annotation {
+    let level = match finding.severity {
+        _ if (context.fails)(finding.severity) => "failure",
+        Severity::Critical | Severity::High | Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "notice",
+    };
+    let same_line = finding.start.line == finding.end.line;
+    let mut message = finding.message.clone();
+    if let Some(remediation) = &finding.remediation {
+        let _ = write!(message, "\n\n{remediation}");
+    }
+    let mut details = format!(
+        "rule: {}\nfingerprint: {}",
+        finding.rule_id, finding.fingerprint
+    );
+    if let Some(cwe) = &finding.cwe {
+        let _ = write!(details, "\ncwe: {cwe}");
+    }
+    Annotation {
+        path: finding.path.clone(),
+        start_line: finding.start.line,
+        end_line: finding.end.line.max(finding.start.line),
+        start_column: same_line.then_some(finding.start.column),
+        end_column: same_line.then_some(finding.end.column.max(finding.start.column)),
+        annotation_level: level.to_owned(),
+        message: truncate(&message, MAX_OUTPUT_CHARS, ""),
+        title: truncate(
+            &format!("[{}] {}", finding.severity.as_str(), finding.rule_id),
+            MAX_ANNOTATION_TITLE_CHARS,
+            "",
+        ),
+        raw_details: Some(details),
+    }
+}
+
+/// `text` cut to at most `limit` characters, `note` included.
+pub fn truncate(text: &str, limit: usize, note: &str) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let keep = limit.saturating_sub(note.chars().count());
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(note);
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{AnalyzerKind, Confidence, Position, Skipped};
+
+    fn finding(severity: Severity, line: u32, change: ChangeKind) -> Finding {
+        Finding {
+            rule_id: format!("python.rule-{line}"),
+            analyzer: AnalyzerKind::Sast,
+            severity,
+            confidence: Confidence::High,
+            cwe: Some("CWE-78".into()),
+            path: "src/my app.py".into(),
+            start: Position { line, column: 3 },
+            end: Position { line, column: 9 },
+            message: "shell=True with a non-literal command".into(),
+            remediation: None,
+            fix: None,
+            fingerprint: format!("{line:032x}"),
+            change,
+            suppression: None,
+            snippet: String::new(),
+        }
+    }
+
+    fn build_for(report: &ScanReport, notes: &[String]) -> CheckRunOutput {
+        let fails = |s: Severity| s >= Severity::High;
+        build(&CheckContext {
+            repo_url: "https://github.com/o/r",
+            head_sha: "abc",
+            report,
+            fails: &fails,
+            fail_on: "high".into(),
+            notes,
+            review: ReviewStats::default(),
+        })
+    }
+
+    #[test]
+    fn conclusion_title_and_links() {
+        let report = ScanReport {
+            findings: vec![
+                finding(Severity::High, 4, ChangeKind::New),
+                finding(Severity::Medium, 9, ChangeKind::New),
+                finding(Severity::Critical, 20, ChangeKind::Fixed),
+            ],
+            skipped: vec![Skipped {
+                path: "logo.png".into(),
+                analyzer: None,
+                reason: "binary file".into(),
+                partial: false,
+            }],
+            files_analyzed: 2,
+        };
+        let output = build_for(&report, &["config: bad".into()]);
+        assert_eq!(output.conclusion, "failure");
+        assert_eq!(output.title, "2 new findings (1 high, 1 medium), 1 fixed");
+        assert!(
+            output.summary.contains(
+                "[`src/my app.py:4`](https://github.com/o/r/blob/abc/src/my%20app.py#L4)"
+            ),
+            "{}",
+            output.summary
+        );
+        assert!(output.summary.contains("### Fixed by this pull request"));
+        assert!(output.summary.contains("- `logo.png`: binary file"));
+        assert!(output.summary.contains("- config: bad"));
+        assert_eq!(
+            output.annotations.len(),
+            2,
+            "fixed findings are not annotated"
+        );
+        assert_eq!(output.annotations[0].annotation_level, "failure");
+        assert_eq!(output.annotations[1].annotation_level, "warning");
+        assert_eq!(output.annotations[0].start_column, Some(3));
+    }
+
+    #[test]
+    fn below_threshold_passes_and_multi_line_annotations_drop_columns() {
+        let mut low = finding(Severity::Medium, 4, ChangeKind::New);
+        low.end.line = 6;
+        let report = ScanReport {
+            findings: vec![low],
+            skipped: vec![],
+            files_analyzed: 1,
+        };
+        let output = build_for(&report, &[]);
+        assert_eq!(output.conclusion, "success");
+        assert_eq!(output.title, "1 new finding (1 medium)");
+        assert_eq!(output.annotations[0].start_column, None);
+        assert_eq!(output.annotations[0].end_column, None);
+    }
+
+    #[test]
+    fn huge_summaries_are_cut_with_a_note() {
+        let findings: Vec<Finding> = (1..=3000)
+            .map(|l| finding(Severity::Low, l, ChangeKind::New))
+            .collect();
+        let report = ScanReport {
+            findings,
+            skipped: vec![],
+            files_analyzed: 1,
+        };
+        let output = build_for(&report, &[]);
+        assert!(output.summary.chars().count() <= MAX_OUTPUT_CHARS);
+        assert!(output.summary.contains("Summary truncated"));
+        assert_eq!(output.annotations.len(), 3000);
+    }
+}

@@ -1,0 +1,360 @@
+//! Findings as one pull request review: inline comments anchored only where
+//! GitHub accepts them (one bad anchor fails the whole review with 422),
+//! suggestion blocks for fixes, and a hidden fingerprint marker per comment
+//! so later pushes neither repeat nor lose track of it.
+
+use crate::diff::LineSets;
+use crate::engine::{ChangedFile, Finding, Severity};
+use crate::github::types::DraftReviewComment;
+use std::collections::HashMap;
+use std::collections::HashSet;
+
+const MARKER_PREFIX: &str = "<!-- hunkscan:fingerprint=";
+const MARKER_SUFFIX: &str = " -->";
+
+/// The hidden marker carrying a finding's fingerprint.
+pub fn marker(fingerprint: &str) -> String {
+    format!("{MARKER_PREFIX}{fingerprint}{MARKER_SUFFIX}")
+}
+
+/// The fingerprint in a comment body written by [`marker`].
+pub fn fingerprint_in(body: &str) -> Option<&str> {
+    let start = body.find(MARKER_PREFIX)? + MARKER_PREFIX.len();
+    let rest = &body[start..];
+    let end = rest.find(MARKER_SUFFIX)?;
+    let fingerprint = &rest[..end];
+    fingerprint
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit())
+        .then_some(fingerprint)
+}
+
+/// Where a finding's comment goes, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    /// First line of a multi-line comment.
+    pub start_line: Option<u32>,
+    /// The comment's line.
+    pub line: u32,
+}
+
+/// The RIGHT-side anchor for a finding: its whole range when both ends lie
+/// in one hunk, otherwise its first commentable line; `None` when no line of
+/// it is inside a hunk (the finding then lives in annotations only).
+pub fn anchor(finding: &Finding, lines: &LineSets) -> Option<Anchor> {
+    let (start, end) = (finding.start.line, finding.end.line.max(finding.start.line));
+    let hunk_of = |line: u32| {
+        lines
+            .hunks
+            .iter()
+            .position(|h| line >= h.new_start && line < h.new_start.saturating_add(h.new_len))
+    };
+    if start < end
+        && lines.commentable.contains(&start)
+        && lines.commentable.contains(&end)
+        && hunk_of(start).is_some()
+        && hunk_of(start) == hunk_of(end)
+    {
+        return Some(Anchor {
+            start_line: Some(start),
+            line: end,
+        });
+    }
+    lines
+        .commentable
+        .range(start..=end)
+        .next()
+        .map(|&line| Anchor {
+            start_line: None,
+            line,
+        })
+}
+
+/// The review to post.
+#[derive(Debug, Default)]
+pub struct ReviewPlan {
+    /// Inline comments, in file and line order.
+    pub comments: Vec<DraftReviewComment>,
+    /// Fingerprints that got a comment.
+    pub commented: Vec<String>,
+    /// Findings left to annotations because no line of theirs is in a hunk.
+    pub not_commentable: usize,
+    /// Findings left to annotations because of the comment cap.
+    pub over_cap: usize,
+    /// Findings already commented on by an earlier run.
+    pub already_posted: usize,
+}
+
+/// One comment per new, active finding, most severe first, at most
+/// `max_comments`, skipping fingerprints already posted.
+pub fn plan(
+    findings: &[&Finding],
+    files: &HashMap<&str, &ChangedFile>,
+    already_posted: &HashSet<String>,
+    max_comments: usize,
+) -> ReviewPlan {
+    let mut plan = ReviewPlan::default();
+    let mut ordered: Vec<&Finding> = findings.to_vec();
+    ordered.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| (&a.path, a.start).cmp(&(&b.path, b.start)))
+    });
+    for finding in ordered {
+        if already_posted.contains(&finding.fingerprint) {
+            plan.already_posted += 1;
+            continue;
+        }
+        let Some(file) = files.get(finding.path.as_str()) else {
+            plan.not_commentable += 1;
+            continue;
+        };
+        let Some(anchor) = anchor(finding, &file.diff.lines) else {
+            plan.not_commentable += 1;
+            continue;
+        };
+        if plan.comments.len() >= max_comments {
+            plan.over_cap += 1;
+            continue;
+        }
+        let suggestion = file
+            .head
+            .text()
+            .and_then(|text| suggestion(finding, anchor, text));
+        plan.comments.push(DraftReviewComment {
+            path: finding.path.clone(),
+            line: anchor.line,
+            side: "RIGHT".into(),
+            start_line: anchor.start_line,
+            start_side: anchor.start_line.map(|_| "RIGHT".into()),
+            body: comment_body(finding, suggestion.as_deref()),
+        });
+        plan.commented.push(finding.fingerprint.clone());
+    }
+    plan.comments
+        .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    plan
+}
+
+/// The lines `anchor` covers with the fix applied, when the comment covers
+/// exactly the finding's lines (a suggestion replaces the commented lines).
+fn suggestion(finding: &Finding, anchor: Anchor, head: &str) -> Option<String> {
+    let fix = finding.fix.as_ref()?;
+    let first = anchor.start_line.unwrap_or(anchor.line);
+    if first != finding.start.line || anchor.line != finding.end.line {
+        return None;
+    }
+    let lines: Vec<&str> = head.lines().collect();
+    let start_line = lines.get(usize::try_from(first).ok()?.checked_sub(1)?)?;
+    let end_line = lines.get(usize::try_from(anchor.line).ok()?.checked_sub(1)?)?;
+    // Columns are 1-based characters.
+    let prefix: String = start_line
+        .chars()
+        .take(finding.start.column.saturating_sub(1) as usize)
+        .collect();
+    let suffix: String = end_line
+        .chars()
+        .skip(finding.end.column.saturating_sub(1) as usize)
+        .collect();
+    Some(format!("{prefix}{}{suffix}", fix.replacement))
+}
+
+fn severity_badge(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "Critical",
+        Severity::High => "High",
+        Severity::Medium => "Medium",
+        Severity::Low => "Low",
+        Severity::Info => "Info",
+    }
+}
+
+/// A CWE id as a Markdown link.
+pub fn cwe_link(cwe: &str) -> String {
+    match cwe.strip_prefix("CWE-") {
+        Some(number) if number.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("[{cwe}](https://cwe.mitre.org/data/definitions/{number}.html)")
+        }
+        _ => cwe.to_owned(),
+    }
+}
+
+fn comment_body(finding: &Finding, suggestion: Option<&str>) -> String {
+    let mut body = format!(
+        "**{}** · `{}`",
+        severity_badge(finding.severity),
+        finding.rule_id
+    );
+    if let Some(cwe) = &finding.cwe {
+        body.push_str(&format!(" · {}", cwe_link(cwe)));
+    }
+    body.push_str(&format!("\n\n{}\n", finding.message));
+    if let Some(remediation) = &finding.remediation {
+        body.push_str(&format!("\n{remediation}\n"));
+    }
+    if let Some(suggestion) = suggestion {
+        // A fence longer than any backtick run inside the code.
+        let longest = suggestion
+            .split(|c| c != '`')
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        let fence = "`".repeat(longest.max(2) + 1);
+        body.push_str(&format!("\n{fence}suggestion\n{suggestion}\n{fence}\n"));
+    }
+    let comment = if finding.path.ends_with(".rs") {
+        "//"
+    } else {
+        "#"
+    };
+    body.push_str(&format!(
+        "\n<sub>Not a problem here? Add `{comment} hunkscan:ignore {} -- <reason>` on this line or the line above.</sub>\n{}",
+        finding.rule_id,
+        marker(&finding.fingerprint)
+    ));
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::{FileDiff, FileStatus, parse_patch};
+    use crate::engine::{AnalyzerKind, ChangeKind, Confidence, Content, Fix, Position};
+
+    fn finding(start: (u32, u32), end: (u32, u32), fix: Option<&str>) -> Finding {
+        Finding {
+            rule_id: "python.yaml-load".into(),
+            analyzer: AnalyzerKind::Sast,
+            severity: Severity::High,
+            confidence: Confidence::High,
+            cwe: Some("CWE-502".into()),
+            path: "app.py".into(),
+            start: Position {
+                line: start.0,
+                column: start.1,
+            },
+            end: Position {
+                line: end.0,
+                column: end.1,
+            },
+            message: "yaml.load without a safe loader".into(),
+            remediation: None,
+            fix: fix.map(|r| Fix {
+                replacement: r.into(),
+            }),
+            fingerprint: "0123abcd".into(),
+            change: ChangeKind::New,
+            suppression: None,
+            snippet: String::new(),
+        }
+    }
+
+    // Lines 1-4 and 10-12 are in hunks; 3 and 11 are added.
+    const PATCH: &str = "@@ -1,3 +1,4 @@\n a\n b\n+c\n d\n@@ -8,2 +10,3 @@\n x\n+y\n z\n";
+
+    fn diff() -> LineSets {
+        parse_patch(PATCH.as_bytes()).expect("patch")
+    }
+
+    fn changed(head: &str) -> ChangedFile {
+        ChangedFile {
+            diff: FileDiff {
+                path: "app.py".into(),
+                old_path: None,
+                status: FileStatus::Modified,
+                binary: false,
+                mode_only: false,
+                lines: diff(),
+            },
+            base: Content::Absent,
+            head: Content::Text(head.into()),
+        }
+    }
+
+    #[test]
+    fn anchors_stay_inside_hunks() {
+        let diff = diff();
+        assert_eq!(
+            anchor(&finding((3, 1), (3, 5), None), &diff),
+            Some(Anchor {
+                start_line: None,
+                line: 3
+            })
+        );
+        assert_eq!(
+            anchor(&finding((2, 1), (4, 1), None), &diff),
+            Some(Anchor {
+                start_line: Some(2),
+                line: 4
+            }),
+            "a range inside one hunk"
+        );
+        assert_eq!(
+            anchor(&finding((3, 1), (11, 1), None), &diff),
+            Some(Anchor {
+                start_line: None,
+                line: 3
+            }),
+            "a range across hunks is anchored on its first commentable line"
+        );
+        assert_eq!(
+            anchor(&finding((6, 1), (10, 1), None), &diff),
+            Some(Anchor {
+                start_line: None,
+                line: 10
+            }),
+        );
+        assert_eq!(
+            anchor(&finding((6, 1), (7, 1), None), &diff),
+            None,
+            "outside every hunk"
+        );
+    }
+
+    #[test]
+    fn fixes_become_suggestions_of_whole_lines() {
+        let head = "a\nb\ndata = yaml.load(s)\nd\n";
+        let finding = finding((3, 8), (3, 20), Some("yaml.safe_load(s)"));
+        let file = changed(head);
+        let files = HashMap::from([("app.py", &file)]);
+        let plan = plan(&[&finding], &files, &HashSet::new(), 25);
+        assert_eq!(plan.comments.len(), 1);
+        let body = &plan.comments[0].body;
+        assert!(
+            body.contains("```suggestion\ndata = yaml.safe_load(s)\n```"),
+            "{body}"
+        );
+        assert_eq!(fingerprint_in(body), Some("0123abcd"));
+        assert!(body.contains("[CWE-502](https://cwe.mitre.org/data/definitions/502.html)"));
+    }
+
+    #[test]
+    fn posted_fingerprints_are_skipped_and_the_cap_holds() {
+        let a = finding((3, 1), (3, 2), None);
+        let mut b = finding((11, 1), (11, 2), None);
+        b.fingerprint = "beef".into();
+        let mut c = finding((1, 1), (1, 2), None);
+        c.fingerprint = "cafe".into();
+        c.severity = Severity::Low;
+        let posted: HashSet<String> = ["0123abcd".to_owned()].into();
+        let file = changed("");
+        let files = HashMap::from([("app.py", &file)]);
+        let plan = plan(&[&a, &b, &c], &files, &posted, 1);
+        assert_eq!(plan.already_posted, 1);
+        assert_eq!(plan.commented, vec!["beef"], "the most severe first");
+        assert_eq!(plan.over_cap, 1);
+    }
+
+    #[test]
+    fn markers_round_trip_and_reject_garbage() {
+        assert_eq!(
+            fingerprint_in(&format!("text\n{}", marker("abc123"))),
+            Some("abc123")
+        );
+        assert_eq!(
+            fingerprint_in("<!-- hunkscan:fingerprint=not hex -->"),
+            None
+        );
+        assert_eq!(fingerprint_in("no marker"), None);
+    }
+}
