@@ -1,4 +1,5 @@
-//! The command line: `hunkscan scan` and `hunkscan rules test`.
+//! The command line: `hunkscan scan`, `hunkscan rules test` and
+//! `hunkscan serve` (the GitHub App).
 //!
 //! Exit codes follow linters: 0 nothing at or above `--fail-on`, 1 findings,
 //! 2 an error (bad flag, missing repository, bad revision, bad rule).
@@ -34,6 +35,13 @@ enum Command {
     /// Work with the rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the GitHub App: receive webhooks on $PORT and review pull requests.
+    /// Settings come from the environment (and a .env file); see the README.
+    Serve {
+        /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +113,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Rules(RulesCommand::Test { rules }) => rules_test(rules),
         Command::Rules(RulesCommand::List { rules }) => rules_list(rules),
+        Command::Serve { rules } => serve(rules),
     };
     match outcome {
         Ok(code) => code,
@@ -218,4 +227,60 @@ fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use hunkscan::config::settings::Settings;
+    // One line naming the setting, then stop: nothing half-configured runs.
+    let settings = Settings::from_env().map_err(|error| anyhow::anyhow!("{error}"))?;
+    let (sast, secrets) = analyzers(
+        rules.as_deref(),
+        DEFAULT_PARSE_TIMEOUT,
+        SecretsOptions {
+            skip_lock_files: true,
+            skip_minified: true,
+        },
+    )?;
+    let engine = std::sync::Arc::new(Engine::new(vec![Box::new(sast), Box::new(secrets)]));
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let address = std::net::SocketAddr::from(([0, 0, 0, 0], settings.port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("PORT: cannot listen on {address}"))?;
+        let running = hunkscan::app::start(
+            &settings,
+            engine,
+            hunkscan::github::RetryPolicy::default(),
+            listener,
+            shutdown_signal(),
+        )
+        .await?;
+        tracing::info!(addr = %running.addr, api = settings.api.rest, app_id = settings.app.app_id, "hunkscan serving");
+        running.server.await.context("server task")?.context("server")?;
+        tracing::info!("shut down");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Ctrl-C or SIGTERM (what fly.io, Docker and systemd send).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
 }

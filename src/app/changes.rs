@@ -1,0 +1,233 @@
+//! A pull request as the engine's change set: GitHub's per-file patches give
+//! the changed and commentable lines, blobs give the contents. One GraphQL
+//! request brings up to a hundred blobs, so a typical pull request costs one
+//! call here whatever its size.
+
+use crate::config::repo::CONFIG_PATH;
+use crate::diff::{self, FileDiff, FileStatus};
+use crate::engine::{ChangeSet, ChangedFile, Content, MAX_FILE_BYTES};
+use crate::github::graphql::Blob;
+use crate::github::types::PullRequestFile;
+use crate::local;
+
+/// What to fetch for one pull request.
+#[derive(Debug, Default)]
+pub struct FetchPlan {
+    /// `<sha>:<path>` expressions, the config file first.
+    pub expressions: Vec<String>,
+    /// Per listed file: index of its head blob and base blob in `expressions`.
+    slots: Vec<(Option<usize>, Option<usize>)>,
+}
+
+/// Whether the base version is needed: to diff a file whose patch GitHub
+/// omitted. (IaC analysis, which compares base and head, will also ask.)
+fn needs_base(file: &PullRequestFile) -> bool {
+    file.patch.is_none() && file.status != "added"
+}
+
+/// Plans the blobs to fetch: the config at the base commit, and the head
+/// (and, where needed, base) version of every file `reads` accepts.
+pub fn plan_fetch(
+    files: &[PullRequestFile],
+    base_sha: &str,
+    head_sha: &str,
+    reads: impl Fn(&str) -> bool,
+) -> FetchPlan {
+    let mut plan = FetchPlan {
+        expressions: vec![format!("{base_sha}:{CONFIG_PATH}")],
+        slots: Vec::with_capacity(files.len()),
+    };
+    for file in files {
+        if file.status == "removed" || !reads(&file.filename) {
+            plan.slots.push((None, None));
+            continue;
+        }
+        let head = plan.expressions.len();
+        plan.expressions
+            .push(format!("{head_sha}:{}", file.filename));
+        let base = needs_base(file).then(|| {
+            let old_path = file.previous_filename.as_deref().unwrap_or(&file.filename);
+            plan.expressions.push(format!("{base_sha}:{old_path}"));
+            plan.expressions.len() - 1
+        });
+        plan.slots.push((Some(head), base));
+    }
+    plan
+}
+
+impl FetchPlan {
+    /// The config file's text at the base commit, when it exists.
+    pub fn config(blobs: &[Option<Blob>]) -> Option<String> {
+        blobs.first()?.as_ref()?.text.clone()
+    }
+}
+
+fn content(blob: Option<&Blob>) -> Content {
+    match blob {
+        None => Content::Absent,
+        Some(blob) if blob.byte_size as usize > MAX_FILE_BYTES => {
+            Content::TooLarge(blob.byte_size as usize)
+        }
+        Some(Blob {
+            is_binary: Some(true),
+            ..
+        })
+        | Some(Blob { text: None, .. }) => Content::Binary,
+        Some(Blob {
+            text: Some(text), ..
+        }) => Content::from_bytes(text.clone().into_bytes()),
+    }
+}
+
+fn status(file: &PullRequestFile) -> FileStatus {
+    match file.status.as_str() {
+        "added" => FileStatus::Added,
+        "removed" => FileStatus::Removed,
+        "renamed" => FileStatus::Renamed,
+        "copied" => FileStatus::Copied,
+        _ => FileStatus::Modified,
+    }
+}
+
+/// The change set, plus one line per file that could not be read and why.
+pub fn build(
+    files: &[PullRequestFile],
+    plan: &FetchPlan,
+    blobs: &[Option<Blob>],
+) -> (ChangeSet, Vec<(String, String)>) {
+    let mut changes = ChangeSet::default();
+    let mut problems = Vec::new();
+    for (file, (head_slot, base_slot)) in files.iter().zip(&plan.slots) {
+        let Some(head_slot) = head_slot else {
+            continue;
+        };
+        let head = content(blobs.get(*head_slot).and_then(Option::as_ref));
+        let base = base_slot
+            .map(|slot| content(blobs.get(slot).and_then(Option::as_ref)))
+            .unwrap_or(Content::Absent);
+        let changed = match &file.patch {
+            Some(patch) => diff::parse_patch(patch.as_bytes()).map(|lines| ChangedFile {
+                diff: FileDiff {
+                    path: file.filename.clone(),
+                    old_path: file.previous_filename.clone(),
+                    status: status(file),
+                    binary: false,
+                    mode_only: false,
+                    lines,
+                },
+                base,
+                head,
+            }),
+            None => {
+                // GitHub omits `patch` for binary files and for diffs it finds
+                // too large; diff the blobs ourselves. Its web diff shows no
+                // hunk either, so no line takes a review comment: such
+                // findings go to annotations only.
+                local::changed_file(&file.filename, base, head).map(|mut changed| {
+                    changed.diff.status = status(file);
+                    changed.diff.old_path = file.previous_filename.clone();
+                    changed.diff.lines.commentable.clear();
+                    changed
+                })
+            }
+        };
+        match changed {
+            Ok(changed) => changes.files.push(changed),
+            Err(error) => problems.push((
+                file.filename.clone(),
+                format!("its diff could not be read: {error}"),
+            )),
+        }
+    }
+    (changes, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, status: &str, patch: Option<&str>) -> PullRequestFile {
+        PullRequestFile {
+            filename: name.into(),
+            status: status.into(),
+            additions: 1,
+            deletions: 0,
+            patch: patch.map(str::to_owned),
+            previous_filename: None,
+        }
+    }
+
+    fn blob(text: &str) -> Option<Blob> {
+        Some(Blob {
+            byte_size: text.len() as u64,
+            is_binary: Some(false),
+            text: Some(text.into()),
+        })
+    }
+
+    #[test]
+    fn fetches_only_what_is_read_and_base_only_without_a_patch() {
+        let files = vec![
+            file("a.py", "modified", Some("@@ -1 +1 @@\n-x\n+y\n")),
+            file("gone.py", "removed", None),
+            file("img.png", "added", None),
+            file("big.py", "modified", None),
+        ];
+        let plan = plan_fetch(&files, "B", "H", |p| p.ends_with(".py"));
+        assert_eq!(
+            plan.expressions,
+            vec!["B:.github/hunkscan.yml", "H:a.py", "H:big.py", "B:big.py"]
+        );
+        let blobs = vec![
+            blob("fail_on: low\n"),
+            blob("y\n"),
+            blob("a\nb\nc\n"),
+            blob("a\nc\n"),
+        ];
+        assert_eq!(FetchPlan::config(&blobs).as_deref(), Some("fail_on: low\n"));
+        let (changes, problems) = build(&files, &plan, &blobs);
+        assert!(problems.is_empty());
+        assert_eq!(changes.files.len(), 2);
+        assert_eq!(
+            changes.files[0]
+                .diff
+                .lines
+                .added
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        let big = &changes.files[1];
+        assert_eq!(
+            big.diff.lines.added.iter().copied().collect::<Vec<_>>(),
+            vec![2],
+            "diffed locally"
+        );
+        assert!(
+            big.diff.lines.commentable.is_empty(),
+            "no hunk on GitHub to comment on"
+        );
+    }
+
+    #[test]
+    fn binary_and_oversized_blobs_are_classified() {
+        assert_eq!(
+            content(Some(&Blob {
+                byte_size: 10,
+                is_binary: Some(true),
+                text: None
+            })),
+            Content::Binary
+        );
+        assert_eq!(
+            content(Some(&Blob {
+                byte_size: 2_000_000,
+                is_binary: Some(false),
+                text: Some(String::new())
+            })),
+            Content::TooLarge(2_000_000)
+        );
+        assert_eq!(content(None), Content::Absent);
+    }
+}

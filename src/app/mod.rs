@@ -1,0 +1,73 @@
+//! The GitHub App: webhook deliveries in ([`webhook`], [`server`]), jobs
+//! queued ([`queue`]), analysed and written back ([`worker`]).
+
+pub mod changes;
+pub mod queue;
+pub mod server;
+pub mod webhook;
+pub mod worker;
+
+use crate::config::settings::Settings;
+use crate::engine::Engine;
+use crate::github::{GitHubApp, GitHubError, RetryPolicy};
+use crate::metrics::Metrics;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A running server and its workers.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+    /// The HTTP server; ends after `shutdown` resolves.
+    pub server: JoinHandle<std::io::Result<()>>,
+    /// The job dispatcher.
+    pub workers: JoinHandle<()>,
+}
+
+/// Wires settings, engine, GitHub client, queue, workers and routes, and
+/// serves on `listener` until `shutdown` resolves.
+pub async fn start(
+    settings: &Settings,
+    engine: Arc<Engine>,
+    policy: RetryPolicy,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Running, GitHubError> {
+    let metrics = Arc::new(Metrics::new());
+    let github = Arc::new(GitHubApp::new(
+        &settings.api,
+        settings.app.clone(),
+        Arc::clone(&metrics),
+        policy,
+    )?);
+    let (queue, receiver) = queue::MemoryQueue::new(settings.queue_capacity);
+    let worker = Arc::new(worker::Worker::new(github, engine, Arc::clone(&metrics)));
+    let workers = worker.start(receiver, settings.workers);
+    let router = server::router(server::ServerState {
+        webhook_secret: settings.webhook_secret.clone(),
+        app_id: settings.app.app_id,
+        jobs: Arc::new(queue),
+        metrics: Arc::clone(&metrics),
+    });
+    let addr = listener
+        .local_addr()
+        .map_err(|error| GitHubError::Transport {
+            route: "listen",
+            message: error.to_string(),
+        })?;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok(Running {
+        addr,
+        metrics,
+        server,
+        workers,
+    })
+}

@@ -1,0 +1,470 @@
+//! Webhook deliveries: the signature check on the raw body, and the events
+//! the app acts on, turned into jobs.
+
+use crate::github::types::RepoRef;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use thiserror::Error;
+
+/// The name of our check run; `check_run` events for other names are not ours.
+pub const CHECK_NAME: &str = "hunkscan";
+
+/// Why a delivery's signature was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SignatureError {
+    /// No `X-Hub-Signature-256` header.
+    #[error("missing X-Hub-Signature-256 header")]
+    Missing,
+    /// Not `sha256=<64 hex digits>`.
+    #[error("malformed X-Hub-Signature-256 header")]
+    Malformed,
+    /// Valid form, wrong value.
+    #[error("signature does not match the body")]
+    Mismatch,
+}
+
+/// Checks `X-Hub-Signature-256` (`sha256=` + hex HMAC-SHA256 of the raw
+/// body). `verify_slice` compares in constant time, so the answer's timing
+/// says nothing about how much of a forged signature was right.
+pub fn verify_signature(
+    secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex = header
+        .trim()
+        .strip_prefix("sha256=")
+        .ok_or(SignatureError::Malformed)?;
+    let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+/// The signature GitHub would send for `body` (tests and benchmarks sign
+/// their deliveries with it).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(mac) => mac,
+        // HMAC accepts keys of any length.
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!(
+        "sha256={}",
+        crate::engine::fingerprint::hex(&mac.finalize().into_bytes())
+    )
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// What triggered a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `pull_request` opened, synchronize, reopened or ready_for_review.
+    PullRequest,
+    /// `check_suite` requested: GitHub asks on every push, alongside
+    /// `pull_request.synchronize`; the queue runs only one of the two.
+    SuiteRequested,
+    /// Someone asked for a re-run (`check_run`/`check_suite` rerequested):
+    /// always runs.
+    Rerun,
+}
+
+/// One pull request at one head commit to analyse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// `X-GitHub-Delivery` (plus the pull request number when one delivery
+    /// yields several jobs).
+    pub id: String,
+    /// The installation the work is done as.
+    pub installation_id: u64,
+    /// The repository.
+    pub repo: RepoRef,
+    /// `https://github.com/owner/repo`, for links in the summary.
+    pub repo_url: String,
+    /// Pull request number.
+    pub number: u64,
+    /// The commit analysed and checked.
+    pub head_sha: String,
+    /// The base commit (config is read here).
+    pub base_sha: String,
+    /// Whether the pull request is a draft (unknown for re-runs: false).
+    pub draft: bool,
+    /// Why.
+    pub trigger: Trigger,
+}
+
+/// What to do with a delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// `ping`.
+    Ping,
+    /// Work to queue.
+    Jobs(Vec<Job>),
+    /// Nothing to do, and why (logged, answered with 202).
+    Ignored(String),
+}
+
+/// A signed delivery whose body is not the event it claims to be.
+#[derive(Debug, Error)]
+#[error("malformed {event} payload: {message}")]
+pub struct PayloadError {
+    /// The event.
+    pub event: String,
+    /// serde's message, with the path to the bad field.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+    html_url: String,
+}
+
+#[derive(Deserialize)]
+struct CommitRef {
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    number: u64,
+    #[serde(default)]
+    draft: bool,
+    head: CommitRef,
+    base: CommitRef,
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    pull_request: PullRequest,
+    repository: Repository,
+    installation: Option<Installation>,
+}
+
+#[derive(Deserialize)]
+struct App {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct PullRequestRef {
+    number: u64,
+    head: CommitRef,
+    base: CommitRef,
+}
+
+#[derive(Deserialize)]
+struct CheckRun {
+    name: String,
+    head_sha: String,
+    app: Option<App>,
+    #[serde(default)]
+    pull_requests: Vec<PullRequestRef>,
+}
+
+#[derive(Deserialize)]
+struct CheckRunEvent {
+    action: String,
+    check_run: CheckRun,
+    repository: Repository,
+    installation: Option<Installation>,
+}
+
+#[derive(Deserialize)]
+struct CheckSuite {
+    head_sha: String,
+    app: Option<App>,
+    #[serde(default)]
+    pull_requests: Vec<PullRequestRef>,
+}
+
+#[derive(Deserialize)]
+struct CheckSuiteEvent {
+    action: String,
+    check_suite: CheckSuite,
+    repository: Repository,
+    installation: Option<Installation>,
+}
+
+#[derive(Deserialize)]
+struct InstallationEvent {
+    action: String,
+    installation: Option<Installation>,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
+        event: event.to_owned(),
+        message: error.to_string(),
+    })
+}
+
+fn repo(repository: &Repository, event: &str) -> Result<RepoRef, PayloadError> {
+    RepoRef::parse(&repository.full_name).ok_or_else(|| PayloadError {
+        event: event.to_owned(),
+        message: format!(
+            "repository.full_name {:?} is not owner/name",
+            repository.full_name
+        ),
+    })
+}
+
+/// Turns a verified delivery into jobs. `app_id` tells our own check runs
+/// and suites from other apps'.
+pub fn route(
+    event: &str,
+    delivery_id: &str,
+    body: &[u8],
+    app_id: u64,
+) -> Result<Delivery, PayloadError> {
+    let ignored = |why: String| Ok(Delivery::Ignored(why));
+    match event {
+        "ping" => Ok(Delivery::Ping),
+        "pull_request" => {
+            let payload: PullRequestEvent = parse(event, body)?;
+            if !matches!(
+                payload.action.as_str(),
+                "opened" | "synchronize" | "reopened" | "ready_for_review"
+            ) {
+                return ignored(format!("pull_request.{} is not analysed", payload.action));
+            }
+            let Some(installation) = payload.installation else {
+                return ignored("no installation in the payload".into());
+            };
+            let pr = payload.pull_request;
+            Ok(Delivery::Jobs(vec![Job {
+                id: delivery_id.to_owned(),
+                installation_id: installation.id,
+                repo: repo(&payload.repository, event)?,
+                repo_url: payload.repository.html_url,
+                number: pr.number,
+                head_sha: pr.head.sha,
+                base_sha: pr.base.sha,
+                draft: pr.draft,
+                trigger: Trigger::PullRequest,
+            }]))
+        }
+        "check_run" => {
+            let payload: CheckRunEvent = parse(event, body)?;
+            if payload.action != "rerequested" {
+                return ignored(format!("check_run.{} is not acted on", payload.action));
+            }
+            let ours = payload.check_run.name == CHECK_NAME
+                && payload
+                    .check_run
+                    .app
+                    .as_ref()
+                    .is_none_or(|app| app.id == app_id);
+            if !ours {
+                return ignored(format!(
+                    "check run {:?} belongs to another app",
+                    payload.check_run.name
+                ));
+            }
+            let Some(installation) = payload.installation else {
+                return ignored("no installation in the payload".into());
+            };
+            let repo = repo(&payload.repository, event)?;
+            let head = payload.check_run.head_sha;
+            jobs_for(
+                delivery_id,
+                installation.id,
+                &repo,
+                &payload.repository.html_url,
+                &head,
+                payload.check_run.pull_requests,
+                Trigger::Rerun,
+            )
+        }
+        "check_suite" => {
+            let payload: CheckSuiteEvent = parse(event, body)?;
+            let trigger = match payload.action.as_str() {
+                "requested" => Trigger::SuiteRequested,
+                "rerequested" => Trigger::Rerun,
+                other => return ignored(format!("check_suite.{other} is not acted on")),
+            };
+            if payload
+                .check_suite
+                .app
+                .as_ref()
+                .is_some_and(|app| app.id != app_id)
+            {
+                return ignored("check suite of another app".into());
+            }
+            let Some(installation) = payload.installation else {
+                return ignored("no installation in the payload".into());
+            };
+            let repo = repo(&payload.repository, event)?;
+            jobs_for(
+                delivery_id,
+                installation.id,
+                &repo,
+                &payload.repository.html_url,
+                &payload.check_suite.head_sha,
+                payload.check_suite.pull_requests,
+                trigger,
+            )
+        }
+        "installation" | "installation_repositories" => {
+            let payload: InstallationEvent = parse(event, body)?;
+            tracing::info!(
+                event,
+                action = payload.action,
+                installation = payload.installation.map(|i| i.id),
+                "installation changed"
+            );
+            ignored(format!("{event}.{} logged", payload.action))
+        }
+        other => ignored(format!("event {other:?} is not used")),
+    }
+}
+
+fn jobs_for(
+    delivery_id: &str,
+    installation_id: u64,
+    repo: &RepoRef,
+    repo_url: &str,
+    head_sha: &str,
+    pull_requests: Vec<PullRequestRef>,
+    trigger: Trigger,
+) -> Result<Delivery, PayloadError> {
+    // A suite's pull requests include those of forks whose head is
+    // elsewhere; only those whose head is this commit are about it.
+    let jobs: Vec<Job> = pull_requests
+        .into_iter()
+        .filter(|pr| pr.head.sha == head_sha)
+        .map(|pr| Job {
+            id: format!("{delivery_id}#{}", pr.number),
+            installation_id,
+            repo: repo.clone(),
+            repo_url: repo_url.to_owned(),
+            number: pr.number,
+            head_sha: pr.head.sha,
+            base_sha: pr.base.sha,
+            draft: false,
+            trigger,
+        })
+        .collect();
+    if jobs.is_empty() {
+        return Ok(Delivery::Ignored(format!(
+            "commit {head_sha} is not the head of an open pull request"
+        )));
+    }
+    Ok(Delivery::Jobs(jobs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_test_vector_verifies() {
+        // docs.github.com, "Validating webhook deliveries", test values.
+        let secret = b"It's a Secret to Everybody";
+        let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(
+            verify_signature(secret, b"Hello, World!", Some(header)),
+            Ok(())
+        );
+        assert_eq!(sign(secret, b"Hello, World!"), header);
+        assert_eq!(
+            verify_signature(secret, b"Hello, World?", Some(header)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature(secret, b"x", None),
+            Err(SignatureError::Missing)
+        );
+        for bad in ["sha1=abc", "sha256=zz", "sha256=", "757107ea"] {
+            assert_eq!(
+                verify_signature(secret, b"x", Some(bad)),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    fn pull_request(action: &str, with_installation: bool) -> Vec<u8> {
+        let installation = if with_installation {
+            r#","installation":{"id":7}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"action":"{action}","pull_request":{{"number":3,"draft":true,"head":{{"sha":"h"}},"base":{{"sha":"b"}}}},"repository":{{"full_name":"o/r","html_url":"https://github.com/o/r"}}{installation}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn pull_request_actions_become_jobs() {
+        let Ok(Delivery::Jobs(jobs)) =
+            route("pull_request", "d1", &pull_request("synchronize", true), 1)
+        else {
+            panic!("a job");
+        };
+        assert_eq!(jobs[0].head_sha, "h");
+        assert!(jobs[0].draft);
+        assert!(matches!(
+            route("pull_request", "d", &pull_request("labeled", true), 1),
+            Ok(Delivery::Ignored(_))
+        ));
+        assert!(matches!(
+            route("pull_request", "d", &pull_request("opened", false), 1),
+            Ok(Delivery::Ignored(why)) if why.contains("installation")
+        ));
+    }
+
+    #[test]
+    fn malformed_payloads_name_the_field() {
+        let error = route(
+            "pull_request",
+            "d",
+            br#"{"action":"opened","pull_request":{"number":"x"}}"#,
+            1,
+        )
+        .expect_err("malformed");
+        assert!(error.to_string().contains("pull_request.number"), "{error}");
+        assert!(route("pull_request", "d", b"not json", 1).is_err());
+    }
+
+    #[test]
+    fn check_runs_of_other_apps_are_ignored() {
+        let body = |name: &str, app: u64| {
+            format!(
+                r#"{{"action":"rerequested","check_run":{{"name":"{name}","head_sha":"h","app":{{"id":{app}}},"pull_requests":[{{"number":4,"head":{{"sha":"h"}},"base":{{"sha":"b"}}}}]}},"repository":{{"full_name":"o/r","html_url":"u"}},"installation":{{"id":7}}}}"#
+            )
+        };
+        assert!(
+            matches!(route("check_run", "d", body("hunkscan", 1).as_bytes(), 1), Ok(Delivery::Jobs(j)) if j[0].trigger == Trigger::Rerun)
+        );
+        assert!(matches!(
+            route("check_run", "d", body("hunkscan", 2).as_bytes(), 1),
+            Ok(Delivery::Ignored(_))
+        ));
+        assert!(matches!(
+            route("check_run", "d", body("lint", 1).as_bytes(), 1),
+            Ok(Delivery::Ignored(_))
+        ));
+    }
+}
