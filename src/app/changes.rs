@@ -19,38 +19,62 @@ pub struct FetchPlan {
     slots: Vec<(Option<usize>, Option<usize>)>,
 }
 
-/// Whether the base version is needed: to diff a file whose patch GitHub
-/// omitted. (IaC analysis, which compares base and head, will also ask.)
-fn needs_base(file: &PullRequestFile) -> bool {
-    file.patch.is_none() && file.status != "added"
+/// Which files an analysis reads, and of those which it compares with their
+/// base version.
+pub trait Reads {
+    /// Whether the head version is read.
+    fn reads(&self, path: &str) -> bool;
+    /// Whether the base version is compared too.
+    fn compares(&self, path: &str) -> bool;
+}
+
+impl Reads for crate::engine::Engine {
+    fn reads(&self, path: &str) -> bool {
+        crate::engine::Engine::reads(self, path)
+    }
+    fn compares(&self, path: &str) -> bool {
+        self.needs_base(path)
+    }
+}
+
+/// The base version is needed to diff a file whose patch GitHub omitted,
+/// and by analyzers that compare base and head (IaC).
+fn needs_base(file: &PullRequestFile, reads: &impl Reads) -> bool {
+    file.status != "added" && (file.patch.is_none() || reads.compares(&file.filename))
 }
 
 /// Plans the blobs to fetch: the config at the base commit, and the head
-/// (and, where needed, base) version of every file `reads` accepts.
+/// (and, where needed, base) version of every file the analysis reads.
 pub fn plan_fetch(
     files: &[PullRequestFile],
     base_sha: &str,
     head_sha: &str,
-    reads: impl Fn(&str) -> bool,
+    reads: &impl Reads,
 ) -> FetchPlan {
     let mut plan = FetchPlan {
         expressions: vec![format!("{base_sha}:{CONFIG_PATH}")],
         slots: Vec::with_capacity(files.len()),
     };
     for file in files {
-        if file.status == "removed" || !reads(&file.filename) {
+        // A removed file adds nothing, unless an analyzer compares versions
+        // (deleting a protective resource is a regression).
+        let wanted = reads.reads(&file.filename)
+            && (file.status != "removed" || reads.compares(&file.filename));
+        if !wanted {
             plan.slots.push((None, None));
             continue;
         }
-        let head = plan.expressions.len();
-        plan.expressions
-            .push(format!("{head_sha}:{}", file.filename));
-        let base = needs_base(file).then(|| {
+        let head = (file.status != "removed").then(|| {
+            plan.expressions
+                .push(format!("{head_sha}:{}", file.filename));
+            plan.expressions.len() - 1
+        });
+        let base = needs_base(file, reads).then(|| {
             let old_path = file.previous_filename.as_deref().unwrap_or(&file.filename);
             plan.expressions.push(format!("{base_sha}:{old_path}"));
             plan.expressions.len() - 1
         });
-        plan.slots.push((Some(head), base));
+        plan.slots.push((head, base));
     }
     plan
 }
@@ -98,10 +122,12 @@ pub fn build(
     let mut changes = ChangeSet::default();
     let mut problems = Vec::new();
     for (file, (head_slot, base_slot)) in files.iter().zip(&plan.slots) {
-        let Some(head_slot) = head_slot else {
+        if head_slot.is_none() && base_slot.is_none() {
             continue;
-        };
-        let head = content(blobs.get(*head_slot).and_then(Option::as_ref));
+        }
+        let head = head_slot
+            .map(|slot| content(blobs.get(slot).and_then(Option::as_ref)))
+            .unwrap_or(Content::Absent);
         let base = base_slot
             .map(|slot| content(blobs.get(slot).and_then(Option::as_ref)))
             .unwrap_or(Content::Absent);
@@ -173,7 +199,16 @@ mod tests {
             file("img.png", "added", None),
             file("big.py", "modified", None),
         ];
-        let plan = plan_fetch(&files, "B", "H", |p| p.ends_with(".py"));
+        struct Python;
+        impl Reads for Python {
+            fn reads(&self, path: &str) -> bool {
+                path.ends_with(".py")
+            }
+            fn compares(&self, _: &str) -> bool {
+                false
+            }
+        }
+        let plan = plan_fetch(&files, "B", "H", &Python);
         assert_eq!(
             plan.expressions,
             vec!["B:.github/hunkscan.yml", "H:a.py", "H:big.py", "B:big.py"]

@@ -213,9 +213,7 @@ impl Worker {
         let files = github
             .list_pull_request_files(&job.repo, job.number)
             .await?;
-        let plan = changes::plan_fetch(&files, &job.base_sha, &job.head_sha, |p| {
-            self.engine.reads(p)
-        });
+        let plan = changes::plan_fetch(&files, &job.base_sha, &job.head_sha, self.engine.as_ref());
         let blobs = github.fetch_blobs(&job.repo, &plan.expressions).await?;
         let (config, problems) = match FetchPlan::config(&blobs) {
             Some(text) => RepoConfig::parse(&text),

@@ -125,6 +125,11 @@ pub trait Analyzer: Send + Sync {
     /// Analyses the head text of `file` (its base is there for analyzers
     /// that compare); `head` is guaranteed to be text.
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome);
+    /// Whether this analyzer compares the file's base version with its head
+    /// (so callers that fetch files, like the bot, fetch the base too).
+    fn needs_base(&self, _path: &str) -> bool {
+        false
+    }
 }
 
 /// The result of scanning a change set.
@@ -187,6 +192,13 @@ impl Engine {
     /// Whether any analyzer reads this path (the bot fetches only those).
     pub fn reads(&self, path: &str) -> bool {
         self.analyzers.iter().any(|a| a.handles(path))
+    }
+
+    /// Whether any analyzer compares this path's base with its head.
+    pub fn needs_base(&self, path: &str) -> bool {
+        self.analyzers
+            .iter()
+            .any(|a| a.handles(path) && a.needs_base(path))
     }
 
     fn scan_file(
