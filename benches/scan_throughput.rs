@@ -63,6 +63,9 @@
 //!   time the host gave to other guests) are printed as well, because both
 //!   skew the numbers.
 
+mod common;
+
+use common::{load_average, machine};
 use hunkscan::diff::{FileDiff, FileStatus, HunkRange, LineSets};
 use hunkscan::engine::sast::{self, DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{
@@ -1439,41 +1442,6 @@ impl Steal {
         let total = total.saturating_sub(total_before);
         (total > 0).then(|| 100.0 * steal.saturating_sub(steal_before) as f64 / total as f64)
     }
-}
-
-/// CPUs, CPU model, memory and load, from `/proc` (Linux).
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |text: &str, key: &str| {
-        text.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_else(|| "?".to_owned())
-    };
-    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let memory = field(&meminfo, "MemTotal")
-        .trim_end_matches(" kB")
-        .parse::<f64>()
-        .map_or("?".to_owned(), |kb| {
-            format!("{:.1} GiB", kb / 1024.0 / 1024.0)
-        });
-    format!(
-        "{cpus} CPUs, {} at {} MHz, {memory} RAM, load average {} before the run",
-        field(&cpuinfo, "model name"),
-        field(&cpuinfo, "cpu MHz"),
-        load_average()
-    )
-}
-
-/// The 1, 5 and 15-minute load averages: anything else running skews the numbers.
-fn load_average() -> String {
-    let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    load.split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn verdict(met: bool, text: &str) {

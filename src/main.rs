@@ -104,6 +104,8 @@ struct ScanArgs {
 }
 
 fn main() -> ExitCode {
+    // Before logging starts, so RUST_LOG in .env counts (serve reads the rest).
+    let _ = dotenvy::dotenv();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -129,17 +131,23 @@ fn analyzers(
     rules_dir: Option<&std::path::Path>,
     parse_timeout: Duration,
     secrets_options: SecretsOptions,
+    key: Vec<u8>,
 ) -> anyhow::Result<(SastAnalyzer, SecretsAnalyzer)> {
     let sast_rules = SastRules::load(rules_dir).context("loading rules")?;
     let secret_rules = SecretRules::load(rules_dir).context("loading secret rules")?;
-    // A deployment sets its own key so its fingerprints are its own.
-    let key = std::env::var("HUNKSCAN_FINGERPRINT_KEY")
-        .map(String::into_bytes)
-        .unwrap_or_else(|_| DEFAULT_FINGERPRINT_KEY.to_vec());
     Ok((
         SastAnalyzer::new(sast_rules, parse_timeout),
         SecretsAnalyzer::new(secret_rules, key, secrets_options),
     ))
+}
+
+/// The secret-fingerprint key on the command line: a deployment's own when
+/// set, so local results match the bot's; the public default otherwise
+/// (local output is not published).
+fn cli_key() -> Vec<u8> {
+    std::env::var("HUNKSCAN_FINGERPRINT_KEY")
+        .map(String::into_bytes)
+        .unwrap_or_else(|_| DEFAULT_FINGERPRINT_KEY.to_vec())
 }
 
 /// What the reporters need to know of every rule the analyzers run.
@@ -156,7 +164,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         skip_minified: !args.include_generated,
     };
     let timeout = Duration::from_millis(args.parse_timeout_ms);
-    let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options)?;
+    let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options, cli_key())?;
     let docs = rule_docs(&sast, &secrets);
     let engine = Engine::new(vec![Box::new(sast), Box::new(secrets)]);
     let changes = match (&args.base_tree, &args.head_tree) {
@@ -184,6 +192,7 @@ fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         dir.as_deref(),
         DEFAULT_PARSE_TIMEOUT,
         SecretsOptions::default(),
+        cli_key(),
     )?;
     let results = ruletest::run(&sast, &secrets);
     let mut failed = 0;
@@ -216,6 +225,7 @@ fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         dir.as_deref(),
         DEFAULT_PARSE_TIMEOUT,
         SecretsOptions::default(),
+        cli_key(),
     )?;
     let mut docs = rule_docs(&sast, &secrets);
     docs.sort_by(|a, b| a.id.cmp(&b.id));
@@ -240,6 +250,7 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             skip_lock_files: true,
             skip_minified: true,
         },
+        settings.fingerprint_key.expose().as_bytes().to_vec(),
     )?;
     let engine = std::sync::Arc::new(Engine::new(vec![Box::new(sast), Box::new(secrets)]));
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -258,10 +269,17 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         .await?;
         tracing::info!(addr = %running.addr, api = settings.api.rest, app_id = settings.app.app_id, "hunkscan serving");
         running.server.await.context("server task")?.context("server")?;
-        tracing::info!("shut down");
+        // Deliveries stopped; give running jobs time to finish, and complete
+        // the check runs of those that cannot (never left in progress).
+        let interrupted = running.worker.drain(SHUTDOWN_GRACE).await;
+        tracing::info!(interrupted, "shut down");
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// How long running jobs get to finish on shutdown (fly.toml's kill_timeout
+/// is 30 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Ctrl-C or SIGTERM (what fly.io, Docker and systemd send).
 async fn shutdown_signal() {

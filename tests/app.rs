@@ -5,204 +5,16 @@
 mod support;
 
 use hunkscan::app::webhook::sign;
-use hunkscan::app::{self, Running};
-use hunkscan::config::settings::Settings;
-use hunkscan::engine::Engine;
-use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
-use hunkscan::engine::secrets::{SecretRules, SecretsAnalyzer, SecretsOptions};
-use hunkscan::github::RetryPolicy;
-use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use serde_json::json;
 use std::time::Duration;
-use support::github_emulator::{CheckRun, Emulator, Fault, FileSpec, PullSpec};
-
-const APP_ID: u64 = 4242;
-const INSTALLATION: u64 = 77;
-const REPO: &str = "acme/shop";
-const SECRET: &str = "webhook secret for tests";
-const PRIVATE_KEY: &str = include_str!("../fixtures/github/test-app-private-key.pem");
-const PUBLIC_KEY: &str = include_str!("../fixtures/github/test-app-public-key.pem");
-const WAIT: Duration = Duration::from_secs(30);
+use support::bot::{APP_ID, Harness, INSTALLATION, REPO, WAIT};
+use support::github_emulator::{Fault, FileSpec, PullSpec};
 
 const APP_PY_BASE: &str = "import subprocess\nimport yaml\n";
 const APP_PY_HEAD: &str = "import subprocess\nimport yaml\n\n\ndef run(cmd):\n    subprocess.run(cmd, shell=True)\n\n\ndef load(stream):\n    return yaml.load(stream)\n";
 const LIB_RS: &str =
     "pub fn bits(x: u32) -> f32 {\n    unsafe { std::mem::transmute::<u32, f32>(x) }\n}\n";
 const SETTINGS_PY: &str = "GITHUB_TOKEN = \"ghp_R8kZ2nQ7wLx4Vb9TfJ3mHs6Yc1Pd5Ge0Ua2K\"\n";
-
-/// One emulator, one bot, a client that delivers signed webhooks.
-struct Harness {
-    github: Emulator,
-    bot: Running,
-    client: reqwest::Client,
-    deliveries: AtomicU64,
-}
-
-fn engine() -> Arc<Engine> {
-    let sast = SastRules::load(None).expect("embedded rules load");
-    let secrets = SecretRules::load(None).expect("embedded secret rules load");
-    Arc::new(Engine::new(vec![
-        Box::new(SastAnalyzer::new(sast, DEFAULT_PARSE_TIMEOUT)),
-        Box::new(SecretsAnalyzer::new(
-            secrets,
-            b"test fingerprint key".to_vec(),
-            SecretsOptions {
-                skip_lock_files: true,
-                skip_minified: true,
-            },
-        )),
-    ]))
-}
-
-/// Fast retries so failure scenarios take milliseconds, not seconds.
-fn test_policy() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 3,
-        base_delay: Duration::from_millis(10),
-        max_rate_limit_wait: Duration::from_secs(5),
-        request_timeout: Duration::from_millis(800),
-    }
-}
-
-impl Harness {
-    async fn start() -> Harness {
-        Self::start_with(test_policy()).await
-    }
-
-    async fn start_with(policy: RetryPolicy) -> Harness {
-        let github = Emulator::start(APP_ID, PUBLIC_KEY).await;
-        github.add_installation(INSTALLATION, REPO);
-        let env: HashMap<&str, String> = HashMap::from([
-            ("GITHUB_APP_ID", APP_ID.to_string()),
-            ("GITHUB_PRIVATE_KEY", PRIVATE_KEY.to_owned()),
-            ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
-            ("GITHUB_API_URL", github.url.clone()),
-            ("HUNKSCAN_WORKERS", "2".to_owned()),
-        ]);
-        let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let bot = app::start(
-            &settings,
-            engine(),
-            policy,
-            listener,
-            std::future::pending(),
-        )
-        .await
-        .expect("bot starts");
-        Harness {
-            github,
-            bot,
-            client: reqwest::Client::new(),
-            deliveries: AtomicU64::new(0),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.bot.addr)
-    }
-
-    /// Delivers `body` as GitHub does: signed, with event and delivery id.
-    async fn deliver(&self, event: &str, body: &Value) -> (u16, Value) {
-        let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
-        self.deliver_raw(
-            event,
-            &format!("delivery-{n}"),
-            serde_json::to_vec(body).expect("json"),
-            true,
-        )
-        .await
-    }
-
-    async fn deliver_raw(
-        &self,
-        event: &str,
-        delivery: &str,
-        body: Vec<u8>,
-        signed: bool,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .post(self.url("/api/github/webhooks"))
-            .header("content-type", "application/json")
-            .header("x-github-event", event)
-            .header("x-github-delivery", delivery);
-        if signed {
-            request = request.header("x-hub-signature-256", sign(SECRET.as_bytes(), &body));
-        }
-        let response = request.body(body).send().await.expect("delivery sent");
-        let status = response.status().as_u16();
-        let body = response.json::<Value>().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    /// A `pull_request` event as GitHub sends it (the fields the bot reads
-    /// and a few around them).
-    fn pull_request_event(action: &str, number: u64, base: &str, head: &str, draft: bool) -> Value {
-        json!({
-            "action": action,
-            "number": number,
-            "pull_request": {
-                "number": number, "state": "open", "draft": draft,
-                "head": { "sha": head, "ref": "feature" },
-                "base": { "sha": base, "ref": "main" },
-            },
-            "repository": { "full_name": REPO, "html_url": format!("https://github.com/{REPO}") },
-            "installation": { "id": INSTALLATION },
-        })
-    }
-
-    async fn open(&self, spec: PullSpec) {
-        let event = Self::pull_request_event(
-            "opened",
-            spec.number,
-            &spec.base_sha,
-            &spec.head_sha,
-            spec.draft,
-        );
-        self.github.put_pull_request(REPO, spec);
-        let (status, body) = self.deliver("pull_request", &event).await;
-        assert_eq!(status, 202, "{body}");
-    }
-
-    async fn completed_check(&self, head: &str) -> CheckRun {
-        self.github
-            .wait_for(&format!("a completed check run on {head}"), WAIT, |gh| {
-                gh.check_runs(REPO)
-                    .into_iter()
-                    .find(|c| c.head_sha == head && c.status == "completed")
-            })
-            .await
-    }
-
-    fn assert_valid_requests(&self) {
-        let violations = self.github.schema_violations();
-        assert!(
-            violations.is_empty(),
-            "request bodies GitHub would reject: {violations:#?}"
-        );
-        if !self.github.openapi_available() {
-            eprintln!(
-                "note: ../shared/github/openapi is absent; request bodies were not validated against GitHub's OpenAPI schema"
-            );
-        }
-    }
-
-    async fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
-    }
-}
 
 fn sample_pr(number: u64, head: &str) -> PullSpec {
     PullSpec {
@@ -281,12 +93,7 @@ async fn pull_request_gets_one_review_and_one_completed_check() {
 
     // create check, list files, one GraphQL blob query, list comments,
     // review, complete check: six calls, plus one token fetch.
-    assert_eq!(
-        h.github.api_calls_excluding_token_fetches(),
-        6,
-        "{:#?}",
-        paths(&h)
-    );
+    assert_eq!(h.installation_calls(), 6, "{:#?}", h.paths());
     assert_eq!(h.github.token_fetches(), 1);
     h.assert_valid_requests();
 
@@ -309,14 +116,6 @@ async fn pull_request_gets_one_review_and_one_completed_check() {
         metrics.contains("route=\"POST /repos/{owner}/{repo}/check-runs\",status=\"201\""),
         "{metrics}"
     );
-}
-
-fn paths(h: &Harness) -> Vec<String> {
-    h.github
-        .requests()
-        .iter()
-        .map(|r| format!("{} {} → {}", r.method, r.path, r.status))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,12 +225,7 @@ async fn a_pull_request_of_300_files_with_60_findings_batches_annotations() {
     assert_eq!(patches, 2, "60 annotations need two updates");
     // 1 create + 3 pages of files + 4 blob queries (301 blobs) + 1 comments
     // + 1 review + 2 updates.
-    assert_eq!(
-        h.github.api_calls_excluding_token_fetches(),
-        12,
-        "{:#?}",
-        paths(&h)
-    );
+    assert_eq!(h.installation_calls(), 12, "{:#?}", h.paths());
     h.assert_valid_requests();
 }
 
@@ -473,7 +267,7 @@ async fn forged_missing_and_oversized_deliveries_are_refused_and_nothing_runs() 
     assert!(
         h.github.requests().is_empty(),
         "nothing reached GitHub: {:#?}",
-        paths(&h)
+        h.paths()
     );
     let metrics = h.metrics().await;
     assert!(
@@ -710,4 +504,153 @@ async fn every_example_payload_of_handled_events_is_accepted() {
         }
     }
     assert!(delivered >= 40, "only {delivered} examples");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_or_check_run_created_despite_an_error_answer_is_not_created_twice() {
+    let h = Harness::start().await;
+    h.github.inject(Fault::AppliedThenStatus {
+        method: "POST",
+        path_contains: "/reviews",
+        status: 502,
+        times: 1,
+    });
+    h.github.inject(Fault::AppliedThenStatus {
+        method: "POST",
+        path_contains: "/check-runs",
+        status: 502,
+        times: 1,
+    });
+    h.open(sample_pr(11, "head0001")).await;
+    let check = h.completed_check("head0001").await;
+    assert_eq!(check.conclusion.as_deref(), Some("failure"));
+    assert_eq!(
+        h.github.check_runs(REPO).len(),
+        1,
+        "the check run GitHub created is reused"
+    );
+    assert_eq!(
+        h.github.reviews(REPO, 11).len(),
+        1,
+        "no second review: {:#?}",
+        h.paths()
+    );
+    assert_eq!(h.github.review_comments(REPO, 11).len(), 5);
+    h.assert_valid_requests();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_review_is_posted_once_more_when_github_has_nothing() {
+    let h = Harness::start().await;
+    h.github.inject(Fault::Status {
+        method: "POST",
+        path_contains: "/reviews",
+        status: 502,
+        times: 1,
+    });
+    h.open(sample_pr(12, "head0001")).await;
+    h.completed_check("head0001").await;
+    assert_eq!(h.github.reviews(REPO, 12).len(), 1);
+    assert_eq!(h.github.review_comments(REPO, 12).len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_for_a_superseded_head_completes_neutral_whatever_the_delivery_order() {
+    let h = Harness::start().await;
+    // GitHub's pull request is already at head0002 when the delivery for
+    // head0001 arrives (late, or redelivered).
+    h.github.put_pull_request(REPO, sample_pr(13, "head0001"));
+    h.github.put_pull_request(REPO, sample_pr(13, "head0002"));
+    let late = Harness::pull_request_event("synchronize", 13, "base0001", "head0001", false);
+    let (status, _) = h.deliver("pull_request", &late).await;
+    assert_eq!(status, 202);
+    let old = h.completed_check("head0001").await;
+    assert_eq!(old.conclusion.as_deref(), Some("neutral"));
+    assert_eq!(
+        old.output.title.as_deref(),
+        Some("Superseded by a newer push")
+    );
+    assert!(h.github.reviews(REPO, 13).is_empty());
+
+    let current = Harness::pull_request_event("synchronize", 13, "base0001", "head0002", false);
+    let (status, _) = h.deliver("pull_request", &current).await;
+    assert_eq!(status, 202);
+    let new = h.completed_check("head0002").await;
+    assert_eq!(
+        new.conclusion.as_deref(),
+        Some("failure"),
+        "the real head is analysed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_skipped_earlier_is_analysed_when_marked_ready() {
+    let h = Harness::start().await;
+    h.github
+        .put_file(REPO, "base0001", ".github/hunkscan.yml", "drafts: skip\n");
+    let mut spec = sample_pr(14, "head0001");
+    spec.draft = true;
+    h.open(spec).await;
+    let skipped = h.completed_check("head0001").await;
+    assert_eq!(skipped.conclusion.as_deref(), Some("skipped"));
+
+    let mut ready = sample_pr(14, "head0001");
+    ready.draft = false;
+    h.github.put_pull_request(REPO, ready);
+    let event = Harness::pull_request_event("ready_for_review", 14, "base0001", "head0001", false);
+    let (status, _) = h.deliver("pull_request", &event).await;
+    assert_eq!(status, 202);
+    h.github
+        .wait_for("a second, analysed check run", WAIT, |gh| {
+            gh.check_runs(REPO)
+                .into_iter()
+                .find(|c| c.status == "completed" && c.conclusion.as_deref() == Some("failure"))
+        })
+        .await;
+    assert_eq!(h.github.reviews(REPO, 14).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_written_by_another_bot_does_not_silence_a_finding() {
+    // The fingerprint hunkscan gives the shell=True finding.
+    let first = Harness::start().await;
+    first.open(sample_pr(15, "head0001")).await;
+    first.completed_check("head0001").await;
+    let marker_line = first
+        .github
+        .review_comments(REPO, 15)
+        .into_iter()
+        .find(|c| c.body.contains("python.subprocess-shell-true"))
+        .and_then(|c| {
+            c.body
+                .lines()
+                .find(|l| l.contains("hunkscan:fingerprint"))
+                .map(str::to_owned)
+        })
+        .expect("the finding's marker");
+
+    // Elsewhere, a workflow's bot pastes that marker first: it is not ours.
+    let h = Harness::start().await;
+    h.github.put_pull_request(REPO, sample_pr(15, "head0001"));
+    h.github
+        .add_review_comment(REPO, 15, "github-actions[bot]", "app.py", 6, &marker_line);
+    let event = Harness::pull_request_event("opened", 15, "base0001", "head0001", false);
+    let (status, _) = h.deliver("pull_request", &event).await;
+    assert_eq!(status, 202);
+    h.completed_check("head0001").await;
+    let ours: Vec<_> = h
+        .github
+        .review_comments(REPO, 15)
+        .into_iter()
+        .filter(|c| c.author == "hunkscan[bot]")
+        .collect();
+    assert_eq!(
+        ours.len(),
+        5,
+        "the shell=True finding still gets its comment"
+    );
+    assert!(
+        ours.iter()
+            .any(|c| c.body.contains("python.subprocess-shell-true"))
+    );
 }

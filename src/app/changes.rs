@@ -87,19 +87,34 @@ impl FetchPlan {
 }
 
 fn content(blob: Option<&Blob>) -> Content {
+    let Some(blob) = blob else {
+        return Content::Absent;
+    };
+    let size = blob
+        .byte_size
+        .map_or(0, |size| usize::try_from(size).unwrap_or(usize::MAX));
     match blob {
-        None => Content::Absent,
-        Some(blob) if blob.byte_size as usize > MAX_FILE_BYTES => {
-            Content::TooLarge(blob.byte_size as usize)
-        }
-        Some(Blob {
+        // A tree or submodule at that path: no file content.
+        Blob {
+            byte_size: None,
+            text: None,
+            ..
+        } => Content::Absent,
+        _ if size > MAX_FILE_BYTES => Content::TooLarge(size),
+        // GitHub cut the text short: analysing it as complete would misread
+        // the file (and a local diff would invent deletions).
+        Blob {
+            is_truncated: Some(true),
+            ..
+        } => Content::TooLarge(size),
+        Blob {
             is_binary: Some(true),
             ..
-        })
-        | Some(Blob { text: None, .. }) => Content::Binary,
-        Some(Blob {
+        }
+        | Blob { text: None, .. } => Content::Binary,
+        Blob {
             text: Some(text), ..
-        }) => Content::from_bytes(text.clone().into_bytes()),
+        } => Content::from_bytes(text.clone().into_bytes()),
     }
 }
 
@@ -185,8 +200,9 @@ mod tests {
 
     fn blob(text: &str) -> Option<Blob> {
         Some(Blob {
-            byte_size: text.len() as u64,
+            byte_size: Some(text.len() as u64),
             is_binary: Some(false),
+            is_truncated: Some(false),
             text: Some(text.into()),
         })
     }
@@ -246,22 +262,30 @@ mod tests {
     }
 
     #[test]
-    fn binary_and_oversized_blobs_are_classified() {
+    fn binary_truncated_oversized_and_non_blob_objects_are_classified() {
+        let binary = Blob {
+            byte_size: Some(10),
+            is_binary: Some(true),
+            ..Blob::default()
+        };
+        assert_eq!(content(Some(&binary)), Content::Binary);
+        let big = Blob {
+            byte_size: Some(2_000_000),
+            text: Some(String::new()),
+            ..Blob::default()
+        };
+        assert_eq!(content(Some(&big)), Content::TooLarge(2_000_000));
+        let cut = Blob {
+            byte_size: Some(900_000),
+            is_truncated: Some(true),
+            text: Some("partial".into()),
+            ..Blob::default()
+        };
+        assert_eq!(content(Some(&cut)), Content::TooLarge(900_000));
         assert_eq!(
-            content(Some(&Blob {
-                byte_size: 10,
-                is_binary: Some(true),
-                text: None
-            })),
-            Content::Binary
-        );
-        assert_eq!(
-            content(Some(&Blob {
-                byte_size: 2_000_000,
-                is_binary: Some(false),
-                text: Some(String::new())
-            })),
-            Content::TooLarge(2_000_000)
+            content(Some(&Blob::default())),
+            Content::Absent,
+            "a tree answers {{}}"
         );
         assert_eq!(content(None), Content::Absent);
     }

@@ -26,6 +26,8 @@ pub struct Running {
     pub server: JoinHandle<std::io::Result<()>>,
     /// The job dispatcher.
     pub workers: JoinHandle<()>,
+    /// The workers, to drain on shutdown.
+    pub worker: Arc<worker::Worker>,
 }
 
 /// Wires settings, engine, GitHub client, queue, workers and routes, and
@@ -45,8 +47,13 @@ pub async fn start(
         policy,
     )?);
     let (queue, receiver) = queue::MemoryQueue::new(settings.queue_capacity);
-    let worker = Arc::new(worker::Worker::new(github, engine, Arc::clone(&metrics)));
-    let workers = worker.start(receiver, settings.workers);
+    let worker = Arc::new(worker::Worker::new(
+        github,
+        engine,
+        Arc::clone(&metrics),
+        settings.workers,
+    ));
+    let workers = Arc::clone(&worker).start(receiver);
     let router = server::router(server::ServerState {
         webhook_secret: settings.webhook_secret.clone(),
         app_id: settings.app.app_id,
@@ -69,5 +76,6 @@ pub async fn start(
         metrics,
         server,
         workers,
+        worker,
     })
 }

@@ -77,8 +77,10 @@ pub enum Trigger {
     /// `check_suite` requested: GitHub asks on every push, alongside
     /// `pull_request.synchronize`; the queue runs only one of the two.
     SuiteRequested,
-    /// Someone asked for a re-run (`check_run`/`check_suite` rerequested):
-    /// always runs.
+    /// Always runs, even for a head analysed before: a re-run someone asked
+    /// for (`check_run`/`check_suite` rerequested), a pull request reopened
+    /// or marked ready for review (a draft may have been skipped), or
+    /// retargeted to another base branch (the diff changed, the head did not).
     Rerun,
 }
 
@@ -158,6 +160,8 @@ struct PullRequestEvent {
     pull_request: PullRequest,
     repository: Repository,
     installation: Option<Installation>,
+    #[serde(default)]
+    changes: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -177,8 +181,22 @@ struct CheckRun {
     name: String,
     head_sha: String,
     app: Option<App>,
+    external_id: Option<String>,
     #[serde(default)]
     pull_requests: Vec<PullRequestRef>,
+}
+
+/// The `external_id` our check runs carry: `owner/repo#number`. A re-run of
+/// a check on a pull request from a fork comes with an empty
+/// `pull_requests`; this is how the job finds its pull request again.
+pub fn check_external_id(repo: &RepoRef, number: u64) -> String {
+    format!("{repo}#{number}")
+}
+
+fn number_from_external_id(external_id: Option<&str>, repo: &RepoRef) -> Option<u64> {
+    let (prefix, number) = external_id?.rsplit_once('#')?;
+    (prefix == repo.to_string()).then_some(())?;
+    number.parse().ok()
 }
 
 #[derive(Deserialize)]
@@ -242,12 +260,16 @@ pub fn route(
         "ping" => Ok(Delivery::Ping),
         "pull_request" => {
             let payload: PullRequestEvent = parse(event, body)?;
-            if !matches!(
-                payload.action.as_str(),
-                "opened" | "synchronize" | "reopened" | "ready_for_review"
-            ) {
-                return ignored(format!("pull_request.{} is not analysed", payload.action));
-            }
+            let base_changed = payload
+                .changes
+                .as_ref()
+                .is_some_and(|changes| changes.get("base").is_some());
+            let trigger = match payload.action.as_str() {
+                "opened" | "synchronize" => Trigger::PullRequest,
+                "reopened" | "ready_for_review" => Trigger::Rerun,
+                "edited" if base_changed => Trigger::Rerun,
+                other => return ignored(format!("pull_request.{other} is not analysed")),
+            };
             let Some(installation) = payload.installation else {
                 return ignored("no installation in the payload".into());
             };
@@ -261,7 +283,7 @@ pub fn route(
                 head_sha: pr.head.sha,
                 base_sha: pr.base.sha,
                 draft: pr.draft,
-                trigger: Trigger::PullRequest,
+                trigger,
             }]))
         }
         "check_run" => {
@@ -286,6 +308,23 @@ pub fn route(
             };
             let repo = repo(&payload.repository, event)?;
             let head = payload.check_run.head_sha;
+            if payload.check_run.pull_requests.is_empty()
+                && let Some(number) =
+                    number_from_external_id(payload.check_run.external_id.as_deref(), &repo)
+            {
+                // The worker reads the base (and draft state) from GitHub.
+                return Ok(Delivery::Jobs(vec![Job {
+                    id: format!("{delivery_id}#{number}"),
+                    installation_id: installation.id,
+                    repo,
+                    repo_url: payload.repository.html_url,
+                    number,
+                    head_sha: head,
+                    base_sha: String::new(),
+                    draft: false,
+                    trigger: Trigger::Rerun,
+                }]));
+            }
             jobs_for(
                 delivery_id,
                 installation.id,
@@ -466,5 +505,50 @@ mod tests {
             route("check_run", "d", body("lint", 1).as_bytes(), 1),
             Ok(Delivery::Ignored(_))
         ));
+    }
+
+    #[test]
+    fn fork_reruns_find_their_pull_request_by_external_id() {
+        let body = r#"{"action":"rerequested","check_run":{"name":"hunkscan","head_sha":"h","app":{"id":1},"external_id":"o/r#12","pull_requests":[]},"repository":{"full_name":"o/r","html_url":"u"},"installation":{"id":7}}"#;
+        let Ok(Delivery::Jobs(jobs)) = route("check_run", "d", body.as_bytes(), 1) else {
+            panic!("a job");
+        };
+        assert_eq!((jobs[0].number, jobs[0].base_sha.as_str()), (12, ""));
+        let other_repo = body.replace("o/r#12", "x/y#12");
+        assert!(matches!(
+            route("check_run", "d", other_repo.as_bytes(), 1),
+            Ok(Delivery::Ignored(_))
+        ));
+    }
+
+    #[test]
+    fn retargeting_and_ready_for_review_always_run() {
+        let edited = String::from_utf8(pull_request("edited", true))
+            .expect("utf8")
+            .replacen(
+                r#""action":"edited","#,
+                r#""action":"edited","changes":{"base":{"ref":{"from":"dev"}}},"#,
+                1,
+            );
+        let Ok(Delivery::Jobs(jobs)) = route("pull_request", "d", edited.as_bytes(), 1) else {
+            panic!("a job");
+        };
+        assert_eq!(jobs[0].trigger, Trigger::Rerun);
+        assert!(
+            matches!(
+                route("pull_request", "d", &pull_request("edited", true), 1),
+                Ok(Delivery::Ignored(_))
+            ),
+            "a title edit is not analysed"
+        );
+        let Ok(Delivery::Jobs(jobs)) = route(
+            "pull_request",
+            "d",
+            &pull_request("ready_for_review", true),
+            1,
+        ) else {
+            panic!("a job");
+        };
+        assert_eq!(jobs[0].trigger, Trigger::Rerun);
     }
 }

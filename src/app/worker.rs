@@ -3,10 +3,12 @@
 //! check. Whatever fails, a check run this worker created is completed.
 
 use super::changes::{self, FetchPlan};
-use super::webhook::{CHECK_NAME, Job};
+use super::webhook::{CHECK_NAME, Job, check_external_id};
 use crate::config::repo::{ConfigProblem, DraftPolicy, ErrorConclusion, FailOn, RepoConfig};
 use crate::engine::{ChangedFile, Engine, ScanReport, Skipped};
-use crate::github::types::{CheckOutput, CreateCheckRun, CreateReview, RepoRef, UpdateCheckRun};
+use crate::github::types::{
+    Annotation, CheckOutput, CreateCheckRun, CreateReview, RepoRef, UpdateCheckRun,
+};
 use crate::github::{GitHubApp, GitHubError, Installation};
 use crate::metrics::{FindingLabels, JobLabels, Metrics};
 use crate::report::check_run::{
@@ -19,6 +21,7 @@ use std::time::Instant;
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// Why a job stopped early.
 #[derive(Debug, Error)]
@@ -58,69 +61,130 @@ impl JobOutcome {
     }
 }
 
+/// What a job knows that its error path needs.
+#[derive(Debug, Clone, Copy)]
+struct JobState {
+    /// The repository's `on_error`, once the config was read.
+    on_error: ErrorConclusion,
+    /// The analysis's own conclusion, once computed: a failure to write it
+    /// back must not turn a `failure` into a passing `neutral`.
+    conclusion: Option<&'static str>,
+}
+
+/// A check run in progress, to complete if the process stops.
+#[derive(Debug, Clone)]
+struct ActiveCheck {
+    installation: u64,
+    repo: RepoRef,
+    check_id: u64,
+}
+
+/// Held while a job of one pull request runs.
+type PullLock = Arc<tokio::sync::Mutex<()>>;
+
 /// Runs jobs.
 pub struct Worker {
     github: Arc<GitHubApp>,
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
-    latest_heads: Mutex<HashMap<(RepoRef, u64), String>>,
+    concurrency: usize,
+    slots: Arc<Semaphore>,
+    pull_locks: Mutex<HashMap<(RepoRef, u64), PullLock>>,
+    active: Mutex<HashMap<String, ActiveCheck>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The maps stay consistent whatever panicked while holding them.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Worker {
-    /// A worker using `engine` and talking to GitHub through `github`.
-    pub fn new(github: Arc<GitHubApp>, engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
+    /// A worker running at most `concurrency` jobs at once.
+    pub fn new(
+        github: Arc<GitHubApp>,
+        engine: Arc<Engine>,
+        metrics: Arc<Metrics>,
+        concurrency: usize,
+    ) -> Self {
+        let concurrency = concurrency.max(1);
         Self {
             github,
             engine,
             metrics,
-            latest_heads: Mutex::default(),
+            concurrency,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            pull_locks: Mutex::default(),
+            active: Mutex::default(),
         }
     }
 
-    /// Takes jobs from `receiver`, at most `concurrency` at a time. Each job
-    /// is registered on arrival, so a job still waiting for a slot learns
-    /// that a newer push superseded it.
-    pub fn start(
-        self: Arc<Self>,
-        mut receiver: mpsc::Receiver<Job>,
-        concurrency: usize,
-    ) -> JoinHandle<()> {
-        let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    /// Takes jobs from `receiver` only when a slot is free, so a full queue
+    /// pushes back on deliveries (503) instead of growing without bound.
+    pub fn start(self: Arc<Self>, mut receiver: mpsc::Receiver<Job>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            while let Some(job) = receiver.recv().await {
-                self.observe(&job);
+            loop {
+                let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                    return;
+                };
+                let Some(job) = receiver.recv().await else {
+                    return;
+                };
                 let worker = Arc::clone(&self);
-                let slots = Arc::clone(&slots);
                 tokio::spawn(async move {
-                    // The semaphore is never closed.
-                    let Ok(_slot) = slots.acquire_owned().await else {
-                        return;
-                    };
                     worker.run(job).await;
+                    drop(slot);
                 });
             }
         })
     }
 
-    fn observe(&self, job: &Job) {
-        let mut heads = self.latest_heads.lock().unwrap_or_else(|p| p.into_inner());
-        heads.insert((job.repo.clone(), job.number), job.head_sha.clone());
+    /// Waits up to `deadline` for running jobs; completes the check runs of
+    /// those still running as `neutral` ("interrupted, re-run"), so a restart
+    /// never leaves a check in progress. Answers how many were interrupted.
+    pub async fn drain(&self, deadline: std::time::Duration) -> usize {
+        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        if let Ok(Ok(_all_slots)) =
+            tokio::time::timeout(deadline, self.slots.acquire_many(all)).await
+        {
+            return 0;
+        }
+        let interrupted: Vec<ActiveCheck> = lock(&self.active).values().cloned().collect();
+        for check in &interrupted {
+            let github = self.github.installation(check.installation);
+            let update = completion(
+                "neutral",
+                "Interrupted: hunkscan restarted during the analysis",
+                "The server stopped while this commit was being analysed. Re-run this check (or push again) to analyse it.",
+            );
+            if let Err(error) = github
+                .update_check_run(&check.repo, check.check_id, &update)
+                .await
+            {
+                tracing::error!(check_id = check.check_id, %error, "cannot complete an interrupted check run");
+            }
+        }
+        interrupted.len()
     }
 
-    fn superseded(&self, job: &Job) -> bool {
-        let heads = self.latest_heads.lock().unwrap_or_else(|p| p.into_inner());
-        heads
-            .get(&(job.repo.clone(), job.number))
-            .is_some_and(|latest| *latest != job.head_sha)
+    fn pull_lock(&self, job: &Job) -> PullLock {
+        let mut locks = lock(&self.pull_locks);
+        // Forget the locks nobody holds, so the map does not grow forever.
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(locks.entry((job.repo.clone(), job.number)).or_default())
     }
 
-    /// Runs one job to the end.
-    pub async fn run(&self, job: Job) -> JobOutcome {
+    /// Runs one job to the end. Jobs of one pull request run one after
+    /// another, so two of them never post the same comment.
+    pub async fn run(self: Arc<Self>, job: Job) -> JobOutcome {
         let started = Instant::now();
         let span = tracing::info_span!("job", id = %job.id, repo = %job.repo, pr = job.number, head = %job.head_sha);
-        let _enter = span.enter();
-        let outcome = self.run_inner(&job).await;
-        drop(_enter);
+        let pull_lock = self.pull_lock(&job);
+        let outcome = async {
+            let _serialised = pull_lock.lock().await;
+            Arc::clone(&self).run_inner(job.clone()).await
+        }
+        .instrument(span)
+        .await;
         self.metrics
             .jobs
             .get_or_create(&JobLabels {
@@ -135,72 +199,95 @@ impl Worker {
         outcome
     }
 
-    async fn run_inner(&self, job: &Job) -> JobOutcome {
-        if self.superseded(job) {
-            tracing::info!(id = %job.id, "superseded by a newer push before it started");
-            return JobOutcome::Superseded;
-        }
+    async fn run_inner(self: Arc<Self>, mut job: Job) -> JobOutcome {
         let github = self.github.installation(job.installation_id);
+        if job.base_sha.is_empty() {
+            // A re-run whose payload did not name the pull request's commits.
+            match github.get_pull_request(&job.repo, job.number).await {
+                Ok(pull) if pull.head_sha == job.head_sha => {
+                    job.base_sha = pull.base_sha;
+                    job.draft = pull.draft;
+                }
+                Ok(_) => return JobOutcome::Superseded,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the pull request to re-run");
+                    return JobOutcome::Abandoned;
+                }
+            }
+        }
         let create = CreateCheckRun {
             name: CHECK_NAME.into(),
             head_sha: job.head_sha.clone(),
             status: "in_progress".into(),
             started_at: now(),
-            external_id: Some(job.id.clone()),
-            output: None,
-        };
-        let check_id = match github.create_check_run(&job.repo, &create).await {
-            Ok(id) => id,
-            Err(error) => {
-                tracing::error!(id = %job.id, %error, "cannot create the check run; nothing to complete");
-                return JobOutcome::Abandoned;
-            }
-        };
-        let mut on_error = ErrorConclusion::Neutral;
-        match self.analyse(&github, job, check_id, &mut on_error).await {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                tracing::error!(id = %job.id, %error, "job failed; completing its check run");
-                let update = UpdateCheckRun {
-                    status: Some("completed".into()),
-                    conclusion: Some(on_error.as_str().into()),
-                    completed_at: Some(now()),
-                    output: Some(CheckOutput {
-                        title: "hunkscan could not finish this analysis".into(),
-                        summary: check_run::error_summary(&error.to_string(), &job.head_sha),
-                        text: None,
-                        annotations: Vec::new(),
-                    }),
-                };
-                if let Err(error) = github.update_check_run(&job.repo, check_id, &update).await {
-                    tracing::error!(id = %job.id, check_id, %error, "cannot complete the check run");
-                }
-                JobOutcome::Failed
-            }
-        }
-    }
-
-    async fn complete_without_analysis(
-        &self,
-        github: &Installation,
-        repo: &RepoRef,
-        check_id: u64,
-        conclusion: &str,
-        title: &str,
-        summary: &str,
-    ) -> Result<(), GitHubError> {
-        let update = UpdateCheckRun {
-            status: Some("completed".into()),
-            conclusion: Some(conclusion.into()),
-            completed_at: Some(now()),
+            external_id: Some(check_external_id(&job.repo, job.number)),
             output: Some(CheckOutput {
-                title: title.into(),
-                summary: summary.into(),
+                title: "Analysing the changed lines".into(),
+                summary: "hunkscan is reading this pull request's changes.".into(),
                 text: None,
                 annotations: Vec::new(),
             }),
         };
-        github.update_check_run(repo, check_id, &update).await
+        let check_id = match github.create_check_run(&job.repo, &create).await {
+            Ok(id) => id,
+            Err(error) => {
+                tracing::error!(%error, "cannot create the check run; nothing to complete");
+                return JobOutcome::Abandoned;
+            }
+        };
+        lock(&self.active).insert(
+            job.id.clone(),
+            ActiveCheck {
+                installation: job.installation_id,
+                repo: job.repo.clone(),
+                check_id,
+            },
+        );
+        let state = Arc::new(Mutex::new(JobState {
+            on_error: ErrorConclusion::Neutral,
+            conclusion: None,
+        }));
+        // In its own task, so that even a panic outside the analysis (a bug)
+        // ends here and the check run is completed.
+        let analysis = tokio::spawn({
+            let worker = Arc::clone(&self);
+            let github = github.clone();
+            let job = job.clone();
+            let state = Arc::clone(&state);
+            async move { worker.analyse(&github, &job, check_id, &state).await }
+        })
+        .await
+        .map_err(|error| {
+            JobError::Crashed(if error.is_panic() {
+                panic_message(error.into_panic())
+            } else {
+                error.to_string()
+            })
+        })
+        .and_then(|result| result);
+        let outcome = match analysis {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let state = *lock(&state);
+                let conclusion = state.conclusion.unwrap_or(state.on_error.as_str());
+                tracing::error!(%error, conclusion, "job failed; completing its check run");
+                let update = completion(
+                    conclusion,
+                    "hunkscan could not finish this analysis",
+                    &check_run::error_summary(&error.to_string(), &job.head_sha),
+                );
+                if let Err(error) = github
+                    .patient()
+                    .update_check_run(&job.repo, check_id, &update)
+                    .await
+                {
+                    tracing::error!(check_id, %error, "cannot complete the check run");
+                }
+                JobOutcome::Failed
+            }
+        };
+        lock(&self.active).remove(&job.id);
+        outcome
     }
 
     async fn analyse(
@@ -208,37 +295,90 @@ impl Worker {
         github: &Installation,
         job: &Job,
         check_id: u64,
-        on_error: &mut ErrorConclusion,
+        state: &Mutex<JobState>,
     ) -> Result<JobOutcome, JobError> {
         let files = github
             .list_pull_request_files(&job.repo, job.number)
             .await?;
         let plan = changes::plan_fetch(&files, &job.base_sha, &job.head_sha, self.engine.as_ref());
-        let blobs = github.fetch_blobs(&job.repo, &plan.expressions).await?;
+        let (blobs, pull) = github
+            .fetch_blobs(&job.repo, &plan.expressions, Some(job.number))
+            .await?;
+        // GitHub's view, not the order deliveries arrived in, says whether a
+        // newer push made this commit obsolete.
+        if let Some(pull) = &pull
+            && pull.head_ref_oid != job.head_sha
+        {
+            github
+                .patient()
+                .update_check_run(
+                    &job.repo,
+                    check_id,
+                    &completion(
+                        "neutral",
+                        "Superseded by a newer push",
+                        &format!(
+                            "The pull request's head is now `{}`; its own check run has the results.",
+                            pull.head_ref_oid
+                        ),
+                    ),
+                )
+                .await?;
+            return Ok(JobOutcome::Superseded);
+        }
+        let draft = pull.as_ref().map_or(job.draft, |p| p.is_draft);
         let (config, problems) = match FetchPlan::config(&blobs) {
             Some(text) => RepoConfig::parse(&text),
             None => (RepoConfig::default(), Vec::new()),
         };
-        *on_error = config.on_error;
+        lock(state).on_error = config.on_error;
         let mut notes = config_notes(&problems);
 
-        if job.draft && config.drafts == DraftPolicy::Skip {
-            self.complete_without_analysis(
-                github,
-                &job.repo,
-                check_id,
-                "skipped",
-                "Draft pull request: not analysed",
-                "This repository's `.github/hunkscan.yml` sets `drafts: skip`. The analysis runs when the pull request is marked ready for review.",
-            )
-            .await?;
+        if draft && config.drafts == DraftPolicy::Skip {
+            github
+                .patient()
+                .update_check_run(
+                    &job.repo,
+                    check_id,
+                    &completion(
+                        "skipped",
+                        "Draft pull request: not analysed",
+                        "This repository's `.github/hunkscan.yml` sets `drafts: skip`. The analysis runs when the pull request is marked ready for review.",
+                    ),
+                )
+                .await?;
             return Ok(JobOutcome::SkippedDraft);
         }
 
-        let (mut change_set, unreadable) = changes::build(&files, &plan, &blobs);
-        let before = change_set.files.len();
-        change_set.files.retain(|f| !config.ignores(&f.diff.path));
-        let ignored = before - change_set.files.len();
+        if files.len() >= crate::github::api::MAX_PULL_REQUEST_FILES {
+            notes.push(format!(
+                "GitHub lists only the first {} files of a pull request; later files were not analysed.",
+                crate::github::api::MAX_PULL_REQUEST_FILES
+            ));
+        }
+        // Diffing patch-less files and scanning are CPU work: off the async
+        // threads, so deliveries keep being answered in milliseconds.
+        let engine = Arc::clone(&self.engine);
+        let scan_config = config.clone();
+        let (change_set, mut report, unreadable, ignored) =
+            tokio::task::spawn_blocking(move || {
+                let (mut change_set, unreadable) = changes::build(&files, &plan, &blobs);
+                let before = change_set.files.len();
+                change_set
+                    .files
+                    .retain(|f| !scan_config.ignores(&f.diff.path));
+                let ignored = before - change_set.files.len();
+                let report = engine.scan_with(&change_set, &|kind| scan_config.runs(kind));
+                (change_set, report, unreadable, ignored)
+            })
+            .await
+            .map_err(|error| {
+                JobError::Crashed(if error.is_panic() {
+                    panic_message(error.into_panic())
+                } else {
+                    error.to_string()
+                })
+            })?;
         if ignored > 0 {
             notes.push(format!(
                 "{ignored} file{} ignored by `paths.ignore` ({})",
@@ -246,28 +386,6 @@ impl Worker {
                 config.ignore_patterns.join(", ")
             ));
         }
-        if files.len() >= crate::github::api::MAX_PULL_REQUEST_FILES {
-            notes.push(format!(
-                "GitHub lists only the first {} files of a pull request; later files were not analysed.",
-                crate::github::api::MAX_PULL_REQUEST_FILES
-            ));
-        }
-
-        let engine = Arc::clone(&self.engine);
-        let enabled = config.clone();
-        let (change_set, mut report) = tokio::task::spawn_blocking(move || {
-            let report = engine.scan_with(&change_set, &|kind| enabled.runs(kind));
-            (change_set, report)
-        })
-        .await
-        .map_err(|error| {
-            let message = if error.is_panic() {
-                panic_message(error.into_panic())
-            } else {
-                error.to_string()
-            };
-            JobError::Crashed(message)
-        })?;
         apply_rule_config(&mut report, &config);
         report
             .skipped
@@ -279,18 +397,16 @@ impl Worker {
             }));
 
         // Our earlier comments, by fingerprint, so nothing is said twice.
-        let existing = github.list_review_comments(&job.repo, job.number).await?;
-        let mut posted: HashMap<String, (u64, String)> = HashMap::new();
-        for comment in &existing {
-            let is_bot = comment.user.as_ref().is_some_and(|u| u.kind == "Bot");
-            if let (true, None, Some(fingerprint)) = (
-                is_bot,
-                comment.in_reply_to_id,
-                review::fingerprint_in(&comment.body),
-            ) {
-                posted.insert(fingerprint.to_owned(), (comment.id, comment.path.clone()));
+        let bot_login = match github.bot_login().await {
+            Ok(login) => Some(login),
+            Err(error) => {
+                tracing::warn!(%error, "cannot ask GitHub for the app's login; trusting any bot's markers");
+                None
             }
-        }
+        };
+        let posted = self
+            .posted_comments(github, job, bot_login.as_deref())
+            .await?;
         let posted_set: HashSet<String> = posted.keys().cloned().collect();
         let new_findings: Vec<_> = report
             .findings
@@ -309,19 +425,6 @@ impl Worker {
             config.max_comments,
         );
 
-        if self.superseded(job) {
-            self.complete_without_analysis(
-                github,
-                &job.repo,
-                check_id,
-                "neutral",
-                "Superseded by a newer push",
-                "A newer commit was pushed while this one was being analysed; its own check run has the results.",
-            )
-            .await?;
-            return Ok(JobOutcome::Superseded);
-        }
-
         let mut stats = ReviewStats {
             posted: 0,
             already_posted: plan.already_posted,
@@ -330,25 +433,23 @@ impl Worker {
             resolved: 0,
         };
         if !plan.comments.is_empty() {
-            let count = plan.comments.len();
-            let review_body = CreateReview {
-                commit_id: job.head_sha.clone(),
-                body: format!(
-                    "hunkscan found {count} new problem{} on lines this pull request changes. The `hunkscan` check has the full list.",
-                    if count == 1 { "" } else { "s" }
-                ),
-                event: "COMMENT".into(),
-                comments: plan.comments,
-            };
-            match github
-                .create_review(&job.repo, job.number, &review_body)
+            match self
+                .post_review(
+                    github,
+                    job,
+                    plan.comments,
+                    &plan.commented,
+                    bot_login.as_deref(),
+                )
                 .await
             {
-                Ok(()) => stats.posted = count,
+                Ok(count) => stats.posted = count,
                 Err(error) => {
                     // The findings are still in the check run's annotations.
-                    tracing::warn!(id = %job.id, %error, "review not posted");
-                    notes.push(format!("The inline review could not be posted ({error}); every finding is in the annotations."));
+                    tracing::warn!(%error, "review not posted");
+                    notes.push(format!(
+                        "The inline review could not be posted ({error}); every finding is in the annotations."
+                    ));
                 }
             }
         }
@@ -370,7 +471,7 @@ impl Worker {
             match resolve_gone(github, &job.repo, job.number, &gone).await {
                 Ok(resolved) => stats.resolved = resolved,
                 Err(error) => {
-                    tracing::warn!(id = %job.id, %error, "threads not resolved");
+                    tracing::warn!(%error, "threads not resolved");
                     notes.push(format!(
                         "Threads of fixed findings could not be resolved ({error})."
                     ));
@@ -392,6 +493,7 @@ impl Worker {
             notes: &notes,
             review: stats,
         });
+        lock(state).conclusion = Some(output.conclusion);
         for finding in &new_findings {
             self.metrics
                 .findings
@@ -404,41 +506,144 @@ impl Worker {
         complete(github, &job.repo, check_id, output).await?;
         Ok(JobOutcome::Completed)
     }
+
+    /// Our own top-level review comments on the pull request: fingerprint →
+    /// (comment id, path). Only the app's bot account counts, so nobody can
+    /// silence a finding by writing a marker into a comment.
+    async fn posted_comments(
+        &self,
+        github: &Installation,
+        job: &Job,
+        bot_login: Option<&str>,
+    ) -> Result<HashMap<String, (u64, String)>, GitHubError> {
+        let existing = github.list_review_comments(&job.repo, job.number).await?;
+        let mut posted = HashMap::new();
+        for comment in &existing {
+            let ours = comment.user.as_ref().is_some_and(|u| match bot_login {
+                Some(login) => u.login == login,
+                None => u.kind == "Bot",
+            });
+            if let (true, None, Some(fingerprint)) = (
+                ours,
+                comment.in_reply_to_id,
+                review::fingerprint_in(&comment.body),
+            ) {
+                posted.insert(fingerprint.to_owned(), (comment.id, comment.path.clone()));
+            }
+        }
+        Ok(posted)
+    }
+
+    /// Posts the review; when GitHub's answer is lost (it sometimes creates a
+    /// large review and still answers 502), looks at what it has before
+    /// posting again, so no comment appears twice.
+    async fn post_review(
+        &self,
+        github: &Installation,
+        job: &Job,
+        comments: Vec<crate::github::types::DraftReviewComment>,
+        fingerprints: &[String],
+        bot_login: Option<&str>,
+    ) -> Result<usize, GitHubError> {
+        let count = comments.len();
+        let body = CreateReview {
+            commit_id: job.head_sha.clone(),
+            body: format!(
+                "hunkscan found {count} new problem{} on lines this pull request changes. The `hunkscan` check has the full list.",
+                if count == 1 { "" } else { "s" }
+            ),
+            event: "COMMENT".into(),
+            comments,
+        };
+        match github.create_review(&job.repo, job.number, &body).await {
+            Ok(()) => Ok(count),
+            Err(error @ GitHubError::Ambiguous { .. }) => {
+                tracing::warn!(%error, "review outcome unclear; checking what GitHub has");
+                let posted = self.posted_comments(github, job, bot_login).await?;
+                let present = fingerprints
+                    .iter()
+                    .filter(|f| posted.contains_key(*f))
+                    .count();
+                if present == fingerprints.len() {
+                    Ok(count)
+                } else if present == 0 {
+                    github.create_review(&job.repo, job.number, &body).await?;
+                    Ok(count)
+                } else {
+                    Err(error)
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+/// A completing update.
+fn completion(conclusion: &str, title: &str, summary: &str) -> UpdateCheckRun {
+    UpdateCheckRun {
+        status: Some("completed".into()),
+        conclusion: Some(conclusion.into()),
+        completed_at: Some(now()),
+        output: Some(CheckOutput {
+            title: title.into(),
+            summary: summary.into(),
+            text: None,
+            annotations: Vec::new(),
+        }),
+    }
 }
 
 /// Sends the output: annotations in batches of 50, the last batch with the
 /// completion, so a pull request with up to 50 findings costs one request.
+/// If a batch fails, the check is still completed with its conclusion and a
+/// note; the completion itself is sent patiently.
 async fn complete(
     github: &Installation,
     repo: &RepoRef,
     check_id: u64,
-    output: check_run::CheckRunOutput,
+    mut output: check_run::CheckRunOutput,
 ) -> Result<(), GitHubError> {
-    let batches: Vec<&[crate::github::types::Annotation]> = output
-        .annotations
-        .chunks(MAX_ANNOTATIONS_PER_REQUEST)
-        .collect();
+    let annotations = std::mem::take(&mut output.annotations);
+    let batches: Vec<&[Annotation]> = annotations.chunks(MAX_ANNOTATIONS_PER_REQUEST).collect();
     let last = batches.len().saturating_sub(1);
-    let output_with = |annotations: &[crate::github::types::Annotation]| CheckOutput {
+    let output_with = |summary: &str, annotations: &[Annotation]| CheckOutput {
         title: output.title.clone(),
-        summary: output.summary.clone(),
+        summary: summary.to_owned(),
         text: None,
         annotations: annotations.to_vec(),
     };
-    for batch in &batches[..last] {
+    let mut summary = output.summary.clone();
+    let mut final_batch = batches.get(last).copied().unwrap_or(&[]);
+    for (sent, batch) in batches[..last].iter().enumerate() {
         let update = UpdateCheckRun {
-            output: Some(output_with(batch)),
+            output: Some(output_with(&summary, batch)),
             ..UpdateCheckRun::default()
         };
-        github.update_check_run(repo, check_id, &update).await?;
+        if let Err(error) = github.update_check_run(repo, check_id, &update).await {
+            tracing::warn!(%error, "annotations not attached; completing without the rest");
+            summary = check_run::truncate(
+                &format!(
+                    "{summary}\n\n**Note:** only {} of {} annotations could be attached ({error}).\n",
+                    sent * MAX_ANNOTATIONS_PER_REQUEST,
+                    annotations.len()
+                ),
+                check_run::MAX_OUTPUT_CHARS,
+                "",
+            );
+            final_batch = &[];
+            break;
+        }
     }
     let final_update = UpdateCheckRun {
         status: Some("completed".into()),
         conclusion: Some(output.conclusion.into()),
         completed_at: Some(now()),
-        output: Some(output_with(batches.get(last).copied().unwrap_or(&[]))),
+        output: Some(output_with(&summary, final_batch)),
     };
-    github.update_check_run(repo, check_id, &final_update).await
+    github
+        .patient()
+        .update_check_run(repo, check_id, &final_update)
+        .await
 }
 
 async fn resolve_gone(

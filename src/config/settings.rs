@@ -114,8 +114,11 @@ pub struct Settings {
     pub workers: usize,
     /// `HUNKSCAN_QUEUE_CAPACITY`.
     pub queue_capacity: usize,
-    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key for secret fingerprints.
-    pub fingerprint_key: Option<Secret>,
+    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key for secret fingerprints;
+    /// when unset, derived from the app's private key. Never the public
+    /// default: fingerprints sit in public comment markers, and with a known
+    /// key anyone could confirm a guessed secret offline.
+    pub fingerprint_key: Secret,
 }
 
 impl Settings {
@@ -138,7 +141,7 @@ impl Settings {
                     )
                 })?,
         };
-        let key = private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH"))?;
+        let (key, pem) = private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH"))?;
         let webhook_secret = get("GITHUB_WEBHOOK_SECRET")
             .map(Secret::new)
             .ok_or_else(|| problem("GITHUB_WEBHOOK_SECRET", "is not set"))?;
@@ -188,7 +191,9 @@ impl Settings {
             database_url,
             workers,
             queue_capacity,
-            fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY").map(Secret::new),
+            fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY")
+                .map(Secret::new)
+                .unwrap_or_else(|| derived_fingerprint_key(&pem)),
         })
     }
 
@@ -218,7 +223,10 @@ fn parse_number<T: std::str::FromStr + PartialOrd + Default>(
 
 /// The key comes inline (Probot's `PRIVATE_KEY` habit: one line with literal
 /// `\n`, as many secret stores require) or from a file.
-fn private_key(inline: Option<String>, path: Option<String>) -> Result<EncodingKey, SettingsError> {
+fn private_key(
+    inline: Option<String>,
+    path: Option<String>,
+) -> Result<(EncodingKey, String), SettingsError> {
     let (name, pem) = match (inline, path) {
         (Some(inline), _) => ("GITHUB_PRIVATE_KEY", inline.replace("\\n", "\n")),
         (None, Some(path)) => {
@@ -238,13 +246,28 @@ fn private_key(inline: Option<String>, path: Option<String>) -> Result<EncodingK
             ));
         }
     };
-    EncodingKey::from_rsa_pem(pem.trim().as_bytes()).map_err(|error| {
+    let key = EncodingKey::from_rsa_pem(pem.trim().as_bytes()).map_err(|error| {
         // Never echo the key: only say what kind of problem it has.
         problem(
             name,
             format!("is not an RSA private key in PEM form ({error})"),
         )
-    })
+    })?;
+    Ok((key, pem))
+}
+
+/// A per-deployment secret without another setting: HMAC of a fixed label
+/// under the app's private key, which only this deployment knows.
+fn derived_fingerprint_key(pem: &str) -> Secret {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(pem.trim().as_bytes()) else {
+        // HMAC takes keys of any length; unreachable in practice.
+        return Secret::new(pem.trim());
+    };
+    mac.update(b"hunkscan secret fingerprint key v1");
+    Secret::new(crate::engine::fingerprint::hex(
+        &mac.finalize().into_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -280,6 +303,12 @@ mod tests {
         assert_eq!(settings.workers, DEFAULT_WORKERS);
         assert!(!format!("{settings:?}").contains("s3cret"));
         assert!(!format!("{settings:?}").contains("PRIVATE KEY"));
+        let derived = settings.fingerprint_key.expose().to_owned();
+        assert_eq!(derived.len(), 64, "derived from the private key");
+        assert_ne!(
+            derived.as_bytes(),
+            crate::engine::secrets::DEFAULT_FINGERPRINT_KEY
+        );
     }
 
     #[test]

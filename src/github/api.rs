@@ -8,6 +8,17 @@ use http::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Where a pull request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestHead {
+    /// Current head commit.
+    pub head_sha: String,
+    /// Base branch commit.
+    pub base_sha: String,
+    /// Draft or not.
+    pub draft: bool,
+}
+
 /// GitHub lists at most this many files of a pull request.
 pub const MAX_PULL_REQUEST_FILES: usize = 3000;
 
@@ -76,7 +87,9 @@ impl Installation {
         .await
     }
 
-    /// Creates a check run; answers its id.
+    /// Creates a check run; answers its id. When GitHub's answer is lost,
+    /// looks for the run (same name, `external_id` and `started_at`) before
+    /// creating it again, so a retry never leaves an orphan in progress.
     pub async fn create_check_run(
         &self,
         repo: &RepoRef,
@@ -87,15 +100,98 @@ impl Installation {
         struct Created {
             id: u64,
         }
-        let response = self
+        let path = format!("/repos/{}/{}/check-runs", repo.owner, repo.name);
+        let value = to_value(ROUTE, body)?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self
+                .call_once(Method::POST, ROUTE, &path, Some(&value))
+                .await
+            {
+                Ok(response) => return Ok(response.json::<Created>(ROUTE)?.id),
+                Err(error @ GitHubError::Ambiguous { .. }) => {
+                    tracing::warn!(%error, "check run creation unclear; looking for it");
+                    if let Some(id) = self.find_check_run(repo, body).await? {
+                        return Ok(id);
+                    }
+                    if attempts >= 3 {
+                        return Err(error);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The check run `body` would have created, if GitHub has it.
+    async fn find_check_run(
+        &self,
+        repo: &RepoRef,
+        body: &CreateCheckRun,
+    ) -> Result<Option<u64>, GitHubError> {
+        const ROUTE: &str = "GET /repos/{owner}/{repo}/commits/{ref}/check-runs";
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            check_runs: Vec<Listed1>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Listed1 {
+            id: u64,
+            external_id: Option<String>,
+            started_at: Option<chrono::DateTime<chrono::Utc>>,
+        }
+        let path = format!(
+            "/repos/{}/{}/commits/{}/check-runs?check_name={}&filter=all&per_page=100",
+            repo.owner, repo.name, body.head_sha, body.name
+        );
+        let listed: Listed = self
+            .call(Method::GET, ROUTE, &path, None)
+            .await?
+            .json(ROUTE)?;
+        let started = chrono::DateTime::parse_from_rfc3339(&body.started_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc));
+        Ok(listed
+            .check_runs
+            .into_iter()
+            .find(|run| run.external_id == body.external_id && run.started_at == started)
+            .map(|run| run.id))
+    }
+
+    /// A pull request's head and base commits and draft state (for re-runs
+    /// whose payload does not say, as for pull requests from forks).
+    pub async fn get_pull_request(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+    ) -> Result<PullRequestHead, GitHubError> {
+        const ROUTE: &str = "GET /repos/{owner}/{repo}/pulls/{pull_number}";
+        #[derive(serde::Deserialize)]
+        struct Pull {
+            head: Commit,
+            base: Commit,
+            #[serde(default)]
+            draft: bool,
+        }
+        #[derive(serde::Deserialize)]
+        struct Commit {
+            sha: String,
+        }
+        let pull: Pull = self
             .call(
-                Method::POST,
+                Method::GET,
                 ROUTE,
-                &format!("/repos/{}/{}/check-runs", repo.owner, repo.name),
-                Some(&to_value(ROUTE, body)?),
+                &format!("/repos/{}/{}/pulls/{number}", repo.owner, repo.name),
+                None,
             )
-            .await?;
-        Ok(response.json::<Created>(ROUTE)?.id)
+            .await?
+            .json(ROUTE)?;
+        Ok(PullRequestHead {
+            head_sha: pull.head.sha,
+            base_sha: pull.base.sha,
+            draft: pull.draft,
+        })
     }
 
     /// Updates a check run (status, output, annotations).
@@ -116,7 +212,9 @@ impl Installation {
         .map(drop)
     }
 
-    /// Posts a review with its inline comments, in one request.
+    /// Posts a review with its inline comments, in one request. Never
+    /// repeated blindly: an unclear outcome is [`GitHubError::Ambiguous`]
+    /// and the caller checks what GitHub has.
     pub async fn create_review(
         &self,
         repo: &RepoRef,
@@ -124,7 +222,7 @@ impl Installation {
         body: &CreateReview,
     ) -> Result<(), GitHubError> {
         const ROUTE: &str = "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews";
-        self.call(
+        self.call_once(
             Method::POST,
             ROUTE,
             &format!("/repos/{}/{}/pulls/{number}/reviews", repo.owner, repo.name),

@@ -67,6 +67,17 @@ pub enum GitHubError {
         /// The errors' messages.
         message: String,
     },
+    /// A request that is not safe to repeat (it creates something) failed in
+    /// a way that leaves open whether GitHub applied it: a timeout, a
+    /// dropped connection or a 5xx (GitHub answers 502 on large reviews it
+    /// did create). The caller checks before trying again.
+    #[error("{route} may or may not have been applied: {message}")]
+    Ambiguous {
+        /// Route template.
+        route: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// The app JWT could not be signed.
     #[error("cannot sign the app JWT: {0}")]
     Jwt(String),
@@ -91,6 +102,28 @@ pub struct RetryPolicy {
     pub max_rate_limit_wait: Duration,
     /// Per-request timeout.
     pub request_timeout: Duration,
+}
+
+impl RetryPolicy {
+    /// For the calls that complete a check run: a check left in progress
+    /// blocks a merge, so they try three times as often and wait out rate
+    /// limits up to a quarter of an hour.
+    pub fn patient(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.attempts.saturating_mul(3),
+            max_rate_limit_wait: self.max_rate_limit_wait.max(Duration::from_secs(15 * 60)),
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether a request may be sent again when its outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Reads, updates to a known object, GraphQL queries, resolving threads.
+    Safe,
+    /// Creating a check run or a review: a blind retry could create two.
+    Unsafe,
 }
 
 impl Default for RetryPolicy {
@@ -155,6 +188,7 @@ pub struct GitHubApp {
     tokens: TokenCache,
     metrics: Arc<Metrics>,
     policy: RetryPolicy,
+    bot_login: tokio::sync::OnceCell<String>,
 }
 
 impl GitHubApp {
@@ -197,6 +231,7 @@ impl GitHubApp {
             tokens: TokenCache::default(),
             metrics,
             policy,
+            bot_login: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -205,6 +240,7 @@ impl GitHubApp {
         Installation {
             app: Arc::clone(self),
             id,
+            policy: self.policy.clone(),
         }
     }
 
@@ -224,6 +260,7 @@ impl GitHubApp {
                         "POST /app/installations/{installation_id}/access_tokens",
                         &path,
                         None,
+                        (Repeat::Safe, &self.policy),
                     )
                     .await?;
                 let answer: TokenAnswer =
@@ -267,6 +304,7 @@ impl GitHubApp {
         route: &'static str,
         path: &str,
         body: Option<&serde_json::Value>,
+        (repeat, policy): (Repeat, &RetryPolicy),
     ) -> Result<Response, GitHubError> {
         let graphql = route == "POST /graphql";
         let client = if graphql { &self.graphql } else { &self.rest };
@@ -324,9 +362,15 @@ impl GitHubApp {
             let (parts, body) = match outcome {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(error)) => {
-                    if attempt < self.policy.attempts {
+                    if repeat == Repeat::Unsafe {
+                        return Err(GitHubError::Ambiguous {
+                            route,
+                            message: error.to_string(),
+                        });
+                    }
+                    if attempt < policy.attempts {
                         tracing::warn!(route, attempt, %error, "GitHub call failed; retrying");
-                        self.backoff(attempt).await;
+                        self.backoff(policy, attempt).await;
                         continue;
                     }
                     return Err(GitHubError::Transport {
@@ -335,9 +379,15 @@ impl GitHubApp {
                     });
                 }
                 Err(_) => {
-                    if attempt < self.policy.attempts {
+                    if repeat == Repeat::Unsafe {
+                        return Err(GitHubError::Ambiguous {
+                            route,
+                            message: format!("no answer within {:?}", policy.request_timeout),
+                        });
+                    }
+                    if attempt < policy.attempts {
                         tracing::warn!(route, attempt, "GitHub call timed out; retrying");
-                        self.backoff(attempt).await;
+                        self.backoff(policy, attempt).await;
                         continue;
                     }
                     return Err(GitHubError::Timeout {
@@ -354,8 +404,8 @@ impl GitHubApp {
                     body,
                 });
             }
-            if let Some(wait) = rate_limit_wait(status, &parts.headers, Utc::now()) {
-                if wait > self.policy.max_rate_limit_wait || attempt >= self.policy.attempts + 2 {
+            if let Some(wait) = rate_limit_wait(status, &parts.headers, &body, Utc::now()) {
+                if wait > policy.max_rate_limit_wait || attempt >= policy.attempts + 2 {
                     return Err(GitHubError::RateLimited {
                         route,
                         wait_secs: wait.as_secs(),
@@ -378,14 +428,20 @@ impl GitHubApp {
                 self.tokens.invalidate(id, &token).await;
                 continue;
             }
-            if status.is_server_error() && attempt < self.policy.attempts {
+            if status.is_server_error() && repeat == Repeat::Unsafe {
+                return Err(GitHubError::Ambiguous {
+                    route,
+                    message: format!("{status}: {}", error_message(&body)),
+                });
+            }
+            if status.is_server_error() && attempt < policy.attempts {
                 tracing::warn!(
                     route,
                     attempt,
                     status = status.as_u16(),
                     "GitHub server error; retrying"
                 );
-                self.backoff(attempt).await;
+                self.backoff(policy, attempt).await;
                 continue;
             }
             return Err(GitHubError::Status {
@@ -396,9 +452,16 @@ impl GitHubApp {
         }
     }
 
-    async fn backoff(&self, attempt: u32) {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        tokio::time::sleep(self.policy.base_delay.saturating_mul(factor)).await;
+    async fn backoff(&self, policy: &RetryPolicy, attempt: u32) {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(10));
+        let delay = policy.base_delay.saturating_mul(factor);
+        // Up to 25% jitter, so jobs that failed together do not retry in
+        // lockstep; the clock's nanoseconds are random enough for that.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let jitter = delay.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        tokio::time::sleep(delay + jitter).await;
     }
 }
 
@@ -407,6 +470,7 @@ impl GitHubApp {
 fn rate_limit_wait(
     status: StatusCode,
     headers: &HeaderMap,
+    body: &[u8],
     now: DateTime<Utc>,
 ) -> Option<Duration> {
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
@@ -422,8 +486,14 @@ fn rate_limit_wait(
     {
         return Some(Duration::from_secs((reset - now.timestamp()).max(1) as u64));
     }
-    // A secondary limit without headers: GitHub says wait at least a minute.
-    (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
+    // A secondary limit without headers (403 "You have exceeded a secondary
+    // rate limit", or 429): GitHub says wait at least a minute. A 403 for
+    // missing permissions says nothing of rate limits.
+    let secondary = status == StatusCode::TOO_MANY_REQUESTS
+        || error_message(body)
+            .to_ascii_lowercase()
+            .contains("rate limit");
+    secondary.then_some(Duration::from_secs(60))
 }
 
 fn error_message(body: &[u8]) -> String {
@@ -462,6 +532,7 @@ fn error_message(body: &[u8]) -> String {
 pub struct Installation {
     app: Arc<GitHubApp>,
     id: u64,
+    policy: RetryPolicy,
 }
 
 impl Installation {
@@ -470,7 +541,43 @@ impl Installation {
         self.id
     }
 
-    /// A REST call with a JSON body.
+    /// The same installation with [`RetryPolicy::patient`], for the calls
+    /// that must not give up early (completing a check run).
+    pub fn patient(&self) -> Installation {
+        Installation {
+            policy: self.app.policy.patient(),
+            ..self.clone()
+        }
+    }
+
+    /// The login of the app's bot account (`<slug>[bot]`), which authors its
+    /// review comments; asked once (`GET /app`) and remembered.
+    pub async fn bot_login(&self) -> Result<String, GitHubError> {
+        self.app
+            .bot_login
+            .get_or_try_init(|| async {
+                #[derive(serde::Deserialize)]
+                struct App {
+                    slug: String,
+                }
+                let answer = self
+                    .app
+                    .send(
+                        Credential::App,
+                        Method::GET,
+                        "GET /app",
+                        "/app",
+                        None,
+                        (Repeat::Safe, &self.policy),
+                    )
+                    .await?;
+                Ok(format!("{}[bot]", answer.json::<App>("GET /app")?.slug))
+            })
+            .await
+            .cloned()
+    }
+
+    /// A REST call with a JSON body that is safe to repeat.
     pub async fn call(
         &self,
         method: Method,
@@ -478,8 +585,38 @@ impl Installation {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, GitHubError> {
+        self.send(method, route, path, body, Repeat::Safe).await
+    }
+
+    /// A REST call that creates something: never repeated blindly; an
+    /// unknown outcome is [`GitHubError::Ambiguous`].
+    pub async fn call_once(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, GitHubError> {
+        self.send(method, route, path, body, Repeat::Unsafe).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        repeat: Repeat,
+    ) -> Result<Response, GitHubError> {
         self.app
-            .send(Credential::Installation(self.id), method, route, path, body)
+            .send(
+                Credential::Installation(self.id),
+                method,
+                route,
+                path,
+                body,
+                (repeat, &self.policy),
+            )
             .await
     }
 
@@ -497,10 +634,41 @@ impl Installation {
             errors: Vec<serde_json::Value>,
         }
         let body = serde_json::json!({ "query": query, "variables": variables });
-        let response = self
-            .call(Method::POST, "POST /graphql", "/graphql", Some(&body))
-            .await?;
-        let answer: Answer<T> = response.json("POST /graphql")?;
+        let mut waited = 0;
+        let answer: Answer<T> = loop {
+            let response = self
+                .call(Method::POST, "POST /graphql", "/graphql", Some(&body))
+                .await?;
+            let answer: Answer<T> = response.json("POST /graphql")?;
+            // GraphQL's primary limit answers 200 with a RATE_LIMITED error.
+            let limited = answer
+                .errors
+                .iter()
+                .any(|e| e.get("type").and_then(|t| t.as_str()) == Some("RATE_LIMITED"));
+            if !limited || waited >= 2 {
+                break answer;
+            }
+            let wait = rate_limit_wait(
+                StatusCode::TOO_MANY_REQUESTS,
+                &response.headers,
+                b"",
+                Utc::now(),
+            )
+            .unwrap_or(Duration::from_secs(60));
+            if wait > self.policy.max_rate_limit_wait {
+                return Err(GitHubError::RateLimited {
+                    route: "POST /graphql",
+                    wait_secs: wait.as_secs(),
+                });
+            }
+            tracing::warn!(
+                operation,
+                wait_secs = wait.as_secs(),
+                "GraphQL rate limited; waiting"
+            );
+            tokio::time::sleep(wait).await;
+            waited += 1;
+        };
         if !answer.errors.is_empty() {
             let message = answer
                 .errors
@@ -535,47 +703,51 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_are_read_from_headers() {
+    fn rate_limits_are_read_from_headers_and_messages() {
         let now = Utc::now();
+        let wait = |status, pairs: &[(&'static str, &str)], body: &[u8]| {
+            rate_limit_wait(status, &headers(pairs), body, now)
+        };
         assert_eq!(
-            rate_limit_wait(
-                StatusCode::FORBIDDEN,
-                &headers(&[("retry-after", "7")]),
-                now
-            ),
+            wait(StatusCode::FORBIDDEN, &[("retry-after", "7")], b""),
             Some(Duration::from_secs(7))
         );
         let reset = (now.timestamp() + 30).to_string();
         assert_eq!(
-            rate_limit_wait(
+            wait(
                 StatusCode::FORBIDDEN,
-                &headers(&[
+                &[
                     ("x-ratelimit-remaining", "0"),
                     ("x-ratelimit-reset", &reset)
-                ]),
-                now
+                ],
+                b""
             ),
             Some(Duration::from_secs(30))
         );
         // A 403 for missing permissions is not a rate limit.
         assert_eq!(
-            rate_limit_wait(
+            wait(
                 StatusCode::FORBIDDEN,
-                &headers(&[("x-ratelimit-remaining", "12")]),
-                now
+                &[("x-ratelimit-remaining", "12")],
+                br#"{"message":"Resource not accessible by integration"}"#
             ),
             None
         );
+        // A secondary limit without headers: wait a minute.
         assert_eq!(
-            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
+            wait(
+                StatusCode::FORBIDDEN,
+                &[],
+                br#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes."}"#
+            ),
             Some(Duration::from_secs(60))
         );
         assert_eq!(
-            rate_limit_wait(
-                StatusCode::NOT_FOUND,
-                &headers(&[("retry-after", "7")]),
-                now
-            ),
+            wait(StatusCode::TOO_MANY_REQUESTS, &[], b""),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            wait(StatusCode::NOT_FOUND, &[("retry-after", "7")], b""),
             None
         );
     }

@@ -13,16 +13,31 @@ pub const BLOBS_PER_QUERY: usize = 100;
 /// Threads resolved per mutation request.
 pub const RESOLVES_PER_REQUEST: usize = 50;
 
-/// A file's content at a commit.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A file's content at a commit. Every field is optional: an expression
+/// that names a tree or a submodule answers `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Blob {
     /// Size in bytes.
-    pub byte_size: u64,
+    pub byte_size: Option<u64>,
     /// GitHub's binary detection.
     pub is_binary: Option<bool>,
+    /// GitHub cut `text` short: the content is not all there.
+    pub is_truncated: Option<bool>,
     /// UTF-8 text; null when binary.
     pub text: Option<String>,
+}
+
+/// A pull request's current state, as GitHub sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullState {
+    /// Current head commit.
+    pub head_ref_oid: String,
+    /// Current base commit.
+    pub base_ref_oid: String,
+    /// Draft or not.
+    pub is_draft: bool,
 }
 
 /// A review thread of a pull request.
@@ -38,23 +53,31 @@ pub struct ReviewThread {
 
 impl Installation {
     /// The blobs at `expressions` (`"<sha>:<path>"`), in order; `None` where
-    /// the path does not exist at that commit.
+    /// the path does not exist at that commit. With `pull`, the first query
+    /// also brings the pull request's current head (no extra request).
     pub async fn fetch_blobs(
         &self,
         repo: &RepoRef,
         expressions: &[String],
-    ) -> Result<Vec<Option<Blob>>, GitHubError> {
+        pull: Option<u64>,
+    ) -> Result<(Vec<Option<Blob>>, Option<PullState>), GitHubError> {
         let mut blobs = Vec::with_capacity(expressions.len());
-        for chunk in expressions.chunks(BLOBS_PER_QUERY) {
+        let mut state = None;
+        for (index, chunk) in expressions.chunks(BLOBS_PER_QUERY).enumerate() {
             let mut declarations = String::from("$owner:String!,$name:String!");
             let mut fields = String::new();
             let mut variables = Map::new();
             variables.insert("owner".into(), json!(repo.owner));
             variables.insert("name".into(), json!(repo.name));
+            if let (0, Some(number)) = (index, pull) {
+                declarations.push_str(",$number:Int!");
+                fields.push_str("pr:pullRequest(number:$number){headRefOid baseRefOid isDraft} ");
+                variables.insert("number".into(), json!(number));
+            }
             for (i, expression) in chunk.iter().enumerate() {
                 declarations.push_str(&format!(",$e{i}:String!"));
                 fields.push_str(&format!(
-                    "f{i}:object(expression:$e{i}){{...on Blob{{byteSize isBinary text}}}} "
+                    "f{i}:object(expression:$e{i}){{...on Blob{{byteSize isBinary isTruncated text}}}} "
                 ));
                 variables.insert(format!("e{i}"), json!(expression));
             }
@@ -64,7 +87,7 @@ impl Installation {
             );
             #[derive(Deserialize)]
             struct Data {
-                repository: Option<HashMap<String, Option<Blob>>>,
+                repository: Option<HashMap<String, Value>>,
             }
             let data: Data = self
                 .graphql("blobs", &query, Value::Object(variables))
@@ -73,11 +96,26 @@ impl Installation {
                 operation: "blobs",
                 message: format!("repository {repo} not found"),
             })?;
-            for i in 0..chunk.len() {
-                blobs.push(repository.remove(&format!("f{i}")).flatten());
+            if let Some(pr) = repository.remove("pr") {
+                state = serde_json::from_value(pr).map_err(|error| GitHubError::GraphQl {
+                    operation: "blobs",
+                    message: format!("pullRequest: {error}"),
+                })?;
+            }
+            for (i, expression) in chunk.iter().enumerate() {
+                let blob = match repository.remove(&format!("f{i}")) {
+                    None | Some(Value::Null) => None,
+                    Some(value) => Some(serde_json::from_value(value).map_err(|error| {
+                        GitHubError::GraphQl {
+                            operation: "blobs",
+                            message: format!("blob {expression}: {error}"),
+                        }
+                    })?),
+                };
+                blobs.push(blob);
             }
         }
-        Ok(blobs)
+        Ok((blobs, state))
     }
 
     /// Every review thread of a pull request.

@@ -5,4 +5,5 @@
 //! allowances.
 #![allow(dead_code, unused_imports)]
 
+pub mod bot;
 pub mod github_emulator;

@@ -32,6 +32,16 @@ pub enum Fault {
     },
     /// A secondary rate limit: 403 with `retry-after`,
     /// `x-ratelimit-remaining: 0` and `x-ratelimit-reset`.
+    /// GitHub's worst case: the request IS applied (the review or check run
+    /// exists), and the answer is still an error (GitHub answers 502 on
+    /// large reviews it did create). A client that retries blindly creates
+    /// a second one.
+    AppliedThenStatus {
+        method: &'static str,
+        path_contains: &'static str,
+        status: u16,
+        times: usize,
+    },
     RateLimit {
         method: &'static str,
         path_contains: &'static str,
@@ -57,6 +67,11 @@ impl Fault {
                 method,
                 path_contains,
                 ..
+            }
+            | Fault::AppliedThenStatus {
+                method,
+                path_contains,
+                ..
             } => (method, path_contains),
         }
     }
@@ -65,7 +80,8 @@ impl Fault {
         match self {
             Fault::Status { times, .. }
             | Fault::Timeout { times, .. }
-            | Fault::RateLimit { times, .. } => *times,
+            | Fault::RateLimit { times, .. }
+            | Fault::AppliedThenStatus { times, .. } => *times,
         }
     }
 
@@ -74,10 +90,16 @@ impl Fault {
         (m == "*" || m.eq_ignore_ascii_case(method)) && path.contains(p)
     }
 
+    /// Whether the request is handled normally before the fault's answer
+    /// replaces GitHub's.
+    pub(crate) fn applies_first(&self) -> bool {
+        matches!(self, Fault::AppliedThenStatus { .. })
+    }
+
     /// The answer, and how long to hold the request before sending it.
     pub(crate) fn reply(&self) -> (Reply, Duration) {
         match self {
-            Fault::Status { status, .. } => {
+            Fault::Status { status, .. } | Fault::AppliedThenStatus { status, .. } => {
                 let message = match status {
                     500 => "Server Error",
                     502 => "Bad Gateway",

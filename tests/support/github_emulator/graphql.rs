@@ -32,6 +32,10 @@ static REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
+static PULL_REQUEST_WITH_ALIAS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\w+)\s*:\s*pullRequest\s*\(\s*number\s*:\s*(\$\w+|\d+)\s*\)\s*\{([^{}]*)\}")
+        .expect("valid regex")
+});
 static PULL_REQUEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"pullRequest\s*\(\s*number\s*:\s*(\$\w+|\d+)\s*\)").expect("valid regex")
 });
@@ -175,6 +179,39 @@ fn blobs(
                         "oid" => json!(super::state::fake_sha(blob.content.as_bytes())),
                         other => {
                             return Err(format!("Field '{other}' doesn't exist on type 'Blob'"));
+                        }
+                    };
+                    fields.insert(field.to_owned(), v);
+                }
+                Value::Object(fields)
+            }
+        };
+        out.insert(alias, value);
+    }
+    // `pr:pullRequest(number:$number){headRefOid baseRefOid isDraft}`
+    // beside the blobs: the bot reads the pull request's current head in the
+    // same request.
+    if let Some(caps) = PULL_REQUEST_WITH_ALIAS.captures(query) {
+        let alias = caps[1].to_owned();
+        let number = argument(&caps[2], variables)?
+            .as_u64()
+            .ok_or("pullRequest(number:) must be an integer")?;
+        let value = match repo.pulls.get(&number) {
+            None => Value::Null,
+            Some(pull) => {
+                let current = pull.pushes.last().ok_or("pull request without a push")?;
+                let mut fields = Map::new();
+                for field in caps[3].split(|c: char| c.is_whitespace() || c == ',') {
+                    let v = match field {
+                        "" | "__typename" => continue,
+                        "headRefOid" => json!(current.head_sha),
+                        "baseRefOid" => json!(current.base_sha),
+                        "isDraft" => json!(pull.draft),
+                        "number" => json!(pull.number),
+                        other => {
+                            return Err(format!(
+                                "Field '{other}' doesn't exist on type 'PullRequest'"
+                            ));
                         }
                     };
                     fields.insert(field.to_owned(), v);

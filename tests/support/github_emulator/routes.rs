@@ -130,6 +130,7 @@ enum RepoOp {
     GetCheckRun(u64),
     UpdateCheckRun(u64),
     GetContents(String),
+    ListCheckRunsForRef(String),
 }
 
 fn repo_op(method: &Method, rest: &[&str]) -> Option<RepoOp> {
@@ -142,6 +143,7 @@ fn repo_op(method: &Method, rest: &[&str]) -> Option<RepoOp> {
         ("POST", ["check-runs"]) => RepoOp::CreateCheckRun,
         ("GET", ["check-runs", id]) => RepoOp::GetCheckRun(num(id)?),
         ("PATCH", ["check-runs", id]) => RepoOp::UpdateCheckRun(num(id)?),
+        ("GET", ["commits", r, "check-runs"]) => RepoOp::ListCheckRunsForRef((*r).to_owned()),
         ("GET", ["contents", path @ ..]) if !path.is_empty() => {
             RepoOp::GetContents(percent_decode(&path.join("/")))
         }
@@ -174,6 +176,7 @@ pub(crate) async fn handle(
         installation_id,
     };
 
+    let mut applied_then: Option<Reply> = None;
     let fault = {
         let mut state = shared.lock();
         let hit = state
@@ -182,13 +185,20 @@ pub(crate) async fn handle(
             .find(|(f, left)| *left > 0 && f.matches(method.as_str(), &path))
             .map(|(f, left)| {
                 *left -= 1;
-                f.reply()
+                (f.reply(), f.applies_first())
             });
-        if let Some((reply, _)) = &hit {
-            let entry = record(reply, None);
-            state.requests.push(entry);
+        match hit {
+            Some((reply, false)) => {
+                let entry = record(&reply.0, None);
+                state.requests.push(entry);
+                Some(reply)
+            }
+            Some((reply, true)) => {
+                applied_then = Some(reply.0);
+                None
+            }
+            None => None,
         }
-        hit
     };
     if let Some((reply, delay)) = fault {
         tokio::time::sleep(delay).await;
@@ -205,6 +215,7 @@ pub(crate) async fn handle(
         &headers,
         parsed,
     );
+    let reply = applied_then.unwrap_or(reply);
     let entry = record(&reply, installation);
     state.requests.push(entry);
     reply.into_response()
@@ -234,6 +245,15 @@ fn dispatch(
             (
                 create_token(shared, state, id, path, headers, body),
                 Some(id),
+            )
+        }
+        ("GET", ["app"]) => {
+            if let Err(why) = auth::verify_app_jwt(headers, &shared.key, state.app_id) {
+                return (Reply::error(401, &why), None);
+            }
+            (
+                Reply::json(200, shapes::app(&shared.url, state.app_id)),
+                None,
             )
         }
         ("POST", ["graphql"]) => {
@@ -472,6 +492,21 @@ fn answer(
                 }
                 Err(detail) => Reply::invalid(&detail, checks::CREATE_DOCS),
             }
+        }
+        RepoOp::ListCheckRunsForRef(r) => {
+            let repo = state.repo(full).expect("checked by caller");
+            let name = super::pagination::query_param(query, "check_name");
+            let runs: Vec<Value> = repo
+                .check_runs
+                .iter()
+                .filter(|c| c.head_sha == r && name.as_ref().is_none_or(|n| *n == c.name))
+                .rev()
+                .map(|run| shapes::check_run(api, repo, run, app_id))
+                .collect();
+            Reply::json(
+                200,
+                json!({ "total_count": runs.len(), "check_runs": runs }),
+            )
         }
         RepoOp::GetCheckRun(id) => {
             let repo = state.repo(full).expect("checked by caller");

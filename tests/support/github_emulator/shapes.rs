@@ -73,6 +73,9 @@ pub(crate) fn bot_user(api: &str, app_id: u64) -> Value {
 pub(crate) fn author(api: &str, login: &str, is_bot: bool, app_id: u64) -> Value {
     if is_bot {
         bot_user(api, app_id)
+    } else if login.ends_with("[bot]") {
+        // Another app's bot (github-actions[bot], say).
+        user(api, login, user_id(login), "Bot")
     } else {
         user(api, login, user_id(login), "User")
     }
