@@ -293,6 +293,54 @@ pub fn from_trees(base: &Path, head: &Path) -> Result<ChangeSet, LocalError> {
     Ok(ChangeSet { files })
 }
 
+/// The hunks of a unified diff of two texts (3 lines of context, no file
+/// headers: GitHub's `patch` form). The hunk bodies come from `similar`; the
+/// headers are computed here from the lines each hunk really holds, because
+/// similar 2.7's own headers can be wrong when a hunk opens with a deletion
+/// next to insertions (`@@ -1,6 +7,6 @@` for a hunk that starts at line 1).
+pub fn unified_patch(old: &str, new: &str) -> String {
+    use similar::ChangeTag;
+    use std::fmt::Write as _;
+    let diff = similar::TextDiff::from_lines(old, new);
+    let mut out = String::new();
+    for group in diff.grouped_ops(3) {
+        let Some(first) = group.first() else {
+            continue;
+        };
+        let (mut old_start, mut old_len, mut new_start, mut new_len) = (None, 0, None, 0);
+        for op in &group {
+            let (old_range, new_range) = (op.old_range(), op.new_range());
+            if !old_range.is_empty() {
+                old_start.get_or_insert(old_range.start + 1);
+                old_len += old_range.len();
+            }
+            if !new_range.is_empty() {
+                new_start.get_or_insert(new_range.start + 1);
+                new_len += new_range.len();
+            }
+        }
+        // An empty side names the line before it, as git does ("-0,0").
+        let old_start = old_start.unwrap_or(first.old_range().start);
+        let new_start = new_start.unwrap_or(first.new_range().start);
+        let _ = writeln!(out, "@@ -{old_start},{old_len} +{new_start},{new_len} @@");
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                let sign = match change.tag() {
+                    ChangeTag::Equal => ' ',
+                    ChangeTag::Delete => '-',
+                    ChangeTag::Insert => '+',
+                };
+                let value = change.value();
+                let _ = writeln!(out, "{sign}{}", value.strip_suffix('\n').unwrap_or(value));
+                if change.missing_newline() {
+                    out.push_str("\\ No newline at end of file\n");
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A changed file from its two versions, diffed here (3 lines of context,
 /// as git does). Used for directory trees, and by the bot when GitHub omits
 /// the patch of a large file.
@@ -307,11 +355,7 @@ pub fn changed_file(path: &str, old: Content, new: Content) -> Result<ChangedFil
         (_, _, true) => Default::default(),
         (old_text, new_text, false) => {
             let (old_text, new_text) = (old_text.unwrap_or(""), new_text.unwrap_or(""));
-            let patch = similar::TextDiff::from_lines(old_text, new_text)
-                .unified_diff()
-                .context_radius(3)
-                .to_string();
-            diff::parse_patch(patch.as_bytes())?
+            diff::parse_patch(unified_patch(old_text, new_text).as_bytes())?
         }
     };
     let diff = FileDiff {
@@ -327,4 +371,33 @@ pub fn changed_file(path: &str, old: Content, new: Content) -> Result<ChangedFil
         base: old,
         head: new,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hunk_headers_count_the_lines_they_hold() {
+        // similar 2.7 writes "@@ -1,6 +7,6 @@" for this change.
+        let (old, new) = ("a\n\n\n\n\na\n", "\naa\nb\naa\n\nb\n\n\n\n\n\na");
+        let patch = unified_patch(old, new);
+        assert!(patch.starts_with("@@ -1,6 +1,12 @@\n"), "{patch}");
+        let lines = diff::parse_patch(patch.as_bytes()).expect("parses");
+        let added: Vec<u32> = lines.added.iter().copied().collect();
+        // Every added line number points at the line the patch adds.
+        let new_lines: Vec<&str> = new.split('\n').collect();
+        let plus: Vec<&str> = patch.lines().filter_map(|l| l.strip_prefix('+')).collect();
+        assert_eq!(added.len(), plus.len());
+        for (number, text) in added.iter().zip(plus) {
+            assert_eq!(new_lines[*number as usize - 1], text, "line {number}");
+        }
+    }
+
+    #[test]
+    fn new_and_removed_files_name_the_line_before() {
+        assert_eq!(unified_patch("", "x\n"), "@@ -0,0 +1,1 @@\n+x\n");
+        assert_eq!(unified_patch("x\n", ""), "@@ -1,1 +0,0 @@\n-x\n");
+        assert_eq!(unified_patch("same\n", "same\n"), "");
+    }
 }

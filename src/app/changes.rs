@@ -15,8 +15,19 @@ use crate::local;
 pub struct FetchPlan {
     /// `<sha>:<path>` expressions, the config file first.
     pub expressions: Vec<String>,
-    /// Per listed file: index of its head blob and base blob in `expressions`.
-    slots: Vec<(Option<usize>, Option<usize>)>,
+    /// Per listed file: where its head and base versions come from.
+    slots: Vec<Slot>,
+}
+
+/// Where one file's versions come from.
+#[derive(Debug, Default, Clone, Copy)]
+struct Slot {
+    /// Index of the head blob in `expressions`.
+    head: Option<usize>,
+    /// Index of the base blob in `expressions`.
+    base: Option<usize>,
+    /// The base is rebuilt from the head and GitHub's patch.
+    base_from_patch: bool,
 }
 
 /// Which files an analysis reads, and of those which it compares with their
@@ -37,10 +48,13 @@ impl Reads for crate::engine::Engine {
     }
 }
 
-/// The base version is needed to diff a file whose patch GitHub omitted,
-/// and by analyzers that compare base and head (IaC).
-fn needs_base(file: &PullRequestFile, reads: &impl Reads) -> bool {
-    file.status != "added" && (file.patch.is_none() || reads.compares(&file.filename))
+/// The base blob is fetched only for a file whose patch GitHub omitted (to
+/// diff it, and then from the base branch's tip: the only base a blob
+/// expression can name). With a patch, a comparing analyzer gets the base
+/// rebuilt from head and patch, which is the pull request's real base (the
+/// merge base), and costs no fetch.
+fn needs_base_blob(file: &PullRequestFile) -> bool {
+    file.status != "added" && file.patch.is_none()
 }
 
 /// Plans the blobs to fetch: the config at the base commit, and the head
@@ -61,7 +75,7 @@ pub fn plan_fetch(
         let wanted = reads.reads(&file.filename)
             && (file.status != "removed" || reads.compares(&file.filename));
         if !wanted {
-            plan.slots.push((None, None));
+            plan.slots.push(Slot::default());
             continue;
         }
         let head = (file.status != "removed").then(|| {
@@ -69,12 +83,18 @@ pub fn plan_fetch(
                 .push(format!("{head_sha}:{}", file.filename));
             plan.expressions.len() - 1
         });
-        let base = needs_base(file, reads).then(|| {
+        let base = needs_base_blob(file).then(|| {
             let old_path = file.previous_filename.as_deref().unwrap_or(&file.filename);
             plan.expressions.push(format!("{base_sha}:{old_path}"));
             plan.expressions.len() - 1
         });
-        plan.slots.push((head, base));
+        let base_from_patch =
+            file.patch.is_some() && file.status != "added" && reads.compares(&file.filename);
+        plan.slots.push(Slot {
+            head,
+            base,
+            base_from_patch,
+        });
     }
     plan
 }
@@ -136,16 +156,33 @@ pub fn build(
 ) -> (ChangeSet, Vec<(String, String)>) {
     let mut changes = ChangeSet::default();
     let mut problems = Vec::new();
-    for (file, (head_slot, base_slot)) in files.iter().zip(&plan.slots) {
-        if head_slot.is_none() && base_slot.is_none() {
+    for (file, slot) in files.iter().zip(&plan.slots) {
+        if slot.head.is_none() && slot.base.is_none() && !slot.base_from_patch {
             continue;
         }
-        let head = head_slot
-            .map(|slot| content(blobs.get(slot).and_then(Option::as_ref)))
+        let head = slot
+            .head
+            .map(|index| content(blobs.get(index).and_then(Option::as_ref)))
             .unwrap_or(Content::Absent);
-        let base = base_slot
-            .map(|slot| content(blobs.get(slot).and_then(Option::as_ref)))
+        let mut base = slot
+            .base
+            .map(|index| content(blobs.get(index).and_then(Option::as_ref)))
             .unwrap_or(Content::Absent);
+        if let (true, Some(patch)) = (slot.base_from_patch, &file.patch) {
+            let head_text = match &head {
+                Content::Text(text) => Some(text.as_str()),
+                Content::Absent => Some(""),
+                _ => None,
+            };
+            match head_text.and_then(|text| base_from_patch(text, patch)) {
+                Some(text) => base = Content::Text(text),
+                None => problems.push((
+                    file.filename.clone(),
+                    "its base version could not be rebuilt from the diff; compared as if new"
+                        .into(),
+                )),
+            }
+        }
         let changed = match &file.patch {
             Some(patch) => diff::parse_patch(patch.as_bytes()).map(|lines| ChangedFile {
                 diff: FileDiff {
@@ -181,6 +218,63 @@ pub fn build(
         }
     }
     (changes, problems)
+}
+
+/// The base version of a file from its head version and GitHub's patch
+/// (hunks without headers): unchanged lines come from head, each hunk's
+/// context and deleted lines from the patch. `None` when the patch does not
+/// fit the head (then the caller must not guess). Written here because
+/// diff crates apply patches forward from the old text, and the old text is
+/// exactly what is missing.
+pub fn base_from_patch(head: &str, patch: &str) -> Option<String> {
+    let head_lines: Vec<&str> = head.split_inclusive('\n').collect();
+    let body = |line: &str| line.strip_suffix('\n').unwrap_or(line).to_owned();
+    let mut base = String::with_capacity(head.len());
+    let mut next = 0usize;
+    let mut last_old_side = false;
+    for line in patch.split('\n') {
+        if let Some(header) = line.strip_prefix("@@ ") {
+            // "@@ -a,b +c,d @@ context": only where the hunk starts in head.
+            let new_range = header.split(' ').find(|part| part.starts_with('+'))?;
+            let start: usize = new_range[1..].split(',').next()?.parse().ok()?;
+            let first = start.saturating_sub(1);
+            if first < next || first > head_lines.len() {
+                return None;
+            }
+            head_lines[next..first]
+                .iter()
+                .for_each(|l| base.push_str(l));
+            next = first;
+            last_old_side = false;
+        } else if let Some(text) = line.strip_prefix(' ') {
+            let current = head_lines.get(next)?;
+            if body(current) != text {
+                return None;
+            }
+            base.push_str(current);
+            next += 1;
+            last_old_side = true;
+        } else if let Some(text) = line.strip_prefix('-') {
+            base.push_str(text);
+            base.push('\n');
+            last_old_side = true;
+        } else if let Some(text) = line.strip_prefix('+') {
+            if body(head_lines.get(next)?) != text {
+                return None;
+            }
+            next += 1;
+            last_old_side = false;
+        } else if line.starts_with('\\') {
+            // "\ No newline at end of file" after an old-side line.
+            if last_old_side && base.ends_with('\n') {
+                base.pop();
+            }
+        } else if !line.is_empty() {
+            return None;
+        }
+    }
+    head_lines[next..].iter().for_each(|l| base.push_str(l));
+    Some(base)
 }
 
 #[cfg(test)]
@@ -259,6 +353,47 @@ mod tests {
             big.diff.lines.commentable.is_empty(),
             "no hunk on GitHub to comment on"
         );
+    }
+
+    fn git_like_patch(old: &str, new: &str) -> String {
+        crate::local::unified_patch(old, new)
+    }
+
+    #[test]
+    fn bases_are_rebuilt_from_head_and_patch() {
+        let cases = [
+            ("a\nb\nc\n", "a\nB\nc\nd\n"),
+            ("", "new\nfile\n"),
+            ("gone\nfile\n", ""),
+            ("x\ny", "x\ny\n"),
+            ("x\ny\n", "x\nz"),
+            (
+                "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n",
+                "1\n2\nthree\n4\n5\n6\n7\n8\n9\n10\neleven\n12\n",
+            ),
+            ("crlf\r\nline\r\n", "crlf\r\nLINE\r\n"),
+        ];
+        for (old, new) in cases {
+            let patch = git_like_patch(old, new);
+            assert_eq!(
+                base_from_patch(new, &patch).as_deref(),
+                Some(old),
+                "{patch:?}"
+            );
+        }
+        assert_eq!(
+            base_from_patch("other\n", "@@ -1 +1 @@\n-a\n+b"),
+            None,
+            "patch does not fit"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_base_is_rebuilt(old in "([abc]{0,3}\n){0,12}[abc]{0,2}", new in "([abc]{0,3}\n){0,12}[abc]{0,2}") {
+            let patch = git_like_patch(&old, &new);
+            proptest::prop_assert_eq!(base_from_patch(&new, &patch), Some(old.clone()), "{:?} {:?} {:?}", old, new, patch);
+        }
     }
 
     #[test]
