@@ -106,11 +106,19 @@ struct ScanArgs {
 fn main() -> ExitCode {
     // Before logging starts, so RUST_LOG in .env counts (serve reads the rest).
     let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    // The server logs what it does; the command line only what went wrong.
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "error",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Rules(RulesCommand::Test { rules }) => rules_test(rules),

@@ -515,3 +515,37 @@ fn prefilter_skips_files_without_the_literal_and_rules_test_catches_a_wrong_one(
             .all(|f| f["rule_id"] != "python.no-print")
     );
 }
+
+#[test]
+fn serve_stops_at_start_up_with_one_line_naming_a_missing_or_bad_setting() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let run = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hunkscan"));
+        // No inherited settings, and no .env in the working directory.
+        command.arg("serve").env_clear().current_dir(empty.path());
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        command.output().expect("run hunkscan serve")
+    };
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("GITHUB_APP_ID: is not set"), "{stderr}");
+
+    let key = include_str!("../fixtures/github/test-app-private-key.pem");
+    let output = run(&[
+        ("GITHUB_APP_ID", "12"),
+        ("GITHUB_PRIVATE_KEY", key),
+        ("GITHUB_WEBHOOK_SECRET", "s"),
+        ("PORT", "eighty"),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PORT: must be a positive integer, got \"eighty\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "the key is never echoed");
+}

@@ -18,6 +18,9 @@ use std::time::Instant;
 /// GitHub caps webhook payloads at 25 MB; anything larger is not GitHub.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// Bodies above this are verified and parsed on the blocking pool.
+const OFF_THREAD_BYTES: usize = 256 * 1024;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ServerState {
@@ -63,13 +66,24 @@ async fn deliver(State(state): State<ServerState>, headers: HeaderMap, body: Byt
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event = header("x-github-event").unwrap_or("unknown").to_owned();
     let delivery = header("x-github-delivery").unwrap_or("").to_owned();
-    let (outcome, response) = handle(
-        &state,
-        &event,
-        &delivery,
-        header("x-hub-signature-256"),
-        &body,
-    );
+    let signature = header("x-hub-signature-256").map(str::to_owned);
+    let (outcome, response) = if body.len() > OFF_THREAD_BYTES {
+        // Hashing and parsing megabytes takes milliseconds: not on the
+        // threads that answer the other deliveries.
+        let (state, event, delivery) = (state.clone(), event.clone(), delivery.clone());
+        tokio::task::spawn_blocking(move || {
+            handle(&state, &event, &delivery, signature.as_deref(), &body)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            (
+                "malformed",
+                answer(StatusCode::INTERNAL_SERVER_ERROR, "delivery handler failed"),
+            )
+        })
+    } else {
+        handle(&state, &event, &delivery, signature.as_deref(), &body)
+    };
     state
         .metrics
         .deliveries

@@ -4,7 +4,7 @@
 //! never fails with 422.
 
 use super::review::cwe_link;
-use super::severity_counts;
+use super::{code_span, severity_counts};
 use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
 use crate::github::types::Annotation;
 use std::fmt::Write;
@@ -13,6 +13,10 @@ use std::fmt::Write;
 pub const MAX_OUTPUT_CHARS: usize = 65_535;
 /// GitHub's limit of annotations per create or update request.
 pub const MAX_ANNOTATIONS_PER_REQUEST: usize = 50;
+/// Annotations sent at most: each 50 cost a request against GitHub's limit
+/// of 80 content-creating requests a minute; beyond this the summary says
+/// how many more there are.
+pub const MAX_ANNOTATIONS: usize = 1000;
 /// GitHub's limit for an annotation title.
 pub const MAX_ANNOTATION_TITLE_CHARS: usize = 255;
 
@@ -119,6 +123,13 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         report.files_analyzed,
         if report.files_analyzed == 1 { "" } else { "s" }
     );
+    if new.len() > MAX_ANNOTATIONS {
+        let _ = writeln!(
+            summary,
+            "Only the first {MAX_ANNOTATIONS} findings are annotated, to stay within GitHub's limits; {} more are listed below (run `hunkscan scan` locally for all of them).\n",
+            new.len() - MAX_ANNOTATIONS
+        );
+    }
     if !new.is_empty() {
         summary.push_str("| Severity | New |\n| --- | ---: |\n");
         for severity in Severity::ALL_DESCENDING {
@@ -147,8 +158,10 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         for finding in &fixed {
             let _ = writeln!(
                 summary,
-                "- `{}` in `{}`: {}",
-                finding.rule_id, finding.path, finding.message
+                "- `{}` in {}: {}",
+                finding.rule_id,
+                code_span(&finding.path),
+                finding.message
             );
         }
     }
@@ -172,8 +185,8 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         for skipped in &report.skipped {
             let _ = writeln!(
                 summary,
-                "- `{}`: {}{}",
-                skipped.path,
+                "- {}: {}{}",
+                code_span(&skipped.path),
                 skipped.reason,
                 if skipped.partial {
                     " (the rest of the file was analysed)"
@@ -229,9 +242,13 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         summary: truncate(
             &summary,
             MAX_OUTPUT_CHARS,
-            "\n\n**Summary truncated** at GitHub's 65,535-character limit; every finding is in the annotations.\n",
+            "\n\n**Summary truncated** at GitHub's 65,535-character limit; the annotations list the findings.\n",
         ),
-        annotations: new.iter().map(|f| annotation(f, context)).collect(),
+        annotations: new
+            .iter()
+            .take(MAX_ANNOTATIONS)
+            .map(|f| annotation(f, context))
+            .collect(),
     }
 }
 
@@ -262,9 +279,8 @@ fn location_link(context: &CheckContext<'_>, finding: &Finding) -> String {
         format!("L{}", finding.start.line)
     };
     format!(
-        "[`{}:{}`]({}/blob/{}/{}#{lines})",
-        finding.path,
-        finding.start.line,
+        "[{}]({}/blob/{}/{}#{lines})",
+        code_span(&format!("{}:{}", finding.path, finding.start.line)),
         context.repo_url,
         context.head_sha,
         percent_encode_path(&finding.path)
@@ -454,6 +470,11 @@ mod tests {
         let output = build_for(&report, &[]);
         assert!(output.summary.chars().count() <= MAX_OUTPUT_CHARS);
         assert!(output.summary.contains("Summary truncated"));
-        assert_eq!(output.annotations.len(), 3000);
+        assert_eq!(output.annotations.len(), MAX_ANNOTATIONS);
+        assert!(
+            output
+                .summary
+                .contains("Only the first 1000 findings are annotated")
+        );
     }
 }

@@ -28,6 +28,18 @@ pub struct RuleDoc {
     pub references: Vec<String>,
 }
 
+/// `text` as a Markdown code span, whatever backticks it holds: a file name
+/// with a backtick must not break out of the span (and turn `@name` into a
+/// mention or `](` into a link).
+pub fn code_span(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    if longest == 0 {
+        return format!("`{text}`");
+    }
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {text} {fence}")
+}
+
 /// Counts per severity, most severe first, leaving out zeros: "1 high, 2 medium".
 pub fn severity_counts<'a>(severities: impl Iterator<Item = &'a Severity>) -> String {
     let mut counts = [0usize; 5];
@@ -70,5 +82,17 @@ impl From<&crate::engine::secrets::SecretRule> for RuleDoc {
             cwe: Some("CWE-798".into()),
             references: rule.rotation.iter().cloned().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_span;
+
+    #[test]
+    fn code_spans_survive_backticks() {
+        assert_eq!(code_span("src/app.py"), "`src/app.py`");
+        assert_eq!(code_span("we`ird.py"), "`` we`ird.py ``");
+        assert_eq!(code_span("a``b"), "``` a``b ```");
     }
 }
