@@ -79,6 +79,8 @@ impl Harness {
             ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
             ("GITHUB_API_URL", github.url.clone()),
             ("HUNKSCAN_WORKERS", "2".to_owned()),
+            // Room for the benchmark's thousands of queued deliveries.
+            ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
         let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
