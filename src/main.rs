@@ -6,6 +6,8 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hunkscan::engine::iac::IacAnalyzer;
+use hunkscan::engine::iac::policy::Policies;
 use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{
     DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
@@ -158,11 +160,18 @@ fn cli_key() -> Vec<u8> {
         .unwrap_or_else(|_| DEFAULT_FINGERPRINT_KEY.to_vec())
 }
 
+/// The IaC analyzer with its policies (embedded plus `rules_dir`).
+fn iac_analyzer(rules_dir: Option<&std::path::Path>) -> anyhow::Result<IacAnalyzer> {
+    let policies = Policies::load(rules_dir).context("loading IaC rules")?;
+    Ok(IacAnalyzer::new(policies))
+}
+
 /// What the reporters need to know of every rule the analyzers run.
-fn rule_docs(sast: &SastAnalyzer, secrets: &SecretsAnalyzer) -> Vec<RuleDoc> {
+fn rule_docs(sast: &SastAnalyzer, secrets: &SecretsAnalyzer, iac: &IacAnalyzer) -> Vec<RuleDoc> {
     let sast_docs = sast.rules().infos().into_iter().map(RuleDoc::from);
     sast_docs
         .chain(secrets.rules().rules().iter().map(RuleDoc::from))
+        .chain(iac.policies().all().iter().map(RuleDoc::from))
         .collect()
 }
 
@@ -173,8 +182,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let timeout = Duration::from_millis(args.parse_timeout_ms);
     let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options, cli_key())?;
-    let docs = rule_docs(&sast, &secrets);
-    let engine = Engine::new(vec![Box::new(sast), Box::new(secrets)]);
+    let iac = iac_analyzer(args.rules.as_deref())?;
+    let docs = rule_docs(&sast, &secrets, &iac);
+    let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)]);
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
@@ -202,7 +212,8 @@ fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         SecretsOptions::default(),
         cli_key(),
     )?;
-    let results = ruletest::run(&sast, &secrets);
+    let iac = iac_analyzer(dir.as_deref())?;
+    let results = ruletest::run(&sast, &secrets, &iac);
     let mut failed = 0;
     for result in &results {
         match &result.verdict {
@@ -235,7 +246,8 @@ fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         SecretsOptions::default(),
         cli_key(),
     )?;
-    let mut docs = rule_docs(&sast, &secrets);
+    let iac = iac_analyzer(dir.as_deref())?;
+    let mut docs = rule_docs(&sast, &secrets, &iac);
     docs.sort_by(|a, b| a.id.cmp(&b.id));
     for doc in docs {
         let cwe = doc.cwe.as_deref().unwrap_or("-");
@@ -260,7 +272,12 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         },
         settings.fingerprint_key.expose().as_bytes().to_vec(),
     )?;
-    let engine = std::sync::Arc::new(Engine::new(vec![Box::new(sast), Box::new(secrets)]));
+    let iac = iac_analyzer(rules.as_deref())?;
+    let engine = std::sync::Arc::new(Engine::new(vec![
+        Box::new(sast),
+        Box::new(iac),
+        Box::new(secrets),
+    ]));
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], settings.port));

@@ -3,7 +3,8 @@
 //! rules or replace embedded ones with the same id.
 //!
 //! A run-time folder mirrors the layout of `rules/`: SAST rules go under
-//! `python/` or `rust/`. A rule file anywhere else is an error, not a silent
+//! `python/` or `rust/`, IaC policies under `terraform/`, `kubernetes/`,
+//! `dockerfile/` or `github-actions/`. A rule file anywhere else is an error, not a silent
 //! no-op, so a misplaced override is noticed.
 
 use include_dir::{Dir, include_dir};
@@ -17,8 +18,19 @@ pub const SAST_FOLDERS: [&str; 2] = ["python", "rust"];
 /// Folders of `rules/` that hold secret-detection rules.
 pub const SECRET_FOLDERS: [&str; 1] = ["secrets"];
 
+/// Folders of `rules/` that hold IaC policies, one per format.
+pub const IAC_FOLDERS: [&str; 4] = ["terraform", "kubernetes", "dockerfile", "github-actions"];
+
 /// Every folder a rules directory may hold; a rule file elsewhere is an error.
-pub const ALL_FOLDERS: [&str; 3] = ["python", "rust", "secrets"];
+pub const ALL_FOLDERS: [&str; 7] = [
+    "python",
+    "rust",
+    "secrets",
+    "terraform",
+    "kubernetes",
+    "dockerfile",
+    "github-actions",
+];
 
 /// One rule file's text and where it came from.
 #[derive(Debug, Clone)]

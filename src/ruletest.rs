@@ -6,8 +6,11 @@
 //! same parse and scan path as real files, so a rule that passes here
 //! behaves the same in a scan.
 
+use crate::engine::iac::IacAnalyzer;
+use crate::engine::iac::policy::{Example, IacKind, Policy, Report};
 use crate::engine::sast::{self, RuleInfo, SastAnalyzer};
 use crate::engine::secrets::{SecretRule, SecretsAnalyzer};
+use crate::engine::{ChangeKind, ChangeSet, Content, Engine};
 use serde::Serialize;
 
 /// The verdict on one rule.
@@ -34,8 +37,12 @@ pub struct RuleResult {
     pub verdict: Verdict,
 }
 
-/// Checks every SAST and secret rule against its examples and metadata, sorted by id.
-pub fn run(analyzer: &SastAnalyzer, secrets: &SecretsAnalyzer) -> Vec<RuleResult> {
+/// Checks every SAST, secret and IaC rule against its examples and metadata, sorted by id.
+pub fn run(
+    analyzer: &SastAnalyzer,
+    secrets: &SecretsAnalyzer,
+    iac: &IacAnalyzer,
+) -> Vec<RuleResult> {
     let mut results: Vec<RuleResult> = analyzer
         .rules()
         .infos()
@@ -51,8 +58,113 @@ pub fn run(analyzer: &SastAnalyzer, secrets: &SecretsAnalyzer) -> Vec<RuleResult
         origin: rule.origin.clone(),
         verdict: check_secret_rule(secrets, rule),
     }));
+    let engine = Engine::new(vec![Box::new(iac.clone())]);
+    results.extend(iac.policies().all().iter().map(|policy| RuleResult {
+        id: policy.id.clone(),
+        origin: policy.origin.clone(),
+        verdict: check_policy(&engine, policy),
+    }));
     results.sort_by(|a, b| a.id.cmp(&b.id));
     results
+}
+
+/// The path an IaC example is scanned as.
+fn example_path(kind: IacKind) -> &'static str {
+    match kind {
+        IacKind::Terraform => "main.tf",
+        IacKind::Kubernetes => "manifest.yaml",
+        IacKind::Dockerfile => "Dockerfile",
+        IacKind::GithubActions => ".github/workflows/example.yml",
+    }
+}
+
+/// The kinds of change this policy reported on one example, through the
+/// engine (so base/head comparison, added-line filtering and suppressions
+/// apply exactly as in a scan), or the reason the example could not be read.
+fn example_changes(
+    engine: &Engine,
+    policy: &Policy,
+    example: &Example,
+) -> Result<Vec<ChangeKind>, String> {
+    let (base, head) = match example {
+        Example::File(head) => (Content::Absent, Content::Text(head.clone())),
+        Example::Change { base, head } => {
+            (Content::Text(base.clone()), Content::Text(head.clone()))
+        }
+    };
+    let file = crate::local::changed_file(example_path(policy.kind), base, head)
+        .map_err(|e| e.to_string())?;
+    let report = engine.scan(&ChangeSet { files: vec![file] });
+    if let Some(skipped) = report.skipped.iter().find(|s| !s.partial) {
+        return Err(format!("not analysed: {}", skipped.reason));
+    }
+    Ok(report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == policy.id && f.change != ChangeKind::Fixed)
+        .map(|f| f.change)
+        .collect())
+}
+
+/// Each positive example must be reported by the policy (a plain file as
+/// new, a base/head change as new or regression); each negative example
+/// must not be reported by it.
+fn check_policy(engine: &Engine, policy: &Policy) -> Verdict {
+    let mut problems = Vec::new();
+    let cwe_ok = policy
+        .cwe
+        .strip_prefix("CWE-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !cwe_ok {
+        problems.push(format!(
+            "cwe `{}` is not of the form CWE-<number>",
+            policy.cwe
+        ));
+    }
+    if policy.message.trim().is_empty() || policy.remediation.trim().is_empty() {
+        problems.push("message and remediation must not be empty".into());
+    }
+    if policy.references.is_empty() {
+        problems.push("references is empty".into());
+    }
+    if policy.examples.positive.is_empty() || policy.examples.negative.is_empty() {
+        problems.push("needs `examples.positive` and `examples.negative`".into());
+    }
+    let regression_only = policy.removed || policy.report == Report::Regression;
+    for (index, example) in policy.examples.positive.iter().enumerate() {
+        if regression_only && matches!(example, Example::File(_)) {
+            problems.push(format!(
+                "positive[{index}]: this policy only reports regressions; give a `base`/`head` pair"
+            ));
+            continue;
+        }
+        match example_changes(engine, policy, example) {
+            Ok(changes) if changes.is_empty() => {
+                problems.push(format!("Missing: positive[{index}] not reported"))
+            }
+            Ok(_) => {}
+            Err(reason) => problems.push(format!("positive[{index}]: {reason}")),
+        }
+    }
+    for (index, example) in policy.examples.negative.iter().enumerate() {
+        match example_changes(engine, policy, example) {
+            Ok(changes) if !changes.is_empty() => problems.push(format!(
+                "Noisy: negative[{index}] reported ({})",
+                changes
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Ok(_) => {}
+            Err(reason) => problems.push(format!("negative[{index}]: {reason}")),
+        }
+    }
+    if problems.is_empty() {
+        Verdict::Validated
+    } else {
+        Verdict::Failed { problems }
+    }
 }
 
 /// A secret rule's positive lines must be found by that rule, its negative

@@ -549,3 +549,72 @@ fn serve_stops_at_start_up_with_one_line_naming_a_missing_or_bad_setting() {
     );
     assert!(!stderr.contains("PRIVATE KEY"), "the key is never echoed");
 }
+
+#[test]
+fn iac_change_kinds_show_in_text_json_and_sarif() {
+    let base = fixture("base").replace("sample-pr", "iac");
+    let head = fixture("head").replace("sample-pr", "iac");
+    let text = hunkscan(&["scan", "--base-tree", &base, "--head-tree", &head]);
+    assert_eq!(text.status.code(), Some(1));
+    let out = stdout(&text);
+    assert!(
+        out.contains("CRITICAL [terraform.aws-security-group-open-admin-ports] regression: "),
+        "{out}"
+    );
+    assert!(out.contains("Fixed by this change (2):"), "{out}");
+    assert!(
+        out.contains("infra/storage.tf:32 (base): CRITICAL [terraform.aws-iam-wildcard-admin]"),
+        "{out}"
+    );
+    assert!(out.contains(", 2 fixed;"), "{out}");
+
+    let json: Value = serde_json::from_str(&stdout(&hunkscan(&[
+        "scan",
+        "--base-tree",
+        &base,
+        "--head-tree",
+        &head,
+        "--format",
+        "json",
+    ])))
+    .expect("json");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["summary"]["fixed"], 2);
+    assert_eq!(json["summary"]["regressions"], 8);
+    let findings = json["findings"].as_array().expect("findings");
+    let active = findings
+        .iter()
+        .filter(|f| f["suppression"].is_null() && f["change"] != "fixed")
+        .count();
+    assert_eq!(json["summary"]["findings"], active);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["change"] == "regression" && f["analyzer"] == "iac")
+    );
+
+    let sarif: Value = serde_json::from_str(&stdout(&hunkscan(&[
+        "scan",
+        "--base-tree",
+        &base,
+        "--head-tree",
+        &head,
+        "--format",
+        "sarif",
+    ])))
+    .expect("sarif");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let states: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter_map(|r| r["baselineState"].as_str())
+        .collect();
+    assert_eq!(states, ["absent", "new", "updated"].into_iter().collect());
+    let fixed = results
+        .iter()
+        .find(|r| r["baselineState"] == "absent")
+        .expect("a fixed result");
+    assert_eq!(
+        (fixed["kind"].as_str(), fixed["level"].as_str()),
+        (Some("pass"), Some("none"))
+    );
+}

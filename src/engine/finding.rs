@@ -111,7 +111,7 @@ impl AnalyzerKind {
 }
 
 /// Whether the change introduced, worsened or removed the problem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// The change adds the problem on a changed line.
@@ -120,6 +120,17 @@ pub enum ChangeKind {
     Regression,
     /// The change removed a problem the base had.
     Fixed,
+}
+
+impl ChangeKind {
+    /// The lowercase name used in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::New => "new",
+            ChangeKind::Regression => "regression",
+            ChangeKind::Fixed => "fixed",
+        }
+    }
 }
 
 /// A 1-based line and column (columns count characters, as SARIF expects).
@@ -152,6 +163,16 @@ pub enum SuppressionSource {
     Gitleaks,
     /// detect-secrets' `pragma: allowlist secret` / `pragma: allowlist nextline secret` (secrets only).
     DetectSecrets,
+    /// Checkov's `checkov:skip=<ID>:<reason>` comment or `checkov.io/skip*` annotation (IaC).
+    Checkov,
+    /// tfsec's `tfsec:ignore:<ID>` (IaC).
+    Tfsec,
+    /// Trivy's `trivy:ignore:<ID>` (IaC).
+    Trivy,
+    /// KICS' `kics-scan ignore-line` / `ignore-block` / `ignore` (IaC).
+    Kics,
+    /// zizmor's `zizmor: ignore[<ID>]` (GitHub Actions).
+    Zizmor,
 }
 
 impl SuppressionSource {
@@ -163,6 +184,11 @@ impl SuppressionSource {
             SuppressionSource::Nosec => "nosec",
             SuppressionSource::Gitleaks => "gitleaks:allow",
             SuppressionSource::DetectSecrets => "pragma: allowlist secret",
+            SuppressionSource::Checkov => "checkov:skip",
+            SuppressionSource::Tfsec => "tfsec:ignore",
+            SuppressionSource::Trivy => "trivy:ignore",
+            SuppressionSource::Kics => "kics-scan",
+            SuppressionSource::Zizmor => "zizmor: ignore",
         }
     }
 }

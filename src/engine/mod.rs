@@ -6,9 +6,20 @@
 //! they match; the engine alone decides what the change is responsible for
 //! (findings intersecting added lines), applies suppressions and computes
 //! fingerprints, so every analyzer gets those rules for free and identically.
+//!
+//! Analyzers that compare a file's base with its head (IaC) know more than
+//! the added lines can tell: a setting made worse by a deleted line, or a
+//! problem the change removed. They report those as [`ComparedFinding`]s
+//! that declare their [`ChangeKind`], and the engine trusts the declaration:
+//! `new` findings still have to touch an added line, a `regression` is kept
+//! and anchored on the changed line nearest to its evidence (deleted lines
+//! have no RIGHT-side position), and a `fixed` finding is kept with its base
+//! lines, to be credited rather than commented. Those analyzers also see
+//! removed files and changes that only delete lines.
 
 mod finding;
 pub mod fingerprint;
+pub mod iac;
 pub mod literals;
 pub mod sast;
 pub mod secrets;
@@ -107,11 +118,30 @@ pub struct RawFinding {
     pub identity: String,
 }
 
+/// A finding whose change kind the analyzer established by comparing the
+/// file's base and head versions.
+#[derive(Debug, Clone)]
+pub struct ComparedFinding {
+    /// The finding. For `fixed` its position is in the BASE version; for
+    /// `new` and `regression` in the head version (or, when the file was
+    /// removed, in the base version: there is no head).
+    pub raw: RawFinding,
+    /// New, regression or fixed, as the comparison found.
+    pub change: ChangeKind,
+    /// For a regression: the BASE lines that held what the change made
+    /// worse (a deleted protective block, the old value). When no added line
+    /// of the finding's own range shows the problem, the engine anchors it
+    /// on the changed line nearest to where these lines were.
+    pub base_lines: Option<(u32, u32)>,
+}
+
 /// What an analyzer reports for one file.
 #[derive(Debug, Default)]
 pub struct FileOutcome {
     /// Everything matched, anywhere in the file.
     pub findings: Vec<RawFinding>,
+    /// Findings of analyzers that compare base and head, with their kind.
+    pub compared: Vec<ComparedFinding>,
     /// Reasons parts of the file were not analysed.
     pub skipped: Vec<Skipped>,
 }
@@ -123,7 +153,8 @@ pub trait Analyzer: Send + Sync {
     /// Whether this analyzer reads this path at all (e.g. by language).
     fn handles(&self, path: &str) -> bool;
     /// Analyses the head text of `file` (its base is there for analyzers
-    /// that compare); `head` is guaranteed to be text.
+    /// that compare); `head` is guaranteed to be text. For a removed file,
+    /// which only analyzers that [`Analyzer::needs_base`] see, `head` is empty.
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome);
     /// Whether this analyzer compares the file's base version with its head
     /// (so callers that fetch files, like the bot, fetch the base too).
@@ -144,9 +175,26 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    /// Findings not silenced by a marker.
+    /// Findings the change is responsible for (new or regressions) and no
+    /// marker silenced: what counts and fails a scan.
     pub fn active(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.is_active())
+        self.findings
+            .iter()
+            .filter(|f| f.is_active() && f.change != ChangeKind::Fixed)
+    }
+
+    /// Problems the base had and the change removed (credited, never failing).
+    pub fn fixed(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.change == ChangeKind::Fixed)
+    }
+
+    /// Suppressed findings the change is responsible for.
+    pub fn suppressed(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| !f.is_active() && f.change != ChangeKind::Fixed)
     }
 
     /// True when an active finding is at or above `threshold`.
@@ -208,9 +256,31 @@ impl Engine {
         report: &mut ScanReport,
     ) {
         let path = &file.diff.path;
+        let interested: Vec<&dyn Analyzer> = self
+            .analyzers
+            .iter()
+            .map(|a| a.as_ref())
+            .filter(|a| enabled(a.kind()) && a.handles(path))
+            .collect();
+        // Analyzers that compare versions can blame a change that only
+        // deletes lines (a protective block removed), even a removed file.
+        let comparing: Vec<&dyn Analyzer> = interested
+            .iter()
+            .copied()
+            .filter(|a| a.needs_base(path))
+            .collect();
+        let deletes_only = file.diff.lines.added.is_empty();
         if file.diff.status == FileStatus::Removed {
-            // Nothing was added: nothing this change can be blamed for.
-            return;
+            if comparing.is_empty() || file.diff.binary {
+                // Nothing was added: nothing this change can be blamed for.
+                return;
+            }
+            report.files_analyzed += 1;
+            let mut outcome = FileOutcome::default();
+            for analyzer in comparing {
+                analyzer.analyze(file, "", &mut outcome);
+            }
+            return self.collect(file, "", outcome, report);
         }
         let head = match (&file.head, file.diff.binary) {
             (Content::Text(text), false) => text,
@@ -227,16 +297,10 @@ impl Engine {
                     .push(skip(path, "head content is missing".into()));
             }
         };
-        if file.diff.lines.added.is_empty() {
+        if deletes_only && (file.diff.lines.deleted.is_empty() || comparing.is_empty()) {
             // Renames, mode changes and pure deletions add no line to blame.
             return;
         }
-        let interested: Vec<&dyn Analyzer> = self
-            .analyzers
-            .iter()
-            .map(|a| a.as_ref())
-            .filter(|a| enabled(a.kind()) && a.handles(path))
-            .collect();
         if interested.is_empty() {
             return report
                 .skipped
@@ -244,30 +308,143 @@ impl Engine {
         }
         report.files_analyzed += 1;
         let mut outcome = FileOutcome::default();
-        for analyzer in interested {
+        let run = if deletes_only { comparing } else { interested };
+        for analyzer in run {
             analyzer.analyze(file, head, &mut outcome);
         }
-        report.skipped.append(&mut outcome.skipped);
-        let kept = outcome
-            .findings
-            .into_iter()
-            .filter(|raw| {
-                let end = if raw.anchor_first_line {
-                    raw.finding.start.line
-                } else {
-                    raw.finding.end.line
-                };
-                file.diff
-                    .lines
-                    .intersects_added(raw.finding.start.line, end)
-            })
-            .collect();
+        self.collect(file, head, outcome, report);
+    }
+
+    /// Keeps what the change is responsible for, fingerprints it and applies
+    /// suppression markers.
+    fn collect(
+        &self,
+        file: &ChangedFile,
+        head: &str,
+        outcome: FileOutcome,
+        report: &mut ScanReport,
+    ) {
+        let path = &file.diff.path;
+        let FileOutcome {
+            findings: raw,
+            compared,
+            skipped: mut skipped_parts,
+        } = outcome;
+        report.skipped.append(&mut skipped_parts);
+        let lines = &file.diff.lines;
+        let touches_added = |raw: &RawFinding| {
+            let end = if raw.anchor_first_line {
+                raw.finding.start.line
+            } else {
+                raw.finding.end.line
+            };
+            lines.intersects_added(raw.finding.start.line, end)
+        };
+        let mut kept: Vec<RawFinding> = raw.into_iter().filter(|r| touches_added(r)).collect();
+        let mut fixed = Vec::new();
+        for mut item in compared {
+            item.raw.finding.change = item.change;
+            match item.change {
+                ChangeKind::New => {
+                    if touches_added(&item.raw) {
+                        kept.push(item.raw);
+                    }
+                }
+                ChangeKind::Regression => {
+                    if !touches_added(&item.raw)
+                        && let Some(base_lines) = item.base_lines
+                    {
+                        anchor_near_deletion(&mut item.raw.finding, base_lines, lines, head);
+                    }
+                    kept.push(item.raw);
+                }
+                ChangeKind::Fixed => fixed.push(item.raw),
+            }
+        }
         let mut findings = fingerprint::assign(path, kept);
         let markers = suppress::Markers::scan(head);
         for finding in &mut findings {
-            finding.suppression = markers.suppression_for(finding);
+            if finding.suppression.is_none() {
+                finding.suppression = markers.suppression_for(finding);
+            }
         }
         report.findings.extend(findings);
+        // Fixed findings are credits: they keep their base lines and no marker applies.
+        let mut fixed = fingerprint::assign(path, fixed);
+        for finding in &mut fixed {
+            finding.suppression = None;
+        }
+        report.findings.extend(fixed);
+    }
+}
+
+/// The RIGHT line at which LEFT line `left` of hunk `h` sits (for a deleted
+/// line: the first RIGHT line after the deletion). git writes a change's
+/// deleted lines before its added ones, so the walk consumes deletions
+/// first, then additions, then a context line on both sides.
+fn right_of(h: &crate::diff::HunkRange, left: u32, lines: &crate::diff::LineSets) -> u32 {
+    let (mut old, mut new) = (h.old_start, h.new_start);
+    let (old_end, new_end) = (h.old_start + h.old_len, h.new_start + h.new_len);
+    while old < old_end || new < new_end {
+        if old == left {
+            return new;
+        }
+        if old < old_end && lines.deleted.contains(&old) {
+            old += 1;
+        } else if new < new_end && lines.added.contains(&new) {
+            new += 1;
+        } else {
+            old += 1;
+            new += 1;
+        }
+    }
+    new.saturating_sub(1).max(h.new_start)
+}
+
+/// Moves a regression whose evidence is on the LEFT side (deleted or
+/// changed lines) onto the commentable RIGHT line nearest to where those
+/// lines were, so a review comment can sit on it. When the file has no
+/// commentable line (it was removed), the finding keeps its position.
+fn anchor_near_deletion(
+    finding: &mut Finding,
+    (base_start, base_end): (u32, u32),
+    lines: &crate::diff::LineSets,
+    head: &str,
+) {
+    if lines.commentable.is_empty() {
+        return;
+    }
+    // Where the change happened: the first deleted line inside the evidence,
+    // else the evidence's first line.
+    let left = lines
+        .deleted
+        .range(base_start..=base_end.max(base_start))
+        .next()
+        .copied()
+        .unwrap_or(base_start);
+    // Its RIGHT-side position: walk the hunk that holds it, line by line.
+    let right = lines
+        .hunks
+        .iter()
+        .find(|h| left >= h.old_start && left < h.old_start.saturating_add(h.old_len.max(1)))
+        .map(|h| right_of(h, left, lines))
+        .unwrap_or(finding.start.line);
+    let best = lines
+        .commentable
+        .iter()
+        .copied()
+        .min_by_key(|&line| (line.abs_diff(right), line));
+    if let Some(line) = best {
+        let text = head
+            .lines()
+            .nth((line as usize).saturating_sub(1))
+            .unwrap_or("");
+        finding.start = Position { line, column: 1 };
+        finding.end = Position {
+            line,
+            column: u32::try_from(text.chars().count() + 1).unwrap_or(u32::MAX),
+        };
+        finding.snippet = text.to_owned();
     }
 }
 

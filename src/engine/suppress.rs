@@ -97,6 +97,25 @@ impl Markers {
     }
 }
 
+/// The rule ids (empty: every rule) and reason of a `hunkscan:ignore`
+/// marker on `line`, if it holds one. Analyzers that know block structure
+/// (IaC) use it to apply a marker above a block to the whole block.
+pub fn hunkscan_marker(line: &str) -> Option<(Vec<String>, Option<String>)> {
+    if !line.contains("hunkscan:ignore") {
+        return None;
+    }
+    let caps = HUNKSCAN.captures(line)?;
+    let reason = caps
+        .name("reason")
+        .map(|r| r.as_str().trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let ids = caps
+        .name("ids")
+        .map(|ids| split_ids(ids.as_str()))
+        .unwrap_or_default();
+    Some((ids, reason))
+}
+
 fn split_ids(ids: &str) -> Vec<String> {
     ids.split([',', ' ', '\t'])
         .map(str::trim)

@@ -1,9 +1,15 @@
 //! SARIF 2.1.0, in the subset GitHub code scanning reads: rules with help
 //! text and `security-severity`, results with a repository-relative
 //! `physicalLocation`, `partialFingerprints`, and in-source suppressions.
+//!
+//! The change kind is SARIF's own `baselineState`: `new` for new findings,
+//! `updated` for regressions (an existing resource made worse), `absent`
+//! for fixed ones. A fixed result is also `kind: "pass"` with level `none`,
+//! so a consumer that ignores `baselineState` does not raise it as a
+//! problem; its region is in the base version of the file.
 
 use super::RuleDoc;
-use crate::engine::{Finding, ScanReport, Severity};
+use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -80,6 +86,15 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
             "severity": finding.severity,
         },
     });
+    result["baselineState"] = json!(match finding.change {
+        ChangeKind::New => "new",
+        ChangeKind::Regression => "updated",
+        ChangeKind::Fixed => "absent",
+    });
+    if finding.change == ChangeKind::Fixed {
+        result["kind"] = json!("pass");
+        result["level"] = json!("none");
+    }
     if let Some(index) = rule_index {
         result["ruleIndex"] = json!(index);
     }

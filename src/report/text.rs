@@ -2,18 +2,24 @@
 //! (`path:line:column`, so editors and terminals make it clickable).
 
 use super::severity_counts;
-use crate::engine::{Finding, ScanReport};
+use crate::engine::{ChangeKind, Finding, ScanReport};
 use std::fmt::Write;
 
 fn finding_block(out: &mut String, finding: &Finding) {
     let _ = writeln!(
         out,
-        "{}:{}:{}: {} [{}] {}",
+        "{}:{}:{}: {} [{}] {}{}",
         finding.path,
         finding.start.line,
         finding.start.column,
         finding.severity.as_str().to_uppercase(),
         finding.rule_id,
+        // New is the norm; a regression says so (IaC: base against head).
+        if finding.change == ChangeKind::Regression {
+            "regression: "
+        } else {
+            ""
+        },
         finding.message
     );
     let width = (finding.start.line as usize + finding.snippet.lines().count())
@@ -52,7 +58,8 @@ fn finding_block(out: &mut String, finding: &Finding) {
 pub fn render(report: &ScanReport) -> String {
     let mut out = String::new();
     let active: Vec<&Finding> = report.active().collect();
-    let suppressed: Vec<&Finding> = report.findings.iter().filter(|f| !f.is_active()).collect();
+    let suppressed: Vec<&Finding> = report.suppressed().collect();
+    let fixed: Vec<&Finding> = report.fixed().collect();
     for finding in &active {
         finding_block(&mut out, finding);
         out.push('\n');
@@ -61,6 +68,21 @@ pub fn render(report: &ScanReport) -> String {
         let _ = writeln!(out, "Suppressed ({}):", suppressed.len());
         for finding in &suppressed {
             finding_block(&mut out, finding);
+        }
+        out.push('\n');
+    }
+    if !fixed.is_empty() {
+        let _ = writeln!(out, "Fixed by this change ({}):", fixed.len());
+        for finding in &fixed {
+            let _ = writeln!(
+                out,
+                "  {}:{} (base): {} [{}] {}",
+                finding.path,
+                finding.start.line,
+                finding.severity.as_str().to_uppercase(),
+                finding.rule_id,
+                finding.message
+            );
         }
         out.push('\n');
     }
@@ -83,7 +105,7 @@ pub fn render(report: &ScanReport) -> String {
     let counts = severity_counts(active.iter().map(|f| &f.severity));
     let _ = writeln!(
         out,
-        "{} finding{}{}, {} suppressed; {} file{} analysed, {} skipped",
+        "{} finding{}{}, {} suppressed{}; {} file{} analysed, {} skipped",
         active.len(),
         if active.len() == 1 { "" } else { "s" },
         if counts.is_empty() {
@@ -92,6 +114,11 @@ pub fn render(report: &ScanReport) -> String {
             format!(" ({counts})")
         },
         suppressed.len(),
+        if fixed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} fixed", fixed.len())
+        },
         report.files_analyzed,
         if report.files_analyzed == 1 { "" } else { "s" },
         report.skipped.len(),

@@ -1,0 +1,677 @@
+//! IaC: Terraform, Kubernetes, Dockerfiles and GitHub Actions workflows,
+//! compared base against head.
+//!
+//! Each changed IaC file is parsed on both sides into subjects with line
+//! spans ([`model`]); the policies ([`policy`], data in `rules/<format>/`)
+//! run on both; findings are matched across the change by policy, subject
+//! key (resource type + name, kind + namespace + name, stage, job + step) and
+//! evidence, and each leftover is classified:
+//!
+//! - in head only, on a subject the base did not have (or a new list item):
+//!   **new** — the engine still requires it to touch an added line;
+//! - in head only, on a subject the base had: **regression**, with the old
+//!   and new value in the message (the first piece of evidence whose value
+//!   differs between the versions: changed, removed or newly set);
+//! - in base only: **fixed**, credited in summaries;
+//! - a subject deleted by the change that a `removed: true` policy protects
+//!   (a public access block, an encryption configuration): **regression**.
+//!
+//! A finding present on both sides is the base's problem, not the change's,
+//! and is not reported — even on a line the change touched.
+//!
+//! A file that does not parse is skipped with the parser's reason (a Helm
+//! template is skipped as a template): nothing is guessed from it. When only
+//! the base does not parse, head findings are reported as new where they
+//! touch added lines, and the file is flagged as partly analysed.
+
+pub mod actions;
+pub mod dockerfile;
+pub mod kubernetes;
+pub mod model;
+pub mod policy;
+pub mod suppress;
+pub mod terraform;
+pub mod yaml;
+
+use self::model::{Model, Node, Span, Subject, deepest, lookup};
+use self::policy::{IacKind, Policies, Policy, Report};
+use super::{
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Content, FileOutcome,
+    Finding, Position, RawFinding, Skipped,
+};
+use crate::diff::FileStatus;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The format of a path, from its name alone (a YAML file is only a
+/// Kubernetes manifest if its content says so).
+pub fn detect(path: &str) -> Option<IacKind> {
+    let lower = path.to_ascii_lowercase();
+    let name = lower.rsplit('/').next().unwrap_or(&lower);
+    if name.ends_with(".tf") || name.ends_with(".tf.json") {
+        return Some(IacKind::Terraform);
+    }
+    if name == "dockerfile"
+        || name.starts_with("dockerfile.")
+        || name.ends_with(".dockerfile")
+        || name == "containerfile"
+        || name.starts_with("containerfile.")
+    {
+        return Some(IacKind::Dockerfile);
+    }
+    let yaml = name.ends_with(".yml") || name.ends_with(".yaml");
+    if !yaml {
+        return None;
+    }
+    let parent = lower.rsplit_once('/').map_or("", |(dir, _)| dir);
+    if parent == ".github/workflows" || parent.ends_with("/.github/workflows") {
+        return Some(IacKind::GithubActions);
+    }
+    Some(IacKind::Kubernetes)
+}
+
+/// A side of a file, parsed.
+enum Parsed {
+    Model(Model),
+    /// Not an IaC file after all (a YAML file that holds no manifest).
+    NotIac,
+    /// Cannot be read without guessing; the reason.
+    Unreadable(String),
+}
+
+fn is_helm_template(path: &str, text: &str) -> bool {
+    text.contains("{{") && (path.contains("/templates/") || path.starts_with("templates/"))
+}
+
+fn parse(kind: IacKind, path: &str, text: &str) -> Parsed {
+    match kind {
+        IacKind::Terraform if path.to_ascii_lowercase().ends_with(".json") => {
+            match terraform::parse_json(text) {
+                Ok(model) => Parsed::Model(model),
+                Err(e) => Parsed::Unreadable(e),
+            }
+        }
+        IacKind::Terraform => match terraform::parse(text) {
+            Ok(model) => Parsed::Model(model),
+            Err(e) => Parsed::Unreadable(e),
+        },
+        IacKind::Dockerfile => Parsed::Model(dockerfile::parse(text)),
+        IacKind::GithubActions => match yaml::parse(text, false) {
+            Ok(docs) => Parsed::Model(actions::model(&docs)),
+            Err(e) => Parsed::Unreadable(e),
+        },
+        IacKind::Kubernetes => {
+            if is_helm_template(path, text) {
+                return Parsed::Unreadable(
+                    "Helm chart template: its values are only known once rendered (`helm template`), so it is skipped rather than misread".into(),
+                );
+            }
+            match yaml::parse(text, true) {
+                Ok(docs) if docs.iter().any(kubernetes::is_manifest) => {
+                    Parsed::Model(kubernetes::model(&docs))
+                }
+                Ok(_) => Parsed::NotIac,
+                Err(error) if text.contains("{{") || text.contains("{%") => {
+                    Parsed::Unreadable(format!(
+                        "template syntax (`{{{{ }}}}`) that does not parse as YAML, skipped rather than misread ({error})"
+                    ))
+                }
+                Err(error) if text.contains("apiVersion") && text.contains("kind") => {
+                    Parsed::Unreadable(error)
+                }
+                Err(_) => Parsed::NotIac,
+            }
+        }
+    }
+}
+
+/// One policy matching one subject.
+struct Hit<'m> {
+    policy: usize,
+    subject: &'m Subject,
+    /// Concrete paths and nodes of every test that held; the last is primary.
+    evidence: Vec<(String, Option<&'m Node>)>,
+}
+
+impl Hit<'_> {
+    fn primary(&self) -> (&str, Option<&Node>) {
+        self.evidence
+            .last()
+            .map_or(("", Some(&self.subject.node)), |(p, n)| (p.as_str(), *n))
+    }
+
+    fn primary_value(&self) -> String {
+        self.primary()
+            .1
+            .map_or_else(|| "(unset)".into(), Node::display)
+    }
+
+    /// Where the finding points.
+    fn span(&self) -> Span {
+        match self.primary() {
+            (_, Some(node)) => node.span,
+            (path, None) => deepest(&self.subject.node, path).span.first_line(),
+        }
+    }
+}
+
+/// The IaC analyzer.
+#[derive(Clone)]
+pub struct IacAnalyzer {
+    policies: Arc<Policies>,
+}
+
+fn evaluate<'m>(policies: &[&Policy], model: &'m Model, removed_only: bool) -> Vec<Hit<'m>> {
+    let mut hits = Vec::new();
+    for subject in &model.subjects {
+        for (index, policy) in policies.iter().enumerate() {
+            if policy.removed != removed_only || !policy.applies_to(subject) {
+                continue;
+            }
+            let mut seen = HashSet::new();
+            for found in policy.when.eval(&subject.node, "") {
+                let evidence: Vec<(String, Option<&Node>)> =
+                    found.into_iter().map(|e| (e.path, e.node)).collect();
+                let primary = evidence.last().map(|(p, _)| p.clone()).unwrap_or_default();
+                if seen.insert(primary) {
+                    hits.push(Hit {
+                        policy: index,
+                        subject,
+                        evidence,
+                    });
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// What changed in the evidence of a regression.
+enum Change {
+    Changed {
+        path: String,
+        from: String,
+        to: String,
+    },
+    Removed {
+        path: String,
+        was: String,
+    },
+    Set {
+        path: String,
+        to: String,
+    },
+    Deleted,
+    Other,
+}
+
+impl Change {
+    fn describe(&self, label: &str, sensitive: bool) -> String {
+        match self {
+            Change::Changed { path, .. } if sensitive => format!("`{path}` changed"),
+            Change::Removed { path, .. } if sensitive => format!("`{path}` removed"),
+            Change::Set { path, .. } if sensitive => format!("`{path}` set"),
+            Change::Changed { path, from, to } => {
+                format!("`{path}` changed from `{from}` to `{to}`")
+            }
+            Change::Removed { path, was } => format!("`{path}` removed (was `{was}`)"),
+            Change::Set { path, to } => format!("`{path}` set to `{to}` (was unset)"),
+            Change::Deleted => format!("`{label}` deleted by this change"),
+            Change::Other => "made worse by this change".into(),
+        }
+    }
+}
+
+fn fill(template: &str, label: &str, path: &str, value: &str) -> String {
+    template
+        .replace("{label}", label)
+        .replace("{path}", if path.is_empty() { label } else { path })
+        .replace("{value}", value)
+}
+
+fn position(text: &str, line: u32, column: u32) -> Position {
+    let length = text
+        .lines()
+        .nth((line as usize).saturating_sub(1))
+        .map_or(0, |l| l.chars().count());
+    Position {
+        line,
+        column: column
+            .min(u32::try_from(length + 1).unwrap_or(u32::MAX))
+            .max(1),
+    }
+}
+
+fn snippet(text: &str, span: Span, sensitive: bool) -> String {
+    text.lines()
+        .skip((span.start.line as usize).saturating_sub(1))
+        .take((span.end.line.saturating_sub(span.start.line) as usize + 1).min(5))
+        .map(|line| {
+            if sensitive {
+                mask(line)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Hides what follows the first `=` or `:` of a line (the value of a
+/// credential), keeping its length: `ENV TOKEN=…(12 chars)`.
+fn mask(line: &str) -> String {
+    match line.find(['=', ':']) {
+        Some(at) => {
+            let value = line[at + 1..].trim();
+            format!("{} …({} chars)", &line[..=at], value.chars().count())
+        }
+        None => line.to_owned(),
+    }
+}
+
+impl IacAnalyzer {
+    /// An analyzer over these policies.
+    pub fn new(policies: Policies) -> Self {
+        Self {
+            policies: Arc::new(policies),
+        }
+    }
+
+    /// The policies it runs.
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    fn raw(
+        &self,
+        policy: &Policy,
+        hit: &Hit,
+        span: Span,
+        text: &str,
+        message: String,
+        path: &str,
+    ) -> RawFinding {
+        RawFinding {
+            finding: Finding {
+                rule_id: policy.id.clone(),
+                analyzer: AnalyzerKind::Iac,
+                severity: policy.severity,
+                confidence: policy.confidence,
+                cwe: Some(policy.cwe.clone()),
+                path: path.to_owned(),
+                start: position(text, span.start.line, span.start.column),
+                end: position(text, span.end.line, span.end.column),
+                message,
+                remediation: Some(policy.remediation.clone()),
+                fix: None,
+                fingerprint: String::new(),
+                change: ChangeKind::New,
+                suppression: None,
+                snippet: snippet(text, span, policy.sensitive),
+            },
+            anchor_first_line: false,
+            identity: format!("{}|{}", hit.subject.key, hit.primary().0),
+        }
+    }
+
+    fn message(&self, policy: &Policy, hit: &Hit) -> String {
+        // Sensitive policies point their primary evidence at a name, never
+        // at the credential; their snippets and regression texts are masked.
+        fill(
+            &policy.message,
+            &hit.subject.label,
+            hit.primary().0,
+            &hit.primary_value(),
+        )
+    }
+
+    /// Compares the two versions of one file and reports what the change did.
+    fn compare(
+        &self,
+        kind: IacKind,
+        path: &str,
+        base: Option<(&str, &Model)>,
+        head: (&str, &Model),
+        out: &mut Vec<ComparedFinding>,
+    ) {
+        let policies: Vec<&Policy> = self.policies.of(kind).collect();
+        let (head_text, head_model) = head;
+        let head_hits = evaluate(&policies, head_model, false);
+        let (base_text, base_hits, base_model) = match base {
+            Some((text, model)) => (text, evaluate(&policies, model, false), Some(model)),
+            None => ("", Vec::new(), None),
+        };
+        let base_subjects: HashMap<&str, &Subject> = base_model
+            .map(|m| m.subjects.iter().map(|s| (s.key.as_str(), s)).collect())
+            .unwrap_or_default();
+        let head_keys: HashSet<&str> = head_model.subjects.iter().map(|s| s.key.as_str()).collect();
+
+        // Match head hits with base hits: same place and value, then the same
+        // value moved inside the subject, then the same place with another
+        // (still bad) value, then a subject renamed with its content.
+        let mut base_taken = vec![false; base_hits.len()];
+        let mut head_taken = vec![false; head_hits.len()];
+        type Same = fn(&Hit, &Hit) -> bool;
+        let passes: [Same; 4] = [
+            |h, b| {
+                h.subject.key == b.subject.key
+                    && h.primary().0 == b.primary().0
+                    && h.primary_value() == b.primary_value()
+            },
+            |h, b| h.subject.key == b.subject.key && h.primary_value() == b.primary_value(),
+            |h, b| h.subject.key == b.subject.key && h.primary().0 == b.primary().0,
+            |h, b| {
+                h.subject.kind == b.subject.kind
+                    && h.primary().0 == b.primary().0
+                    && h.primary_value() == b.primary_value()
+            },
+        ];
+        for (pass, same) in passes.iter().enumerate() {
+            for (hi, h) in head_hits.iter().enumerate() {
+                if head_taken[hi] {
+                    continue;
+                }
+                let candidate = base_hits.iter().enumerate().find(|(bi, b)| {
+                    !base_taken[*bi]
+                        && b.policy == h.policy
+                        && same(h, b)
+                        && (pass < 3
+                            || (!base_subjects.contains_key(h.subject.key.as_str())
+                                && !head_keys.contains(b.subject.key.as_str())))
+                });
+                if let Some((bi, _)) = candidate {
+                    base_taken[bi] = true;
+                    head_taken[hi] = true;
+                }
+            }
+        }
+
+        for (hit, _) in head_hits
+            .iter()
+            .zip(&head_taken)
+            .filter(|(_, taken)| !**taken)
+        {
+            let policy = policies[hit.policy];
+            let Some(base_subject) = base_subjects.get(hit.subject.key.as_str()) else {
+                if policy.report == Report::Any {
+                    let message = self.message(policy, hit);
+                    out.push(ComparedFinding {
+                        raw: self.raw(policy, hit, hit.span(), head_text, message, path),
+                        change: ChangeKind::New,
+                        base_lines: None,
+                    });
+                }
+                continue;
+            };
+            let (change, span, base_span) = classify(hit, base_subject);
+            let change = match change {
+                Some(change) => change,
+                None if policy.report == Report::Any => {
+                    let message = self.message(policy, hit);
+                    out.push(ComparedFinding {
+                        raw: self.raw(policy, hit, hit.span(), head_text, message, path),
+                        change: ChangeKind::New,
+                        base_lines: None,
+                    });
+                    continue;
+                }
+                None => continue,
+            };
+            let message = format!(
+                "{}: {}",
+                self.message(policy, hit),
+                change.describe(&hit.subject.label, policy.sensitive)
+            );
+            out.push(ComparedFinding {
+                raw: self.raw(policy, hit, span, head_text, message, path),
+                change: ChangeKind::Regression,
+                base_lines: base_span.map(|s| (s.start.line, s.end.line)),
+            });
+        }
+
+        for (hit, _) in base_hits
+            .iter()
+            .zip(&base_taken)
+            .filter(|(_, taken)| !**taken)
+        {
+            let policy = policies[hit.policy];
+            let message = self.message(policy, hit);
+            out.push(ComparedFinding {
+                raw: self.raw(policy, hit, hit.span(), base_text, message, path),
+                change: ChangeKind::Fixed,
+                base_lines: None,
+            });
+        }
+
+        // Protective subjects the change deleted.
+        if let Some(base_model) = base_model {
+            let removed_hits = evaluate(&policies, base_model, true);
+            let head_removed_hits = evaluate(&policies, head_model, true);
+            let mut reported = HashSet::new();
+            for hit in removed_hits {
+                if head_keys.contains(hit.subject.key.as_str())
+                    || !reported.insert((hit.policy, hit.subject.key.clone()))
+                {
+                    continue;
+                }
+                // Renamed rather than deleted: a new subject of the same kind satisfies the policy.
+                let renamed = head_removed_hits.iter().any(|h| {
+                    h.policy == hit.policy
+                        && h.subject.kind == hit.subject.kind
+                        && !base_subjects.contains_key(h.subject.key.as_str())
+                });
+                if renamed {
+                    continue;
+                }
+                let policy = policies[hit.policy];
+                let span = hit.subject.node.span;
+                let message = format!(
+                    "{}: {}",
+                    self.message(policy, &hit),
+                    Change::Deleted.describe(&hit.subject.label, false)
+                );
+                // Positioned on the base lines; the engine moves it onto the
+                // nearest changed line of the head when the file still exists.
+                let mut raw = self.raw(policy, &hit, span.first_line(), base_text, message, path);
+                raw.identity = format!("{}|deleted", hit.subject.key);
+                out.push(ComparedFinding {
+                    raw,
+                    change: ChangeKind::Regression,
+                    base_lines: Some((span.start.line, span.end.line)),
+                });
+            }
+        }
+    }
+
+    fn apply_suppressions(
+        &self,
+        kind: IacKind,
+        head_text: &str,
+        head_model: &Model,
+        found: &mut [ComparedFinding],
+    ) {
+        let markers = suppress::IacMarkers::scan(head_text, kind == IacKind::Dockerfile);
+        let trees: Vec<&Node> = head_model.subjects.iter().map(|s| &s.node).collect();
+        for item in found.iter_mut().filter(|f| f.change != ChangeKind::Fixed) {
+            let Some(policy) = self
+                .policies
+                .all()
+                .iter()
+                .find(|p| p.id == item.raw.finding.rule_id)
+            else {
+                continue;
+            };
+            let key = item.raw.identity.split('|').next().unwrap_or("");
+            let Some(subject) = head_model.subjects.iter().find(|s| s.key == key) else {
+                continue;
+            };
+            let finding = &item.raw.finding;
+            let span = Span::new(
+                finding.start.line,
+                finding.start.column,
+                finding.end.line,
+                finding.end.column,
+            );
+            item.raw.finding.suppression = markers
+                .suppression_for(policy, span, &subject.node, &trees)
+                .or_else(|| {
+                    suppress::annotation_suppression(
+                        policy,
+                        &subject.skips,
+                        subject.node.span.start.line,
+                    )
+                });
+        }
+    }
+}
+
+/// For a head hit on a subject the base had: what changed, where to point,
+/// and the base lines of the old value. `None`: the hit is on a list item
+/// the base did not have (a new item: a new finding, not a regression).
+fn classify(hit: &Hit, base: &Subject) -> (Option<Change>, Span, Option<Span>) {
+    if model::inserted_item(&hit.subject.node, &base.node, hit.primary().0) {
+        return (None, hit.span(), None);
+    }
+    for (path, head_node) in hit.evidence.iter().rev() {
+        let base_node = if path.is_empty() {
+            Some(&base.node)
+        } else {
+            lookup(&base.node, path)
+        };
+        match (head_node, base_node) {
+            (Some(h), Some(b)) if h.display() == b.display() => continue,
+            (Some(h), Some(b)) => {
+                let change = Change::Changed {
+                    path: path.clone(),
+                    from: b.display(),
+                    to: h.display(),
+                };
+                return (Some(change), h.span, Some(b.span));
+            }
+            (None, Some(b)) => {
+                let span = deepest(&hit.subject.node, path).span.first_line();
+                let change = Change::Removed {
+                    path: path.clone(),
+                    was: b.display(),
+                };
+                return (Some(change), span, Some(b.span));
+            }
+            (Some(h), None) => {
+                if model::missing_part_has_item(&base.node, path) {
+                    // A new list item (a new volume, a new ingress block): new, not worse.
+                    return (None, h.span, None);
+                }
+                let change = Change::Set {
+                    path: path.clone(),
+                    to: h.display(),
+                };
+                return (
+                    Some(change),
+                    h.span,
+                    Some(deepest(&base.node, path).span.first_line()),
+                );
+            }
+            (None, None) => continue,
+        }
+    }
+    (Some(Change::Other), hit.span(), None)
+}
+
+impl Analyzer for IacAnalyzer {
+    fn kind(&self) -> AnalyzerKind {
+        AnalyzerKind::Iac
+    }
+
+    fn handles(&self, path: &str) -> bool {
+        detect(path).is_some()
+    }
+
+    fn needs_base(&self, path: &str) -> bool {
+        detect(path).is_some()
+    }
+
+    fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+        let path = &file.diff.path;
+        let Some(kind) = detect(path) else {
+            return;
+        };
+        let skip = |reason: String, partial: bool| Skipped {
+            path: path.clone(),
+            analyzer: Some(AnalyzerKind::Iac),
+            reason,
+            partial,
+        };
+        let removed = file.diff.status == FileStatus::Removed;
+        let head_parsed = if removed {
+            Parsed::Model(Model::default())
+        } else {
+            parse(kind, path, head)
+        };
+        let head_model = match head_parsed {
+            Parsed::Model(model) => model,
+            Parsed::NotIac => return,
+            Parsed::Unreadable(reason) => return out.skipped.push(skip(reason, false)),
+        };
+        let base_path = file.diff.old_path.as_deref().unwrap_or(path);
+        let base_text = match &file.base {
+            Content::Text(text) => Some(text.as_str()),
+            Content::Absent => None,
+            Content::Binary => {
+                out.skipped.push(skip(
+                    "the base version is binary: findings are reported as new, without comparison"
+                        .into(),
+                    true,
+                ));
+                None
+            }
+            Content::TooLarge(bytes) => {
+                out.skipped.push(skip(format!("the base version is {bytes} bytes, over the limit: findings are reported as new, without comparison"), true));
+                None
+            }
+        };
+        let base_model = match base_text.map(|text| parse(kind, base_path, text)) {
+            Some(Parsed::Model(model)) => Some(model),
+            Some(Parsed::NotIac) | None => None,
+            Some(Parsed::Unreadable(reason)) => {
+                let what = if removed {
+                    ""
+                } else {
+                    ": findings are reported as new, without comparison"
+                };
+                out.skipped.push(skip(
+                    format!("the base version cannot be read ({reason}){what}"),
+                    !removed,
+                ));
+                None
+            }
+        };
+        if removed && base_model.is_none() {
+            return;
+        }
+        let mut found = Vec::new();
+        let base = base_text.zip(base_model.as_ref());
+        self.compare(kind, path, base, (head, &head_model), &mut found);
+        if !removed {
+            self.apply_suppressions(kind, head, &head_model, &mut found);
+        }
+        out.compared.extend(found);
+    }
+}
+
+impl From<&Policy> for crate::report::RuleDoc {
+    fn from(policy: &Policy) -> Self {
+        crate::report::RuleDoc {
+            id: policy.id.clone(),
+            summary: policy
+                .message
+                .replace("{label}", "the resource")
+                .replace("{path}", "the setting")
+                .replace("{value}", "the value"),
+            help: Some(policy.remediation.clone()),
+            severity: policy.severity,
+            confidence: policy.confidence,
+            cwe: Some(policy.cwe.clone()),
+            references: policy.references.clone(),
+        }
+    }
+}

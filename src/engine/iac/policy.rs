@@ -1,0 +1,843 @@
+//! IaC policies are data (`rules/terraform/`, `rules/kubernetes/`,
+//! `rules/dockerfile/`, `rules/github-actions/`): which subjects a policy
+//! is about, and a condition over their tree.
+//!
+//! The condition language is deliberately small — paths, a handful of
+//! tests, `all`/`any`/`not`, and `each` to tie several tests to one list
+//! item (the same ingress block, the same IAM statement) — so that a new
+//! policy never needs Rust code as long as it is "this value, here". A path
+//! walks lists by itself: `ingress.cidr_blocks` reaches every CIDR of every
+//! ingress block. Values the file only knows at run time (`var.cidr`,
+//! `${{ inputs.x }}`, `$VAR`) never equal a literal, so they cannot be
+//! misread as a problem.
+//!
+//! Every match carries its evidence: the concrete path and node of each
+//! test that held. The last one is the primary evidence (where the finding
+//! points); all of them are what the base/head comparison looks at to say
+//! what changed.
+
+use super::model::{Node, Scalar, Subject, Value, resolve};
+use crate::engine::{Confidence, Severity};
+use crate::rules::{self, RuleSource};
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The IaC formats, one rule folder each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IacKind {
+    /// `*.tf`, `*.tf.json`.
+    Terraform,
+    /// YAML manifests with `apiVersion` and `kind`.
+    Kubernetes,
+    /// `Dockerfile`, `*.dockerfile`, `Containerfile`.
+    Dockerfile,
+    /// `.github/workflows/*.yml`.
+    GithubActions,
+}
+
+impl IacKind {
+    /// The rule folder, which is also the rule id prefix.
+    pub fn folder(self) -> &'static str {
+        match self {
+            IacKind::Terraform => "terraform",
+            IacKind::Kubernetes => "kubernetes",
+            IacKind::Dockerfile => "dockerfile",
+            IacKind::GithubActions => "github-actions",
+        }
+    }
+
+    fn from_folder(folder: &str) -> Option<Self> {
+        match folder {
+            "terraform" => Some(IacKind::Terraform),
+            "kubernetes" => Some(IacKind::Kubernetes),
+            "dockerfile" => Some(IacKind::Dockerfile),
+            "github-actions" => Some(IacKind::GithubActions),
+            _ => None,
+        }
+    }
+
+    /// The subject targets this format produces.
+    pub fn targets(self) -> &'static [&'static str] {
+        match self {
+            IacKind::Terraform => &["resource", "data", "provider", "module"],
+            IacKind::Kubernetes => &["manifest", "pod", "container"],
+            IacKind::Dockerfile => &["stage", "instruction"],
+            IacKind::GithubActions => &["workflow", "job", "step"],
+        }
+    }
+}
+
+/// A literal in a condition.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Lit {
+    /// `true` / `false`; also equals the strings "true"/"false" (any case),
+    /// as Terraform converts them.
+    Bool(bool),
+    /// A number; also equals a string holding it.
+    Num(f64),
+    /// Text, compared exactly.
+    Str(String),
+}
+
+impl Lit {
+    fn equals(&self, scalar: &Scalar) -> bool {
+        match (self, scalar) {
+            (_, Scalar::Expr(_)) => false,
+            (Lit::Bool(b), Scalar::Bool(v)) => b == v,
+            (Lit::Bool(b), Scalar::Str(s)) => {
+                s.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+            }
+            (Lit::Num(n), Scalar::Num(s) | Scalar::Str(s)) => {
+                s.trim().parse::<f64>().is_ok_and(|v| v == *n)
+            }
+            (Lit::Str(t), Scalar::Str(s) | Scalar::Num(s)) => s == t,
+            (Lit::Str(t), Scalar::Bool(v)) => t == if *v { "true" } else { "false" },
+            _ => false,
+        }
+    }
+}
+
+/// A condition as written in a rule file. Exactly one of its groups is set:
+/// a test on `path` (`equals`, `in`, `matches`, `absent`, `present`,
+/// `lt`/`lte`/`gt`/`gte`, `ports`), a combinator (`all`, `any`, `not`), or
+/// `each` with `where`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    /// Dot-separated keys from the current node; empty: the node itself.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Some value at `path` equals this.
+    #[serde(default)]
+    pub equals: Option<Lit>,
+    /// Some value at `path` equals one of these.
+    #[serde(default, rename = "in")]
+    pub one_of: Option<Vec<Lit>>,
+    /// Some scalar at `path` matches this regex (Rust `regex` syntax).
+    #[serde(default)]
+    pub matches: Option<String>,
+    /// `true`: nothing at `path`.
+    #[serde(default)]
+    pub absent: Option<bool>,
+    /// `true`: something non-null at `path`.
+    #[serde(default)]
+    pub present: Option<bool>,
+    /// Numeric comparisons of a value at `path`.
+    #[serde(default)]
+    pub lt: Option<f64>,
+    /// `<=`.
+    #[serde(default)]
+    pub lte: Option<f64>,
+    /// `>`.
+    #[serde(default)]
+    pub gt: Option<f64>,
+    /// `>=`.
+    #[serde(default)]
+    pub gte: Option<f64>,
+    /// Ports of which one must be opened: by a value at `path` ("22",
+    /// "20-30", "*"), or by the range `from`..=`to` (two paths).
+    #[serde(default)]
+    pub ports: Option<Vec<u32>>,
+    /// With `ports`: the path of the first port of a range.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// With `ports`: the path of the last port of a range.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Every condition holds.
+    #[serde(default)]
+    pub all: Option<Vec<ConditionSpec>>,
+    /// At least one holds (each one that holds is a match).
+    #[serde(default)]
+    pub any: Option<Vec<ConditionSpec>>,
+    /// The condition does not hold.
+    #[serde(default)]
+    pub not: Option<Box<ConditionSpec>>,
+    /// For each item at this path, `where` holds (one match per item).
+    #[serde(default)]
+    pub each: Option<String>,
+    /// The condition on each item of `each`.
+    #[serde(default, rename = "where")]
+    pub where_: Option<Box<ConditionSpec>>,
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Equals(Lit),
+    In(Vec<Lit>),
+    Matches(Regex),
+    Present,
+    Compare(fn(f64, f64) -> bool, f64),
+}
+
+/// A compiled condition.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// A test on the values at a path.
+    Leaf {
+        /// The path's keys.
+        path: Vec<String>,
+        /// The test.
+        test: TestBox,
+    },
+    /// Nothing at the path.
+    Absent(Vec<String>),
+    /// A port (or range) at a path opens one of the ports.
+    PortValue(Vec<String>, Vec<u32>),
+    /// The range between two paths opens one of the ports.
+    PortRange(Vec<String>, Vec<String>, Vec<u32>),
+    /// All hold.
+    All(Vec<Condition>),
+    /// Any holds.
+    Any(Vec<Condition>),
+    /// Does not hold.
+    Not(Box<Condition>),
+    /// Per item.
+    Each(Vec<String>, Box<Condition>),
+}
+
+/// Opaque wrapper so the test type stays private.
+#[derive(Debug, Clone)]
+pub struct TestBox(Test);
+
+fn split_path(path: Option<&str>) -> Vec<String> {
+    path.unwrap_or("")
+        .split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl ConditionSpec {
+    fn compile(&self) -> Result<Condition, String> {
+        let path = split_path(self.path.as_deref());
+        let mut groups: Vec<Condition> = Vec::new();
+        let leaf = |test: Test| Condition::Leaf {
+            path: path.clone(),
+            test: TestBox(test),
+        };
+        if let Some(value) = &self.equals {
+            groups.push(leaf(Test::Equals(value.clone())));
+        }
+        if let Some(values) = &self.one_of {
+            groups.push(leaf(Test::In(values.clone())));
+        }
+        if let Some(pattern) = &self.matches {
+            let regex = Regex::new(pattern).map_err(|e| format!("bad `matches` regex: {e}"))?;
+            groups.push(leaf(Test::Matches(regex)));
+        }
+        if self.present == Some(true) {
+            groups.push(leaf(Test::Present));
+        }
+        for (bound, op) in [
+            (self.lt, (|a, b| a < b) as fn(f64, f64) -> bool),
+            (self.lte, |a, b| a <= b),
+            (self.gt, |a, b| a > b),
+            (self.gte, |a, b| a >= b),
+        ] {
+            if let Some(bound) = bound {
+                groups.push(leaf(Test::Compare(op, bound)));
+            }
+        }
+        if self.absent == Some(true) {
+            if path.is_empty() {
+                return Err("`absent` needs a `path`".into());
+            }
+            groups.push(Condition::Absent(path.clone()));
+        }
+        if let Some(ports) = &self.ports {
+            match (&self.from, &self.to) {
+                (Some(from), Some(to)) => groups.push(Condition::PortRange(
+                    split_path(Some(from)),
+                    split_path(Some(to)),
+                    ports.clone(),
+                )),
+                (None, None) => groups.push(Condition::PortValue(path.clone(), ports.clone())),
+                _ => return Err("`ports` needs both `from` and `to`, or neither".into()),
+            }
+        } else if self.from.is_some() || self.to.is_some() {
+            return Err("`from`/`to` only go with `ports`".into());
+        }
+        if let Some(all) = &self.all {
+            groups.push(Condition::All(compile_all(all)?));
+        }
+        if let Some(any) = &self.any {
+            groups.push(Condition::Any(compile_all(any)?));
+        }
+        if let Some(not) = &self.not {
+            groups.push(Condition::Not(Box::new(not.compile()?)));
+        }
+        match (&self.each, &self.where_) {
+            (Some(each), Some(inner)) => groups.push(Condition::Each(
+                split_path(Some(each)),
+                Box::new(inner.compile()?),
+            )),
+            (None, None) => {}
+            _ => return Err("`each` and `where` go together".into()),
+        }
+        if self.path.is_some() && (self.all.is_some() || self.any.is_some() || self.not.is_some()) {
+            return Err("`path` cannot go with `all`, `any` or `not`".into());
+        }
+        match groups.len() {
+            1 => Ok(groups.remove(0)),
+            0 => Err("empty condition: give a test (equals, in, matches, absent, present, lt, lte, gt, gte, ports), all, any, not, or each/where".into()),
+            _ => Err("a condition holds exactly one test or combinator; put several under `all`".into()),
+        }
+    }
+}
+
+fn compile_all(specs: &[ConditionSpec]) -> Result<Vec<Condition>, String> {
+    if specs.is_empty() {
+        return Err("`all`/`any` needs at least one condition".into());
+    }
+    specs.iter().map(ConditionSpec::compile).collect()
+}
+
+/// One test that held: where, and on what (`None`: the value is absent).
+#[derive(Debug, Clone)]
+pub struct Evidence<'a> {
+    /// Concrete path from the subject, e.g. `ingress[0].cidr_blocks[1]`.
+    pub path: String,
+    /// The node, or `None` when the evidence is that nothing is there.
+    pub node: Option<&'a Node>,
+}
+
+/// One way a condition held.
+pub type Match<'a> = Vec<Evidence<'a>>;
+
+fn join(prefix: &str, path: &[String]) -> String {
+    let rest = path.join(".");
+    match (prefix.is_empty(), rest.is_empty()) {
+        (true, _) => rest,
+        (false, true) => prefix.to_owned(),
+        (false, false) => format!("{prefix}.{rest}"),
+    }
+}
+
+fn at<'a>(node: &'a Node, path: &[String], prefix: &str) -> Vec<(String, &'a Node)> {
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    let mut out = Vec::new();
+    resolve(node, &keys, prefix, &mut out);
+    out
+}
+
+/// Parses "22", "20-30", "*" / "all" / "-1" into an inclusive range.
+fn port_range(text: &str) -> Option<(u32, u32)> {
+    let text = text.trim();
+    if matches!(text, "*" | "all" | "-1" | "Any" | "any") {
+        return Some((0, 65535));
+    }
+    match text.split_once('-') {
+        Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
+        None => text.parse().ok().map(|p| (p, p)),
+    }
+}
+
+fn number(node: &Node) -> Option<f64> {
+    match node.as_scalar()? {
+        Scalar::Num(s) | Scalar::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl Condition {
+    /// Every way the condition holds on `node` (reached by `prefix`).
+    pub fn eval<'a>(&self, node: &'a Node, prefix: &str) -> Vec<Match<'a>> {
+        match self {
+            Condition::Leaf { path, test } => at(node, path, prefix)
+                .into_iter()
+                .filter(|(_, n)| test.0.holds(n))
+                .map(|(path, n)| {
+                    vec![Evidence {
+                        path,
+                        node: Some(n),
+                    }]
+                })
+                .collect(),
+            Condition::Absent(path) => {
+                let present = at(node, path, prefix)
+                    .into_iter()
+                    .any(|(_, n)| n.as_scalar() != Some(&Scalar::Null));
+                if present {
+                    Vec::new()
+                } else {
+                    vec![vec![Evidence {
+                        path: join(prefix, path),
+                        node: None,
+                    }]]
+                }
+            }
+            Condition::PortValue(path, ports) => at(node, path, prefix)
+                .into_iter()
+                .filter(|(_, n)| {
+                    n.as_scalar()
+                        .filter(|s| !matches!(s, Scalar::Expr(_)))
+                        .and_then(|s| port_range(s.text()))
+                        .is_some_and(|(a, b)| ports.iter().any(|p| a <= *p && *p <= b))
+                })
+                .map(|(path, n)| {
+                    vec![Evidence {
+                        path,
+                        node: Some(n),
+                    }]
+                })
+                .collect(),
+            Condition::PortRange(from, to, ports) => {
+                let first = |path: &[String]| at(node, path, prefix).into_iter().next();
+                match (first(from), first(to)) {
+                    (Some((from_path, from_node)), Some((_, to_node))) => {
+                        match (number(from_node), number(to_node)) {
+                            (Some(a), Some(b))
+                                if ports
+                                    .iter()
+                                    .any(|p| a <= f64::from(*p) && f64::from(*p) <= b) =>
+                            {
+                                vec![vec![Evidence {
+                                    path: from_path,
+                                    node: Some(from_node),
+                                }]]
+                            }
+                            _ => Vec::new(),
+                        }
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Condition::All(conditions) => {
+                let mut combined = Vec::new();
+                for condition in conditions {
+                    match condition.eval(node, prefix).into_iter().next() {
+                        Some(found) => combined.extend(found),
+                        None => return Vec::new(),
+                    }
+                }
+                vec![combined]
+            }
+            Condition::Any(conditions) => conditions
+                .iter()
+                .flat_map(|c| c.eval(node, prefix))
+                .collect(),
+            Condition::Not(inner) => {
+                if inner.eval(node, prefix).is_empty() {
+                    vec![Vec::new()]
+                } else {
+                    Vec::new()
+                }
+            }
+            Condition::Each(path, inner) => at(node, path, prefix)
+                .into_iter()
+                .filter_map(|(item_path, item)| {
+                    let found = inner.eval(item, &item_path).into_iter().next()?;
+                    let mut evidence = vec![Evidence {
+                        path: item_path,
+                        node: Some(item),
+                    }];
+                    evidence.extend(found);
+                    Some(evidence)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Test {
+    fn holds(&self, node: &Node) -> bool {
+        match self {
+            Test::Present => !matches!(node.value, Value::Scalar(Scalar::Null)),
+            _ => {
+                let Some(scalar) = node.as_scalar() else {
+                    return false;
+                };
+                match self {
+                    Test::Equals(lit) => lit.equals(scalar),
+                    Test::In(lits) => lits.iter().any(|l| l.equals(scalar)),
+                    Test::Matches(regex) => {
+                        !matches!(scalar, Scalar::Expr(_) | Scalar::Null)
+                            && regex.is_match(scalar.text())
+                    }
+                    Test::Compare(op, bound) => number(node).is_some_and(|v| op(v, *bound)),
+                    Test::Present => true,
+                }
+            }
+        }
+    }
+}
+
+/// Which changes a policy reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Report {
+    /// New findings and regressions (the default).
+    #[default]
+    Any,
+    /// Only when an existing subject is made worse: for conditions that are
+    /// too common to flag on new code (a missing optional block) but that
+    /// are a clear regression when the change deletes them.
+    Regression,
+}
+
+/// Other tools' ids for the same check, so their suppression comments
+/// silence exactly this policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aliases {
+    /// Checkov ids (`CKV_AWS_20`).
+    #[serde(default)]
+    pub checkov: Vec<String>,
+    /// tfsec ids (`aws-s3-block-public-acls`).
+    #[serde(default)]
+    pub tfsec: Vec<String>,
+    /// Trivy ids (`AVD-AWS-0086`); tfsec's long ids are accepted too.
+    #[serde(default)]
+    pub trivy: Vec<String>,
+    /// KICS query ids.
+    #[serde(default)]
+    pub kics: Vec<String>,
+    /// zizmor audit names (`template-injection`).
+    #[serde(default)]
+    pub zizmor: Vec<String>,
+}
+
+/// One example: a file (its head), or a base/head pair for a change.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Example {
+    /// The file as added by the change.
+    File(String),
+    /// A change from `base` to `head`.
+    Change {
+        /// Before.
+        base: String,
+        /// After.
+        head: String,
+    },
+}
+
+/// What a policy's examples must show.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Examples {
+    /// Must be reported by this policy (a file: as new; a change: as new or regression).
+    #[serde(default)]
+    pub positive: Vec<Example>,
+    /// Must not be reported by this policy.
+    #[serde(default)]
+    pub negative: Vec<Example>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    id: String,
+    severity: Severity,
+    #[serde(default = "default_confidence")]
+    confidence: Confidence,
+    cwe: String,
+    message: String,
+    remediation: String,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    aliases: Aliases,
+    target: OneOrMany,
+    #[serde(default)]
+    types: Vec<String>,
+    #[serde(default)]
+    report: Report,
+    #[serde(default)]
+    removed: bool,
+    #[serde(default)]
+    sensitive: bool,
+    when: ConditionSpec,
+    #[serde(default)]
+    examples: Examples,
+}
+
+fn default_confidence() -> Confidence {
+    Confidence::High
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A compiled IaC policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Rule id, `<folder>.<slug>`.
+    pub id: String,
+    /// Which format.
+    pub kind: IacKind,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// How sure a match is a real problem.
+    pub confidence: Confidence,
+    /// `CWE-<n>`.
+    pub cwe: String,
+    /// Message template: `{label}`, `{path}`, `{value}` are filled in.
+    pub message: String,
+    /// What to do instead (Markdown).
+    pub remediation: String,
+    /// Links for the reader.
+    pub references: Vec<String>,
+    /// Other tools' ids for this check.
+    pub aliases: Aliases,
+    /// Subject targets it looks at.
+    pub targets: Vec<String>,
+    /// Subject types (resource types, kinds, keywords); empty: all.
+    pub types: Vec<String>,
+    /// Which changes it reports.
+    pub report: Report,
+    /// Fires when a subject that satisfied `when` in the base is deleted.
+    pub removed: bool,
+    /// Matched values are credentials: messages never show them and
+    /// snippets are masked.
+    pub sensitive: bool,
+    /// The condition.
+    pub when: Condition,
+    /// Its examples.
+    pub examples: Examples,
+    /// Where it was read from.
+    pub origin: String,
+}
+
+impl Policy {
+    /// Whether the policy looks at this subject.
+    pub fn applies_to(&self, subject: &Subject) -> bool {
+        self.targets.iter().any(|t| t == subject.target)
+            && (self.types.is_empty() || self.types.contains(&subject.kind))
+    }
+}
+
+/// A policy file that cannot be used. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The rule folder cannot be read.
+    #[error(transparent)]
+    Source(#[from] rules::RuleSourceError),
+    /// The YAML does not fit the format, or a condition is malformed.
+    #[error("{origin}: {message}")]
+    Format {
+        /// The file.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two files of the same origin define one id.
+    #[error("rule id `{id}` is defined twice: {first} and {second}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// The first file.
+        first: String,
+        /// The second file.
+        second: String,
+    },
+}
+
+fn compile(source: &RuleSource) -> Result<Policy, PolicyError> {
+    let format = |message: String| PolicyError::Format {
+        origin: source.origin.clone(),
+        message,
+    };
+    let file: PolicyFile =
+        ast_grep_config::from_str(&source.text).map_err(|e| format(e.to_string()))?;
+    let kind = IacKind::from_folder(&source.folder)
+        .ok_or_else(|| format(format!("`{}` is not an IaC rule folder", source.folder)))?;
+    let prefix = format!("{}.", kind.folder());
+    if !file.id.starts_with(&prefix) {
+        return Err(format(format!(
+            "rule id `{}` must start with `{prefix}`",
+            file.id
+        )));
+    }
+    let targets = match file.target {
+        OneOrMany::One(t) => vec![t],
+        OneOrMany::Many(t) => t,
+    };
+    for target in &targets {
+        if !kind.targets().contains(&target.as_str()) {
+            return Err(format(format!(
+                "rule `{}`: target `{target}` is not one of {:?}",
+                file.id,
+                kind.targets()
+            )));
+        }
+    }
+    let when = file
+        .when
+        .compile()
+        .map_err(|e| format(format!("rule `{}`: when: {e}", file.id)))?;
+    Ok(Policy {
+        id: file.id,
+        kind,
+        severity: file.severity,
+        confidence: file.confidence,
+        cwe: file.cwe,
+        message: file.message,
+        remediation: file.remediation,
+        references: file.references,
+        aliases: file.aliases,
+        targets,
+        types: file.types,
+        report: file.report,
+        removed: file.removed,
+        sensitive: file.sensitive,
+        when,
+        examples: file.examples,
+        origin: source.origin.clone(),
+    })
+}
+
+/// The compiled IaC policies.
+#[derive(Debug, Default)]
+pub struct Policies {
+    policies: Vec<Policy>,
+}
+
+impl Policies {
+    /// The embedded policies, with `overrides` (a folder laid out like
+    /// `rules/`) adding policies or replacing embedded ones of the same id.
+    pub fn load(overrides: Option<&Path>) -> Result<Self, PolicyError> {
+        let mut sources = rules::embedded(&rules::IAC_FOLDERS);
+        let embedded = sources.len();
+        if let Some(dir) = overrides {
+            sources.extend(rules::from_dir(dir, &rules::IAC_FOLDERS)?);
+        }
+        // id ─▶ (index in `policies`, index of its source)
+        let mut by_id: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut policies: Vec<Policy> = Vec::new();
+        for (index, source) in sources.iter().enumerate() {
+            let policy = compile(source)?;
+            match by_id.get(&policy.id).copied() {
+                Some((at, earlier)) => {
+                    // Same origin twice is a mistake; a run-time file replacing an embedded one is the point.
+                    if (index < embedded) == (earlier < embedded) {
+                        return Err(PolicyError::DuplicateId {
+                            id: policy.id.clone(),
+                            first: policies[at].origin.clone(),
+                            second: policy.origin,
+                        });
+                    }
+                    by_id.insert(policy.id.clone(), (at, index));
+                    policies[at] = policy;
+                }
+                None => {
+                    by_id.insert(policy.id.clone(), (policies.len(), index));
+                    policies.push(policy);
+                }
+            }
+        }
+        policies.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Self { policies })
+    }
+
+    /// Every policy, sorted by id.
+    pub fn all(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policies of one format.
+    pub fn of(&self, kind: IacKind) -> impl Iterator<Item = &Policy> {
+        self.policies.iter().filter(move |p| p.kind == kind)
+    }
+
+    /// Number of policies.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::iac::model::Span;
+
+    fn spec(yaml: &str) -> Condition {
+        let spec: ConditionSpec = ast_grep_config::from_str(yaml).expect("spec parses");
+        spec.compile().expect("spec compiles")
+    }
+
+    fn scalar(text: &str) -> Node {
+        Node::scalar(Span::new(1, 1, 1, 2), Scalar::Str(text.into()))
+    }
+
+    fn map(entries: Vec<(&str, Node)>) -> Node {
+        Node {
+            span: Span::new(1, 1, 1, 2),
+            value: Value::Map(entries.into_iter().map(|(k, v)| (k.into(), v)).collect()),
+        }
+    }
+
+    #[test]
+    fn malformed_conditions_are_refused_with_a_reason() {
+        for (yaml, expected) in [
+            ("{}", "empty condition"),
+            ("{path: a, equals: 1, matches: x}", "exactly one"),
+            ("{path: a, matches: '('}", "bad `matches` regex"),
+            ("{each: a}", "`each` and `where` go together"),
+            ("{ports: [22], from: a}", "both `from` and `to`"),
+            ("{absent: true}", "needs a `path`"),
+        ] {
+            let spec: ConditionSpec = ast_grep_config::from_str(yaml).expect("parses");
+            let error = spec.compile().expect_err(yaml);
+            assert!(error.contains(expected), "{yaml}: {error}");
+        }
+    }
+
+    #[test]
+    fn expressions_never_equal_literals_and_ports_parse_ranges() {
+        let node = map(vec![
+            (
+                "cidr",
+                Node::scalar(Span::new(1, 1, 1, 2), Scalar::Expr("var.cidr".into())),
+            ),
+            ("port", scalar("20-30")),
+        ]);
+        assert!(
+            spec("{path: cidr, equals: var.cidr}")
+                .eval(&node, "")
+                .is_empty()
+        );
+        assert!(
+            spec("{path: cidr, matches: '.*'}")
+                .eval(&node, "")
+                .is_empty()
+        );
+        assert_eq!(spec("{path: port, ports: [22]}").eval(&node, "").len(), 1);
+        assert!(
+            spec("{path: port, ports: [3389]}")
+                .eval(&node, "")
+                .is_empty()
+        );
+        assert_eq!(
+            spec("{path: missing, absent: true}").eval(&node, "").len(),
+            1
+        );
+        assert!(
+            spec("{not: {path: port, present: true}}")
+                .eval(&node, "")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn booleans_match_terraform_strings_and_numbers_match_text() {
+        let node = map(vec![("a", scalar("TRUE")), ("b", scalar("5432"))]);
+        assert_eq!(spec("{path: a, equals: true}").eval(&node, "").len(), 1);
+        assert_eq!(spec("{path: b, in: [3306, 5432]}").eval(&node, "").len(), 1);
+        assert_eq!(spec("{path: b, gte: 5000}").eval(&node, "").len(), 1);
+        assert!(spec("{path: b, lt: 5000}").eval(&node, "").is_empty());
+    }
+}

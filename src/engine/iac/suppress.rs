@@ -1,0 +1,288 @@
+//! Suppression comments IaC users already write, with the scope each tool
+//! gives them, so moving to hunkscan keeps a team's triage:
+//!
+//! | marker | applies to |
+//! | --- | --- |
+//! | `checkov:skip=<ID>[:<reason>]` | the resource, manifest or job it sits in (a Dockerfile: the whole file) |
+//! | `tfsec:ignore:<ID>`, `trivy:ignore:<ID>` | its own line, the next line, and the block that starts there |
+//! | `kics-scan ignore-line` | the next line |
+//! | `kics-scan ignore-block` | the block that starts on the next line |
+//! | `kics-scan ignore` / `kics-scan disable=<ID>,…` | the whole file |
+//! | `zizmor: ignore[<ID>,…]` | findings spanning its line |
+//! | `hunkscan:ignore [<id>…] -- <reason>` above a block | the whole block (on a line, the engine applies it as everywhere) |
+//! | annotation `checkov.io/skip<N>: <ID>=<reason>` | every finding of that manifest |
+//!
+//! Other tools' ids silence only the policies that list them as aliases
+//! (`aliases.checkov: [CKV_AWS_20]`), or a policy named by its own id: a
+//! `checkov:skip` for an unrelated check never hides a public bucket. Markers
+//! without an id (KICS) silence every policy in their scope.
+
+use super::model::{Node, Span, Value};
+use super::policy::Policy;
+use crate::engine::{Suppression, SuppressionSource, suppress};
+use regex::Regex;
+use std::sync::LazyLock;
+
+static CHECKOV: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"checkov:skip=(?P<id>[A-Za-z0-9_.\-]+)(?::(?P<reason>[^\n]*))?")
+        .expect("static regex")
+});
+static TFSEC_TRIVY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?P<tool>tfsec|trivy):ignore:(?P<id>[A-Za-z0-9_.\-]+)").expect("static regex")
+});
+static KICS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"kics-scan\s+(?P<what>ignore-line|ignore-block|ignore|disable=(?P<ids>[A-Za-z0-9_,\-]+))",
+    )
+    .expect("static regex")
+});
+static ZIZMOR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"zizmor:\s*ignore\[(?P<ids>[^\]]+)\]").expect("static regex"));
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Subjects whose span holds the marker line (a Dockerfile: all).
+    Enclosing,
+    /// The marker's line, the next code line, and a block starting there.
+    LineOrNextBlock,
+    /// The next code line.
+    NextLine,
+    /// A block starting on the next code line.
+    NextBlock,
+    /// The whole file.
+    File,
+    /// Findings whose lines include the marker's.
+    SameLine,
+}
+
+#[derive(Debug, Clone)]
+struct Marker {
+    source: SuppressionSource,
+    ids: Vec<String>,
+    reason: String,
+    line: u32,
+    /// The first line after the marker that is not blank or a comment.
+    next: u32,
+    scope: Scope,
+}
+
+/// The markers of one file.
+#[derive(Debug, Default)]
+pub struct IacMarkers {
+    markers: Vec<Marker>,
+    whole_file_checkov: bool,
+}
+
+fn is_comment(line: &str) -> bool {
+    let t = line.trim_start();
+    t.is_empty()
+        || t.starts_with('#')
+        || t.starts_with("//")
+        || t.starts_with("/*")
+        || t.starts_with('*')
+}
+
+impl IacMarkers {
+    /// Finds the markers of `text`. `checkov_whole_file`: Checkov skips in a
+    /// Dockerfile apply to the whole file.
+    pub fn scan(text: &str, checkov_whole_file: bool) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut markers = Vec::new();
+        for (index, line) in lines.iter().enumerate() {
+            if !(line.contains("checkov:")
+                || line.contains(":ignore")
+                || line.contains("kics-scan")
+                || line.contains("zizmor")
+                || line.contains("hunkscan:ignore"))
+            {
+                continue;
+            }
+            let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            let next = lines
+                .iter()
+                .enumerate()
+                .skip(index + 1)
+                .find(|(_, l)| !is_comment(l))
+                .map_or(u32::MAX, |(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX));
+            let mut push = |source, ids: Vec<String>, reason: String, scope| {
+                markers.push(Marker {
+                    source,
+                    ids,
+                    reason,
+                    line: number,
+                    next,
+                    scope,
+                })
+            };
+            for caps in CHECKOV.captures_iter(line) {
+                let id = caps.name("id").map_or("", |m| m.as_str()).to_owned();
+                let reason = caps
+                    .name("reason")
+                    .map(|r| r.as_str().trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| format!("checkov:skip={id} comment"));
+                push(
+                    SuppressionSource::Checkov,
+                    vec![id],
+                    reason,
+                    Scope::Enclosing,
+                );
+            }
+            for caps in TFSEC_TRIVY.captures_iter(line) {
+                let tool = caps.name("tool").map_or("", |m| m.as_str());
+                let id = caps.name("id").map_or("", |m| m.as_str()).to_owned();
+                let source = if tool == "tfsec" {
+                    SuppressionSource::Tfsec
+                } else {
+                    SuppressionSource::Trivy
+                };
+                let reason = format!("{tool}:ignore:{id} comment");
+                push(source, vec![id], reason, Scope::LineOrNextBlock);
+            }
+            if let Some(caps) = KICS.captures(line) {
+                let what = caps.name("what").map_or("", |m| m.as_str());
+                let (ids, scope) = match what {
+                    "ignore-line" => (Vec::new(), Scope::NextLine),
+                    "ignore-block" => (Vec::new(), Scope::NextBlock),
+                    "ignore" => (Vec::new(), Scope::File),
+                    _ => (
+                        caps.name("ids")
+                            .map(|m| m.as_str().split(',').map(str::to_owned).collect())
+                            .unwrap_or_default(),
+                        Scope::File,
+                    ),
+                };
+                push(
+                    SuppressionSource::Kics,
+                    ids,
+                    format!("kics-scan {what} comment"),
+                    scope,
+                );
+            }
+            if let Some(caps) = ZIZMOR.captures(line) {
+                let ids: Vec<String> = caps
+                    .name("ids")
+                    .map(|m| m.as_str().split(',').map(|s| s.trim().to_owned()).collect())
+                    .unwrap_or_default();
+                let reason = format!("zizmor: ignore[{}] comment", ids.join(","));
+                push(SuppressionSource::Zizmor, ids, reason, Scope::SameLine);
+            }
+            if let Some((ids, reason)) = suppress::hunkscan_marker(line) {
+                let reason = reason.unwrap_or_else(|| "hunkscan:ignore comment".into());
+                push(SuppressionSource::Hunkscan, ids, reason, Scope::NextBlock);
+            }
+        }
+        Self {
+            markers,
+            whole_file_checkov: checkov_whole_file,
+        }
+    }
+
+    /// The marker silencing a finding of `policy` at `span` in a subject
+    /// whose tree is `subject` (inside the file's `subjects`), if any.
+    pub fn suppression_for(
+        &self,
+        policy: &Policy,
+        span: Span,
+        subject: &Node,
+        subjects: &[&Node],
+    ) -> Option<Suppression> {
+        self.markers
+            .iter()
+            .find(|m| names(m, policy) && self.in_scope(m, span, subject, subjects))
+            .map(|m| Suppression {
+                source: m.source,
+                reason: Some(m.reason.clone()),
+                line: m.line,
+            })
+    }
+
+    fn in_scope(&self, marker: &Marker, span: Span, subject: &Node, subjects: &[&Node]) -> bool {
+        let block_below =
+            || starts_at(subject, marker.next).is_some_and(|block| contains(block, span));
+        match marker.scope {
+            Scope::File => true,
+            Scope::Enclosing => {
+                self.whole_file_checkov
+                    || subjects.iter().any(|s| {
+                        s.span.contains_line(marker.line) && contains(s.span, subject.span)
+                    })
+            }
+            Scope::LineOrNextBlock => {
+                span.start.line == marker.line || span.start.line == marker.next || block_below()
+            }
+            Scope::NextLine => span.start.line == marker.next,
+            Scope::NextBlock => block_below(),
+            Scope::SameLine => span.contains_line(marker.line),
+        }
+    }
+}
+
+fn contains(outer: Span, inner: Span) -> bool {
+    outer.start.line <= inner.start.line && inner.end.line <= outer.end.line
+}
+
+/// The largest node of `node`'s tree that starts on `line`.
+fn starts_at(node: &Node, line: u32) -> Option<Span> {
+    if node.span.start.line == line {
+        return Some(node.span);
+    }
+    if !node.span.contains_line(line) {
+        return None;
+    }
+    match &node.value {
+        Value::Map(entries) => entries.iter().find_map(|(_, child)| starts_at(child, line)),
+        Value::List(items) => items.iter().find_map(|child| starts_at(child, line)),
+        Value::Scalar(_) => None,
+    }
+}
+
+/// Whether a marker names this policy (or names nothing: all policies).
+fn names(marker: &Marker, policy: &Policy) -> bool {
+    if marker.ids.is_empty() {
+        return true;
+    }
+    let aliases: Vec<&String> = match marker.source {
+        SuppressionSource::Checkov => policy.aliases.checkov.iter().collect(),
+        SuppressionSource::Tfsec | SuppressionSource::Trivy => policy
+            .aliases
+            .tfsec
+            .iter()
+            .chain(&policy.aliases.trivy)
+            .collect(),
+        SuppressionSource::Kics => policy.aliases.kics.iter().collect(),
+        SuppressionSource::Zizmor => policy.aliases.zizmor.iter().collect(),
+        _ => Vec::new(),
+    };
+    marker
+        .ids
+        .iter()
+        .any(|id| id == &policy.id || aliases.iter().any(|alias| alias.eq_ignore_ascii_case(id)))
+}
+
+/// A subject's own skip annotations (Kubernetes `checkov.io/skip*`).
+pub fn annotation_suppression(
+    policy: &Policy,
+    skips: &[(String, Option<String>)],
+    line: u32,
+) -> Option<Suppression> {
+    skips
+        .iter()
+        .find(|(id, _)| {
+            id == &policy.id
+                || policy
+                    .aliases
+                    .checkov
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(id))
+        })
+        .map(|(id, reason)| Suppression {
+            source: SuppressionSource::Checkov,
+            reason: Some(
+                reason
+                    .clone()
+                    .unwrap_or_else(|| format!("checkov.io/skip annotation for {id}")),
+            ),
+            line,
+        })
+}
