@@ -15,6 +15,7 @@ const APP_PY_HEAD: &str = "import subprocess\nimport yaml\n\n\ndef run(cmd):\n  
 const LIB_RS: &str =
     "pub fn bits(x: u32) -> f32 {\n    unsafe { std::mem::transmute::<u32, f32>(x) }\n}\n";
 const SETTINGS_PY: &str = "GITHUB_TOKEN = \"ghp_R8kZ2nQ7wLx4Vb9TfJ3mHs6Yc1Pd5Ge0Ua2K\"\n";
+const MAIN_TF_BASE: &str = "resource \"aws_security_group\" \"ssh\" {\n  name = \"ssh\"\n\n  ingress {\n    from_port   = 22\n    to_port     = 22\n    protocol    = \"tcp\"\n    cidr_blocks = [\"10.0.0.0/8\"]\n  }\n}\n";
 
 fn sample_pr(number: u64, head: &str) -> PullSpec {
     PullSpec {
@@ -26,6 +27,11 @@ fn sample_pr(number: u64, head: &str) -> PullSpec {
             FileSpec::modified("app.py", APP_PY_BASE, APP_PY_HEAD),
             FileSpec::added("src/lib.rs", LIB_RS),
             FileSpec::added("settings.py", SETTINGS_PY),
+            FileSpec::modified(
+                "infra/main.tf",
+                MAIN_TF_BASE,
+                &MAIN_TF_BASE.replace("10.0.0.0/8", "0.0.0.0/0"),
+            ),
             FileSpec::modified("README.md", "# shop\n", "# shop\n\nNow with more.\n"),
             FileSpec::added("logo.png", "\u{0}PNG").binary(),
         ],
@@ -47,7 +53,7 @@ async fn pull_request_gets_one_review_and_one_completed_check() {
     let title = check.output.title.clone().unwrap_or_default();
     assert_eq!(
         title,
-        "5 new findings (1 critical, 2 high, 1 medium, 1 low)"
+        "6 new findings (2 critical, 2 high, 1 medium, 1 low)"
     );
     let summary = check.output.summary.clone().unwrap_or_default();
     assert!(
@@ -62,14 +68,24 @@ async fn pull_request_gets_one_review_and_one_completed_check() {
         !summary.contains("R8kZ2nQ7wLx4Vb9TfJ3mHs6Yc1Pd5Ge0Ua2K"),
         "never echo a secret"
     );
-    assert_eq!(check.annotations.len(), 5);
+    assert_eq!(check.annotations.len(), 6);
+    assert!(
+        summary.contains("### Made worse by this pull request"),
+        "IaC regressions have their section: {summary}"
+    );
+    assert!(summary.contains("changed from `10.0.0.0/8` to `0.0.0.0/0`"), "{summary}");
 
     let reviews = h.github.reviews(REPO, 1);
     assert_eq!(reviews.len(), 1, "exactly one review");
     assert_eq!(reviews[0].event, "COMMENT");
     assert_eq!(reviews[0].commit_id, "head0001");
     let comments = h.github.review_comments(REPO, 1);
-    assert_eq!(comments.len(), 5);
+    assert_eq!(comments.len(), 6);
+    let terraform = comments
+        .iter()
+        .find(|c| c.path == "infra/main.tf")
+        .expect("the Terraform regression is commented");
+    assert_eq!(terraform.line, Some(8));
     assert!(
         comments
             .iter()
@@ -123,7 +139,7 @@ async fn a_later_push_posts_only_new_comments_and_resolves_fixed_threads() {
     let h = Harness::start().await;
     h.open(sample_pr(2, "head0001")).await;
     h.completed_check("head0001").await;
-    assert_eq!(h.github.review_comments(REPO, 2).len(), 5);
+    assert_eq!(h.github.review_comments(REPO, 2).len(), 6);
 
     // The second push fixes the shell=True call and adds an os.system call.
     let fixed = APP_PY_HEAD.replace(
@@ -161,8 +177,8 @@ async fn a_later_push_posts_only_new_comments_and_resolves_fixed_threads() {
     let still_open: Vec<_> = comments.iter().filter(|c| !c.resolved).collect();
     assert_eq!(
         still_open.len(),
-        5,
-        "four unchanged findings and the new one stay open"
+        6,
+        "five unchanged findings and the new one stay open"
     );
     assert!(
         check
@@ -293,7 +309,7 @@ async fn a_bad_config_file_is_reported_and_the_defaults_apply() {
         "{summary}"
     );
     assert!(summary.contains("ignroe"), "{summary}");
-    assert_eq!(check.annotations.len(), 5, "the scan ran with the defaults");
+    assert_eq!(check.annotations.len(), 6, "the scan ran with the defaults");
     h.assert_valid_requests();
 }
 
@@ -318,7 +334,7 @@ async fn config_is_read_from_the_base_and_applied() {
     );
     let title = check.output.title.clone().unwrap_or_default();
     assert_eq!(
-        title, "2 new findings (1 critical, 1 high)",
+        title, "3 new findings (2 critical, 1 high)",
         "no secrets, nothing under src/"
     );
     assert_eq!(h.github.review_comments(REPO, 6).len(), 1, "comments.max");
@@ -535,7 +551,7 @@ async fn a_review_or_check_run_created_despite_an_error_answer_is_not_created_tw
         "no second review: {:#?}",
         h.paths()
     );
-    assert_eq!(h.github.review_comments(REPO, 11).len(), 5);
+    assert_eq!(h.github.review_comments(REPO, 11).len(), 6);
     h.assert_valid_requests();
 }
 
@@ -551,7 +567,7 @@ async fn a_failed_review_is_posted_once_more_when_github_has_nothing() {
     h.open(sample_pr(12, "head0001")).await;
     h.completed_check("head0001").await;
     assert_eq!(h.github.reviews(REPO, 12).len(), 1);
-    assert_eq!(h.github.review_comments(REPO, 12).len(), 5);
+    assert_eq!(h.github.review_comments(REPO, 12).len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -646,7 +662,7 @@ async fn a_marker_written_by_another_bot_does_not_silence_a_finding() {
         .collect();
     assert_eq!(
         ours.len(),
-        5,
+        6,
         "the shell=True finding still gets its comment"
     );
     assert!(

@@ -8,6 +8,8 @@ use hunkscan::app::webhook::sign;
 use hunkscan::app::{self, Running};
 use hunkscan::config::settings::Settings;
 use hunkscan::engine::Engine;
+use hunkscan::engine::iac::IacAnalyzer;
+use hunkscan::engine::iac::policy::Policies;
 use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{SecretRules, SecretsAnalyzer, SecretsOptions};
 use hunkscan::github::RetryPolicy;
@@ -36,8 +38,11 @@ pub struct Harness {
 pub fn engine() -> Arc<Engine> {
     let sast = SastRules::load(None).expect("embedded rules load");
     let secrets = SecretRules::load(None).expect("embedded secret rules load");
+    let iac = Policies::load(None).expect("embedded IaC policies load");
+    // The analyzers `hunkscan serve` runs, in its order.
     Arc::new(Engine::new(vec![
         Box::new(SastAnalyzer::new(sast, DEFAULT_PARSE_TIMEOUT)),
+        Box::new(IacAnalyzer::new(iac)),
         Box::new(SecretsAnalyzer::new(
             secrets,
             b"test fingerprint key".to_vec(),
