@@ -73,7 +73,10 @@ async fn pull_request_gets_one_review_and_one_completed_check() {
         summary.contains("### Made worse by this pull request"),
         "IaC regressions have their section: {summary}"
     );
-    assert!(summary.contains("changed from `10.0.0.0/8` to `0.0.0.0/0`"), "{summary}");
+    assert!(
+        summary.contains("changed from `10.0.0.0/8` to `0.0.0.0/0`"),
+        "{summary}"
+    );
 
     let reviews = h.github.reviews(REPO, 1);
     assert_eq!(reviews.len(), 1, "exactly one review");
