@@ -661,3 +661,68 @@ fn the_bot_fetches_base_versions_of_iac_files_only() {
         assert!(!engine.needs_base(path), "{path}");
     }
 }
+
+/// Every output format a finding reaches (text, JSON, SARIF, and the
+/// report's `Debug`), for leak checks.
+fn rendered(report: &ScanReport) -> Vec<(&'static str, String)> {
+    use hunkscan::report::{self, RuleDoc};
+    let policies = Policies::load(None).expect("embedded IaC rules load");
+    let docs: Vec<RuleDoc> = policies.all().iter().map(RuleDoc::from).collect();
+    vec![
+        ("text", report::text::render(report)),
+        ("json", report::json::render(report).to_string()),
+        ("sarif", report::sarif::render(report, &docs).to_string()),
+        ("debug", format!("{report:?}")),
+    ]
+}
+
+fn assert_never_echoed(report: &ScanReport, secrets: &[&str]) {
+    for (format, output) in rendered(report) {
+        for secret in secrets {
+            let chars: Vec<char> = secret.chars().collect();
+            for window in chars.windows(8) {
+                let piece: String = window.iter().collect();
+                assert!(
+                    !output.contains(&piece),
+                    "{format} output echoes `{piece}` of a secret:\n{output}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn multi_line_and_legacy_form_secrets_are_never_echoed_in_any_format() {
+    const GHP: &str = "ghp_R8x2Kq9ZtW4mNb7Lc3Vd5Hf6Jg1Yp0Sa2Ue8";
+    const CONTINUED: &str = "sk_live_51Hq8ZrT2x9Wv4Nb7Lc3Vd5";
+    const PEM_BODY: &str = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw";
+    let dockerfile = format!(
+        "FROM node:20.15.1\nENV API_TOKEN {GHP}\nENV STRIPE_SECRET_KEY \\\n    {CONTINUED}\nUSER node\n"
+    );
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: app:1.0\n    env:\n    - name: TLS_PRIVATE_KEY\n      value: |\n        -----BEGIN RSA PRIVATE KEY-----\n        {PEM_BODY}\n        -----END RSA PRIVATE KEY-----\n"
+    );
+    let files = vec![
+        changed_file("Dockerfile", Content::Absent, Content::Text(dockerfile)).expect("diff"),
+        changed_file("k8s/pod.yaml", Content::Absent, Content::Text(manifest)).expect("diff"),
+    ];
+    let report = ENGINE.scan(&ChangeSet { files });
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(
+        rules.iter().filter(|r| r.contains("secret-in-env")).count(),
+        3,
+        "{rules:?}"
+    );
+    assert_never_echoed(&report, &[GHP, CONTINUED, PEM_BODY]);
+    // A regression (a secret reference replaced by the literal) is masked as well.
+    let base = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: app:1.0\n    env:\n    - name: TLS_PRIVATE_KEY\n      valueFrom:\n        secretKeyRef: {name: tls, key: key}\n";
+    let head = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  automountServiceAccountToken: false\n  containers:\n  - name: c\n    image: app:1.0\n    env:\n    - name: TLS_PRIVATE_KEY\n      value: |\n        -----BEGIN RSA PRIVATE KEY-----\n        {PEM_BODY}\n        -----END RSA PRIVATE KEY-----\n"
+    );
+    let report = change("k8s/pod.yaml", Some(base), Some(&head));
+    assert_eq!(
+        report.findings.iter().map(|f| f.change).collect::<Vec<_>>(),
+        vec![ChangeKind::Regression]
+    );
+    assert_never_echoed(&report, &[PEM_BODY]);
+}

@@ -242,31 +242,58 @@ fn position(text: &str, line: u32, column: u32) -> Position {
     }
 }
 
-fn snippet(text: &str, span: Span, sensitive: bool) -> String {
-    text.lines()
+fn snippet(text: &str, span: Span, sensitive: bool, kind: IacKind) -> String {
+    let lines = text
+        .lines()
         .skip((span.start.line as usize).saturating_sub(1))
-        .take((span.end.line.saturating_sub(span.start.line) as usize + 1).min(5))
-        .map(|line| {
-            if sensitive {
-                mask(line)
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .take(span.end.line.saturating_sub(span.start.line) as usize + 1);
+    if sensitive {
+        return mask(lines, kind);
+    }
+    lines.take(5).collect::<Vec<_>>().join("\n")
 }
 
-/// Hides what follows the first `=` or `:` of a line (the value of a
-/// credential), keeping its length: `ENV TOKEN=…(12 chars)`.
-fn mask(line: &str) -> String {
-    match line.find(['=', ':']) {
-        Some(at) => {
-            let value = line[at + 1..].trim();
-            format!("{} …({} chars)", &line[..=at], value.chars().count())
-        }
-        None => line.to_owned(),
+/// A credential's snippet: the first line up to where the value starts,
+/// then only the length of everything the value spans — a PEM block under
+/// `value: |`, the continuation lines of an `ENV` — never any of its text:
+/// `ENV TOKEN= …(12 chars)`.
+fn mask<'t>(mut lines: impl Iterator<Item = &'t str>, kind: IacKind) -> String {
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    let cut = value_start(first, kind);
+    let hidden = first[cut..].trim().chars().count()
+        + lines.map(|l| l.trim().chars().count()).sum::<usize>();
+    let shown = first[..cut].trim_end();
+    if shown.is_empty() {
+        format!("…({hidden} chars)")
+    } else {
+        format!("{shown} …({hidden} chars)")
     }
+}
+
+/// The byte offset where a credential's value starts on its first line.
+/// Dockerfiles: after `KEYWORD NAME=`, or after `KEYWORD NAME` in the legacy
+/// `ENV NAME value` form (which has no `=`). Elsewhere: after the line's
+/// first `=` or `:` (`key = "…"`, `value: …`); with neither, nothing is shown.
+fn value_start(line: &str, kind: IacKind) -> usize {
+    if kind == IacKind::Dockerfile {
+        let indent = line.len() - line.trim_start().len();
+        let after_keyword = line[indent..]
+            .find(char::is_whitespace)
+            .map_or(line.len(), |at| indent + at);
+        let rest = &line[after_keyword..];
+        let name_at = after_keyword + (rest.len() - rest.trim_start().len());
+        let name_end = line[name_at..]
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .map_or(line.len(), |at| name_at + at);
+        return if line[name_end..].starts_with('=') {
+            name_end + 1
+        } else {
+            name_end
+        };
+    }
+    line.find(['=', ':']).map_or(0, |at| at + 1)
 }
 
 impl IacAnalyzer {
@@ -307,7 +334,7 @@ impl IacAnalyzer {
                 fingerprint: String::new(),
                 change: ChangeKind::New,
                 suppression: None,
-                snippet: snippet(text, span, policy.sensitive),
+                snippet: snippet(text, span, policy.sensitive, policy.kind),
             },
             anchor_first_line: false,
             identity: format!("{}|{}", hit.subject.key, hit.primary().0),
@@ -672,6 +699,48 @@ impl From<&Policy> for crate::report::RuleDoc {
             confidence: policy.confidence,
             cwe: Some(policy.cwe.clone()),
             references: policy.references.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_snippets_show_the_name_and_only_the_length_of_the_value() {
+        let cases: [(&str, IacKind, &str); 6] = [
+            (
+                "ENV API_TOKEN=tok_9f8e7d",
+                IacKind::Dockerfile,
+                "ENV API_TOKEN= …(10 chars)",
+            ),
+            (
+                "ENV API_TOKEN ghp:abc def",
+                IacKind::Dockerfile,
+                "ENV API_TOKEN …(11 chars)",
+            ),
+            (
+                "ENV TOKEN \\\n    sk_live_1234",
+                IacKind::Dockerfile,
+                "ENV TOKEN …(13 chars)",
+            ),
+            (
+                "  access_key = \"AKIA1234\"",
+                IacKind::Terraform,
+                "  access_key = …(10 chars)",
+            ),
+            (
+                "value: |\n  -----BEGIN KEY-----\n  MIIE\n",
+                IacKind::Kubernetes,
+                "value: …(24 chars)",
+            ),
+            ("  - s3cr3t", IacKind::Kubernetes, "…(8 chars)"),
+        ];
+        for (text, kind, expected) in cases {
+            let lines = u32::try_from(text.lines().count()).unwrap_or(1);
+            let span = Span::new(1, 1, lines, 1);
+            assert_eq!(snippet(text, span, true, kind), expected, "{text}");
         }
     }
 }
