@@ -726,3 +726,103 @@ fn multi_line_and_legacy_form_secrets_are_never_echoed_in_any_format() {
     );
     assert_never_echoed(&report, &[PEM_BODY]);
 }
+
+fn security_group(blocks: usize, cidr: &str) -> String {
+    let mut text =
+        String::from("resource \"aws_security_group\" \"bastions\" {\n  name = \"bastions\"\n");
+    for i in 0..blocks {
+        text.push_str(&format!(
+            "  ingress {{\n    description = \"bastion {i}\"\n    from_port   = 22\n    to_port     = 22\n    protocol    = \"tcp\"\n    {cidr}\n  }}\n"
+        ));
+    }
+    text.push_str("}\n");
+    text
+}
+
+#[test]
+fn a_thousand_open_blocks_switched_to_ipv6_are_compared_without_blowing_up() {
+    // Used to take over a minute in a debug build (cubic in the findings).
+    let base = security_group(1_000, "cidr_blocks = [\"0.0.0.0/0\"]");
+    let head = security_group(1_000, "ipv6_cidr_blocks = [\"::/0\"]");
+    let report = change("sg.tf", Some(&base), Some(&head));
+    let count = |kind: ChangeKind| {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.change == kind && f.rule_id.ends_with("open-admin-ports"))
+            .count()
+    };
+    // Every block is open on its added line, none is lost.
+    assert_eq!(
+        count(ChangeKind::New) + count(ChangeKind::Regression),
+        1_000
+    );
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+}
+
+#[test]
+fn a_bad_ingress_inserted_before_an_existing_bad_one_is_new_on_its_lines() {
+    let open = |port: u32| {
+        format!(
+            "  ingress {{\n    from_port   = {port}\n    to_port     = {port}\n    protocol    = \"tcp\"\n    cidr_blocks = [\"0.0.0.0/0\"]\n  }}\n"
+        )
+    };
+    let base = format!("resource \"aws_security_group\" \"a\" {{\n{}}}\n", open(22));
+    let head = format!(
+        "resource \"aws_security_group\" \"a\" {{\n{}{}}}\n",
+        open(3389),
+        open(22)
+    );
+    let report = change("sg.tf", Some(&base), Some(&head));
+    assert_eq!(
+        summary(&report.findings),
+        vec![(
+            "sg.tf".into(),
+            "terraform.aws-security-group-open-admin-ports".into(),
+            "new",
+            6,
+            false
+        )]
+    );
+}
+
+#[test]
+fn a_wildcard_rule_inserted_before_an_existing_one_is_new_on_its_lines() {
+    let rule = |resource: &str| {
+        format!("- apiGroups: [\"\"]\n  resources: [\"{resource}\"]\n  verbs: [\"*\"]\n")
+    };
+    let role = |rules: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ops\nrules:\n{rules}"
+        )
+    };
+    let base = role(&rule("pods"));
+    let head = role(&format!("{}{}", rule("secrets"), rule("pods")));
+    let report = change("rbac.yaml", Some(&base), Some(&head));
+    let got: Vec<(&str, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.change.as_str(), f.start.line))
+        .collect();
+    assert_eq!(got, vec![("new", 8)], "{:?}", summary(&report.findings));
+}
+
+#[test]
+fn an_injectable_step_inserted_before_an_existing_one_is_new_on_its_lines() {
+    let workflow = |steps: &str| {
+        format!(
+            "on: issues\npermissions: {{}}\njobs:\n  triage:\n    runs-on: ubuntu-latest\n    steps:\n{steps}"
+        )
+    };
+    let step =
+        |field: &str| format!("      - run: echo \"${{{{ github.event.issue.{field} }}}}\"\n");
+    let base = workflow(&step("title"));
+    let head = workflow(&format!("{}{}", step("body"), step("title")));
+    let report = change(".github/workflows/triage.yml", Some(&base), Some(&head));
+    let got: Vec<(&str, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.change.as_str(), f.start.line))
+        .collect();
+    assert_eq!(got, vec![("new", 7)], "{:?}", summary(&report.findings));
+}

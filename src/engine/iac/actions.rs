@@ -3,11 +3,12 @@
 //! Subjects: the `workflow` (with its triggers as a list, whatever form
 //! `on:` takes, and the jobs that set no `permissions`), each `job` (keyed
 //! by id) and each `step` (keyed by job and step `id`, else `name`, else
-//! `uses`, else position). Steps and jobs carry the workflow's triggers,
+//! `uses`, else a hash of its content; repeats numbered). Steps and jobs carry the workflow's triggers,
 //! so a policy can say "checks out the pull request's head in a
 //! `pull_request_target` workflow" without Rust code.
 
-use super::model::{Model, Node, Scalar, Subject, Value};
+use super::model::{self, Model, Node, Scalar, Subject, Value};
+use std::collections::HashMap;
 
 fn triggers(doc: &Node) -> Node {
     let on = doc.get("on").or_else(|| doc.get("true"));
@@ -75,18 +76,29 @@ pub fn model(docs: &[Node]) -> Model {
         let Some(Value::List(steps)) = job.get("steps").map(|s| &s.value) else {
             continue;
         };
+        // Unnamed steps are keyed by their content, not their position, so
+        // a step inserted above an existing one is a new subject rather than
+        // the old one "changed"; repeats get an occurrence number.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for (index, step) in steps.iter().enumerate() {
-            let name = ["id", "name", "uses"]
+            let named = ["id", "name", "uses"]
                 .iter()
                 .find_map(|k| step.get_text(k))
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("#{}", index + 1));
+                .map(str::to_owned);
+            let name = named.clone().unwrap_or_else(|| format!("#{}", index + 1));
+            let identity = named.unwrap_or_else(|| format!("{:016x}", model::content_hash(step)));
+            let occurrence = seen.entry(identity.clone()).or_insert(0);
+            let key = match *occurrence {
+                0 => format!("{job_key}/step:{identity}"),
+                n => format!("{job_key}/step:{identity}#{n}"),
+            };
+            *occurrence += 1;
             let mut step_node = step.clone();
             step_node.set("workflow_triggers", triggers.clone());
             model.subjects.push(Subject {
                 target: "step",
                 kind: "step".into(),
-                key: format!("{job_key}/step:{name}"),
+                key,
                 label: format!("step `{name}` of job `{id}`"),
                 node: step_node,
                 skips: Vec::new(),
@@ -131,7 +143,7 @@ mod tests {
                     "workflow",
                     "job:build",
                     "job:build/step:actions/checkout@v4",
-                    "job:build/step:#2"
+                    "job:build/step:1418c60f084db2eb"
                 ]
             );
         }

@@ -33,7 +33,7 @@ pub mod suppress;
 pub mod terraform;
 pub mod yaml;
 
-use self::model::{Model, Node, Span, Subject, deepest, lookup};
+use self::model::{Model, Node, Span, Subject, Translated, Translator, deepest, lookup};
 use self::policy::{IacKind, Policies, Policy, Report};
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Content, FileOutcome,
@@ -124,6 +124,11 @@ fn parse(kind: IacKind, path: &str, text: &str) -> Parsed {
         }
     }
 }
+
+/// Above this many findings on the two versions of one file, the file is
+/// not compared: its head findings are reported as new. Matching is linear,
+/// but a worker must not spend seconds on one generated file.
+pub const MAX_COMPARED_HITS: usize = 20_000;
 
 /// One policy matching one subject.
 struct Hit<'m> {
@@ -352,7 +357,8 @@ impl IacAnalyzer {
         )
     }
 
-    /// Compares the two versions of one file and reports what the change did.
+    /// Compares the two versions of one file and reports what the change
+    /// did. `Some(reason)` when the file was only partly compared.
     fn compare(
         &self,
         kind: IacKind,
@@ -360,7 +366,7 @@ impl IacAnalyzer {
         base: Option<(&str, &Model)>,
         head: (&str, &Model),
         out: &mut Vec<ComparedFinding>,
-    ) {
+    ) -> Option<String> {
         let policies: Vec<&Policy> = self.policies.of(kind).collect();
         let (head_text, head_model) = head;
         let head_hits = evaluate(&policies, head_model, false);
@@ -373,40 +379,96 @@ impl IacAnalyzer {
             .unwrap_or_default();
         let head_keys: HashSet<&str> = head_model.subjects.iter().map(|s| s.key.as_str()).collect();
 
+        // Too many findings to compare within the worker's time: report the
+        // head's as new (the engine keeps those on added lines) and say so.
+        let total = head_hits.len().saturating_add(base_hits.len());
+        if base_model.is_some() && total > MAX_COMPARED_HITS {
+            for hit in &head_hits {
+                let policy = policies[hit.policy];
+                if policy.report == Report::Any {
+                    let message = self.message(policy, hit);
+                    out.push(ComparedFinding {
+                        raw: self.raw(policy, hit, hit.span(), head_text, message, path),
+                        change: ChangeKind::New,
+                        base_lines: None,
+                    });
+                }
+            }
+            return Some(format!(
+                "{total} findings on the two versions, over the {MAX_COMPARED_HITS} compared per file: findings on added lines are reported as new, without comparison"
+            ));
+        }
+
+        // Each head hit's primary path in base terms (lists aligned once per
+        // list), and each hit's value, computed once.
+        let mut translators: HashMap<&str, Translator> = HashMap::new();
+        let head_base_paths: Vec<Translated> = head_hits
+            .iter()
+            .map(|h| {
+                let key = h.subject.key.as_str();
+                match base_subjects.get(key) {
+                    Some(base_subject) => translators
+                        .entry(key)
+                        .or_insert_with(|| Translator::new(&h.subject.node, &base_subject.node))
+                        .translate(h.primary().0),
+                    None => Translated::Path(h.primary().0.to_owned()),
+                }
+            })
+            .collect();
+        let head_values: Vec<String> = head_hits.iter().map(Hit::primary_value).collect();
+        let base_values: Vec<String> = base_hits.iter().map(Hit::primary_value).collect();
+
         // Match head hits with base hits: same place and value, then the same
         // value moved inside the subject, then the same place with another
-        // (still bad) value, then a subject renamed with its content.
+        // (still bad) value, then a subject renamed with its content. Each
+        // pass indexes the base hits left, so matching is linear.
         let mut base_taken = vec![false; base_hits.len()];
         let mut head_taken = vec![false; head_hits.len()];
-        type Same = fn(&Hit, &Hit) -> bool;
-        let passes: [Same; 4] = [
-            |h, b| {
-                h.subject.key == b.subject.key
-                    && h.primary().0 == b.primary().0
-                    && h.primary_value() == b.primary_value()
-            },
-            |h, b| h.subject.key == b.subject.key && h.primary_value() == b.primary_value(),
-            |h, b| h.subject.key == b.subject.key && h.primary().0 == b.primary().0,
-            |h, b| {
-                h.subject.kind == b.subject.kind
-                    && h.primary().0 == b.primary().0
-                    && h.primary_value() == b.primary_value()
-            },
-        ];
-        for (pass, same) in passes.iter().enumerate() {
+        for pass in 0..4 {
+            type Key<'k> = (usize, &'k str, &'k str, &'k str);
+            let base_key = |bi: usize| -> Key<'_> {
+                let b = &base_hits[bi];
+                match pass {
+                    0 => (b.policy, &b.subject.key, b.primary().0, &base_values[bi]),
+                    1 => (b.policy, &b.subject.key, "", &base_values[bi]),
+                    2 => (b.policy, &b.subject.key, b.primary().0, ""),
+                    _ => (b.policy, &b.subject.kind, b.primary().0, &base_values[bi]),
+                }
+            };
+            let mut index: HashMap<Key, std::collections::VecDeque<usize>> = HashMap::new();
+            for bi in 0..base_hits.len() {
+                if base_taken[bi]
+                    || (pass == 3 && head_keys.contains(base_hits[bi].subject.key.as_str()))
+                {
+                    continue;
+                }
+                index.entry(base_key(bi)).or_default().push_back(bi);
+            }
             for (hi, h) in head_hits.iter().enumerate() {
                 if head_taken[hi] {
                     continue;
                 }
-                let candidate = base_hits.iter().enumerate().find(|(bi, b)| {
-                    !base_taken[*bi]
-                        && b.policy == h.policy
-                        && same(h, b)
-                        && (pass < 3
-                            || (!base_subjects.contains_key(h.subject.key.as_str())
-                                && !head_keys.contains(b.subject.key.as_str())))
-                });
-                if let Some((bi, _)) = candidate {
+                let base_path = match &head_base_paths[hi] {
+                    Translated::Path(p) => p.as_str(),
+                    // An inserted item is nowhere in the base.
+                    Translated::Inserted if pass != 1 => continue,
+                    Translated::Inserted => "",
+                };
+                let key: Key = match pass {
+                    0 => (h.policy, &h.subject.key, base_path, &head_values[hi]),
+                    1 => (h.policy, &h.subject.key, "", &head_values[hi]),
+                    2 => (h.policy, &h.subject.key, base_path, ""),
+                    _ => {
+                        if base_subjects.contains_key(h.subject.key.as_str()) {
+                            continue;
+                        }
+                        (h.policy, &h.subject.kind, h.primary().0, &head_values[hi])
+                    }
+                };
+                if let Some(bi) = index
+                    .get_mut(&key)
+                    .and_then(std::collections::VecDeque::pop_front)
+                {
                     base_taken[bi] = true;
                     head_taken[hi] = true;
                 }
@@ -430,7 +492,10 @@ impl IacAnalyzer {
                 }
                 continue;
             };
-            let (change, span, base_span) = classify(hit, base_subject);
+            let translator = translators
+                .entry(hit.subject.key.as_str())
+                .or_insert_with(|| Translator::new(&hit.subject.node, &base_subject.node));
+            let (change, span, base_span) = classify(hit, base_subject, translator);
             let change = match change {
                 Some(change) => change,
                 None if policy.report == Report::Any => {
@@ -508,6 +573,7 @@ impl IacAnalyzer {
                 });
             }
         }
+        None
     }
 
     fn apply_suppressions(
@@ -555,15 +621,24 @@ impl IacAnalyzer {
 /// For a head hit on a subject the base had: what changed, where to point,
 /// and the base lines of the old value. `None`: the hit is on a list item
 /// the base did not have (a new item: a new finding, not a regression).
-fn classify(hit: &Hit, base: &Subject) -> (Option<Change>, Span, Option<Span>) {
-    if model::inserted_item(&hit.subject.node, &base.node, hit.primary().0) {
+fn classify(
+    hit: &Hit,
+    base: &Subject,
+    translator: &mut Translator,
+) -> (Option<Change>, Span, Option<Span>) {
+    if translator.translate(hit.primary().0) == Translated::Inserted {
         return (None, hit.span(), None);
     }
     for (path, head_node) in hit.evidence.iter().rev() {
+        let base_path = match translator.translate(path) {
+            Translated::Path(base_path) => base_path,
+            // Evidence in an item the head inserted: new, not worse.
+            Translated::Inserted => return (None, hit.span(), None),
+        };
         let base_node = if path.is_empty() {
             Some(&base.node)
         } else {
-            lookup(&base.node, path)
+            lookup(&base.node, &base_path)
         };
         match (head_node, base_node) {
             (Some(h), Some(b)) if h.display() == b.display() => continue,
@@ -584,7 +659,7 @@ fn classify(hit: &Hit, base: &Subject) -> (Option<Change>, Span, Option<Span>) {
                 return (Some(change), span, Some(b.span));
             }
             (Some(h), None) => {
-                if model::missing_part_has_item(&base.node, path) {
+                if model::missing_part_has_item(&base.node, &base_path) {
                     // A new list item (a new volume, a new ingress block): new, not worse.
                     return (None, h.span, None);
                 }
@@ -595,7 +670,7 @@ fn classify(hit: &Hit, base: &Subject) -> (Option<Change>, Span, Option<Span>) {
                 return (
                     Some(change),
                     h.span,
-                    Some(deepest(&base.node, path).span.first_line()),
+                    Some(deepest(&base.node, &base_path).span.first_line()),
                 );
             }
             (None, None) => continue,
@@ -677,7 +752,9 @@ impl Analyzer for IacAnalyzer {
         }
         let mut found = Vec::new();
         let base = base_text.zip(base_model.as_ref());
-        self.compare(kind, path, base, (head, &head_model), &mut found);
+        if let Some(reason) = self.compare(kind, path, base, (head, &head_model), &mut found) {
+            out.skipped.push(skip(reason, true));
+        }
         if !removed {
             self.apply_suppressions(kind, head, &head_model, &mut found);
         }

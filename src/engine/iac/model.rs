@@ -178,17 +178,59 @@ impl Node {
     }
 
     /// The label of a list item in a concrete path: `[name=web]` when the
-    /// item is a map with a scalar `name` (or `id`), else `[index]`. Names
-    /// keep paths stable when items are inserted before it, so base and
-    /// head values are compared item by item.
+    /// item is a map with a scalar `name` (or `id`, or an IAM statement's
+    /// `Sid`), else `[index]`. Names keep paths stable when items are
+    /// inserted before it, so base and head values are compared item by
+    /// item; unnamed items are paired by [`align`].
     pub fn item_label(&self, index: usize) -> String {
-        for key in ["name", "id"] {
-            if let Some(Value::Scalar(Scalar::Str(name))) = self.get(key).map(|n| &n.value) {
-                return format!("[{key}={name}]");
-            }
+        match self.item_name() {
+            Some((key, name)) => format!("[{key}={name}]"),
+            None => format!("[{index}]"),
         }
-        format!("[{index}]")
     }
+
+    /// The key and value that name a list item, if any.
+    fn item_name(&self) -> Option<(&'static str, &str)> {
+        ["name", "id", "Sid"]
+            .into_iter()
+            .find_map(|key| match self.get(key).map(|n| &n.value) {
+                Some(Value::Scalar(Scalar::Str(name))) => Some((key, name.as_str())),
+                _ => None,
+            })
+    }
+
+    /// True when `label` (as [`Node::item_label`] writes it) names this
+    /// item at `index`, without building the label.
+    fn has_label(&self, index: usize, label: &str) -> bool {
+        let Some(inner) = label.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+            return false;
+        };
+        match (self.item_name(), inner.split_once('=')) {
+            (Some((key, name)), Some((k, n))) => key == k && name == n,
+            (None, None) => inner.parse::<usize>() == Ok(index),
+            _ => false,
+        }
+    }
+}
+
+/// The item of `items` that `label` names: by position for `[3]` (checked
+/// to be unnamed), by scanning for `[name=…]`.
+fn item_at<'a>(items: &'a [Node], label: &str) -> Option<&'a Node> {
+    let inner = label.strip_prefix('[')?.strip_suffix(']')?;
+    if let Ok(index) = inner.parse::<usize>() {
+        return items.get(index).filter(|item| item.has_label(index, label));
+    }
+    items
+        .iter()
+        .enumerate()
+        .find(|(index, item)| item.has_label(*index, label))
+        .map(|(_, item)| item)
+}
+
+/// The index in `items` of the item `label` names.
+fn index_of(items: &[Node], label: &str) -> Option<usize> {
+    let item = item_at(items, label)?;
+    items.iter().position(|i| std::ptr::eq(i, item))
 }
 
 /// Every node at `path` (dot-separated keys) under `node`, with its concrete
@@ -226,11 +268,7 @@ pub fn lookup<'a>(node: &'a Node, concrete: &str) -> Option<&'a Node> {
     for segment in split_concrete(concrete) {
         current = match (segment, &current.value) {
             (Segment::Key(key), Value::Map(_)) => current.get(key)?,
-            (Segment::Item(label), Value::List(items)) => items
-                .iter()
-                .enumerate()
-                .find(|(index, item)| item.item_label(*index) == label)
-                .map(|(_, item)| item)?,
+            (Segment::Item(label), Value::List(items)) => item_at(items, label)?,
             _ => return None,
         };
     }
@@ -244,11 +282,7 @@ pub fn deepest<'a>(node: &'a Node, concrete: &str) -> &'a Node {
     for segment in split_concrete(concrete) {
         let next = match (segment, &current.value) {
             (Segment::Key(key), Value::Map(_)) => current.get(key),
-            (Segment::Item(label), Value::List(items)) => items
-                .iter()
-                .enumerate()
-                .find(|(index, item)| item.item_label(*index) == label)
-                .map(|(_, item)| item),
+            (Segment::Item(label), Value::List(items)) => item_at(items, label),
             _ => None,
         };
         match next {
@@ -268,11 +302,7 @@ pub fn missing_part_has_item(node: &Node, concrete: &str) -> bool {
     for (index, segment) in segments.iter().enumerate() {
         let next = match (segment, &current.value) {
             (Segment::Key(key), Value::Map(_)) => current.get(key),
-            (Segment::Item(label), Value::List(items)) => items
-                .iter()
-                .enumerate()
-                .find(|(i, item)| item.item_label(*i) == *label)
-                .map(|(_, item)| item),
+            (Segment::Item(label), Value::List(items)) => item_at(items, label),
             _ => None,
         };
         match next {
@@ -304,55 +334,255 @@ pub fn same_content(a: &Node, b: &Node) -> bool {
     }
 }
 
-/// True when the first list item on a concrete path is one the head
-/// inserted: its list grew, and no base item has its content. Unnamed items
-/// are addressed by position, so without this an inserted block would read
-/// as the old block at that position "changed".
-pub fn inserted_item(head: &Node, base: &Node, concrete: &str) -> bool {
-    let segments = split_concrete(concrete);
-    let (mut h, mut b) = (head, Some(base));
-    for segment in &segments {
-        match (segment, &h.value) {
-            (Segment::Key(key), Value::Map(_)) => {
-                let Some(next) = h.get(key) else {
-                    return false;
+/// A stable 64-bit FNV-1a hash (the same in every run and Rust release,
+/// unlike std's hasher), continuing from `hash`.
+pub fn fnv(bytes: &[u8], hash: u64) -> u64 {
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A hash of a node's content, ignoring where it is: equal content, equal hash.
+pub fn content_hash(node: &Node) -> u64 {
+    fn feed(node: &Node, h: u64) -> u64 {
+        match &node.value {
+            Value::Scalar(s) => {
+                let tag: &[u8] = match s {
+                    Scalar::Str(_) => b"s",
+                    Scalar::Bool(_) => b"b",
+                    Scalar::Num(_) => b"n",
+                    Scalar::Null => b"0",
+                    Scalar::Expr(_) => b"e",
                 };
-                h = next;
-                b = b.and_then(|b| b.get(key));
+                fnv(b"\0", fnv(s.text().as_bytes(), fnv(tag, h)))
             }
-            (Segment::Item(label), Value::List(items)) => {
-                let Some(item) = items
-                    .iter()
-                    .enumerate()
-                    .find(|(i, item)| item.item_label(*i) == *label)
-                    .map(|(_, item)| item)
-                else {
-                    return false;
-                };
-                let Some(Value::List(base_items)) = b.map(|b| &b.value) else {
-                    return false;
-                };
-                // Items with an identical counterpart are unchanged; the
-                // others pair up in order (edited in place), and head items
-                // left over once the base's run out were inserted.
-                let unmatched_base = base_items
-                    .iter()
-                    .filter(|bi| !items.iter().any(|hi| same_content(hi, bi)))
-                    .count();
-                let unmatched_head: Vec<*const Node> = items
-                    .iter()
-                    .filter(|hi| !base_items.iter().any(|bi| same_content(hi, bi)))
-                    .map(|hi| hi as *const Node)
-                    .collect();
-                return unmatched_head
-                    .iter()
-                    .position(|p| std::ptr::eq(*p, item))
-                    .is_some_and(|rank| rank >= unmatched_base);
-            }
-            _ => return false,
+            Value::List(items) => fnv(b"]", items.iter().fold(fnv(b"[", h), |h, i| feed(i, h))),
+            Value::Map(entries) => fnv(
+                b"}",
+                entries.iter().fold(fnv(b"{", h), |h, (k, v)| {
+                    feed(v, fnv(b"\0", fnv(k.as_bytes(), h)))
+                }),
+            ),
         }
     }
-    false
+    feed(node, FNV_START)
+}
+
+/// Hashes of every leaf of a node with its relative path: the features
+/// [`align`] compares to tell which edited item a head item came from.
+fn leaf_hashes(node: &Node, prefix: u64, out: &mut Vec<u64>) {
+    match &node.value {
+        Value::Scalar(s) => out.push(fnv(s.text().as_bytes(), fnv(b"=", prefix))),
+        Value::List(items) => {
+            for item in items {
+                leaf_hashes(item, fnv(b"[]", prefix), out);
+            }
+        }
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                leaf_hashes(value, fnv(key.as_bytes(), fnv(b".", prefix)), out);
+            }
+        }
+    }
+}
+
+/// Above this many (unmatched head item, unmatched base item) pairs, edited
+/// items are paired in order instead of by similarity, so one list costs at
+/// most this many comparisons.
+pub const MAX_SIMILARITY_PAIRS: usize = 10_000;
+
+/// Which base item each head item of a list is (`None`: the head inserted
+/// it). Named items (`name`, `id`, `Sid`) pair by name. Unnamed items pair
+/// first with an identical base item (by content hash, in order), then the
+/// edited ones with the base item they share the most leaf values with
+/// (best pairs first), then those sharing nothing in order; head items
+/// left over were inserted. Linear in the
+/// list's size apart from the similarity step, which is bounded by
+/// [`MAX_SIMILARITY_PAIRS`].
+pub fn align(head: &[Node], base: &[Node]) -> Vec<Option<usize>> {
+    use std::collections::{HashMap, HashSet, VecDeque};
+    let mut to_base = vec![None; head.len()];
+    let mut base_used = vec![false; base.len()];
+    // Named items: by name.
+    let mut named: HashMap<(&str, &str), usize> = HashMap::new();
+    for (index, item) in base.iter().enumerate() {
+        if let Some(name) = item.item_name() {
+            named.entry(name).or_insert(index);
+        }
+    }
+    for (index, item) in head.iter().enumerate() {
+        if let Some(name) = item.item_name()
+            && let Some(&at) = named.get(&name)
+            && !base_used[at]
+        {
+            to_base[index] = Some(at);
+            base_used[at] = true;
+        }
+    }
+    // Unnamed identical items: by content hash, in order.
+    let mut by_hash: HashMap<u64, VecDeque<usize>> = HashMap::new();
+    for (index, item) in base.iter().enumerate() {
+        if item.item_name().is_none() {
+            by_hash
+                .entry(content_hash(item))
+                .or_default()
+                .push_back(index);
+        }
+    }
+    let unnamed_head: Vec<usize> = (0..head.len())
+        .filter(|i| head[*i].item_name().is_none())
+        .collect();
+    for &index in &unnamed_head {
+        let queue = by_hash.get_mut(&content_hash(&head[index]));
+        if let Some(at) = queue.and_then(VecDeque::pop_front)
+            && same_content(&head[index], &base[at])
+        {
+            to_base[index] = Some(at);
+            base_used[at] = true;
+        }
+    }
+    // Edited items: the most similar pairs first.
+    let left_head: Vec<usize> = unnamed_head
+        .into_iter()
+        .filter(|i| to_base[*i].is_none())
+        .collect();
+    let left_base: Vec<usize> = (0..base.len())
+        .filter(|i| !base_used[*i] && base[*i].item_name().is_none())
+        .collect();
+    if left_head.is_empty() || left_base.is_empty() {
+        return to_base;
+    }
+    if left_head.len().saturating_mul(left_base.len()) > MAX_SIMILARITY_PAIRS {
+        // Too many to compare: pair in order, the extra head items are new.
+        for (h, b) in left_head.iter().zip(&left_base) {
+            to_base[*h] = Some(*b);
+        }
+        return to_base;
+    }
+    let features = |node: &Node| {
+        let mut out = Vec::new();
+        leaf_hashes(node, FNV_START, &mut out);
+        out.into_iter().collect::<HashSet<u64>>()
+    };
+    let head_features: Vec<HashSet<u64>> = left_head.iter().map(|i| features(&head[*i])).collect();
+    let base_features: Vec<HashSet<u64>> = left_base.iter().map(|i| features(&base[*i])).collect();
+    let mut pairs = Vec::new();
+    for (h, hf) in head_features.iter().enumerate() {
+        for (b, bf) in base_features.iter().enumerate() {
+            let shared = hf.intersection(bf).count();
+            if shared > 0 {
+                pairs.push((std::cmp::Reverse(shared), h, b));
+            }
+        }
+    }
+    pairs.sort();
+    let (mut head_done, mut base_done) =
+        (vec![false; left_head.len()], vec![false; left_base.len()]);
+    for (_, h, b) in pairs {
+        if !head_done[h] && !base_done[b] {
+            head_done[h] = true;
+            base_done[b] = true;
+            to_base[left_head[h]] = Some(left_base[b]);
+        }
+    }
+    // Items sharing nothing (a one-value item replaced): in order, as edits.
+    let rest_base = (0..left_base.len()).filter(|b| !base_done[*b]);
+    let rest_head = (0..left_head.len()).filter(|h| !head_done[*h]);
+    for (h, b) in rest_head.zip(rest_base) {
+        to_base[left_head[h]] = Some(left_base[b]);
+    }
+    to_base
+}
+
+/// Where a head concrete path is in the base version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Translated {
+    /// The base path (base labels; the part the base lacks is kept as written).
+    Path(String),
+    /// A list item on the way is one the head inserted.
+    Inserted,
+}
+
+/// Translates head concrete paths of one subject into base paths, aligning
+/// each list on the way once ([`align`]) and remembering it.
+pub struct Translator<'a> {
+    head: &'a Node,
+    base: &'a Node,
+    lists: std::collections::HashMap<*const Node, Vec<Option<usize>>>,
+}
+
+impl<'a> Translator<'a> {
+    /// For one subject's head and base trees.
+    pub fn new(head: &'a Node, base: &'a Node) -> Self {
+        Translator {
+            head,
+            base,
+            lists: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The base path of a head path.
+    pub fn translate(&mut self, concrete: &str) -> Translated {
+        let segments = split_concrete(concrete);
+        let mut out = String::new();
+        let (mut h, mut b) = (self.head, Some(self.base));
+        for (at, segment) in segments.iter().enumerate() {
+            let next = match (segment, &h.value) {
+                (Segment::Key(key), Value::Map(_)) => h.get(key).map(|next| {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(key);
+                    (next, b.and_then(|b| b.get(key)))
+                }),
+                (Segment::Item(label), Value::List(items)) => {
+                    let Some(index) = index_of(items, label) else {
+                        return Translated::Path(rest(out, &segments[at..]));
+                    };
+                    let Some(Value::List(base_items)) = b.map(|b| &b.value) else {
+                        return Translated::Path(rest(out, &segments[at..]));
+                    };
+                    let alignment = self
+                        .lists
+                        .entry(std::ptr::from_ref(h))
+                        .or_insert_with(|| align(items, base_items));
+                    let Some(base_index) = alignment.get(index).copied().flatten() else {
+                        return Translated::Inserted;
+                    };
+                    let base_item = &base_items[base_index];
+                    out.push_str(&base_item.item_label(base_index));
+                    Some((&items[index], Some(base_item)))
+                }
+                _ => None,
+            };
+            match next {
+                Some((next_h, next_b)) => {
+                    h = next_h;
+                    b = next_b;
+                }
+                None => return Translated::Path(rest(out, &segments[at..])),
+            }
+        }
+        Translated::Path(out)
+    }
+}
+
+/// `done` followed by `segments` written as they are.
+fn rest(mut done: String, segments: &[Segment<'_>]) -> String {
+    for segment in segments {
+        match segment {
+            Segment::Key(key) => {
+                if !done.is_empty() {
+                    done.push('.');
+                }
+                done.push_str(key);
+            }
+            Segment::Item(label) => done.push_str(label),
+        }
+    }
+    done
 }
 
 enum Segment<'a> {
