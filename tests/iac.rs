@@ -826,3 +826,82 @@ fn an_injectable_step_inserted_before_an_existing_one_is_new_on_its_lines() {
         .collect();
     assert_eq!(got, vec![("new", 7)], "{:?}", summary(&report.findings));
 }
+
+#[test]
+fn markers_inside_string_values_silence_nothing() {
+    let database = |line: &str| {
+        format!(
+            "resource \"aws_db_instance\" \"main\" {{\n  storage_encrypted = true\n{line}  publicly_accessible = true\n}}\n"
+        )
+    };
+    let cases: [(&str, bool); 10] = [
+        ("  description = \"see checkov:skip=CKV_AWS_17\"\n", false),
+        (
+            "  tags = { note = \"tfsec:ignore:aws-rds-no-public-db-access\" }\n",
+            false,
+        ),
+        (
+            "  name = \"x\" # checkov:skip=CKV_AWS_17:bastion only\n",
+            true,
+        ),
+        (
+            "  name = \"a#b\" // tfsec:ignore:aws-rds-no-public-db-access\n",
+            true,
+        ),
+        (
+            "  /* hunkscan:ignore terraform.aws-rds-publicly-accessible -- bastion */\n",
+            true,
+        ),
+        (
+            "  description = \"hunkscan:ignore terraform.aws-rds-publicly-accessible\"\n",
+            false,
+        ),
+        ("  policy = <<EOF\n# kics-scan ignore-line\nEOF\n", false),
+        (
+            "  #tfsec:ignore:aws-rds-no-public-db-access:exp:2000-01-31\n",
+            false,
+        ),
+        (
+            "  #tfsec:ignore:aws-rds-no-public-db-access:exp:2999-12-31\n",
+            true,
+        ),
+        ("", false),
+    ];
+    for (line, suppressed) in cases {
+        let report = change("db.tf", None, Some(&database(line)));
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.rule_id == "terraform.aws-rds-publicly-accessible")
+            .expect("found");
+        assert_eq!(finding.suppression.is_some(), suppressed, "{line}");
+    }
+    // YAML: a string value is data, a comment after a plain scalar is a comment.
+    let workflow = |step: &str| {
+        format!(
+            "on: issues\npermissions: {{}}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n{step}"
+        )
+    };
+    for (step, suppressed) in [
+        (
+            "      - name: \"zizmor: ignore[template-injection]\"\n        run: echo \"${{ github.event.issue.title }}\"\n",
+            false,
+        ),
+        (
+            "      - run: |\n          echo \"${{ github.event.issue.title }}\" # zizmor: ignore[template-injection]\n",
+            false,
+        ),
+        (
+            "      - run: echo \"${{ github.event.issue.title }}\" # zizmor: ignore[template-injection]\n",
+            true,
+        ),
+    ] {
+        let report = change(".github/workflows/t.yml", None, Some(&workflow(step)));
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.rule_id == "github-actions.template-injection")
+            .expect("found");
+        assert_eq!(finding.suppression.is_some(), suppressed, "{step}");
+    }
+}

@@ -364,7 +364,10 @@ impl Engine {
         let mut findings = fingerprint::assign(path, kept);
         let markers = suppress::Markers::scan(head);
         for finding in &mut findings {
-            if finding.suppression.is_none() {
+            // The IaC analyzer reads `hunkscan:ignore` itself, in comments
+            // only: matched as text, a marker inside a string value (which
+            // whoever writes the data controls) would silence a check.
+            if finding.suppression.is_none() && finding.analyzer != AnalyzerKind::Iac {
                 finding.suppression = markers.suppression_for(finding);
             }
         }

@@ -583,7 +583,12 @@ impl IacAnalyzer {
         head_model: &Model,
         found: &mut [ComparedFinding],
     ) {
-        let markers = suppress::IacMarkers::scan(head_text, kind == IacKind::Dockerfile);
+        let syntax = match kind {
+            IacKind::Terraform => suppress::Syntax::Hcl,
+            IacKind::Kubernetes | IacKind::GithubActions => suppress::Syntax::Yaml,
+            IacKind::Dockerfile => suppress::Syntax::Dockerfile,
+        };
+        let markers = suppress::IacMarkers::scan(head_text, syntax);
         let trees: Vec<&Node> = head_model.subjects.iter().map(|s| &s.node).collect();
         for item in found.iter_mut().filter(|f| f.change != ChangeKind::Fixed) {
             let Some(policy) = self

@@ -12,6 +12,12 @@
 //! | `hunkscan:ignore [<id>…] -- <reason>` above a block | the whole block (on a line, the engine applies it as everywhere) |
 //! | annotation `checkov.io/skip<N>: <ID>=<reason>` | every finding of that manifest |
 //!
+//! Markers are only read in comments — `#`, `//` and `/* */` in HCL, `#` in
+//! YAML and Dockerfiles — never inside a string value, a heredoc or a YAML
+//! block scalar: `description = "see checkov:skip=CKV_AWS_17"` is data, and
+//! anyone who can write data must not be able to silence a check with it.
+//! A `tfsec:ignore:<ID>:exp:<YYYY-MM-DD>` stops applying after that date.
+//!
 //! Other tools' ids silence only the policies that list them as aliases
 //! (`aliases.checkov: [CKV_AWS_20]`), or a policy named by its own id: a
 //! `checkov:skip` for an unrelated check never hides a public bucket. Markers
@@ -28,7 +34,8 @@ static CHECKOV: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static TFSEC_TRIVY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?P<tool>tfsec|trivy):ignore:(?P<id>[A-Za-z0-9_.\-]+)").expect("static regex")
+    Regex::new(r"(?P<tool>tfsec|trivy):ignore:(?P<id>[A-Za-z0-9_.\-]+?)(?::exp:(?P<exp>\d{4}-\d{2}-\d{2}))?(?:[^A-Za-z0-9_.\-:]|$)")
+        .expect("static regex")
 });
 static KICS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -82,13 +89,174 @@ fn is_comment(line: &str) -> bool {
         || t.starts_with('*')
 }
 
+/// The comment syntax of a format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// Terraform: `#`, `//`, `/* */`; strings and heredocs are not comments.
+    Hcl,
+    /// Kubernetes and workflows: `#` after a blank or at the start, outside
+    /// quotes and block scalars.
+    Yaml,
+    /// Dockerfiles: lines starting with `#`.
+    Dockerfile,
+}
+
+/// The comment text of every line (empty when it holds none).
+pub fn comments(text: &str, syntax: Syntax) -> Vec<String> {
+    match syntax {
+        Syntax::Hcl => hcl_comments(text),
+        Syntax::Yaml => yaml_comments(text),
+        Syntax::Dockerfile => text
+            .lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                if trimmed.starts_with('#') {
+                    trimmed.to_owned()
+                } else {
+                    String::new()
+                }
+            })
+            .collect(),
+    }
+}
+
+fn hcl_comments(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    let mut heredoc: Option<String> = None;
+    for line in text.lines() {
+        let mut comment = String::new();
+        if let Some(end) = &heredoc {
+            if line.trim() == end {
+                heredoc = None;
+            }
+            out.push(comment);
+            continue;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let (mut i, mut in_string) = (0, false);
+        while i < chars.len() {
+            let (c, next) = (chars[i], chars.get(i + 1).copied());
+            if in_block {
+                if c == '*' && next == Some('/') {
+                    in_block = false;
+                    i += 2;
+                    comment.push(' ');
+                    continue;
+                }
+                comment.push(c);
+            } else if in_string {
+                match c {
+                    '\\' => i += 1,
+                    '"' => in_string = false,
+                    _ => {}
+                }
+            } else {
+                match (c, next) {
+                    ('"', _) => in_string = true,
+                    ('#', _) | ('/', Some('/')) => {
+                        comment.extend(&chars[i..]);
+                        break;
+                    }
+                    ('/', Some('*')) => {
+                        in_block = true;
+                        i += 1;
+                    }
+                    ('<', Some('<')) => {
+                        let word: String = chars[i + 2..]
+                            .iter()
+                            .skip_while(|c| **c == '-')
+                            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                            .collect();
+                        if !word.is_empty() {
+                            heredoc = Some(word);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        out.push(comment);
+    }
+    out
+}
+
+fn yaml_comments(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // The indentation of the line that opened a block scalar (`run: |`).
+    let mut block: Option<usize> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        if let Some(opener) = block {
+            if line.trim().is_empty() || indent > opener {
+                out.push(String::new());
+                continue;
+            }
+            block = None;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut quote: Option<char> = None;
+        let mut previous: Option<char> = None;
+        let mut code_end = chars.len();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            match quote {
+                Some('"') if c == '\\' => i += 1,
+                Some(q) if c == q => {
+                    // `''` inside a single-quoted scalar is an escaped quote.
+                    if q == '\'' && chars.get(i + 1) == Some(&'\'') {
+                        i += 1;
+                    } else {
+                        quote = None;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let opens_scalar =
+                        previous.is_none_or(|p| matches!(p, ':' | '-' | '[' | '{' | ',' | '?'));
+                    if (c == '"' || c == '\'') && opens_scalar {
+                        quote = Some(c);
+                    } else if c == '#' && (i == 0 || chars[i - 1].is_whitespace()) {
+                        code_end = i;
+                        break;
+                    }
+                }
+            }
+            if !c.is_whitespace() {
+                previous = Some(c);
+            }
+            i += 1;
+        }
+        let code: String = chars[..code_end].iter().collect();
+        let code = code.trim_end();
+        let last = code
+            .rsplit_once(char::is_whitespace)
+            .map_or(code, |(_, last)| last);
+        let opens_block = last.starts_with(['|', '>'])
+            && last
+                .chars()
+                .skip(1)
+                .all(|c| matches!(c, '-' | '+') || c.is_ascii_digit());
+        if opens_block && (code.contains(':') || code.trim_start().starts_with('-')) {
+            block = Some(indent);
+        }
+        out.push(chars[code_end..].iter().collect());
+    }
+    out
+}
+
 impl IacMarkers {
-    /// Finds the markers of `text`. `checkov_whole_file`: Checkov skips in a
-    /// Dockerfile apply to the whole file.
-    pub fn scan(text: &str, checkov_whole_file: bool) -> Self {
+    /// Finds the markers in the comments of `text`. `checkov_whole_file`:
+    /// Checkov skips in a Dockerfile apply to the whole file.
+    pub fn scan(text: &str, syntax: Syntax) -> Self {
+        let checkov_whole_file = syntax == Syntax::Dockerfile;
         let lines: Vec<&str> = text.lines().collect();
+        let comments = comments(text, syntax);
+        let today = chrono::Utc::now().date_naive();
         let mut markers = Vec::new();
-        for (index, line) in lines.iter().enumerate() {
+        for (index, line) in comments.iter().enumerate() {
             if !(line.contains("checkov:")
                 || line.contains(":ignore")
                 || line.contains("kics-scan")
@@ -136,7 +304,17 @@ impl IacMarkers {
                 } else {
                     SuppressionSource::Trivy
                 };
-                let reason = format!("{tool}:ignore:{id} comment");
+                let expiry = caps
+                    .name("exp")
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d.as_str(), "%Y-%m-%d").ok());
+                if expiry.is_some_and(|date| date < today) {
+                    // Expired: the finding is visible again.
+                    continue;
+                }
+                let reason = match expiry {
+                    Some(date) => format!("{tool}:ignore:{id} comment (until {date})"),
+                    None => format!("{tool}:ignore:{id} comment"),
+                };
                 push(source, vec![id], reason, Scope::LineOrNextBlock);
             }
             if let Some(caps) = KICS.captures(line) {
@@ -169,7 +347,14 @@ impl IacMarkers {
             }
             if let Some((ids, reason)) = suppress::hunkscan_marker(line) {
                 let reason = reason.unwrap_or_else(|| "hunkscan:ignore comment".into());
-                push(SuppressionSource::Hunkscan, ids, reason, Scope::NextBlock);
+                // Its line and the next (as the engine applies it for every
+                // analyzer), and above a block the whole block.
+                push(
+                    SuppressionSource::Hunkscan,
+                    ids,
+                    reason,
+                    Scope::LineOrNextBlock,
+                );
             }
         }
         Self {
@@ -285,4 +470,25 @@ pub fn annotation_suppression(
             ),
             line,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_comment_text_is_read_for_markers() {
+        let yaml = "a: it's # c1\nb: 'x # y' # c2\nc: \"q\\\" # r\"\nd: |\n  # body\ne: 1 #c3\n";
+        assert_eq!(
+            comments(yaml, Syntax::Yaml),
+            vec!["# c1", "# c2", "", "", "", "#c3"]
+        );
+        let hcl = "a = \"x # y\" # c1\nb = \"\\\"//\" // c2\n/* c3\nc4 */ d = 1\ne = <<EOT\n# body\nEOT\n";
+        assert_eq!(
+            comments(hcl, Syntax::Hcl),
+            vec!["# c1", "// c2", " c3", "c4  ", "", "", ""]
+        );
+        let docker = "RUN echo # not a comment\n  # c1\n";
+        assert_eq!(comments(docker, Syntax::Dockerfile), vec!["", "# c1"]);
+    }
 }
