@@ -905,3 +905,54 @@ fn markers_inside_string_values_silence_nothing() {
         assert_eq!(finding.suppression.is_some(), suppressed, "{step}");
     }
 }
+
+#[test]
+fn dockerfile_heredoc_look_alikes_blank_continuation_lines_and_a_bom_hide_nothing() {
+    let rules = |text: &str| -> Vec<(String, u32)> {
+        let report = change("Dockerfile", None, Some(text));
+        let mut got: Vec<(String, u32)> = report
+            .findings
+            .iter()
+            .map(|f| (f.rule_id.clone(), f.start.line))
+            .collect();
+        got.sort();
+        got
+    };
+    let expected = |rows: &[(&str, u32)]| -> Vec<(String, u32)> {
+        let mut rows: Vec<(String, u32)> =
+            rows.iter().map(|(r, l)| ((*r).to_owned(), *l)).collect();
+        rows.sort();
+        rows
+    };
+    // `<<EOT` inside quotes is not a heredoc; one whose terminator never
+    // comes is backtracked: the instructions after it are still read.
+    for run in [
+        "RUN echo \"a<<EOT\"",
+        "RUN echo 'x <<-EOT'",
+        "RUN cat <<EOT > /etc/motd",
+    ] {
+        let text = format!(
+            "FROM alpine:3.20\n{run}\nADD https://example.com/tool.tar.gz /opt/\nUSER root\n"
+        );
+        assert_eq!(
+            rules(&text),
+            expected(&[
+                ("dockerfile.add-remote-url", 3),
+                ("dockerfile.final-stage-runs-as-root", 4),
+            ]),
+            "{run}"
+        );
+    }
+    // A real heredoc still holds its body.
+    let text = "FROM alpine:3.20\nRUN <<EOT\nADD https://example.com/not-an-instruction /\nEOT\nUSER app\n";
+    assert_eq!(rules(text), expected(&[]));
+    // A blank line inside a `\\` continuation does not end the instruction.
+    let text = "FROM alpine:3.20\nRUN apk add --no-cache curl \\\n\n    && curl -fsSL https://example.com/install.sh | sh\nUSER app\n";
+    assert_eq!(rules(text), expected(&[("dockerfile.curl-pipe-shell", 2)]));
+    // A UTF-8 byte order mark before `FROM` does not hide the stage.
+    let text = "\u{feff}FROM alpine:latest\nUSER app\n";
+    assert_eq!(
+        rules(text),
+        expected(&[("dockerfile.base-image-latest", 1)])
+    );
+}

@@ -4,8 +4,10 @@
 //! best known, `dockerfile-parser`, is a pest grammar last released years
 //! ago, without heredocs or the `escape` directive), and the format is line
 //! based: instructions, `\` continuations (or the `# escape=` character),
-//! comments, and `<<EOF` heredocs. That is all this module handles; it
-//! never evaluates anything.
+//! comments (and blank lines) inside continuations, and `<<EOF` heredocs
+//! (only where a shell would see them: not inside quotes; one whose
+//! terminator never comes is not a heredoc, so it cannot swallow the rest of
+//! the file). That is all this module handles; it never evaluates anything.
 //!
 //! Subjects: one `stage` per `FROM` (its base image split into image, tag
 //! and digest; whether it is the final stage; its last `USER`) and one
@@ -28,32 +30,65 @@ pub struct Instruction {
     pub end: u32,
 }
 
+/// The heredocs an instruction opens: `<<WORD`, `<<-WORD` (tabs stripped
+/// from the body), `<<"WORD"`, `<<'WORD'` — only where a shell would see
+/// them, outside quotes (`echo "a<<EOT"` opens nothing) and not `<<<`.
 fn heredoc_delimiters(args: &str) -> Vec<(String, bool)> {
+    let chars: Vec<char> = args.chars().collect();
     let mut out = Vec::new();
-    let mut rest = args;
-    while let Some(at) = rest.find("<<") {
-        rest = &rest[at + 2..];
-        let strip = rest.starts_with('-');
-        let body = rest.trim_start_matches('-');
-        let body = body.trim_start_matches(['"', '\'']);
-        let word: String = body
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !word.is_empty()
-            && word
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        {
-            out.push((word, strip));
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some('"') if c == '\\' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\\' => i += 1,
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '<' && chars.get(i + 1) == Some(&'<') => {
+                if chars.get(i + 2) == Some(&'<') {
+                    i += 3;
+                    continue;
+                }
+                let mut j = i + 2;
+                let strip = chars.get(j) == Some(&'-');
+                if strip {
+                    j += 1;
+                }
+                let word_quote = chars.get(j).copied().filter(|c| *c == '"' || *c == '\'');
+                if word_quote.is_some() {
+                    j += 1;
+                }
+                let word: String = chars[j.min(chars.len())..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .collect();
+                j += word.chars().count();
+                if word_quote.is_some() && chars.get(j).copied() == word_quote {
+                    j += 1;
+                }
+                if word
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                {
+                    out.push((word, strip));
+                }
+                i = j;
+                continue;
+            }
+            None => {}
         }
+        i += 1;
     }
     out
 }
 
 /// Splits a Dockerfile into instructions.
 pub fn instructions(text: &str) -> Vec<Instruction> {
+    // A UTF-8 byte order mark is not part of the first instruction.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     let mut escape = '\\';
     // Parser directives: leading `# directive=value` comments.
@@ -85,7 +120,10 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
         // Continuations: a line ending in the escape character goes on.
         loop {
             let line = lines[index].trim_end();
-            let is_comment = index > start && line.trim_start().starts_with('#');
+            // Comment and blank lines inside a continuation are dropped, as
+            // Docker does; they do not end the instruction.
+            let is_comment =
+                index > start && (line.trim_start().starts_with('#') || line.trim().is_empty());
             if !is_comment {
                 match line.strip_suffix(escape) {
                     Some(head) => {
@@ -108,8 +146,11 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
             None => (joined.trim().to_ascii_uppercase(), String::new()),
         };
         let mut args = args;
-        // Heredocs: the body runs to a line holding only the delimiter.
+        // Heredocs: the body runs to a line holding only the delimiter. One
+        // that never ends is not a heredoc: its lines stay instructions.
         for (delimiter, strip) in heredoc_delimiters(&args.clone()) {
+            let (saved_index, saved_len) = (index, args.len());
+            let mut closed = false;
             while index + 1 < lines.len() {
                 index += 1;
                 let line = lines[index];
@@ -121,8 +162,14 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
                 args.push('\n');
                 args.push_str(line);
                 if candidate.trim_end() == delimiter {
+                    closed = true;
                     break;
                 }
+            }
+            if !closed {
+                index = saved_index;
+                args.truncate(saved_len);
+                break;
             }
         }
         out.push(Instruction {
