@@ -956,3 +956,49 @@ fn dockerfile_heredoc_look_alikes_blank_continuation_lines_and_a_bom_hide_nothin
         expected(&[("dockerfile.base-image-latest", 1)])
     );
 }
+
+#[test]
+fn a_finding_made_to_apply_by_a_new_trigger_or_a_deleted_block_is_a_regression() {
+    let checkout = "permissions:\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n";
+    let base = format!("on:\n  push:\n{checkout}");
+    let head = format!("on:\n  push:\n  pull_request_target:\n{checkout}");
+    let report = change(".github/workflows/ci.yml", Some(&base), Some(&head));
+    let got: Vec<(&str, &str, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.change.as_str(), f.start.line))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("github-actions.pwn-request-checkout", "regression", 3)]
+    );
+    assert!(
+        report.findings[0]
+            .message
+            .contains("`pull_request_target` added to `workflow_triggers`"),
+        "{}",
+        report.findings[0].message
+    );
+    // The only job's `permissions` deleted, in a workflow that sets none.
+    let base = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    permissions:\n      contents: read\n    steps:\n      - run: make\n";
+    let head =
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: make\n";
+    let file = changed_file(
+        ".github/workflows/ci.yml",
+        Content::Text(base.into()),
+        Content::Text(head.into()),
+    )
+    .expect("diff");
+    let commentable = file.diff.lines.commentable.clone();
+    let report = ENGINE.scan(&ChangeSet { files: vec![file] });
+    let got: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.change.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("github-actions.excessive-permissions", "regression")]
+    );
+    assert!(commentable.contains(&report.findings[0].start.line));
+}

@@ -11,7 +11,10 @@
 //!   **new** — the engine still requires it to touch an added line;
 //! - in head only, on a subject the base had: **regression**, with the old
 //!   and new value in the message (the first piece of evidence whose value
-//!   differs between the versions: changed, removed or newly set);
+//!   differs between the versions: changed, removed or newly set); also
+//!   when the finding's own lines are unchanged but a list item the change
+//!   added (a trigger) or a block it deleted made it apply — placed on the
+//!   added item, or near the deletion;
 //! - in base only: **fixed**, credited in summaries;
 //! - a subject deleted by the change that a `removed: true` policy protects
 //!   (a public access block, an encryption configuration): **regression**.
@@ -206,6 +209,11 @@ enum Change {
         path: String,
         to: String,
     },
+    /// A list item the change added that makes the finding apply.
+    Added {
+        path: String,
+        value: String,
+    },
     Deleted,
     Other,
 }
@@ -216,11 +224,20 @@ impl Change {
             Change::Changed { path, .. } if sensitive => format!("`{path}` changed"),
             Change::Removed { path, .. } if sensitive => format!("`{path}` removed"),
             Change::Set { path, .. } if sensitive => format!("`{path}` set"),
+            Change::Added { path, .. } if sensitive => format!("`{path}` added"),
             Change::Changed { path, from, to } => {
                 format!("`{path}` changed from `{from}` to `{to}`")
             }
             Change::Removed { path, was } => format!("`{path}` removed (was `{was}`)"),
             Change::Set { path, to } => format!("`{path}` set to `{to}` (was unset)"),
+            Change::Added { path, value } => {
+                // `workflow_triggers[1]` ─▶ `workflow_triggers`: the list it joined.
+                let list = match path.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
+                    Some((list, _)) if !list.is_empty() => list,
+                    _ => path,
+                };
+                format!("`{value}` added to `{list}` by this change")
+            }
             Change::Deleted => format!("`{label}` deleted by this change"),
             Change::Other => "made worse by this change".into(),
         }
@@ -365,6 +382,7 @@ impl IacAnalyzer {
         path: &str,
         base: Option<(&str, &Model)>,
         head: (&str, &Model),
+        lines: &crate::diff::LineSets,
         out: &mut Vec<ComparedFinding>,
     ) -> Option<String> {
         let policies: Vec<&Policy> = self.policies.of(kind).collect();
@@ -475,10 +493,11 @@ impl IacAnalyzer {
             }
         }
 
-        for (hit, _) in head_hits
+        for (hi, (hit, _)) in head_hits
             .iter()
             .zip(&head_taken)
-            .filter(|(_, taken)| !**taken)
+            .enumerate()
+            .filter(|(_, (_, taken))| !**taken)
         {
             let policy = policies[hit.policy];
             let Some(base_subject) = base_subjects.get(hit.subject.key.as_str()) else {
@@ -499,11 +518,54 @@ impl IacAnalyzer {
             let change = match change {
                 Some(change) => change,
                 None if policy.report == Report::Any => {
-                    let message = self.message(policy, hit);
+                    let span = hit.span();
+                    if lines.intersects_added(span.start.line, span.end.line) {
+                        let message = self.message(policy, hit);
+                        out.push(ComparedFinding {
+                            raw: self.raw(policy, hit, span, head_text, message, path),
+                            change: ChangeKind::New,
+                            base_lines: None,
+                        });
+                        continue;
+                    }
+                    // It newly applies to a subject the base had, but its
+                    // own lines are unchanged: something else the change did
+                    // made it apply (a `pull_request_target` trigger added
+                    // above an existing checkout of the head; a job's
+                    // `permissions` deleted). Report it as a regression, on
+                    // the added evidence when there is one, else near the
+                    // lines the change deleted in the subject.
+                    let added = hit.evidence.iter().rev().find_map(|(p, node)| {
+                        node.filter(|n| lines.intersects_added(n.span.start.line, n.span.end.line))
+                            .map(|n| (p.as_str(), n))
+                    });
+                    let (change, span, base_lines) = match added {
+                        Some((evidence, node)) => (
+                            Change::Added {
+                                path: evidence.to_owned(),
+                                value: node.display(),
+                            },
+                            node.span,
+                            None,
+                        ),
+                        None => (
+                            Change::Added {
+                                path: hit.primary().0.to_owned(),
+                                value: head_values[hi].clone(),
+                            },
+                            span,
+                            Some(base_subject.node.span),
+                        ),
+                    };
+                    let message = format!(
+                        "{}: {}",
+                        self.message(policy, hit),
+                        change.describe(&hit.subject.label, policy.sensitive)
+                    );
                     out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, hit.span(), head_text, message, path),
-                        change: ChangeKind::New,
-                        base_lines: None,
+                        raw: self.raw(policy, hit, span, head_text, message, path),
+                        change: ChangeKind::Regression,
+                        base_lines: base_lines.map(|s| (s.start.line, s.end.line)),
                     });
                     continue;
                 }
@@ -757,7 +819,14 @@ impl Analyzer for IacAnalyzer {
         }
         let mut found = Vec::new();
         let base = base_text.zip(base_model.as_ref());
-        if let Some(reason) = self.compare(kind, path, base, (head, &head_model), &mut found) {
+        if let Some(reason) = self.compare(
+            kind,
+            path,
+            base,
+            (head, &head_model),
+            &file.diff.lines,
+            &mut found,
+        ) {
             out.skipped.push(skip(reason, true));
         }
         if !removed {
