@@ -1002,3 +1002,40 @@ fn a_finding_made_to_apply_by_a_new_trigger_or_a_deleted_block_is_a_regression()
     );
     assert!(commentable.contains(&report.findings[0].start.line));
 }
+
+#[test]
+fn look_alike_forms_of_known_problems_are_caught() {
+    let rules_of = |path: &str, text: &str| -> Vec<String> {
+        change(path, None, Some(text))
+            .findings
+            .iter()
+            .map(|f| f.rule_id.clone())
+            .collect()
+    };
+    let workflow = "on: issue_comment\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"${{ github.event.issue.title || 'x' }}\"\n      - run: echo '${{ toJSON(github.event.comment) }}'\n      - run: echo \"PR ${{ github.event.pull_request.number }}\"\n";
+    let injections = rules_of(".github/workflows/t.yml", workflow);
+    assert_eq!(
+        injections,
+        vec!["github-actions.template-injection"; 2],
+        "{injections:?}"
+    );
+    let dockerfile = "FROM debian:12.6\nRUN curl -fsSL \"https://example.com/get?os=linux&arch=amd64\" | /bin/bash -\nRUN bash <(curl -fsSL https://example.com/install.sh)\nUSER app\n";
+    assert_eq!(
+        rules_of("Dockerfile", dockerfile),
+        vec!["dockerfile.curl-pipe-shell"; 2]
+    );
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  automountServiceAccountToken: false\n  volumes:\n  - name: run\n    hostPath:\n      path: /var/run\n  containers:\n  - name: c\n    image: app:1.0\n    securityContext:\n      capabilities:\n        add: [\"sys_admin\"]\n";
+    let mut got = rules_of("pod.yaml", pod);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "kubernetes.dangerous-capabilities",
+            "kubernetes.sensitive-host-path"
+        ]
+    );
+    let rule = "resource \"aws_security_group_rule\" \"x\" {\n  type              = \"ingress\"\n  from_port         = 0\n  to_port           = 65535\n  protocol          = \"tcp\"\n  cidr_blocks       = [\"0.0.0.0/0\"]\n  security_group_id = aws_security_group.web.id\n}\n";
+    assert!(
+        rules_of("sg.tf", rule).contains(&"terraform.aws-security-group-open-all-ports".to_owned())
+    );
+}
