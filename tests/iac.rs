@@ -1039,3 +1039,36 @@ fn look_alike_forms_of_known_problems_are_caught() {
         rules_of("sg.tf", rule).contains(&"terraform.aws-security-group-open-all-ports".to_owned())
     );
 }
+
+#[test]
+fn an_admin_statement_inserted_before_an_edited_one_is_new() {
+    let statement = |sid: &str, extra: &str| {
+        format!(
+            "      {{\n        Sid      = \"{sid}\"\n        Effect   = \"Allow\"\n        Action   = \"*\"\n        Resource = \"*\"{extra}\n      }},\n"
+        )
+    };
+    let policy = |statements: &str| {
+        format!(
+            "resource \"aws_iam_policy\" \"ops\" {{\n  name = \"ops\"\n  policy = jsonencode({{\n    Version = \"2012-10-17\"\n    Statement = [\n{statements}    ]\n  }})\n}}\n"
+        )
+    };
+    let base = policy(&statement("BreakGlass", ""));
+    // A new admin statement above the old one, whose condition is edited too.
+    let head = policy(&format!(
+        "{}{}",
+        statement("Deploy", ""),
+        statement(
+            "BreakGlass",
+            "\n        Condition = { Bool = { \"aws:MultiFactorAuthPresent\" = \"true\" } }"
+        )
+    ));
+    let report = change("iam.tf", Some(&base), Some(&head));
+    let got: Vec<(&str, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.change.as_str(), f.start.line))
+        .collect();
+    assert_eq!(got.len(), 1, "{:?}", summary(&report.findings));
+    assert_eq!(got[0].0, "new");
+    assert!((6..=11).contains(&got[0].1), "{got:?}");
+}

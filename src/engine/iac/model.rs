@@ -551,7 +551,9 @@ impl<'a> Translator<'a> {
                     let Some(base_index) = alignment.get(index).copied().flatten() else {
                         return Translated::Inserted;
                     };
-                    let base_item = &base_items[base_index];
+                    let Some(base_item) = base_items.get(base_index) else {
+                        return Translated::Inserted;
+                    };
                     out.push_str(&base_item.item_label(base_index));
                     Some((&items[index], Some(base_item)))
                 }
