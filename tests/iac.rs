@@ -1072,3 +1072,34 @@ fn an_admin_statement_inserted_before_an_edited_one_is_new() {
     assert_eq!(got[0].0, "new");
     assert!((6..=11).contains(&got[0].1), "{got:?}");
 }
+
+#[test]
+fn a_credential_finding_moved_next_to_a_deletion_keeps_its_masked_snippet() {
+    // A team policy: a literal key is tolerated only behind `assume_role`.
+    let rules = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(rules.path().join("terraform")).expect("mkdir");
+    std::fs::write(
+        rules.path().join("terraform/literal-key-without-role.yml"),
+        "id: terraform.literal-key-without-role\nseverity: high\ncwe: CWE-798\nmessage: \"{label} uses a literal key without `assume_role`\"\nremediation: \"Use a role.\"\ntarget: provider\nsensitive: true\nwhen:\n  all:\n    - {path: assume_role, absent: true}\n    - {path: secret_key, matches: \".\"}\n",
+    )
+    .expect("write policy");
+    let policies = Policies::load(Some(rules.path())).expect("policies load");
+    let engine = Engine::new(vec![Box::new(IacAnalyzer::new(policies))]);
+    const SECRET: &str = "wJalrXUtnFEMIK7MDENGbPxRfiCYzq81kLm2";
+    let base = format!(
+        "provider \"aws\" {{\n  region     = \"eu-west-1\"\n  access_key = var.access_key\n  assume_role {{\n    role_arn = \"arn:aws:iam::123456789012:role/deploy\"\n  }}\n  secret_key = \"{SECRET}\"\n}}\n"
+    );
+    let head = format!(
+        "provider \"aws\" {{\n  region     = \"eu-west-1\"\n  access_key = var.access_key\n  secret_key = \"{SECRET}\"\n}}\n"
+    );
+    let file =
+        changed_file("providers.tf", Content::Text(base), Content::Text(head)).expect("diff");
+    let report = engine.scan(&ChangeSet { files: vec![file] });
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "terraform.literal-key-without-role")
+        .expect("the deleted assume_role is a regression");
+    assert_eq!(finding.change, ChangeKind::Regression);
+    assert_never_echoed(&report, &[SECRET]);
+}

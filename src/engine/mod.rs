@@ -113,6 +113,9 @@ pub struct RawFinding {
     pub finding: Finding,
     /// Only this line must touch an added line (for matches spanning a whole block).
     pub anchor_first_line: bool,
+    /// The snippet hides a credential: when the engine moves the finding
+    /// onto another line, it keeps this snippet rather than show that line.
+    pub masked: bool,
     /// What identifies the match independently of its position (normalised
     /// matched text; for secrets a keyed hash of the value).
     pub identity: String,
@@ -354,7 +357,14 @@ impl Engine {
                     if !touches_added(&item.raw)
                         && let Some(base_lines) = item.base_lines
                     {
-                        anchor_near_deletion(&mut item.raw.finding, base_lines, lines, head);
+                        let masked = item.raw.masked;
+                        anchor_near_deletion(
+                            &mut item.raw.finding,
+                            base_lines,
+                            lines,
+                            head,
+                            masked,
+                        );
                     }
                     kept.push(item.raw);
                 }
@@ -413,6 +423,7 @@ fn anchor_near_deletion(
     (base_start, base_end): (u32, u32),
     lines: &crate::diff::LineSets,
     head: &str,
+    masked: bool,
 ) {
     if lines.commentable.is_empty() {
         return;
@@ -447,7 +458,11 @@ fn anchor_near_deletion(
             line,
             column: u32::try_from(text.chars().count() + 1).unwrap_or(u32::MAX),
         };
-        finding.snippet = text.to_owned();
+        // A credential's masked snippet stays: the line it moves to may hold
+        // the credential itself.
+        if !masked {
+            finding.snippet = text.to_owned();
+        }
     }
 }
 

@@ -498,6 +498,7 @@ impl SastAnalyzer {
                 snippet,
             },
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
+            masked: false,
             identity: node.text().into_owned(),
         }
     }

@@ -558,6 +558,7 @@ impl SecretsAnalyzer {
                 snippet,
             },
             anchor_first_line: true,
+            masked: true,
             identity: self.keyed_hash(&hit.value),
         }
     }

@@ -359,6 +359,7 @@ impl IacAnalyzer {
                 snippet: snippet(text, span, policy.sensitive, policy.kind),
             },
             anchor_first_line: false,
+            masked: policy.sensitive,
             identity: format!("{}|{}", hit.subject.key, hit.primary().0),
         }
     }
