@@ -1103,3 +1103,36 @@ fn a_credential_finding_moved_next_to_a_deletion_keeps_its_masked_snippet() {
     assert_eq!(finding.change, ChangeKind::Regression);
     assert_never_echoed(&report, &[SECRET]);
 }
+
+#[test]
+fn a_file_with_too_many_findings_to_compare_is_reported_as_new_on_added_lines_with_a_reason() {
+    // 10,001 findings on each side: over the 20,000 compared per file.
+    let mut base = String::from("FROM debian:12.6\n");
+    for i in 0..10_001 {
+        base.push_str(&format!("RUN sudo touch /tmp/{i}\n"));
+    }
+    base.push_str("USER app\n");
+    let head = base.replace(
+        "RUN sudo touch /tmp/5000\n",
+        "RUN sudo touch /tmp/5000\nRUN chmod 777 /srv\n",
+    );
+    let report = change("Dockerfile", Some(&base), Some(&head));
+    assert_eq!(
+        summary(&report.findings),
+        vec![(
+            "Dockerfile".into(),
+            "dockerfile.chmod-777".into(),
+            "new",
+            5003,
+            false
+        )]
+    );
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.partial && s.reason.contains("without comparison")),
+        "{:?}",
+        report.skipped
+    );
+}

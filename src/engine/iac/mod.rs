@@ -251,10 +251,11 @@ fn fill(template: &str, label: &str, path: &str, value: &str) -> String {
         .replace("{value}", value)
 }
 
-fn position(text: &str, line: u32, column: u32) -> Position {
-    let length = text
-        .lines()
-        .nth((line as usize).saturating_sub(1))
+/// `rows`: the file's lines, split once per file (finding positions and
+/// snippets are per finding; re-splitting the text each time was quadratic).
+fn position(rows: &[&str], line: u32, column: u32) -> Position {
+    let length = rows
+        .get((line as usize).saturating_sub(1))
         .map_or(0, |l| l.chars().count());
     Position {
         line,
@@ -264,9 +265,10 @@ fn position(text: &str, line: u32, column: u32) -> Position {
     }
 }
 
-fn snippet(text: &str, span: Span, sensitive: bool, kind: IacKind) -> String {
-    let lines = text
-        .lines()
+fn snippet(rows: &[&str], span: Span, sensitive: bool, kind: IacKind) -> String {
+    let lines = rows
+        .iter()
+        .copied()
         .skip((span.start.line as usize).saturating_sub(1))
         .take(span.end.line.saturating_sub(span.start.line) as usize + 1);
     if sensitive {
@@ -336,7 +338,7 @@ impl IacAnalyzer {
         policy: &Policy,
         hit: &Hit,
         span: Span,
-        text: &str,
+        text: &[&str],
         message: String,
         path: &str,
     ) -> RawFinding {
@@ -393,6 +395,8 @@ impl IacAnalyzer {
             Some((text, model)) => (text, evaluate(&policies, model, false), Some(model)),
             None => ("", Vec::new(), None),
         };
+        let head_rows: Vec<&str> = head_text.lines().collect();
+        let base_rows: Vec<&str> = base_text.lines().collect();
         let base_subjects: HashMap<&str, &Subject> = base_model
             .map(|m| m.subjects.iter().map(|s| (s.key.as_str(), s)).collect())
             .unwrap_or_default();
@@ -407,7 +411,7 @@ impl IacAnalyzer {
                 if policy.report == Report::Any {
                     let message = self.message(policy, hit);
                     out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, hit.span(), head_text, message, path),
+                        raw: self.raw(policy, hit, hit.span(), &head_rows, message, path),
                         change: ChangeKind::New,
                         base_lines: None,
                     });
@@ -505,7 +509,7 @@ impl IacAnalyzer {
                 if policy.report == Report::Any {
                     let message = self.message(policy, hit);
                     out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, hit.span(), head_text, message, path),
+                        raw: self.raw(policy, hit, hit.span(), &head_rows, message, path),
                         change: ChangeKind::New,
                         base_lines: None,
                     });
@@ -523,7 +527,7 @@ impl IacAnalyzer {
                     if lines.intersects_added(span.start.line, span.end.line) {
                         let message = self.message(policy, hit);
                         out.push(ComparedFinding {
-                            raw: self.raw(policy, hit, span, head_text, message, path),
+                            raw: self.raw(policy, hit, span, &head_rows, message, path),
                             change: ChangeKind::New,
                             base_lines: None,
                         });
@@ -564,7 +568,7 @@ impl IacAnalyzer {
                         change.describe(&hit.subject.label, policy.sensitive)
                     );
                     out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, span, head_text, message, path),
+                        raw: self.raw(policy, hit, span, &head_rows, message, path),
                         change: ChangeKind::Regression,
                         base_lines: base_lines.map(|s| (s.start.line, s.end.line)),
                     });
@@ -578,7 +582,7 @@ impl IacAnalyzer {
                 change.describe(&hit.subject.label, policy.sensitive)
             );
             out.push(ComparedFinding {
-                raw: self.raw(policy, hit, span, head_text, message, path),
+                raw: self.raw(policy, hit, span, &head_rows, message, path),
                 change: ChangeKind::Regression,
                 base_lines: base_span.map(|s| (s.start.line, s.end.line)),
             });
@@ -592,7 +596,7 @@ impl IacAnalyzer {
             let policy = policies[hit.policy];
             let message = self.message(policy, hit);
             out.push(ComparedFinding {
-                raw: self.raw(policy, hit, hit.span(), base_text, message, path),
+                raw: self.raw(policy, hit, hit.span(), &base_rows, message, path),
                 change: ChangeKind::Fixed,
                 base_lines: None,
             });
@@ -627,7 +631,7 @@ impl IacAnalyzer {
                 );
                 // Positioned on the base lines; the engine moves it onto the
                 // nearest changed line of the head when the file still exists.
-                let mut raw = self.raw(policy, &hit, span.first_line(), base_text, message, path);
+                let mut raw = self.raw(policy, &hit, span.first_line(), &base_rows, message, path);
                 raw.identity = format!("{}|deleted", hit.subject.key);
                 out.push(ComparedFinding {
                     raw,
@@ -653,17 +657,20 @@ impl IacAnalyzer {
         };
         let markers = suppress::IacMarkers::scan(head_text, syntax);
         let trees: Vec<&Node> = head_model.subjects.iter().map(|s| &s.node).collect();
+        // Indexed once: a generated file can hold thousands of findings.
+        let policies: HashMap<&str, &Policy> =
+            self.policies.of(kind).map(|p| (p.id.as_str(), p)).collect();
+        let subjects: HashMap<&str, &Subject> = head_model
+            .subjects
+            .iter()
+            .map(|s| (s.key.as_str(), s))
+            .collect();
         for item in found.iter_mut().filter(|f| f.change != ChangeKind::Fixed) {
-            let Some(policy) = self
-                .policies
-                .all()
-                .iter()
-                .find(|p| p.id == item.raw.finding.rule_id)
-            else {
+            let Some(policy) = policies.get(item.raw.finding.rule_id.as_str()).copied() else {
                 continue;
             };
             let key = item.raw.identity.split('|').next().unwrap_or("");
-            let Some(subject) = head_model.subjects.iter().find(|s| s.key == key) else {
+            let Some(subject) = subjects.get(key).copied() else {
                 continue;
             };
             let finding = &item.raw.finding;
@@ -830,6 +837,13 @@ impl Analyzer for IacAnalyzer {
         ) {
             out.skipped.push(skip(reason, true));
         }
+        // New findings off the added lines are dropped by the engine anyway:
+        // drop them before the suppression work, which is per finding.
+        let lines = &file.diff.lines;
+        found.retain(|f| {
+            f.change != ChangeKind::New
+                || lines.intersects_added(f.raw.finding.start.line, f.raw.finding.end.line)
+        });
         if !removed {
             self.apply_suppressions(kind, head, &head_model, &mut found);
         }
@@ -892,7 +906,8 @@ mod tests {
         for (text, kind, expected) in cases {
             let lines = u32::try_from(text.lines().count()).unwrap_or(1);
             let span = Span::new(1, 1, lines, 1);
-            assert_eq!(snippet(text, span, true, kind), expected, "{text}");
+            let rows: Vec<&str> = text.lines().collect();
+            assert_eq!(snippet(&rows, span, true, kind), expected, "{text}");
         }
     }
 }
