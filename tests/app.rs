@@ -273,9 +273,33 @@ async fn forged_missing_and_oversized_deliveries_are_refused_and_nothing_runs() 
         .expect("sent");
     assert_eq!(forged.status().as_u16(), 401);
 
-    let huge = vec![b' '; 26 * 1024 * 1024];
-    let (status, _) = h.deliver_raw("pull_request", "huge", huge, true).await;
-    assert_eq!(status, 413);
+    // Over 25 MB: refused from the Content-Length alone, before any byte of
+    // the body is read (a client streaming the body may see the connection
+    // close under it, so this speaks HTTP by hand and sends no body).
+    let status_line = tokio::task::spawn_blocking({
+        let addr = h.bot.addr;
+        move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let head = format!(
+                "POST /api/github/webhooks HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nx-github-event: pull_request\r\nx-github-delivery: huge\r\nx-hub-signature-256: sha256={}\r\ncontent-length: {}\r\n\r\n",
+                "0".repeat(64),
+                26 * 1024 * 1024
+            );
+            stream.write_all(head.as_bytes()).expect("request head sent");
+            let mut answer = vec![0u8; 64];
+            let read = stream
+                .read(&mut answer)
+                .expect("answered without waiting for the body");
+            String::from_utf8_lossy(&answer[..read]).into_owned()
+        }
+    })
+    .await
+    .expect("raw request");
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
 
     let (status, body) = h
         .deliver_raw("pull_request", "bad-json", b"{not json".to_vec(), true)

@@ -43,7 +43,28 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .with_state(state)
+}
+
+/// A body whose `Content-Length` is over the limit is refused before a byte
+/// of it is read (the body limit alone would read 25 MB first).
+async fn refuse_declared_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body over the {MAX_BODY_BYTES}-byte limit"),
+        );
+    }
+    next.run(request).await
 }
 
 async fn metrics(State(state): State<ServerState>) -> Response {
