@@ -257,13 +257,7 @@ impl Worker {
             async move { worker.analyse(&github, &job, check_id, &state).await }
         })
         .await
-        .map_err(|error| {
-            JobError::Crashed(if error.is_panic() {
-                panic_message(error.into_panic())
-            } else {
-                error.to_string()
-            })
-        })
+        .map_err(crashed)
         .and_then(|result| result);
         let outcome = match analysis {
             Ok(outcome) => outcome,
@@ -372,13 +366,7 @@ impl Worker {
                 (change_set, report, unreadable, ignored)
             })
             .await
-            .map_err(|error| {
-                JobError::Crashed(if error.is_panic() {
-                    panic_message(error.into_panic())
-                } else {
-                    error.to_string()
-                })
-            })?;
+            .map_err(crashed)?;
         if ignored > 0 {
             notes.push(format!(
                 "{ignored} file{} ignored by `paths.ignore` ({})",
@@ -681,6 +669,15 @@ fn config_notes(problems: &[ConfigProblem]) -> Vec<String> {
         .iter()
         .map(|p| format!("Configuration ignored, defaults apply: {p}"))
         .collect()
+}
+
+/// A task that did not finish: a panic (a bug) keeps its message.
+fn crashed(error: tokio::task::JoinError) -> JobError {
+    JobError::Crashed(if error.is_panic() {
+        panic_message(error.into_panic())
+    } else {
+        error.to_string()
+    })
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
