@@ -62,6 +62,8 @@
 //!   average and the CPU steal time (`/proc/stat`; on a virtual machine, the
 //!   time the host gave to other guests) are printed as well, because both
 //!   skew the numbers.
+//! - `HUNKSCAN_BENCH_QUICK=1` measures in process only and prints one small
+//!   table: a quick before/after while working on the engine.
 
 mod common;
 
@@ -142,6 +144,10 @@ fn main() {
     let steal = Steal::start();
     let inner = InProcess::measure(runs, &corpora);
     let steal_inner = steal.percent();
+    if std::env::var_os("HUNKSCAN_BENCH_QUICK").is_some() {
+        print_quick(&corpora, &inner, steal_inner);
+        return;
+    }
     let steal = Steal::start();
     let outer = External::measure(runs, &dirs);
     let steal_outer = steal.percent();
@@ -171,6 +177,33 @@ fn main() {
     if std::env::var_os("HUNKSCAN_BENCH_KEEP").is_some() {
         let kept = temp.keep();
         println!("corpus kept in {}", kept.display());
+    }
+}
+
+/// `HUNKSCAN_BENCH_QUICK=1`: the in-process scans only (no processes, no
+/// other tools, no per-rule costs), for a quick before/after while working
+/// on the engine.
+fn print_quick(corpora: &Corpora, inner: &InProcess, steal: Option<f64>) {
+    let passes = [
+        ("Python", &corpora.python, &inner.python),
+        ("Rust", &corpora.rust, &inner.rust),
+    ];
+    println!(
+        "| corpus | parse best | full scan best | full scan median | lines/s (best) | scan ÷ parse |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, corpus, passes) in passes {
+        println!(
+            "| {name} | {} | {} | {} | {} | {:.2} |",
+            secs(passes.parse.best()),
+            secs(passes.scan.best()),
+            secs(passes.scan.median()),
+            thousands(rate(corpus.lines, passes.scan.best())),
+            ratio(&passes.scan, &passes.parse)
+        );
+    }
+    if let Some(steal) = steal {
+        println!("\nCPU steal {steal:.1} %, load average {}", load_average());
     }
 }
 
