@@ -423,6 +423,12 @@ fn a_broken_rule_is_an_error_naming_the_file_and_the_problem() {
             CUSTOM_RULE.replace("pattern: print($$$)", "pattern: \"print(\""),
             "python.no-print",
         ),
+        (
+            // The scan visits nodes by kind: a rule that names none would never run.
+            "kindless.yml",
+            CUSTOM_RULE.replace("pattern: print($$$)", "regex: ^print"),
+            "must specify a set of AST kinds",
+        ),
     ];
     for (name, body, expected) in cases {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -211,6 +211,41 @@ fn same_line_markers_from_semgrep_and_bandit_are_honoured() {
 }
 
 #[test]
+fn ast_grep_ignore_comments_suppress_and_are_reported() {
+    // Leading comment (the next line), trailing comment, and ids: the
+    // findings stay in the report, marked suppressed (ast-grep itself drops
+    // them silently).
+    for (head, suppressed) in [
+        (
+            "import subprocess\n# ast-grep-ignore\nsubprocess.run(cmd, shell=True)\n",
+            true,
+        ),
+        (
+            "import subprocess\nsubprocess.run(cmd, shell=True)  # ast-grep-ignore: python.subprocess-shell-true\n",
+            true,
+        ),
+        (
+            "import subprocess\n# ast-grep-ignore: no-eval, python.subprocess-shell-true\nsubprocess.run(cmd, shell=True)\n",
+            true,
+        ),
+        (
+            "import subprocess\n# ast-grep-ignore: some-other-rule\nsubprocess.run(cmd, shell=True)\n",
+            false,
+        ),
+    ] {
+        let report = scan_change("app.py", Content::Absent, text(head));
+        assert_eq!(report.findings.len(), 1, "{head}");
+        match &report.findings[0].suppression {
+            Some(suppression) => {
+                assert!(suppressed, "{head} must not be suppressed");
+                assert_eq!(suppression.source, SuppressionSource::AstGrep, "{head}");
+            }
+            None => assert!(!suppressed, "{head} must be suppressed"),
+        }
+    }
+}
+
+#[test]
 fn a_marker_two_lines_above_does_not_suppress() {
     let head = "import subprocess\n# nosec\n\nsubprocess.run(cmd, shell=True)\n";
     let report = scan_change("app.py", Content::Absent, text(head));

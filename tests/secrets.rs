@@ -290,6 +290,14 @@ fn secret_markers_users_already_write_are_honoured() {
         text("import os\nos.system(cmd)  # gitleaks:allow\n"),
     )]);
     assert_eq!(report.active().count(), 1);
+    // And ast-grep's marker, a code scanner's, does not silence a secret.
+    let report = scan(vec![(
+        "a.py",
+        Content::Absent,
+        text("T = \"ghp_R2d9XqL0vT7mKp4sWz8bYc1nHf6jUe3aQi5o\"  # ast-grep-ignore\n"),
+    )]);
+    assert_eq!(rule_ids(&report), vec!["secrets.github-pat"]);
+    assert_eq!(report.active().count(), 1);
 }
 
 #[test]

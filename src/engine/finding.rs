@@ -173,6 +173,9 @@ pub enum SuppressionSource {
     Kics,
     /// zizmor's `zizmor: ignore[<ID>]` (GitHub Actions).
     Zizmor,
+    /// ast-grep's `ast-grep-ignore` / `ast-grep-ignore: <id>, <id>` (SAST).
+    #[serde(rename = "ast-grep")]
+    AstGrep,
 }
 
 impl SuppressionSource {
@@ -189,6 +192,7 @@ impl SuppressionSource {
             SuppressionSource::Trivy => "trivy:ignore",
             SuppressionSource::Kics => "kics-scan",
             SuppressionSource::Zizmor => "zizmor: ignore",
+            SuppressionSource::AstGrep => "ast-grep-ignore",
         }
     }
 }

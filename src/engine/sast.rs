@@ -8,7 +8,7 @@
 //! users read the rules as they are.
 //!
 //! A file is parsed once, with a time limit, and all rules of its language
-//! run in one walk of the tree (`CombinedScan`, indexed by node kind).
+//! run in one walk of the tree, indexed by node kind.
 
 use super::literals::LiteralIndex;
 use super::{
@@ -16,9 +16,8 @@ use super::{
     Position, RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource, RuleSourceError};
-use ast_grep_config::{
-    CombinedScan, GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig,
-};
+use ast_grep_config::{GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig};
+use ast_grep_core::matcher::{Matcher, MatcherExt};
 use ast_grep_core::tree_sitter::{LanguageExt, StrDoc};
 use ast_grep_core::{AstGrep, Doc, NodeMatch};
 use ast_grep_language::{Language, SupportLang};
@@ -430,25 +429,49 @@ impl SastAnalyzer {
         &self.rules
     }
 
-    /// Runs `rules` over `source` and turns the matches into raw findings.
+    /// Runs `rules` over the tree and turns the matches into raw findings.
+    ///
+    /// One walk of the tree with a tree-sitter cursor; at each node only the
+    /// rules that can match its kind run. This is what ast-grep's
+    /// `CombinedScan` does, without its two costs hunkscan has no use for:
+    /// a first walk of the whole tree that collects `ast-grep-ignore`
+    /// comments (hunkscan reads those markers itself, with the others, and
+    /// reports the findings as suppressed instead of dropping them), and a
+    /// line lookup at every node for them. Together they were about a fifth
+    /// of a Python scan.
     pub fn run_rules(
         &self,
         path: &str,
         root: &AstGrep<StrDoc<SupportLang>>,
         rules: Vec<&RuleConfig<SupportLang>>,
     ) -> Vec<RawFinding> {
-        let scan = CombinedScan::new(rules);
-        let result = scan.scan(root, false);
+        let by_kind = rules_by_kind(&rules);
         let mut findings = Vec::new();
-        for (rule, matches) in result.matches {
-            let Some(info) = self.rules.info(&rule.id) else {
+        let mut cursor = root.root().get_inner_node().walk();
+        loop {
+            let kind = usize::from(cursor.node().kind_id());
+            if let Some(candidates) = by_kind.get(kind).filter(|c| !c.is_empty()) {
+                let node = root.adopt(cursor.node());
+                for rule in candidates {
+                    let Some(matched) = rule.matcher.match_node(node.clone()) else {
+                        continue;
+                    };
+                    if let Some(info) = self.rules.info(&rule.id) {
+                        findings.push(self.to_finding(path, rule, info, &matched));
+                    }
+                }
+            }
+            if cursor.goto_first_child() {
                 continue;
-            };
-            for node in matches {
-                findings.push(self.to_finding(path, rule, info, &node));
+            }
+            // No child: the next sibling, or the next sibling of the nearest
+            // ancestor that has one; back at the root, the walk is over.
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    return findings;
+                }
             }
         }
-        findings
     }
 
     fn to_finding(
@@ -502,6 +525,24 @@ impl SastAnalyzer {
             identity: node.text().into_owned(),
         }
     }
+}
+
+/// The rules that can match each node kind, indexed by kind id. A rule
+/// names its kinds through its pattern or `kind:`; ast-grep refuses a rule
+/// that names none when it is loaded.
+fn rules_by_kind<'r>(
+    rules: &[&'r RuleConfig<SupportLang>],
+) -> Vec<Vec<&'r RuleConfig<SupportLang>>> {
+    let mut by_kind: Vec<Vec<&RuleConfig<SupportLang>>> = Vec::new();
+    for &rule in rules {
+        for kind in rule.matcher.potential_kinds().iter().flatten() {
+            if by_kind.len() <= kind {
+                by_kind.resize_with(kind + 1, Vec::new);
+            }
+            by_kind[kind].push(rule);
+        }
+    }
+    by_kind
 }
 
 impl Analyzer for SastAnalyzer {

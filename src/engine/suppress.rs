@@ -12,6 +12,11 @@
 //!   one to one onto hunkscan's, and the line was triaged by a human.
 //! - `gitleaks:allow`, `pragma: allowlist secret` and `pragma: allowlist
 //!   nextline secret` (Gitleaks, detect-secrets) silence secret findings only.
+//! - `ast-grep-ignore` silences every SAST finding on the line;
+//!   `ast-grep-ignore: <id>, <id>` only the rules with those ids. hunkscan's
+//!   SAST rules are ast-grep rules, so a team that ran them with ast-grep
+//!   wrote the same ids; an id hunkscan does not know leaves the finding
+//!   visible.
 //!
 //! A suppressed finding stays in the results with its marker and reason.
 
@@ -32,6 +37,10 @@ static SECRET_ALLOW: LazyLock<Regex> = LazyLock::new(|| {
         r"(?P<gitleaks>gitleaks:allow)|(?P<pragma>pragma:\s*allowlist(?:\s+nextline)?\s+secret)",
     )
     .expect("static regex")
+});
+static AST_GREP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"ast-grep-ignore(?:\s*:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*))?")
+        .expect("static regex")
 });
 static NOSEC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bnosec\b(?:\s+(?P<ids>[\w\-, ]+))?").expect("static regex"));
@@ -63,7 +72,8 @@ impl Markers {
                 || line.contains("nosemgrep")
                 || line.contains("nosec")
                 || line.contains("gitleaks:allow")
-                || line.contains("allowlist"))
+                || line.contains("allowlist")
+                || line.contains("ast-grep-ignore"))
             {
                 continue;
             }
@@ -164,6 +174,23 @@ fn parse_line(line: &str, number: u32) -> Vec<Marker> {
                 only: None,
             });
         }
+    }
+    if let Some(caps) = AST_GREP.captures(line) {
+        let rule_ids = caps
+            .name("ids")
+            .map(|ids| split_ids(ids.as_str()))
+            .unwrap_or_default();
+        markers.push(Marker {
+            source: SuppressionSource::AstGrep,
+            reason: Some(if rule_ids.is_empty() {
+                "ast-grep-ignore comment".to_owned()
+            } else {
+                format!("ast-grep-ignore comment for {}", rule_ids.join(", "))
+            }),
+            rule_ids,
+            line: number,
+            only: Some(AnalyzerKind::Sast),
+        });
     }
     if let Some(caps) = SECRET_ALLOW.captures(line) {
         let (source, text) = match caps.name("gitleaks") {
