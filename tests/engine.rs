@@ -73,6 +73,19 @@ fn a_multi_line_match_is_reported_when_any_of_its_lines_is_added() {
 }
 
 #[test]
+fn rules_see_unchanged_context_around_an_added_line() {
+    // The scan visits only nodes on added lines, but a rule matching there
+    // still reads the unchanged assignment above it.
+    let base = "def get(cursor, name):\n    query = f\"SELECT * FROM users WHERE name = '{name}'\"\n    log(query)\n\n\ndef other():\n    return 1\n";
+    let head = base.replace("    log(query)", "    cursor.execute(query)");
+    let report = scan_change("app.py", text(base), text(&head));
+    assert_eq!(
+        rule_lines(report.active()),
+        vec![("python.sql-formatted-query-variable".to_owned(), 3)]
+    );
+}
+
+#[test]
 fn first_line_anchored_rule_ignores_edits_inside_an_existing_block() {
     let base = "fn f(p: *const u8) -> u8 {\n    unsafe {\n        *p\n    }\n}\n";
     let head = "fn f(p: *const u8) -> u8 {\n    unsafe {\n        *p.add(1)\n    }\n}\n";

@@ -429,7 +429,8 @@ impl SastAnalyzer {
         &self.rules
     }
 
-    /// Runs `rules` over the tree and turns the matches into raw findings.
+    /// Runs `rules` over the whole tree and turns the matches into raw
+    /// findings.
     ///
     /// One walk of the tree with a tree-sitter cursor; at each node only the
     /// rules that can match its kind run. This is what ast-grep's
@@ -445,27 +446,49 @@ impl SastAnalyzer {
         root: &AstGrep<StrDoc<SupportLang>>,
         rules: Vec<&RuleConfig<SupportLang>>,
     ) -> Vec<RawFinding> {
+        self.run_rules_within(path, root, rules, None)
+    }
+
+    /// [`run_rules`](Self::run_rules), visiting only the nodes that touch
+    /// one of `rows` when given: a subtree entirely on unchanged lines can
+    /// hold no finding the engine would keep, so a small change to a large
+    /// file costs its parse and little more. Rules still see the whole tree
+    /// around a node they visit (`inside`, `has`, `follows`).
+    pub fn run_rules_within(
+        &self,
+        path: &str,
+        root: &AstGrep<StrDoc<SupportLang>>,
+        rules: Vec<&RuleConfig<SupportLang>>,
+        rows: Option<&AddedRows>,
+    ) -> Vec<RawFinding> {
         let by_kind = rules_by_kind(&rules);
         let mut findings = Vec::new();
         let mut cursor = root.root().get_inner_node().walk();
         loop {
-            let kind = usize::from(cursor.node().kind_id());
-            if let Some(candidates) = by_kind.get(kind).filter(|c| !c.is_empty()) {
-                let node = root.adopt(cursor.node());
-                for rule in candidates {
-                    let Some(matched) = rule.matcher.match_node(node.clone()) else {
-                        continue;
-                    };
-                    if let Some(info) = self.rules.info(&rule.id) {
-                        findings.push(self.to_finding(path, rule, info, &matched));
+            let node = cursor.node();
+            let relevant = rows.is_none_or(|rows| {
+                rows.touches(node.start_position().row, node.end_position().row)
+            });
+            if relevant {
+                let kind = usize::from(node.kind_id());
+                if let Some(candidates) = by_kind.get(kind).filter(|c| !c.is_empty()) {
+                    let node = root.adopt(node);
+                    for rule in candidates {
+                        let Some(matched) = rule.matcher.match_node(node.clone()) else {
+                            continue;
+                        };
+                        if let Some(info) = self.rules.info(&rule.id) {
+                            findings.push(self.to_finding(path, rule, info, &matched));
+                        }
                     }
                 }
+                if cursor.goto_first_child() {
+                    continue;
+                }
             }
-            if cursor.goto_first_child() {
-                continue;
-            }
-            // No child: the next sibling, or the next sibling of the nearest
-            // ancestor that has one; back at the root, the walk is over.
+            // Done with this subtree: the next sibling, or the next sibling
+            // of the nearest ancestor that has one; back at the root, the
+            // walk is over.
             while !cursor.goto_next_sibling() {
                 if !cursor.goto_parent() {
                     return findings;
@@ -524,6 +547,42 @@ impl SastAnalyzer {
             masked: false,
             identity: node.text().into_owned(),
         }
+    }
+}
+
+/// The rows (0-based) of a file that its change added, for the walk to ask
+/// in constant time whether a node's rows include one.
+#[derive(Debug, Clone)]
+pub struct AddedRows {
+    /// `before[r]`: how many added rows come before row `r`; its last entry
+    /// counts them all, and rows past the last added one share it.
+    before: Vec<u32>,
+}
+
+impl AddedRows {
+    /// From 1-based added line numbers. `None` when they are lines
+    /// `1..=n` without a gap, the common case of a new file: nothing
+    /// would be pruned that the walk could skip.
+    pub fn from_added_lines(added: &std::collections::BTreeSet<u32>) -> Option<Self> {
+        let last = *added.last()?;
+        if usize::try_from(last).ok() == Some(added.len()) {
+            return None;
+        }
+        // Line n is row n - 1: it counts for every row from n on.
+        let mut before = vec![0u32; usize::try_from(last).ok()? + 1];
+        for &line in added.iter().filter(|&&line| line > 0) {
+            before[usize::try_from(line).ok()?] += 1;
+        }
+        for row in 1..before.len() {
+            before[row] += before[row - 1];
+        }
+        Some(Self { before })
+    }
+
+    /// True when one of rows `start..=end` was added.
+    pub fn touches(&self, start: usize, end: usize) -> bool {
+        let at = |row: usize| self.before[row.min(self.before.len() - 1)];
+        at(end.saturating_add(1)) > at(start)
     }
 }
 
@@ -586,6 +645,38 @@ impl Analyzer for SastAnalyzer {
                 partial: true,
             });
         }
-        out.findings.extend(self.run_rules(path, &root, rules));
+        let rows = AddedRows::from_added_lines(&file.diff.lines.added);
+        out.findings
+            .extend(self.run_rules_within(path, &root, rules, rows.as_ref()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AddedRows;
+    use std::collections::BTreeSet;
+
+    fn rows(lines: &[u32]) -> Option<AddedRows> {
+        AddedRows::from_added_lines(&lines.iter().copied().collect::<BTreeSet<u32>>())
+    }
+
+    #[test]
+    fn a_new_file_prunes_nothing() {
+        assert!(rows(&[]).is_none());
+        assert!(rows(&[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn a_node_touches_added_rows_when_any_of_its_rows_was_added() {
+        // Lines 3 and 7 added: rows 2 and 6.
+        let rows = rows(&[3, 7]).expect("a gap");
+        assert!(!rows.touches(0, 1));
+        assert!(rows.touches(0, 2));
+        assert!(rows.touches(2, 2));
+        assert!(!rows.touches(3, 5));
+        assert!(rows.touches(4, 6));
+        assert!(rows.touches(6, 40), "rows past the last added line");
+        assert!(!rows.touches(7, 40));
+        assert!(!rows.touches(usize::MAX - 1, usize::MAX));
     }
 }
