@@ -560,12 +560,15 @@ pub struct AddedRows {
 }
 
 impl AddedRows {
-    /// From 1-based added line numbers. `None` when they are lines
-    /// `1..=n` without a gap, the common case of a new file: nothing
-    /// would be pruned that the walk could skip.
-    pub fn from_added_lines(added: &std::collections::BTreeSet<u32>) -> Option<Self> {
+    /// From 1-based added line numbers of a file of `total_lines` lines.
+    /// `None` when every line was added, the common case of a new file:
+    /// there is nothing for the walk to skip.
+    pub fn from_added_lines(
+        added: &std::collections::BTreeSet<u32>,
+        total_lines: usize,
+    ) -> Option<Self> {
         let last = *added.last()?;
-        if usize::try_from(last).ok() == Some(added.len()) {
+        if added.len() >= total_lines {
             return None;
         }
         // Line n is row n - 1: it counts for every row from n on.
@@ -645,7 +648,10 @@ impl Analyzer for SastAnalyzer {
                 partial: true,
             });
         }
-        let rows = AddedRows::from_added_lines(&file.diff.lines.added);
+        // A last line without a newline is a line too.
+        let total_lines = head.bytes().filter(|&b| b == b'\n').count()
+            + usize::from(!head.is_empty() && !head.ends_with('\n'));
+        let rows = AddedRows::from_added_lines(&file.diff.lines.added, total_lines);
         out.findings
             .extend(self.run_rules_within(path, &root, rules, rows.as_ref()));
     }
@@ -657,13 +663,21 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn rows(lines: &[u32]) -> Option<AddedRows> {
-        AddedRows::from_added_lines(&lines.iter().copied().collect::<BTreeSet<u32>>())
+        AddedRows::from_added_lines(&lines.iter().copied().collect::<BTreeSet<u32>>(), 50)
     }
 
     #[test]
     fn a_new_file_prunes_nothing() {
+        let all: BTreeSet<u32> = (1..=3).collect();
+        assert!(AddedRows::from_added_lines(&all, 3).is_none());
         assert!(rows(&[]).is_none());
-        assert!(rows(&[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn lines_added_at_the_top_of_a_longer_file_prune_the_rest() {
+        let rows = rows(&[1, 2, 3]).expect("50 lines, 3 added");
+        assert!(rows.touches(0, 0));
+        assert!(!rows.touches(3, 49));
     }
 
     #[test]
