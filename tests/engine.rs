@@ -245,6 +245,25 @@ fn ast_grep_ignore_comments_suppress_and_are_reported() {
             "import subprocess\n# ast-grep-ignore: some-other-rule\nsubprocess.run(cmd, shell=True)\n",
             false,
         ),
+        // As in ast-grep: a colon with no id silences nothing, and prose
+        // that mentions the marker is not one.
+        (
+            "import subprocess\n# ast-grep-ignore:\nsubprocess.run(cmd, shell=True)\n",
+            false,
+        ),
+        (
+            "import subprocess\n# TODO: drop ast-grep-ignore below\nsubprocess.run(cmd, shell=True)\n",
+            false,
+        ),
+        // A marker alone on the first line, then a blank line: the whole file.
+        (
+            "# ast-grep-ignore: python.subprocess-shell-true\n\nimport subprocess\n\n\nsubprocess.run(cmd, shell=True)\n",
+            true,
+        ),
+        (
+            "# ast-grep-ignore: python.subprocess-shell-true\nimport subprocess\n\n\nsubprocess.run(cmd, shell=True)\n",
+            false,
+        ),
     ] {
         let report = scan_change("app.py", Content::Absent, text(head));
         assert_eq!(report.findings.len(), 1, "{head}");

@@ -16,7 +16,12 @@
 //!   `ast-grep-ignore: <id>, <id>` only the rules with those ids. hunkscan's
 //!   SAST rules are ast-grep rules, so a team that ran them with ast-grep
 //!   wrote the same ids; an id hunkscan does not know leaves the finding
-//!   visible.
+//!   visible. As in ast-grep, the marker must be the first word of a comment
+//!   (prose that mentions it is not a marker), a colon with no id silences
+//!   nothing, and a marker alone on the first line, followed by a blank
+//!   line, covers the whole file. Unlike ast-grep, a marker after the last
+//!   line of a statement that spans several lines does not reach back to
+//!   the statement's first line, where its finding starts.
 //!
 //! A suppressed finding stays in the results with its marker and reason.
 
@@ -39,7 +44,7 @@ static SECRET_ALLOW: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 static AST_GREP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"ast-grep-ignore(?:\s*:\s*(?P<ids>[\w.\-]+(?:\s*,\s*[\w.\-]+)*))?")
+    Regex::new(r"(?:#|//|/\*)[^A-Za-z\n]*ast-grep-ignore(?P<list>\s*:(?P<ids>.*))?")
         .expect("static regex")
 });
 static NOSEC: LazyLock<Regex> =
@@ -60,12 +65,26 @@ struct Marker {
 #[derive(Debug, Default)]
 pub struct Markers {
     by_line: HashMap<u32, Vec<Marker>>,
+    /// Markers that cover the whole file (ast-grep's first-line form).
+    whole_file: Vec<Marker>,
 }
 
 impl Markers {
     /// Finds every marker in `text`.
     pub fn scan(text: &str) -> Self {
         let mut by_line: HashMap<u32, Vec<Marker>> = HashMap::new();
+        let mut whole_file = Vec::new();
+        let mut lines = text.lines().peekable();
+        if let Some(first) = lines.next() {
+            // ast-grep: a marker alone on line 1 with a blank line after it covers the file.
+            let own_line = ["#", "//", "/*"]
+                .iter()
+                .any(|opener| first.trim_start().starts_with(opener));
+            let then_blank = lines.peek().is_none_or(|next| next.trim().is_empty());
+            if own_line && then_blank {
+                whole_file.extend(ast_grep_marker(first, 1));
+            }
+        }
         for (index, line) in text.lines().enumerate() {
             // Cheap prefilter: almost no line holds a marker.
             if !(line.contains("hunkscan:ignore")
@@ -83,7 +102,10 @@ impl Markers {
                 by_line.entry(number).or_default().extend(markers);
             }
         }
-        Self { by_line }
+        Self {
+            by_line,
+            whole_file,
+        }
     }
 
     /// The suppression that applies to `finding`, if any: a marker on its
@@ -94,6 +116,7 @@ impl Markers {
             .into_iter()
             .filter(|&l| l > 0)
             .flat_map(|l| self.by_line.get(&l).into_iter().flatten())
+            .chain(&self.whole_file)
             .find(|marker| {
                 marker.only.is_none_or(|kind| kind == finding.analyzer)
                     && (marker.rule_ids.is_empty()
@@ -124,6 +147,37 @@ pub fn hunkscan_marker(line: &str) -> Option<(Vec<String>, Option<String>)> {
         .map(|ids| split_ids(ids.as_str()))
         .unwrap_or_default();
     Some((ids, reason))
+}
+
+/// ast-grep's marker on `line`, read as ast-grep reads it: no list
+/// silences every rule; after a colon, ids separated by commas, each ending
+/// at the first space (so `/* ast-grep-ignore: id */` is the id `id`); a
+/// colon with no id silences nothing.
+fn ast_grep_marker(line: &str, number: u32) -> Option<Marker> {
+    let caps = AST_GREP.captures(line)?;
+    let rule_ids: Vec<String> = match caps.name("ids") {
+        Some(ids) => ids
+            .as_str()
+            .split(',')
+            .filter_map(|id| id.split_whitespace().next())
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    if caps.name("list").is_some() && rule_ids.is_empty() {
+        return None;
+    }
+    Some(Marker {
+        source: SuppressionSource::AstGrep,
+        reason: Some(if rule_ids.is_empty() {
+            "ast-grep-ignore comment".to_owned()
+        } else {
+            format!("ast-grep-ignore comment for {}", rule_ids.join(", "))
+        }),
+        rule_ids,
+        line: number,
+        only: Some(AnalyzerKind::Sast),
+    })
 }
 
 fn split_ids(ids: &str) -> Vec<String> {
@@ -175,23 +229,7 @@ fn parse_line(line: &str, number: u32) -> Vec<Marker> {
             });
         }
     }
-    if let Some(caps) = AST_GREP.captures(line) {
-        let rule_ids = caps
-            .name("ids")
-            .map(|ids| split_ids(ids.as_str()))
-            .unwrap_or_default();
-        markers.push(Marker {
-            source: SuppressionSource::AstGrep,
-            reason: Some(if rule_ids.is_empty() {
-                "ast-grep-ignore comment".to_owned()
-            } else {
-                format!("ast-grep-ignore comment for {}", rule_ids.join(", "))
-            }),
-            rule_ids,
-            line: number,
-            only: Some(AnalyzerKind::Sast),
-        });
-    }
+    markers.extend(ast_grep_marker(line, number));
     if let Some(caps) = SECRET_ALLOW.captures(line) {
         let (source, text) = match caps.name("gitleaks") {
             Some(m) => (SuppressionSource::Gitleaks, m.as_str()),
