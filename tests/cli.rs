@@ -424,6 +424,15 @@ fn a_broken_rule_is_an_error_naming_the_file_and_the_problem() {
             "python.no-print",
         ),
         (
+            // YAML's "\b" is a backspace, not a word boundary.
+            "backspace.yml",
+            CUSTOM_RULE.replace(
+                "  confidence: high\n",
+                "  confidence: high\n  prefilter: [\"\\bprint\\b\"]\n",
+            ),
+            "holds a control character",
+        ),
+        (
             // The scan visits nodes by kind: a rule that names none would never run.
             "kindless.yml",
             CUSTOM_RULE.replace("pattern: print($$$)", "regex: ^print"),

@@ -184,6 +184,20 @@ fn compile(source: &RuleSource) -> Result<(RuleConfig<SupportLang>, RuleInfo), R
             origin: source.origin.clone(),
             message: e.to_string(),
         })?;
+    if let Some(literal) = file
+        .metadata
+        .prefilter
+        .iter()
+        .find(|literal| literal.chars().any(char::is_control))
+    {
+        // "\b" in double quotes is YAML's backspace: the rule would never run.
+        return Err(RuleError::Format {
+            origin: source.origin.clone(),
+            message: format!(
+                "metadata.prefilter: {literal:?} holds a control character; write a word boundary as '\\b' in single quotes"
+            ),
+        });
+    }
     let id = file.config.id.clone();
     let language = file.config.language;
     if !SUPPORTED_LANGUAGES.contains(&language) {
