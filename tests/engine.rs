@@ -412,3 +412,58 @@ fn removed_and_renamed_without_additions_produce_nothing() {
     let report = scan_change("gone.py", text(VULNERABLE), Content::Absent);
     assert!(report.findings.is_empty() && report.skipped.is_empty());
 }
+
+/// An analyzer that panics on one path, as a grammar or parser bug would.
+struct PanicsOn(&'static str);
+
+impl hunkscan::engine::Analyzer for PanicsOn {
+    fn kind(&self) -> hunkscan::engine::AnalyzerKind {
+        hunkscan::engine::AnalyzerKind::Secrets
+    }
+    fn handles(&self, path: &str) -> bool {
+        path.ends_with(".py")
+    }
+    fn analyze(
+        &self,
+        file: &hunkscan::engine::ChangedFile,
+        _head: &str,
+        _out: &mut hunkscan::engine::FileOutcome,
+    ) {
+        assert_ne!(file.diff.path, self.0, "a parser bug");
+    }
+}
+
+#[test]
+fn an_analyzer_that_panics_on_one_file_skips_only_that_file_and_analyzer() {
+    let rules = SastRules::load(None).expect("embedded rules load");
+    let engine = Engine::new(vec![
+        Box::new(SastAnalyzer::new(rules, DEFAULT_PARSE_TIMEOUT)),
+        Box::new(PanicsOn("boom.py")),
+    ]);
+    let files = ["boom.py", "app.py"]
+        .into_iter()
+        .map(|path| changed_file(path, Content::Absent, text(VULNERABLE)).expect("diff"))
+        .collect();
+    let report = engine.scan(&ChangeSet { files });
+    // SAST still ran on both files, the panicking analyzer on the other one.
+    assert_eq!(
+        report
+            .findings
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        vec!["app.py", "boom.py"]
+    );
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    let skipped = &report.skipped[0];
+    assert_eq!(skipped.path, "boom.py");
+    assert_eq!(
+        skipped.analyzer,
+        Some(hunkscan::engine::AnalyzerKind::Secrets)
+    );
+    assert!(
+        skipped.reason.contains("internal error") && skipped.reason.contains("a parser bug"),
+        "{}",
+        skipped.reason
+    );
+}

@@ -281,7 +281,7 @@ impl Engine {
             report.files_analyzed += 1;
             let mut outcome = FileOutcome::default();
             for analyzer in comparing {
-                analyzer.analyze(file, "", &mut outcome);
+                analyze_guarded(analyzer, file, "", &mut outcome);
             }
             return self.collect(file, "", outcome, report);
         }
@@ -313,7 +313,7 @@ impl Engine {
         let mut outcome = FileOutcome::default();
         let run = if deletes_only { comparing } else { interested };
         for analyzer in run {
-            analyzer.analyze(file, head, &mut outcome);
+            analyze_guarded(analyzer, file, head, &mut outcome);
         }
         self.collect(file, head, outcome, report);
     }
@@ -462,6 +462,44 @@ fn anchor_near_deletion(
         // the credential itself.
         if !masked {
             finding.snippet = text.to_owned();
+        }
+    }
+}
+
+/// Runs one analyzer over one file; a panic becomes a "skipped" line for
+/// that file and analyzer, and what the analyzer had produced for the file
+/// is dropped as untrustworthy. The analyzers call into tree-sitter grammars,
+/// ast-grep and parsers of untrusted text, all of which have had panics on
+/// unusual input: one such file must not cost the rest of the pull request
+/// its analysis (nor, in the bot, the check run its conclusion).
+fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+    let mut own = FileOutcome::default();
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        analyzer.analyze(file, head, &mut own);
+    }));
+    match run {
+        Ok(()) => {
+            out.findings.append(&mut own.findings);
+            out.compared.append(&mut own.compared);
+            out.skipped.append(&mut own.skipped);
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            let kind = analyzer.kind();
+            tracing::error!(path = %file.diff.path, analyzer = kind.as_str(), %message, "analyzer panicked");
+            out.skipped.push(Skipped {
+                path: file.diff.path.clone(),
+                analyzer: Some(kind),
+                reason: format!(
+                    "the {} analyzer failed on this file with an internal error ({message}); please report it. The rest of the change was analysed",
+                    kind.as_str()
+                ),
+                partial: false,
+            });
         }
     }
 }
