@@ -53,7 +53,7 @@
 //!   severity `error`); `bandit -r DIR -q -f json` with its default plugins;
 //!   `semgrep scan --jobs 1` with 10 equivalent rules written below. They are
 //!   compared with the `hunkscan` binary run as a process the same way
-//!   (`hunkscan scan --base-tree EMPTY --head-tree DIR --format json`), so
+//!   (`hunkscan scan --jobs 1 --base-tree EMPTY --head-tree DIR --format json`), so
 //!   start-up counts for everyone: on the large corpus and on the
 //!   pull-request-sized input. Cargo builds that binary with the bench.
 //! - **CPU time** is read from `/proc/self/stat` (`utime + stime` for work in
@@ -419,7 +419,7 @@ impl External {
             let command = |dir: &Path| {
                 let mut command = Command::new(&hunkscan);
                 command
-                    .args(["scan", "--format", "json", "--base-tree"])
+                    .args(["scan", "--jobs", "1", "--format", "json", "--base-tree"])
                     .arg(&dirs.empty)
                     .arg("--head-tree")
                     .arg(dir);

@@ -103,6 +103,10 @@ struct ScanArgs {
     /// Longest time one file may take to parse, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_PARSE_TIMEOUT.as_millis() as u64)]
     parse_timeout_ms: u64,
+    /// Files scanned at once [default: the number of CPUs]. The output is
+    /// the same whatever the number.
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<std::num::NonZeroUsize>,
 }
 
 fn main() -> ExitCode {
@@ -184,7 +188,12 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options, cli_key())?;
     let iac = iac_analyzer(args.rules.as_deref())?;
     let docs = rule_docs(&sast, &secrets, &iac);
-    let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)]);
+    let jobs = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, std::num::NonZeroUsize::get);
+    let engine =
+        Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)]).with_threads(jobs);
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,

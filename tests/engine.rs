@@ -467,3 +467,45 @@ fn an_analyzer_that_panics_on_one_file_skips_only_that_file_and_analyzer() {
         skipped.reason
     );
 }
+
+#[test]
+fn scanning_files_on_several_threads_gives_the_same_report() {
+    let files = || -> Vec<hunkscan::engine::ChangedFile> {
+        let mut files: Vec<_> = (0..12)
+            .map(|index| {
+                changed_file(
+                    &format!("pkg/module_{index}.py"),
+                    Content::Absent,
+                    text(&format!(
+                        "{VULNERABLE}\n# file {index}\nx = eval(data_{index})\n"
+                    )),
+                )
+                .expect("diff")
+            })
+            .collect();
+        files.insert(
+            5,
+            changed_file("notes.txt", Content::Absent, text("hello\n")).expect("diff"),
+        );
+        files.insert(
+            9,
+            changed_file(
+                "logo.png",
+                Content::Absent,
+                Content::from_bytes(b"\x89PNG\r\n\x1a\n\0\0".to_vec()),
+            )
+            .expect("diff"),
+        );
+        files
+    };
+    let one = engine_with_timeout(DEFAULT_PARSE_TIMEOUT).scan(&ChangeSet { files: files() });
+    let four = engine_with_timeout(DEFAULT_PARSE_TIMEOUT)
+        .with_threads(4)
+        .scan(&ChangeSet { files: files() });
+    assert_eq!(one.findings.len(), 24, "two findings in each of 12 files");
+    assert_eq!(one.skipped.len(), 2);
+    assert_eq!(
+        serde_json::to_value(&one).expect("serialisable"),
+        serde_json::to_value(&four).expect("serialisable")
+    );
+}

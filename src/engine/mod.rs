@@ -209,12 +209,25 @@ impl ScanReport {
 /// Runs analyzers over change sets.
 pub struct Engine {
     analyzers: Vec<Box<dyn Analyzer>>,
+    /// Files scanned at once (1: in the calling thread).
+    threads: usize,
 }
 
 impl Engine {
-    /// An engine with the given analyzers.
+    /// An engine with the given analyzers, scanning one file at a time.
     pub fn new(analyzers: Vec<Box<dyn Analyzer>>) -> Self {
-        Self { analyzers }
+        Self {
+            analyzers,
+            threads: 1,
+        }
+    }
+
+    /// Scans up to `threads` files at once (at least 1). Files are
+    /// independent, so a change of many files scales with the cores; the
+    /// report is the same whatever the number, in the same order.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     /// Scans every file of the change set; a file that cannot be read is
@@ -228,16 +241,47 @@ impl Engine {
     pub fn scan_with(
         &self,
         changes: &ChangeSet,
-        enabled: &dyn Fn(AnalyzerKind) -> bool,
+        enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
     ) -> ScanReport {
+        let scan_one = |file: &ChangedFile| {
+            let mut part = ScanReport::default();
+            self.scan_file(file, enabled, &mut part);
+            part
+        };
+        let parts: Vec<ScanReport> = match self.thread_pool(changes.files.len()) {
+            Some(pool) => {
+                use rayon::prelude::*;
+                pool.install(|| changes.files.par_iter().map(scan_one).collect())
+            }
+            None => changes.files.iter().map(scan_one).collect(),
+        };
         let mut report = ScanReport::default();
-        for file in &changes.files {
-            self.scan_file(file, enabled, &mut report);
+        for mut part in parts {
+            report.findings.append(&mut part.findings);
+            report.skipped.append(&mut part.skipped);
+            report.files_analyzed += part.files_analyzed;
         }
         report
             .findings
             .sort_by(|a, b| (&a.path, a.start, &a.rule_id).cmp(&(&b.path, b.start, &b.rule_id)));
         report
+    }
+
+    /// A pool of worker threads when more than one file can be scanned at
+    /// once; `None` means the calling thread does it all.
+    fn thread_pool(&self, files: usize) -> Option<rayon::ThreadPool> {
+        let threads = self.threads.min(files);
+        if threads <= 1 {
+            return None;
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|index| format!("hunkscan-scan-{index}"))
+            .build()
+            .inspect_err(|error| {
+                tracing::warn!(%error, "cannot start scan threads; scanning on one thread");
+            })
+            .ok()
     }
 
     /// Whether any analyzer reads this path (the bot fetches only those).
@@ -255,7 +299,7 @@ impl Engine {
     fn scan_file(
         &self,
         file: &ChangedFile,
-        enabled: &dyn Fn(AnalyzerKind) -> bool,
+        enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
         report: &mut ScanReport,
     ) {
         let path = &file.diff.path;
