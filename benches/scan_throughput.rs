@@ -110,7 +110,13 @@ const TARGET_VS_SEMGREP_PR: f64 = 20.0;
 /// Linux `USER_HZ`: the unit of the times in `/proc/self/stat`.
 const TICK: Duration = Duration::from_millis(10);
 
+/// The allocators `hunkscan scan` runs with, so in-process numbers are its numbers.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    // SAFETY: first thing in the process, before any tree-sitter object.
+    unsafe { hunkscan::alloc::use_mimalloc_for_tree_sitter() };
     let runs = std::env::var("HUNKSCAN_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -109,7 +109,13 @@ struct ScanArgs {
     jobs: Option<std::num::NonZeroUsize>,
 }
 
+/// The Rust side of the one allocator; `hunkscan::alloc` explains the choice.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    // SAFETY: first thing in the process, before any tree-sitter object.
+    unsafe { hunkscan::alloc::use_mimalloc_for_tree_sitter() };
     // Before logging starts, so RUST_LOG in .env counts (serve reads the rest).
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
