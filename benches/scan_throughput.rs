@@ -152,6 +152,7 @@ fn main() {
     let steal_inner = steal.percent();
     if std::env::var_os("HUNKSCAN_BENCH_QUICK").is_some() {
         print_quick(&corpora, &inner, steal_inner);
+        keep_if_asked(temp);
         return;
     }
     let steal = Steal::start();
@@ -180,6 +181,11 @@ fn main() {
     print_targets(&corpora, &inner, &outer, peak);
     println!("\nload average after the run: {}", load_average());
 
+    keep_if_asked(temp);
+}
+
+/// `HUNKSCAN_BENCH_KEEP=1`: leave the corpus on disk, to run tools on it by hand.
+fn keep_if_asked(temp: tempfile::TempDir) {
     if std::env::var_os("HUNKSCAN_BENCH_KEEP").is_some() {
         let kept = temp.keep();
         println!("corpus kept in {}", kept.display());
