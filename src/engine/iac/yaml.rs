@@ -9,7 +9,23 @@
 //! loader caps alias expansion (no "billion laughs").
 
 use super::model::{Node, Scalar, Span, Value};
+use regex::Regex;
 use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
+use std::sync::LazyLock;
+
+/// A variable that a tool fills in before the manifest reaches the cluster:
+/// envsubst's and Flux's `${NAME}` (with a `:-default` and the like) anywhere
+/// in a value, or a whole value that is `$NAME` or Kubernetes' own `$(NAME)`.
+static VARIABLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:[:?+=-][^}]*)?\}|^\$[A-Za-z_][A-Za-z0-9_]*$|^\$\([A-Za-z_][A-Za-z0-9_]*\)$")
+        .expect("a constant, valid regex")
+});
+
+/// True when a string's value is only known once something renders the
+/// file: a template (`{{`, Helm and Jinja) or a variable ([`VARIABLE`]).
+fn rendered_later(text: &str) -> bool {
+    text.contains("{{") || VARIABLE.is_match(text)
+}
 
 fn marker_span(node: &MarkedYaml) -> Span {
     let line = |m: &saphyr::Marker| u32::try_from(m.line()).unwrap_or(u32::MAX);
@@ -25,7 +41,9 @@ fn marker_span(node: &MarkedYaml) -> Span {
 }
 
 /// Parses every document of `text`. With `templates_are_expr`, strings
-/// holding `{{` (Helm, Jinja) are expressions, never literals.
+/// holding a template (`{{`, Helm and Jinja) or a variable (`${IMAGE}`,
+/// `$(TAG)`) are expressions, never literals: `image: ${IMAGE}` is not an
+/// untagged image, it is whatever the deploy pipeline substitutes.
 pub fn parse(text: &str, templates_are_expr: bool) -> Result<Vec<Node>, String> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         format!(
@@ -65,7 +83,7 @@ fn convert(node: &MarkedYaml, templates_are_expr: bool) -> Node {
                 saphyr::Scalar::Boolean(b) => Scalar::Bool(*b),
                 saphyr::Scalar::Integer(i) => Scalar::Num(i.to_string()),
                 saphyr::Scalar::FloatingPoint(f) => Scalar::Num(f.to_string()),
-                saphyr::Scalar::String(s) if templates_are_expr && s.contains("{{") => {
+                saphyr::Scalar::String(s) if templates_are_expr && rendered_later(s) => {
                     Scalar::Expr(s.to_string())
                 }
                 saphyr::Scalar::String(s) => Scalar::Str(s.to_string()),
@@ -129,6 +147,29 @@ mod tests {
         assert!(matches!(
             docs[0].get("image").and_then(Node::as_scalar),
             Some(Scalar::Expr(_))
+        ));
+    }
+
+    #[test]
+    fn substituted_variables_are_expressions_when_asked() {
+        let text = "a: ${IMAGE}\nb: registry.example.com/app:${TAG:-1.0}\nc: $(IMAGE)\nd: $IMAGE\ne: pa$$word\nf: cost $5\ng: ${not closed\nh: a $IMAGE b\n";
+        let docs = parse(text, true).expect("parses");
+        let is_expr = |key: &str| {
+            matches!(
+                docs[0].get(key).and_then(Node::as_scalar),
+                Some(Scalar::Expr(_))
+            )
+        };
+        for key in ["a", "b", "c", "d"] {
+            assert!(is_expr(key), "{key} should be an expression");
+        }
+        for key in ["e", "f", "g", "h"] {
+            assert!(!is_expr(key), "{key} should stay a literal");
+        }
+        let literal = parse(text, false).expect("parses");
+        assert!(matches!(
+            literal[0].get("a").and_then(Node::as_scalar),
+            Some(Scalar::Str(_))
         ));
     }
 
