@@ -301,6 +301,10 @@ pub fn parse(text: &str) -> Model {
     let stage_count = all.iter().filter(|i| i.keyword == "FROM").count();
     let mut model = Model::default();
     let mut aliases: Vec<String> = Vec::new();
+    // `FROM build AS prod` starts from stage `build`'s image, user included:
+    // the `USER` in force at the end of each named stage (lowercase alias).
+    let mut user_at_end: HashMap<String, String> = HashMap::new();
+    let mut current_alias: Option<String> = None;
     let mut stage_index = 0usize;
     let mut stage: Option<(String, Node)> = None;
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -320,6 +324,11 @@ pub fn parse(text: &str) -> Model {
     for instruction in &all {
         let span = line_span(instruction);
         if instruction.keyword == "FROM" {
+            if let (Some(alias), Some((_, node))) = (current_alias.take(), &stage)
+                && let Some(user) = node.get_text("user")
+            {
+                user_at_end.insert(alias, user.to_owned());
+            }
             finish(stage.take(), &mut model);
             stage_index += 1;
             let from = parse_from(&instruction.args);
@@ -351,14 +360,18 @@ pub fn parse(text: &str) -> Model {
                 aliases.push(alias.clone());
             }
             let is_final = stage_index == stage_count;
-            let node = map(
-                span,
-                vec![
-                    ("from", map(span, from_entries)),
-                    ("final", Node::scalar(span, Scalar::Bool(is_final))),
-                ],
-            );
-            stage = Some((format!("stage:{key_name}"), node));
+            let mut stage_entries = vec![
+                ("from", map(span, from_entries)),
+                ("final", Node::scalar(span, Scalar::Bool(is_final))),
+            ];
+            // Inherited, so it points at this `FROM`: the line that brings it in.
+            if source == "stage"
+                && let Some(user) = user_at_end.get(&from.image.to_ascii_lowercase())
+            {
+                stage_entries.push(("user", str_node(span, user)));
+            }
+            current_alias = from.alias.as_ref().map(|alias| alias.to_ascii_lowercase());
+            stage = Some((format!("stage:{key_name}"), map(span, stage_entries)));
             continue;
         }
         let (stage_key, is_final) = match &stage {
@@ -474,6 +487,30 @@ mod tests {
     }
 
     #[test]
+    fn a_stage_built_from_another_inherits_its_user_at_its_from_line() {
+        let text = "FROM python:3.12 AS Base\nUSER app\nFROM base AS prod\nCMD run\nFROM prod AS debug\nUSER root\nFROM python:3.12\n";
+        let model = parse(text);
+        let user = |key: &str| {
+            let stage = model
+                .subjects
+                .iter()
+                .find(|s| s.key == key)
+                .unwrap_or_else(|| panic!("no subject {key}"));
+            stage
+                .node
+                .get("user")
+                .map(|u| (u.display(), u.span.start.line))
+        };
+        assert_eq!(user("stage:Base"), Some(("app".into(), 2)));
+        // Alias matching ignores case, as Docker's does.
+        assert_eq!(user("stage:prod"), Some(("app".into(), 3)));
+        // Its own USER replaces the inherited one.
+        assert_eq!(user("stage:debug"), Some(("root".into(), 6)));
+        // A stage from an image starts as the image's user: unknown.
+        assert_eq!(user("stage:4"), None);
+    }
+
+    #[test]
     fn stages_know_their_source_final_flag_and_last_user() {
         let text =
             "FROM golang:1.22 AS build\nUSER root\nFROM build AS test\nFROM scratch\nUSER 1000\n";
@@ -496,7 +533,8 @@ mod tests {
             stages,
             vec![
                 ("stage:build", Some("image"), Some("false"), Some("root")),
-                ("stage:test", Some("stage"), Some("false"), None),
+                // Inherited from stage `build`.
+                ("stage:test", Some("stage"), Some("false"), Some("root")),
                 ("stage:3", Some("scratch"), Some("true"), Some("1000")),
             ]
         );
