@@ -1136,3 +1136,64 @@ fn a_file_with_too_many_findings_to_compare_is_reported_as_new_on_added_lines_wi
         report.skipped
     );
 }
+
+const TWO_CONTAINERS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: shop/web:1.4.2\n      - name: proxy\n        image: envoyproxy/envoy:v1.31.0\n";
+
+fn with_pod_context(context: &str) -> String {
+    TWO_CONTAINERS.replace(
+        "    spec:\n      containers:",
+        &format!("    spec:\n      securityContext:\n{context}      containers:"),
+    )
+}
+
+#[test]
+fn a_pod_level_root_user_is_one_finding_for_all_its_containers() {
+    let head = with_pod_context("        runAsUser: 0\n");
+    let report = change("k8s/web.yaml", None, Some(&head));
+    let root: Vec<_> = summary(&report.findings)
+        .into_iter()
+        .filter(|(_, rule, ..)| rule == "kubernetes.run-as-root")
+        .collect();
+    // Both containers inherit it; it is one line to fix.
+    assert_eq!(
+        root,
+        vec![(
+            "k8s/web.yaml".into(),
+            "kubernetes.run-as-root".into(),
+            "new",
+            8,
+            false
+        )]
+    );
+}
+
+#[test]
+fn moving_run_as_non_root_between_pod_and_containers_is_no_regression() {
+    let pod_level = with_pod_context("        runAsNonRoot: true\n");
+    let container_level = TWO_CONTAINERS
+        .replace(
+            "image: shop/web:1.4.2\n",
+            "image: shop/web:1.4.2\n        securityContext: {runAsNonRoot: true}\n",
+        )
+        .replace(
+            "image: envoyproxy/envoy:v1.31.0\n",
+            "image: envoyproxy/envoy:v1.31.0\n        securityContext: {runAsNonRoot: true}\n",
+        );
+    for (base, head) in [
+        (&container_level, &pod_level),
+        (&pod_level, &container_level),
+    ] {
+        let report = change("k8s/web.yaml", Some(base), Some(head));
+        assert_eq!(summary(&report.findings), vec![], "{base}\n->\n{head}");
+    }
+    // Dropping it for good is still reported, once.
+    let report = change("k8s/web.yaml", Some(&pod_level), Some(TWO_CONTAINERS));
+    let rules: Vec<_> = summary(&report.findings)
+        .into_iter()
+        .map(|(_, rule, change, ..)| (rule, change))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![("kubernetes.run-as-non-root-removed".into(), "regression")]
+    );
+}
