@@ -509,31 +509,3 @@ fn scanning_files_on_several_threads_gives_the_same_report() {
         serde_json::to_value(&four).expect("serialisable")
     );
 }
-
-#[test]
-fn a_rule_matching_nested_nodes_that_start_together_reports_once() {
-    // `$F($$$)` matches both `make(a)(b)` and the inner `make(a)`: two
-    // matches that start at the same character, one thing to say there.
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(dir.path().join("python")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("python").join("any-call.yml"),
-        "id: python.test-any-call\nlanguage: python\nseverity: low\nmessage: a call\nmetadata:\n  cwe: CWE-20\n  confidence: high\n  references: [https://example.com]\nrule:\n  pattern: $F($$$)\nvalid:\n  - x = 1\ninvalid:\n  - f(x)\n",
-    )
-    .expect("write rule");
-    let rules = SastRules::load(Some(dir.path())).expect("rules load");
-    let engine = Engine::new(vec![Box::new(SastAnalyzer::new(
-        rules,
-        DEFAULT_PARSE_TIMEOUT,
-    ))]);
-    let file =
-        changed_file("app.py", Content::Absent, text("make(a)(b)\nmake(c)\n")).expect("diffable");
-    let report = engine.scan(&ChangeSet { files: vec![file] });
-    let calls: Vec<(u32, u32)> = report
-        .findings
-        .iter()
-        .filter(|f| f.rule_id == "python.test-any-call")
-        .map(|f| (f.start.line, f.start.column))
-        .collect();
-    assert_eq!(calls, vec![(1, 1), (2, 1)]);
-}

@@ -134,7 +134,7 @@ impl ChangeKind {
 }
 
 /// A 1-based line and column (columns count characters, as SARIF expects).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Position {
     /// 1-based line.
     pub line: u32,

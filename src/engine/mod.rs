@@ -415,15 +415,6 @@ impl Engine {
                 ChangeKind::Fixed => fixed.push(item.raw),
             }
         }
-        // One finding per rule, place and kind of change, after anchoring: a
-        // pod-level setting every container inherits (or loses) is one
-        // problem on one line, not a comment per container; a rule matching
-        // two nested nodes that start together says the same thing twice.
-        let mut seen = std::collections::HashSet::new();
-        kept.retain(|raw| {
-            let f = &raw.finding;
-            seen.insert((f.rule_id.clone(), f.start, f.change))
-        });
         let mut findings = fingerprint::assign(path, kept);
         let markers = suppress::Markers::scan(head);
         for finding in &mut findings {

@@ -5,9 +5,7 @@
 //! a pod template, at whatever depth) also yields a `pod` subject (its pod
 //! spec, so `hostNetwork` is at the same path for a Pod and a CronJob) and a
 //! `container` subject per container, init container and ephemeral
-//! container, keyed by name, with its effective `securityContext` (the
-//! pod's runAsUser, runAsNonRoot and the like where the container sets none).
-//! Checkov's skip annotations
+//! container, keyed by name. Checkov's skip annotations
 //! (`checkov.io/skip1: CKV_K8S_20=reason`) travel with every subject of
 //! the manifest.
 
@@ -96,7 +94,6 @@ fn add_manifest(doc: &Node, model: &mut Model) {
         let Some(Value::List(containers)) = pod.get(list).map(|c| &c.value) else {
             continue;
         };
-        let pod_context = pod.get("securityContext");
         for (index, container) in containers.iter().enumerate() {
             let container_name = container
                 .get_text("name")
@@ -107,59 +104,11 @@ fn add_manifest(doc: &Node, model: &mut Model) {
                 kind: kind.clone(),
                 key: format!("{key}/{list}/{container_name}"),
                 label: format!("{label}, container `{container_name}`"),
-                node: effective_container(container, pod_context),
+                node: container.clone(),
                 skips: skips.clone(),
             });
         }
     }
-}
-
-/// The fields a pod's `securityContext` sets for every container that does
-/// not set its own (the Kubernetes API's PodSecurityContext documents each
-/// as "may also be set in SecurityContext ... the value specified in
-/// SecurityContext takes precedence").
-const INHERITED_SECURITY_FIELDS: [&str; 7] = [
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "seLinuxOptions",
-    "seccompProfile",
-    "appArmorProfile",
-    "windowsOptions",
-];
-
-/// The container as it runs: its `securityContext` completed with the pod's
-/// inherited fields (which keep the pod's lines). Policies then judge the
-/// value in force, so moving `runAsNonRoot: true` between the pod and its
-/// containers changes nothing, and a pod-level `runAsUser: 0` is every
-/// container's.
-fn effective_container(container: &Node, pod_context: Option<&Node>) -> Node {
-    let inherited: Vec<(&str, &Node)> = INHERITED_SECURITY_FIELDS
-        .iter()
-        .filter_map(|field| Some((*field, pod_context?.get(field)?)))
-        .collect();
-    if inherited.is_empty() {
-        return container.clone();
-    }
-    let mut context = match container.get("securityContext") {
-        Some(own) if matches!(own.value, Value::Map(_)) => own.clone(),
-        _ => Node {
-            span: inherited
-                .iter()
-                .map(|(_, node)| node.span)
-                .reduce(|a, b| a.union(b))
-                .unwrap_or(container.span),
-            value: Value::Map(Vec::new()),
-        },
-    };
-    for (field, node) in inherited {
-        if context.get(field).is_none() {
-            context.set(field, node.clone());
-        }
-    }
-    let mut effective = container.clone();
-    effective.set("securityContext", context);
-    effective
 }
 
 /// `checkov.io/skip<N>: <ID>=<reason>` annotations.
@@ -190,42 +139,6 @@ fn skip_annotations(metadata: Option<&Node>) -> Vec<(String, Option<String>)> {
 mod tests {
     use super::*;
     use crate::engine::iac::yaml;
-
-    #[test]
-    fn containers_inherit_the_pods_security_fields_they_do_not_set() {
-        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  securityContext:\n    runAsNonRoot: true\n    runAsUser: 10001\n    fsGroup: 2000\n  containers:\n  - name: plain\n    image: app:1\n  - name: own\n    image: app:1\n    securityContext:\n      runAsUser: 0\n      privileged: false\n";
-        let docs = yaml::parse(text, true).expect("parses");
-        let model = model(&docs);
-        let context = |name: &str| {
-            model
-                .subjects
-                .iter()
-                .find(|s| s.key == format!("Pod/default/p/containers/{name}"))
-                .and_then(|s| s.node.get("securityContext"))
-                .map(|c| {
-                    ["runAsNonRoot", "runAsUser", "fsGroup", "privileged"]
-                        .map(|f| c.get(f).map(|n| (n.display(), n.span.start.line)))
-                })
-        };
-        assert_eq!(
-            context("plain"),
-            Some([
-                Some(("true".into(), 6)),
-                Some(("10001".into(), 7)),
-                None, // fsGroup is the pod's alone
-                None,
-            ])
-        );
-        assert_eq!(
-            context("own"),
-            Some([
-                Some(("true".into(), 6)),
-                Some(("0".into(), 15)), // the container's own value wins
-                None,
-                Some(("false".into(), 16)),
-            ])
-        );
-    }
 
     #[test]
     fn workloads_yield_pod_and_container_subjects_and_lists_are_unpacked() {
