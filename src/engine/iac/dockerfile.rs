@@ -295,16 +295,23 @@ pub fn split_image(image: &str) -> (String, Option<String>, Option<String>) {
     }
 }
 
+/// The last finished stage named `alias` (ignoring case, as Docker does).
+fn finished_stage<'m>(model: &'m Model, alias: &str) -> Option<&'m Subject> {
+    model.subjects.iter().rev().find(|subject| {
+        subject.target == "stage"
+            && subject
+                .key
+                .strip_prefix("stage:")
+                .is_some_and(|name| name.eq_ignore_ascii_case(alias))
+    })
+}
+
 /// The subjects of a Dockerfile.
 pub fn parse(text: &str) -> Model {
     let all = instructions(text);
     let stage_count = all.iter().filter(|i| i.keyword == "FROM").count();
     let mut model = Model::default();
     let mut aliases: Vec<String> = Vec::new();
-    // `FROM build AS prod` starts from stage `build`'s image, user included:
-    // the `USER` in force at the end of each named stage (lowercase alias).
-    let mut user_at_end: HashMap<String, String> = HashMap::new();
-    let mut current_alias: Option<String> = None;
     let mut stage_index = 0usize;
     let mut stage: Option<(String, Node)> = None;
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -324,11 +331,6 @@ pub fn parse(text: &str) -> Model {
     for instruction in &all {
         let span = line_span(instruction);
         if instruction.keyword == "FROM" {
-            if let (Some(alias), Some((_, node))) = (current_alias.take(), &stage)
-                && let Some(user) = node.get_text("user")
-            {
-                user_at_end.insert(alias, user.to_owned());
-            }
             finish(stage.take(), &mut model);
             stage_index += 1;
             let from = parse_from(&instruction.args);
@@ -364,13 +366,15 @@ pub fn parse(text: &str) -> Model {
                 ("from", map(span, from_entries)),
                 ("final", Node::scalar(span, Scalar::Bool(is_final))),
             ];
-            // Inherited, so it points at this `FROM`: the line that brings it in.
+            // `FROM build AS prod` starts from stage `build`'s image, user
+            // included: the user that finished stage's subject ended with,
+            // placed on this `FROM`, the line that brings it in.
             if source == "stage"
-                && let Some(user) = user_at_end.get(&from.image.to_ascii_lowercase())
+                && let Some(user) = finished_stage(&model, &from.image)
+                    .and_then(|parent| parent.node.get_text("user"))
             {
                 stage_entries.push(("user", str_node(span, user)));
             }
-            current_alias = from.alias.as_ref().map(|alias| alias.to_ascii_lowercase());
             stage = Some((format!("stage:{key_name}"), map(span, stage_entries)));
             continue;
         }
