@@ -403,6 +403,15 @@ struct Hit<'r> {
     end: usize,
     end_line: u32,
     value: String,
+    /// The rule's `mask` group matched: the whole span (`start..end`, wider
+    /// than the value) is hidden, no prefix shown. A Slack webhook's path
+    /// or a URL's `user:password` say too much in any part.
+    whole: bool,
+}
+
+/// The masked form of a span that shows nothing of itself.
+pub fn mask_whole(span: &str) -> String {
+    format!("…({} chars)", span.chars().count())
 }
 
 impl SecretsAnalyzer {
@@ -470,9 +479,10 @@ impl SecretsAnalyzer {
                     {
                         continue;
                     }
+                    let shown = captures.name("mask").unwrap_or(value);
                     let overlaps = hits[first_on_line..]
                         .iter()
-                        .any(|h| value.start() < h.end && h.start < value.end());
+                        .any(|h| shown.start() < h.end && h.start < shown.end());
                     if overlaps {
                         continue; // a more specific rule already reported this value
                     }
@@ -483,8 +493,9 @@ impl SecretsAnalyzer {
                     hits.push(Hit {
                         rule,
                         line: number,
-                        start: value.start(),
-                        end: value.end(),
+                        start: shown.start(),
+                        end: shown.end(),
+                        whole: captures.name("mask").is_some(),
                         end_line,
                         value: if rule.multiline_end.is_some() {
                             full_value
@@ -500,7 +511,11 @@ impl SecretsAnalyzer {
 
     fn to_finding(&self, path: &str, line_text: &str, hit: &Hit, paired: bool) -> RawFinding {
         let rule = hit.rule;
-        let masked = mask(&hit.value);
+        let masked = if hit.whole {
+            mask_whole(&line_text[hit.start..hit.end])
+        } else {
+            mask(&hit.value)
+        };
         let column =
             |byte: usize| u32::try_from(line_text[..byte].chars().count() + 1).unwrap_or(u32::MAX);
         let mut snippet = format!(
@@ -560,6 +575,11 @@ impl SecretsAnalyzer {
             anchor_first_line: true,
             masked: true,
             identity: self.keyed_hash(&hit.value),
+            secrets: if hit.whole {
+                vec![hit.value.clone(), line_text[hit.start..hit.end].to_owned()]
+            } else {
+                vec![hit.value.clone()]
+            },
         }
     }
 
@@ -608,6 +628,18 @@ fn block_end(lines: &[&str], start: u32, end: &Regex) -> (u32, String) {
     (start, lines[first].to_owned())
 }
 
+impl super::redact::SecretFinder for SecretsAnalyzer {
+    fn secret_spans(&self, line: &str) -> Vec<super::redact::SecretSpan> {
+        self.scan_lines(&[line], std::iter::once(1))
+            .into_iter()
+            .map(|hit| super::redact::SecretSpan {
+                range: hit.start..hit.end,
+                whole: hit.whole,
+            })
+            .collect()
+    }
+}
+
 impl Analyzer for SecretsAnalyzer {
     fn kind(&self) -> AnalyzerKind {
         AnalyzerKind::Secrets
@@ -633,5 +665,9 @@ impl Analyzer for SecretsAnalyzer {
         }
         out.findings
             .extend(self.findings_in(path, head, Some(&file.diff.lines.added)));
+    }
+
+    fn secret_finder(&self) -> Option<&dyn super::redact::SecretFinder> {
+        Some(self)
     }
 }
