@@ -161,9 +161,10 @@ fn analyzers(
     ))
 }
 
-/// The secret-fingerprint key on the command line: a deployment's own when
-/// set, so local results match the bot's; the public default otherwise
-/// (local output is not published).
+/// The fingerprint key on the command line (for secrets' identities and for
+/// every finding's fingerprint): a deployment's own when set, so local
+/// results match the bot's; the public default otherwise (local output is
+/// not published, so nothing can be forged with it).
 fn cli_key() -> Vec<u8> {
     std::env::var("HUNKSCAN_FINGERPRINT_KEY")
         .map(String::into_bytes)
@@ -198,8 +199,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
-    let engine =
-        Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)]).with_threads(jobs);
+    let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
+        .with_threads(jobs)
+        .with_fingerprint_key(cli_key());
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
@@ -288,11 +290,10 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         settings.fingerprint_key.expose().as_bytes().to_vec(),
     )?;
     let iac = iac_analyzer(rules.as_deref())?;
-    let engine = std::sync::Arc::new(Engine::new(vec![
-        Box::new(sast),
-        Box::new(iac),
-        Box::new(secrets),
-    ]));
+    let engine = std::sync::Arc::new(
+        Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
+            .with_fingerprint_key(settings.fingerprint_key.expose().as_bytes().to_vec()),
+    );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], settings.port));

@@ -39,19 +39,24 @@ pub fn engine() -> Arc<Engine> {
     let sast = SastRules::load(None).expect("embedded rules load");
     let secrets = SecretRules::load(None).expect("embedded secret rules load");
     let iac = Policies::load(None).expect("embedded IaC policies load");
-    // The analyzers `hunkscan serve` runs, in its order.
-    Arc::new(Engine::new(vec![
-        Box::new(SastAnalyzer::new(sast, DEFAULT_PARSE_TIMEOUT)),
-        Box::new(IacAnalyzer::new(iac)),
-        Box::new(SecretsAnalyzer::new(
-            secrets,
-            b"test fingerprint key".to_vec(),
-            SecretsOptions {
-                skip_lock_files: true,
-                skip_minified: true,
-            },
-        )),
-    ]))
+    // The analyzers `hunkscan serve` runs, in its order, and like it a
+    // deployment's own fingerprint key (not the CLI's public default).
+    let key = b"test fingerprint key".to_vec();
+    Arc::new(
+        Engine::new(vec![
+            Box::new(SastAnalyzer::new(sast, DEFAULT_PARSE_TIMEOUT)),
+            Box::new(IacAnalyzer::new(iac)),
+            Box::new(SecretsAnalyzer::new(
+                secrets,
+                key.clone(),
+                SecretsOptions {
+                    skip_lock_files: true,
+                    skip_minified: true,
+                },
+            )),
+        ])
+        .with_fingerprint_key(key),
+    )
 }
 
 /// Fast retries so failure scenarios take milliseconds, not seconds.
