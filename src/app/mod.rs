@@ -47,12 +47,10 @@ pub async fn start(
         policy,
     )?);
     let (queue, receiver) = queue::MemoryQueue::new(settings.queue_capacity);
-    let worker = Arc::new(worker::Worker::new(
-        github,
-        engine,
-        Arc::clone(&metrics),
-        settings.workers,
-    ));
+    let worker = Arc::new(
+        worker::Worker::new(github, engine, Arc::clone(&metrics), settings.workers)
+            .with_job_deadline(settings.job_deadline),
+    );
     let workers = Arc::clone(&worker).start(receiver);
     let router = server::router(server::ServerState {
         webhook_secret: settings.webhook_secret.clone(),

@@ -14,6 +14,7 @@ use crate::metrics::{FindingLabels, JobLabels, Metrics};
 use crate::report::check_run::{
     self, CheckContext, MAX_ANNOTATIONS_PER_REQUEST, ReviewStats, is_new_problem,
 };
+use crate::report::failure::{self, FailureClass};
 use crate::report::review;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,51 @@ pub enum JobError {
     /// The analysis itself panicked (a bug in hunkscan).
     #[error("the analysis crashed: {0}")]
     Crashed(String),
+    /// The job ran past its deadline.
+    #[error("the job ran past its {} s deadline", .0.as_secs())]
+    Deadline(std::time::Duration),
+}
+
+impl JobError {
+    /// What a user is told: the class of failure, never the error's text.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            JobError::GitHub(error) => github_failure_class(error),
+            JobError::Crashed(_) => FailureClass::Internal,
+            JobError::Deadline(_) => FailureClass::AnalysisDeadline,
+        }
+    }
+}
+
+/// GitHub's failures as a user can act on them.
+pub fn github_failure_class(error: &GitHubError) -> FailureClass {
+    match error {
+        GitHubError::RateLimited { .. } => FailureClass::RateLimited,
+        GitHubError::Status { status: 429, .. } => FailureClass::RateLimited,
+        GitHubError::Status { status, .. } if *status >= 500 => FailureClass::GitHubUnavailable,
+        GitHubError::Status { .. } | GitHubError::GraphQl { .. } => FailureClass::GitHubRefused,
+        GitHubError::Timeout { .. }
+        | GitHubError::Transport { .. }
+        | GitHubError::Ambiguous { .. }
+        | GitHubError::Decode { .. } => FailureClass::GitHubUnavailable,
+        GitHubError::Jwt(_) => FailureClass::Internal,
+    }
+}
+
+/// A failure told to users as its class and an id; the details go to the
+/// log under the same id.
+fn reported(error: &dyn std::fmt::Display, class: FailureClass, what: &str) -> String {
+    let error_id = failure::new_error_id();
+    tracing::warn!(
+        error_id,
+        class = class.label(),
+        error = %crate::render::Untrusted(&error.to_string()),
+        "{what}"
+    );
+    format!(
+        "{} (error id `{error_id}`)",
+        class.label().replace('_', " ")
+    )
 }
 
 /// How a job ended.
@@ -91,7 +137,12 @@ pub struct Worker {
     slots: Arc<Semaphore>,
     pull_locks: Mutex<HashMap<(RepoRef, u64), PullLock>>,
     active: Mutex<HashMap<String, ActiveCheck>>,
+    /// Longest a job may take, from its check run's creation to its completion.
+    job_deadline: std::time::Duration,
 }
+
+/// A job's deadline unless configured (`HUNKSCAN_JOB_DEADLINE_SECS`).
+pub const DEFAULT_JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The maps stay consistent whatever panicked while holding them.
@@ -115,7 +166,15 @@ impl Worker {
             slots: Arc::new(Semaphore::new(concurrency)),
             pull_locks: Mutex::default(),
             active: Mutex::default(),
+            job_deadline: DEFAULT_JOB_DEADLINE,
         }
+    }
+
+    /// Jobs that run longer than `deadline` are stopped and their check run
+    /// completed with the repository's error conclusion.
+    pub fn with_job_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.job_deadline = deadline;
+        self
     }
 
     /// Takes jobs from `receiver` only when a slot is free, so a full queue
@@ -249,26 +308,42 @@ impl Worker {
         }));
         // In its own task, so that even a panic outside the analysis (a bug)
         // ends here and the check run is completed.
-        let analysis = tokio::spawn({
+        let task = tokio::spawn({
             let worker = Arc::clone(&self);
             let github = github.clone();
             let job = job.clone();
             let state = Arc::clone(&state);
             async move { worker.analyse(&github, &job, check_id, &state).await }
-        })
-        .await
-        .map_err(crashed)
-        .and_then(|result| result);
+        });
+        let abort = task.abort_handle();
+        let analysis = match tokio::time::timeout(self.job_deadline, task).await {
+            Ok(joined) => joined.map_err(crashed).and_then(|result| result),
+            Err(_elapsed) => {
+                // Files already being scanned stop at their own deadline.
+                abort.abort();
+                Err(JobError::Deadline(self.job_deadline))
+            }
+        };
         let outcome = match analysis {
             Ok(outcome) => outcome,
             Err(error) => {
                 let state = *lock(&state);
                 let conclusion = state.conclusion.unwrap_or(state.on_error.as_str());
-                tracing::error!(%error, conclusion, "job failed; completing its check run");
+                let class = error.class();
+                let error_id = failure::new_error_id();
+                // The details stay here; the check run names the class and
+                // the id, nothing of the error's own text.
+                tracing::error!(
+                    error_id,
+                    class = class.label(),
+                    error = %crate::render::Untrusted(&error.to_string()),
+                    conclusion,
+                    "job failed; completing its check run"
+                );
                 let update = completion(
                     conclusion,
                     "hunkscan could not finish this analysis",
-                    &check_run::error_summary(&error.to_string(), &job.head_sha),
+                    &failure::summary(class, &error_id, &job.head_sha),
                 );
                 if let Err(error) = github
                     .patient()
@@ -385,16 +460,24 @@ impl Worker {
             }));
 
         // Our earlier comments, by fingerprint, so nothing is said twice.
+        // Only the app's own bot user's comments count: without knowing it,
+        // the bot cannot tell its markers from anyone else's, so it posts no
+        // review this time (the annotations still list every finding).
         let bot_login = match github.bot_login().await {
             Ok(login) => Some(login),
             Err(error) => {
-                tracing::warn!(%error, "cannot ask GitHub for the app's login; trusting any bot's markers");
+                let class = github_failure_class(&error);
+                let what = reported(&error, class, "cannot ask GitHub for the app's login");
+                notes.push(format!(
+                    "The inline review was skipped: hunkscan could not confirm its own GitHub identity ({what}), so it could not tell its earlier comments from others'. Every finding is in the annotations."
+                ));
                 None
             }
         };
-        let posted = self
-            .posted_comments(github, job, bot_login.as_deref())
-            .await?;
+        let posted = match &bot_login {
+            Some(login) => self.posted_comments(github, job, login).await?,
+            None => HashMap::new(),
+        };
         let posted_set: HashSet<String> = posted.keys().cloned().collect();
         let new_findings: Vec<_> = report
             .findings
@@ -420,23 +503,17 @@ impl Worker {
             over_cap: plan.over_cap,
             resolved: 0,
         };
-        if !plan.comments.is_empty() {
+        if let (false, Some(login)) = (plan.comments.is_empty(), &bot_login) {
             match self
-                .post_review(
-                    github,
-                    job,
-                    plan.comments,
-                    &plan.commented,
-                    bot_login.as_deref(),
-                )
+                .post_review(github, job, plan.comments, &plan.commented, login)
                 .await
             {
                 Ok(count) => stats.posted = count,
                 Err(error) => {
                     // The findings are still in the check run's annotations.
-                    tracing::warn!(%error, "review not posted");
+                    let what = reported(&error, github_failure_class(&error), "review not posted");
                     notes.push(format!(
-                        "The inline review could not be posted ({error}); every finding is in the annotations."
+                        "The inline review could not be posted ({what}); every finding is in the annotations."
                     ));
                 }
             }
@@ -459,9 +536,10 @@ impl Worker {
             match resolve_gone(github, &job.repo, job.number, &gone).await {
                 Ok(resolved) => stats.resolved = resolved,
                 Err(error) => {
-                    tracing::warn!(%error, "threads not resolved");
+                    let what =
+                        reported(&error, github_failure_class(&error), "threads not resolved");
                     notes.push(format!(
-                        "Threads of fixed findings could not be resolved ({error})."
+                        "Threads of fixed findings could not be resolved ({what})."
                     ));
                 }
             }
@@ -502,15 +580,12 @@ impl Worker {
         &self,
         github: &Installation,
         job: &Job,
-        bot_login: Option<&str>,
+        bot_login: &str,
     ) -> Result<HashMap<String, (u64, String)>, GitHubError> {
         let existing = github.list_review_comments(&job.repo, job.number).await?;
         let mut posted = HashMap::new();
         for comment in &existing {
-            let ours = comment.user.as_ref().is_some_and(|u| match bot_login {
-                Some(login) => u.login == login,
-                None => u.kind == "Bot",
-            });
+            let ours = comment.user.as_ref().is_some_and(|u| u.login == bot_login);
             if let (true, None, Some(fingerprint)) = (
                 ours,
                 comment.in_reply_to_id,
@@ -531,7 +606,7 @@ impl Worker {
         job: &Job,
         comments: Vec<crate::github::types::DraftReviewComment>,
         fingerprints: &[String],
-        bot_login: Option<&str>,
+        bot_login: &str,
     ) -> Result<usize, GitHubError> {
         let count = comments.len();
         let body = CreateReview {
@@ -608,10 +683,14 @@ async fn complete(
             ..UpdateCheckRun::default()
         };
         if let Err(error) = github.update_check_run(repo, check_id, &update).await {
-            tracing::warn!(%error, "annotations not attached; completing without the rest");
+            let what = reported(
+                &error,
+                github_failure_class(&error),
+                "annotations not attached; completing without the rest",
+            );
             summary = check_run::truncate(
                 &format!(
-                    "{summary}\n\n**Note:** only {} of {} annotations could be attached ({error}).\n",
+                    "{summary}\n\n**Note:** only {} of {} annotations could be attached ({what}).\n",
                     sent * MAX_ANNOTATIONS_PER_REQUEST,
                     annotations.len()
                 ),

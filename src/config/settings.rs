@@ -114,7 +114,10 @@ pub struct Settings {
     pub workers: usize,
     /// `HUNKSCAN_QUEUE_CAPACITY`.
     pub queue_capacity: usize,
-    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key for secret fingerprints;
+    /// `HUNKSCAN_JOB_DEADLINE_SECS`: longest a job may take before its check
+    /// run is completed with the error conclusion (default 600).
+    pub job_deadline: std::time::Duration,
+    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key of every fingerprint;
     /// when unset, derived from the app's private key. Never the public
     /// default: fingerprints sit in public comment markers, and with a known
     /// key anyone could confirm a guessed secret offline.
@@ -183,6 +186,11 @@ impl Settings {
             "HUNKSCAN_QUEUE_CAPACITY",
             DEFAULT_QUEUE_CAPACITY,
         )?;
+        let job_deadline = std::time::Duration::from_secs(parse_number(
+            get("HUNKSCAN_JOB_DEADLINE_SECS"),
+            "HUNKSCAN_JOB_DEADLINE_SECS",
+            crate::app::worker::DEFAULT_JOB_DEADLINE.as_secs(),
+        )?);
         Ok(Self {
             app: AppIdentity { app_id, key },
             webhook_secret,
@@ -191,6 +199,7 @@ impl Settings {
             database_url,
             workers,
             queue_capacity,
+            job_deadline,
             fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY")
                 .map(Secret::new)
                 .unwrap_or_else(|| derived_fingerprint_key(&pem)),
