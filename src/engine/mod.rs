@@ -48,6 +48,10 @@ pub enum Content {
     TooLarge(usize),
     /// The file does not exist on this side.
     Absent,
+    /// The file was deliberately not read (a symbolic link, a submodule, a
+    /// special file) or could not be; the reason. Not analysed, and listed
+    /// as skipped so that no path of a change goes unmentioned.
+    Unreadable(String),
 }
 
 impl Content {
@@ -353,6 +357,9 @@ impl Engine {
         }
         let head = match (&file.head, file.diff.binary) {
             (Content::Text(text), false) => text,
+            (Content::Unreadable(reason), _) => {
+                return report.skipped.push(skip(path, reason.clone()));
+            }
             (Content::TooLarge(bytes), _) => {
                 let reason = format!("file is {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit");
                 return report.skipped.push(skip(path, reason));

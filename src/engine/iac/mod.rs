@@ -844,6 +844,12 @@ impl Analyzer for IacAnalyzer {
                 out.skipped.push(skip(format!("the base version is {bytes} bytes, over the limit: findings are reported as new, without comparison"), true));
                 None
             }
+            Content::Unreadable(reason) => {
+                if !removed {
+                    out.skipped.push(skip(format!("the base version was not read ({reason}): findings are reported as new, without comparison"), true));
+                }
+                None
+            }
         };
         let base_model = match base_text.map(|text| parse(kind, base_path, text)) {
             Some(Parsed::Model(model)) => Some(model),
