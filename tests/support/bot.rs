@@ -77,13 +77,23 @@ impl Harness {
     /// `validate_requests: false` skips the OpenAPI validation of request
     /// bodies (benchmarks time the bot, not the validator).
     pub async fn start_with(policy: RetryPolicy, validate_requests: bool) -> Harness {
+        Self::start_with_env(policy, validate_requests, &[]).await
+    }
+
+    /// Like [`Harness::start_with`], with settings added to (or replacing)
+    /// the test environment, e.g. `("HUNKSCAN_JOB_DEADLINE_SECS", "1")`.
+    pub async fn start_with_env(
+        policy: RetryPolicy,
+        validate_requests: bool,
+        extra: &[(&str, &str)],
+    ) -> Harness {
         let github = if validate_requests {
             Emulator::start(APP_ID, PUBLIC_KEY).await
         } else {
             Emulator::start_without_openapi(APP_ID, PUBLIC_KEY).await
         };
         github.add_installation(INSTALLATION, REPO);
-        let env: HashMap<&str, String> = HashMap::from([
+        let mut env: HashMap<&str, String> = HashMap::from([
             ("GITHUB_APP_ID", APP_ID.to_string()),
             ("GITHUB_PRIVATE_KEY", PRIVATE_KEY.to_owned()),
             ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
@@ -92,6 +102,9 @@ impl Harness {
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
+        for (name, value) in extra {
+            env.insert(name, (*value).to_owned());
+        }
         let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
