@@ -184,6 +184,29 @@ fn compile(source: &RuleSource) -> Result<SecretRule, SecretRuleError> {
     })
 }
 
+impl SecretRule {
+    /// A rule for no provider in particular (a password assignment, a
+    /// connection string): "Generic" is not someone to rotate it with.
+    pub fn is_generic(&self) -> bool {
+        self.provider.eq_ignore_ascii_case("generic")
+    }
+
+    /// The title with the provider when the title does not already name it:
+    /// "AWS access key ID (AWS)" says AWS twice.
+    pub fn display_title(&self) -> String {
+        if self.is_generic()
+            || self
+                .title
+                .to_ascii_lowercase()
+                .contains(&self.provider.to_ascii_lowercase())
+        {
+            self.title.clone()
+        } else {
+            format!("{} ({})", self.title, self.provider)
+        }
+    }
+}
+
 /// The compiled secret rules and their keyword prefilter.
 pub struct SecretRules {
     rules: Vec<SecretRule>,
@@ -529,11 +552,12 @@ impl SecretsAnalyzer {
         }
         let rotate = match &rule.rotation {
             Some(url) => format!("Revoke and rotate it now: {url}"),
+            None if rule.is_generic() => "Revoke and rotate it now.".to_owned(),
             None => format!("Revoke and rotate it with {} now.", rule.provider),
         };
         let message = format!(
-            "{} ({}) `{masked}` is added here. Removing the line does not help: the value stays in git history. {rotate}",
-            rule.title, rule.provider
+            "{} `{masked}` is added here. Removing the line does not help: the value stays in git history. {rotate}",
+            rule.display_title()
         );
         let confidence = if paired {
             Confidence::High
@@ -562,9 +586,13 @@ impl SecretsAnalyzer {
                 },
                 message,
                 remediation: Some(format!(
-                    "Revoke the credential at {}, issue a new one, and load it from a secret store or environment variable. \
+                    "Revoke the credential{}, issue a new one, and load it from a secret store or environment variable. \
                      Deleting the line or force-pushing does not remove it from clones, forks and caches.",
-                    rule.provider
+                    if rule.is_generic() {
+                        String::new()
+                    } else {
+                        format!(" at {}", rule.provider)
+                    }
                 )),
                 fix: None,
                 fingerprint: String::new(),

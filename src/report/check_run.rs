@@ -77,11 +77,17 @@ pub fn is_new_problem(finding: &Finding) -> bool {
 /// Builds the output.
 pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
     let report = context.report;
-    let new: Vec<&Finding> = report
+    // Most severe first, then by place: a reviewer reads the worst first.
+    let mut new: Vec<&Finding> = report
         .findings
         .iter()
         .filter(|f| is_new_problem(f))
         .collect();
+    new.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| (&a.path, a.start).cmp(&(&b.path, b.start)))
+    });
     let fixed: Vec<&Finding> = report
         .findings
         .iter()
@@ -433,6 +439,37 @@ mod tests {
         assert_eq!(output.annotations[0].annotation_level, "failure");
         assert_eq!(output.annotations[1].annotation_level, "warning");
         assert_eq!(output.annotations[0].start_column, Some(3));
+    }
+
+    #[test]
+    fn findings_are_listed_most_severe_first_then_by_place() {
+        let report = ScanReport {
+            findings: vec![
+                finding(Severity::High, 2, ChangeKind::New),
+                finding(Severity::Low, 1, ChangeKind::New),
+                finding(Severity::Critical, 9, ChangeKind::New),
+                finding(Severity::High, 1, ChangeKind::New),
+            ],
+            skipped: vec![],
+            files_analyzed: 1,
+        };
+        let output = build_for(&report, &[]);
+        let order: Vec<&str> = output
+            .summary
+            .lines()
+            .filter(|l| l.starts_with("- **"))
+            .filter_map(|l| l.split('`').nth(1))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "python.rule-9",
+                "python.rule-1",
+                "python.rule-2",
+                "python.rule-1"
+            ]
+        );
+        assert_eq!(output.annotations[0].title, "[critical] python.rule-9");
     }
 
     #[test]

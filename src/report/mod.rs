@@ -61,11 +61,15 @@ impl From<&crate::engine::secrets::SecretRule> for RuleDoc {
     fn from(rule: &crate::engine::secrets::SecretRule) -> Self {
         RuleDoc {
             id: rule.id.clone(),
-            summary: format!("{} ({}) committed in the change", rule.title, rule.provider),
-            help: Some(format!(
-                "Revoke and rotate the {} credential: removing the line does not remove it from git history.",
-                rule.provider
-            )),
+            summary: format!("{} committed in the change", rule.display_title()),
+            help: Some(if rule.is_generic() {
+                "Revoke and rotate the credential: removing the line does not remove it from git history.".to_owned()
+            } else {
+                format!(
+                    "Revoke and rotate the {} credential: removing the line does not remove it from git history.",
+                    rule.provider
+                )
+            }),
             severity: rule.severity,
             confidence: rule.confidence,
             cwe: Some("CWE-798".into()),
