@@ -8,9 +8,9 @@ pub mod webhook;
 pub mod worker;
 
 use crate::config::settings::Settings;
-use crate::engine::Engine;
 use crate::github::{GitHubApp, GitHubError, RetryPolicy};
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -30,11 +30,11 @@ pub struct Running {
     pub worker: Arc<worker::Worker>,
 }
 
-/// Wires settings, engine, GitHub client, queue, workers and routes, and
+/// Wires settings, the analysis pipeline, GitHub client, queue, workers and routes, and
 /// serves on `listener` until `shutdown` resolves.
 pub async fn start(
     settings: &Settings,
-    engine: Arc<Engine>,
+    pipeline: Arc<Pipeline>,
     policy: RetryPolicy,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -48,7 +48,7 @@ pub async fn start(
     )?);
     let (queue, receiver) = queue::MemoryQueue::new(settings.queue_capacity);
     let worker = Arc::new(
-        worker::Worker::new(github, engine, Arc::clone(&metrics), settings.workers)
+        worker::Worker::new(github, pipeline, Arc::clone(&metrics), settings.workers)
             .with_job_deadline(settings.job_deadline),
     );
     let workers = Arc::clone(&worker).start(receiver);

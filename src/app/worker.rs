@@ -4,13 +4,14 @@
 
 use super::changes::{self, FetchPlan};
 use super::webhook::{CHECK_NAME, Job, check_external_id};
-use crate::config::repo::{ConfigProblem, DraftPolicy, ErrorConclusion, FailOn, RepoConfig};
-use crate::engine::{ChangedFile, Engine, ScanReport, Skipped};
+use crate::config::repo::{DraftPolicy, ErrorConclusion, FailOn};
+use crate::engine::{ChangedFile, Skipped};
 use crate::github::types::{
     Annotation, CheckOutput, CreateCheckRun, CreateReview, RepoRef, UpdateCheckRun,
 };
 use crate::github::{GitHubApp, GitHubError, Installation};
 use crate::metrics::{FindingLabels, JobLabels, Metrics};
+use crate::pipeline::{self, Pipeline};
 use crate::report::check_run::{
     self, CheckContext, MAX_ANNOTATIONS_PER_REQUEST, ReviewStats, is_new_problem,
 };
@@ -131,7 +132,7 @@ type PullLock = Arc<tokio::sync::Mutex<()>>;
 /// Runs jobs.
 pub struct Worker {
     github: Arc<GitHubApp>,
-    engine: Arc<Engine>,
+    pipeline: Arc<Pipeline>,
     metrics: Arc<Metrics>,
     concurrency: usize,
     slots: Arc<Semaphore>,
@@ -153,14 +154,14 @@ impl Worker {
     /// A worker running at most `concurrency` jobs at once.
     pub fn new(
         github: Arc<GitHubApp>,
-        engine: Arc<Engine>,
+        pipeline: Arc<Pipeline>,
         metrics: Arc<Metrics>,
         concurrency: usize,
     ) -> Self {
         let concurrency = concurrency.max(1);
         Self {
             github,
-            engine,
+            pipeline,
             metrics,
             concurrency,
             slots: Arc::new(Semaphore::new(concurrency)),
@@ -369,7 +370,8 @@ impl Worker {
         let files = github
             .list_pull_request_files(&job.repo, job.number)
             .await?;
-        let plan = changes::plan_fetch(&files, &job.base_sha, &job.head_sha, self.engine.as_ref());
+        let plan =
+            changes::plan_fetch(&files, &job.base_sha, &job.head_sha, self.pipeline.engine());
         let (blobs, pull) = github
             .fetch_blobs(&job.repo, &plan.expressions, Some(job.number))
             .await?;
@@ -396,12 +398,8 @@ impl Worker {
             return Ok(JobOutcome::Superseded);
         }
         let draft = pull.as_ref().map_or(job.draft, |p| p.is_draft);
-        let (config, problems) = match FetchPlan::config(&blobs) {
-            Some(text) => RepoConfig::parse(&text),
-            None => (RepoConfig::default(), Vec::new()),
-        };
+        let (config, mut notes) = pipeline::config_from(FetchPlan::config(&blobs).as_deref());
         lock(state).on_error = config.on_error;
-        let mut notes = config_notes(&problems);
 
         if draft && config.drafts == DraftPolicy::Skip {
             github
@@ -426,30 +424,22 @@ impl Worker {
             ));
         }
         // Diffing patch-less files and scanning are CPU work: off the async
-        // threads, so deliveries keep being answered in milliseconds.
-        let engine = Arc::clone(&self.engine);
+        // threads, so deliveries keep being answered in milliseconds. The
+        // same pipeline as `hunkscan scan`, under the same configuration.
+        let pipeline = Arc::clone(&self.pipeline);
         let scan_config = config.clone();
-        let (change_set, mut report, unreadable, ignored) =
-            tokio::task::spawn_blocking(move || {
-                let (mut change_set, unreadable) = changes::build(&files, &plan, &blobs);
-                let before = change_set.files.len();
-                change_set
-                    .files
-                    .retain(|f| !scan_config.ignores(&f.diff.path));
-                let ignored = before - change_set.files.len();
-                let report = engine.scan_with(&change_set, &|kind| scan_config.runs(kind));
-                (change_set, report, unreadable, ignored)
-            })
-            .await
-            .map_err(crashed)?;
-        if ignored > 0 {
-            notes.push(format!(
-                "{ignored} file{} ignored by `paths.ignore` ({})",
-                if ignored == 1 { "" } else { "s" },
-                config.ignore_patterns.join(", ")
-            ));
-        }
-        apply_rule_config(&mut report, &config);
+        let (outcome, unreadable) = tokio::task::spawn_blocking(move || {
+            let (change_set, unreadable) = changes::build(&files, &plan, &blobs);
+            (pipeline.run(change_set, &scan_config), unreadable)
+        })
+        .await
+        .map_err(crashed)?;
+        let pipeline::Outcome {
+            mut report,
+            notes: scan_notes,
+            changes: change_set,
+        } = outcome;
+        notes.extend(scan_notes);
         report
             .skipped
             .extend(unreadable.into_iter().map(|(path, reason)| Skipped {
@@ -729,25 +719,6 @@ async fn resolve_gone(
         github.resolve_review_threads(&ids).await?;
     }
     Ok(ids.len())
-}
-
-/// `rules.disable` and `rules.severity` from the repository config.
-fn apply_rule_config(report: &mut ScanReport, config: &RepoConfig) {
-    report
-        .findings
-        .retain(|f| !config.disabled_rules.contains(&f.rule_id));
-    for finding in &mut report.findings {
-        if let Some(severity) = config.severity_overrides.get(&finding.rule_id) {
-            finding.severity = *severity;
-        }
-    }
-}
-
-fn config_notes(problems: &[ConfigProblem]) -> Vec<String> {
-    problems
-        .iter()
-        .map(|p| format!("Configuration ignored, defaults apply: {p}"))
-        .collect()
 }
 
 /// A task that did not finish: a panic (a bug) keeps its message.

@@ -46,7 +46,7 @@ pub(super) fn git(repo: &Path, args: &[&str]) -> Result<Vec<u8>, LocalError> {
     Ok(output.stdout)
 }
 
-fn resolve(repo: &Path, rev: &str) -> Result<String, LocalError> {
+pub(super) fn resolve(repo: &Path, rev: &str) -> Result<String, LocalError> {
     let spec = format!("{rev}^{{commit}}");
     match git(
         repo,
@@ -76,6 +76,17 @@ fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     }
 }
 
+/// The top directory of the work tree holding `repo`.
+pub(super) fn top_level(repo: &Path) -> Result<PathBuf, LocalError> {
+    if !repo.is_dir() {
+        return Err(LocalError::NoSuchDirectory(repo.to_path_buf()));
+    }
+    let top = git(repo, &["rev-parse", "--show-toplevel"])
+        .map_err(|_| LocalError::NotARepository(repo.to_path_buf()))?;
+    // Only the line end goes: a directory name may end with a space.
+    Ok(path_from_bytes(top.strip_suffix(b"\n").unwrap_or(&top)))
+}
+
 /// The changes between `base` and `head` in the repository at `repo`.
 ///
 /// - `head = Some(rev)`: the diff from the merge base of `base` and `head`
@@ -84,13 +95,7 @@ fn path_from_bytes(bytes: &[u8]) -> PathBuf {
 /// - `head = None`: the diff from `base` to the working tree (`git diff
 ///   base`), staged and unstaged changes of tracked files.
 pub fn from_git(repo: &Path, base: &str, head: Option<&str>) -> Result<ChangeSet, LocalError> {
-    if !repo.is_dir() {
-        return Err(LocalError::NoSuchDirectory(repo.to_path_buf()));
-    }
-    let top = git(repo, &["rev-parse", "--show-toplevel"])
-        .map_err(|_| LocalError::NotARepository(repo.to_path_buf()))?;
-    // Only the line end goes: a directory name may end with a space.
-    let top = path_from_bytes(top.strip_suffix(b"\n").unwrap_or(&top));
+    let top = top_level(repo)?;
     let base_commit = resolve(&top, base)?;
     let head_commit = head.map(|rev| resolve(&top, rev)).transpose()?;
     let left = match &head_commit {

@@ -5,11 +5,13 @@
 //! names hold.
 
 mod blobs;
+mod config;
 mod file;
 mod git;
 mod raw;
 mod tree;
 
+pub use config::{ConfigSource, config_at_revision, config_in_tree};
 pub use git::from_git;
 pub use tree::from_trees;
 

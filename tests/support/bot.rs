@@ -7,12 +7,8 @@ use super::github_emulator::{CheckRun, Emulator, PullSpec};
 use hunkscan::app::webhook::sign;
 use hunkscan::app::{self, Running};
 use hunkscan::config::settings::Settings;
-use hunkscan::engine::Engine;
-use hunkscan::engine::iac::IacAnalyzer;
-use hunkscan::engine::iac::policy::Policies;
-use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
-use hunkscan::engine::secrets::{SecretRules, SecretsAnalyzer, SecretsOptions};
 use hunkscan::github::RetryPolicy;
+use hunkscan::pipeline::{Options, Pipeline};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,27 +31,15 @@ pub struct Harness {
     deliveries: AtomicU64,
 }
 
-pub fn engine() -> Arc<Engine> {
-    let sast = SastRules::load(None).expect("embedded rules load");
-    let secrets = SecretRules::load(None).expect("embedded secret rules load");
-    let iac = Policies::load(None).expect("embedded IaC policies load");
-    // The analyzers `hunkscan serve` runs, in its order, and like it a
-    // deployment's own fingerprint key (not the CLI's public default).
-    let key = b"test fingerprint key".to_vec();
+/// The pipeline `hunkscan serve` runs (pipeline::Options' defaults), with a
+/// deployment's own fingerprint key as serve has (not the CLI's public one).
+pub fn pipeline() -> Arc<Pipeline> {
     Arc::new(
-        Engine::new(vec![
-            Box::new(SastAnalyzer::new(sast, DEFAULT_PARSE_TIMEOUT)),
-            Box::new(IacAnalyzer::new(iac)),
-            Box::new(SecretsAnalyzer::new(
-                secrets,
-                key.clone(),
-                SecretsOptions {
-                    skip_lock_files: true,
-                    skip_minified: true,
-                },
-            )),
-        ])
-        .with_fingerprint_key(key),
+        Pipeline::load(&Options {
+            fingerprint_key: b"test fingerprint key".to_vec(),
+            ..Options::default()
+        })
+        .expect("embedded rules load"),
     )
 }
 
@@ -111,7 +95,7 @@ impl Harness {
             .expect("bind");
         let bot = app::start(
             &settings,
-            engine(),
+            pipeline(),
             policy,
             listener,
             std::future::pending(),
