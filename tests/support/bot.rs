@@ -72,13 +72,24 @@ impl Harness {
     /// `validate_requests: false` skips the OpenAPI validation of request
     /// bodies (benchmarks time the bot, not the validator).
     pub async fn start_with(policy: RetryPolicy, validate_requests: bool) -> Harness {
+        Self::start_configured(policy, validate_requests, &[], std::future::pending()).await
+    }
+
+    /// With settings added to (or replacing) the defaults below, and a
+    /// server that shuts down when `shutdown` resolves.
+    pub async fn start_configured(
+        policy: RetryPolicy,
+        validate_requests: bool,
+        settings: &[(&str, &str)],
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Harness {
         let github = if validate_requests {
             Emulator::start(APP_ID, PUBLIC_KEY).await
         } else {
             Emulator::start_without_openapi(APP_ID, PUBLIC_KEY).await
         };
         github.add_installation(INSTALLATION, REPO);
-        let env: HashMap<&str, String> = HashMap::from([
+        let mut env: HashMap<&str, String> = HashMap::from([
             ("GITHUB_APP_ID", APP_ID.to_string()),
             ("GITHUB_PRIVATE_KEY", PRIVATE_KEY.to_owned()),
             ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
@@ -87,17 +98,12 @@ impl Harness {
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
+        env.extend(settings.iter().map(|(name, value)| (*name, (*value).to_owned())));
         let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let bot = app::start(
-            &settings,
-            engine(),
-            policy,
-            listener,
-            std::future::pending(),
-        )
+        let bot = app::start(&settings, engine(), policy, listener, shutdown)
         .await
         .expect("bot starts");
         Harness {
