@@ -55,8 +55,7 @@ impl SignatureVerifier {
             .strip_prefix("sha256=")
             .ok_or(SignatureError::Malformed)?;
         let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
-        let mac =
-            Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
+        let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
         Ok(Self { mac, expected })
     }
 

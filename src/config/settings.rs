@@ -277,7 +277,7 @@ impl Settings {
             fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY")
                 .map(Secret::new)
                 .unwrap_or_else(|| derived_fingerprint_key(&pem)),
-            limits: ServerLimits::from_lookup(&get)?,
+            limits: ServerLimits::from_lookup(get)?,
         })
     }
 

@@ -98,14 +98,18 @@ impl Harness {
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
-        env.extend(settings.iter().map(|(name, value)| (*name, (*value).to_owned())));
+        env.extend(
+            settings
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
         let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let bot = app::start(&settings, engine(), policy, listener, shutdown)
-        .await
-        .expect("bot starts");
+            .await
+            .expect("bot starts");
         Harness {
             github,
             bot,
