@@ -250,6 +250,26 @@ async fn a_missing_or_malformed_signature_is_refused_before_the_body_is_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_client_still_sending_its_body_gets_the_answer() {
+    let h = start(&[]).await;
+    let mut stream = connect(&h).await;
+    // Unsigned: refused at the headers. The client sends its whole body
+    // before it reads the answer, as many do; closing on the unread bytes
+    // would reset the connection and lose the answer.
+    stream
+        .write_all(webhook_head(None, 2 * MIB).as_bytes())
+        .await
+        .expect("head sent");
+    stream
+        .write_all(&vec![b'x'; 2 * MIB])
+        .await
+        .expect("the body is taken in and dropped");
+    let said = until_closed(&mut stream).await.expect("closed");
+    assert!(said.starts_with("HTTP/1.1 401"), "{said:?}");
+    assert_eq!(metric(&h, "hunkscan_webhook_body_bytes_peak"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_by_the_idle_timeout() {
     let h = start(&[
         ("HUNKSCAN_IDLE_TIMEOUT_MS", "300"),

@@ -14,8 +14,10 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWrite;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -30,6 +32,9 @@ pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(3);
 /// GitHub's headers take a few kB, and bodies are copied out frame by
 /// frame, so 64 kB is plenty and keeps a full house of connections small.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The longest a closed connection's late bytes are read and dropped.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Pause after an accept error that is not about one connection (out of
 /// file descriptors): retrying at once would spin.
@@ -162,31 +167,27 @@ async fn connection(
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let serving = activity.serving();
             let router = router.clone();
-            async move {
+            // Boxed so the connection is Unpin and can be polled without
+            // shutting its socket down (see `linger`).
+            Box::pin(async move {
                 let response = router.oneshot(request).await?;
                 Ok::<_, Infallible>(response.map(|body| GuardedBody::new(body, serving)))
-            }
+            })
         })
     };
-    let served = http.serve_connection(io, service);
-    tokio::pin!(served);
+    let mut served = http.serve_connection(io, service);
     // Set at shutdown: the time a request being served still has.
     let mut drain_until: Option<Instant> = None;
     // Each turn waits for the connection to end, its phase to change, its
     // deadline or shutdown; every phase has a deadline but serving, which
     // the handler bounds, so the loop ends.
-    loop {
+    let ended = loop {
         let deadline = match drain_until {
             Some(until) => Some((until, "drain")),
             None => activity.deadline(limits.header_timeout, limits.idle_timeout),
         };
         tokio::select! {
-            ended = served.as_mut() => {
-                if let Err(error) = ended {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-                return;
-            }
+            ended = std::future::poll_fn(|cx| served.poll_without_shutdown(cx)) => break ended,
             () = activity.changed() => {}
             () = sleep_until(deadline.map(|(at, _)| at)) => {
                 if drain_until.is_some() {
@@ -205,13 +206,55 @@ async fn connection(
             _ = stopping.wait_for(|stopping| *stopping), if drain_until.is_none() => {
                 // No keep-alive after the current response; a connection
                 // that is idle or still sending a request goes now.
-                served.as_mut().graceful_shutdown();
+                Pin::new(&mut served).graceful_shutdown();
                 if activity.phase().0 != Phase::Serving {
                     return;
                 }
                 drain_until = Some(Instant::now() + SHUTDOWN_DRAIN);
             }
         }
+    };
+    match ended {
+        Ok(()) if drain_until.is_none() => {
+            let stream = served.into_parts().io.into_inner().into_inner();
+            linger(stream, &mut stopping).await;
+        }
+        Ok(()) => {}
+        Err(error) => tracing::debug!(%error, "connection ended with an error"),
+    }
+}
+
+/// Closes a connection whose client may still be sending: after an answer
+/// given before the body was read (401, 413, 503, 408), closing a socket
+/// with unread bytes makes the kernel reset the connection, and a client
+/// that has not read the answer yet loses it. So the answer is followed by
+/// an end of stream and whatever still arrives is read and dropped, for at
+/// most [`LINGER`] and never past shutdown.
+async fn linger(mut stream: TcpStream, stopping: &mut watch::Receiver<bool>) {
+    if std::future::poll_fn(|cx| Pin::new(&mut stream).poll_shutdown(cx))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut discard = [0u8; 8192];
+    let drained = async {
+        loop {
+            if stream.readable().await.is_err() {
+                return;
+            }
+            match stream.try_read(&mut discard) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    tokio::select! {
+        () = drained => {}
+        () = tokio::time::sleep(LINGER) => {}
+        _ = stopping.wait_for(|stopping| *stopping) => {}
     }
 }
 
