@@ -57,8 +57,8 @@ pub fn router(state: ServerState) -> Router {
         .with_state(state)
 }
 
-/// A body whose `Content-Length` is over the limit is refused before a byte
-/// of it is read (the body limit alone would read 25 MB first).
+/// A body whose `Content-Length` is over the limit is refused, on any
+/// route, before a byte of it is read.
 async fn refuse_declared_oversize(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -98,7 +98,7 @@ const RETRY_AFTER_SECONDS: &str = "5";
 async fn deliver(State(state): State<ServerState>, request: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let (outcome, response) = receive(&state, &parts.headers, body, started).await;
+    let (outcome, response, whole) = receive(&state, &parts.headers, body, started).await;
     let event = header_value(&parts.headers, "x-github-event").unwrap_or("unknown");
     state
         .metrics
@@ -108,10 +108,12 @@ async fn deliver(State(state): State<ServerState>, request: Request) -> Response
             outcome,
         })
         .inc();
+    // From the request being whole (or refused) to the answer: the time
+    // the client spends sending its body is not the server's.
     state
         .metrics
         .ack_seconds
-        .observe(started.elapsed().as_secs_f64());
+        .observe(whole.elapsed().as_secs_f64());
     response
 }
 
@@ -121,13 +123,13 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The signature header is checked before a byte of the body is read, the
 /// body read under the budget and hashed as it arrives, and only a signed
-/// body is parsed.
+/// body is parsed. Also returns when the request was whole or refused.
 async fn receive(
     state: &ServerState,
     headers: &HeaderMap,
     body: axum::body::Body,
     started: Instant,
-) -> (&'static str, Response) {
+) -> (&'static str, Response, Instant) {
     let event = header_value(headers, "x-github-event").unwrap_or("unknown");
     let delivery = header_value(headers, "x-github-delivery").unwrap_or("");
     let signature = header_value(headers, "x-hub-signature-256");
@@ -139,6 +141,7 @@ async fn receive(
             return (
                 "rejected_signature",
                 answer(StatusCode::UNAUTHORIZED, error.to_string()),
+                started,
             );
         }
     };
@@ -152,10 +155,12 @@ async fn receive(
         Ok(body) => body,
         Err(error) => {
             tracing::warn!(event, delivery, %error, "delivery refused");
-            return refused(&error);
+            let (outcome, response) = refused(&error);
+            return (outcome, response, Instant::now());
         }
     };
-    if body.len() > OFF_THREAD_BYTES {
+    let whole = Instant::now();
+    let (outcome, response) = if body.len() > OFF_THREAD_BYTES {
         // Parsing megabytes takes milliseconds: not on the threads that
         // answer the other deliveries.
         let (state, event, delivery) = (state.clone(), event.to_owned(), delivery.to_owned());
@@ -169,7 +174,8 @@ async fn receive(
             })
     } else {
         handle(state, event, delivery, &body)
-    }
+    };
+    (outcome, response, whole)
 }
 
 /// The answer to a body that was not read whole and signed. A body not
