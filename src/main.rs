@@ -324,6 +324,8 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         )
         .await?;
         tracing::info!(addr = %running.addr, api = settings.api.rest, app_id = settings.app.app_id, "hunkscan serving");
+        // Returns within SHUTDOWN_DRAIN (and a second) of the signal, however
+        // many connections are open or half-sent.
         running.server.await.context("server task")?.context("server")?;
         // Deliveries stopped; give running jobs time to finish, and complete
         // the check runs of those that cannot (never left in progress).
@@ -333,9 +335,15 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// How long running jobs get to finish on shutdown (fly.toml's kill_timeout
-/// is 30 s).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// How long running jobs get to finish on shutdown. fly.toml's kill_timeout
+/// is 30 s: the server takes at most `SHUTDOWN_DRAIN` plus a second to
+/// close (4 s), jobs this, and the rest is for completing the check runs of
+/// jobs that could not finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+const _: () = assert!(
+    hunkscan::app::server::serve::SHUTDOWN_DRAIN.as_secs() + 1 + SHUTDOWN_GRACE.as_secs() <= 25,
+    "server close and job grace leave room for completing interrupted checks within 30 s"
+);
 
 /// Ctrl-C or SIGTERM (what fly.io, Docker and systemd send).
 async fn shutdown_signal() {

@@ -9,8 +9,13 @@ use support::github_emulator::{Fault, FileSpec, PullSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_past_its_deadline_completes_its_check_with_the_error_conclusion() {
-    let h =
-        Harness::start_with_env(test_policy(), true, &[("HUNKSCAN_JOB_DEADLINE_SECS", "1")]).await;
+    let h = Harness::start_configured(
+        test_policy(),
+        true,
+        &[("HUNKSCAN_JOB_DEADLINE_SECS", "1")],
+        std::future::pending(),
+    )
+    .await;
     // GitHub asks the bot to wait 3 s (the policy accepts up to 5 s): the job
     // is still waiting when its 1 s deadline passes.
     h.github.inject(Fault::RateLimit {

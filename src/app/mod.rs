@@ -22,7 +22,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
-    /// The HTTP server; ends after `shutdown` resolves.
+    /// The HTTP server; ends within a few seconds of `shutdown` resolving
+    /// ([`server::serve::SHUTDOWN_DRAIN`]).
     pub server: JoinHandle<std::io::Result<()>>,
     /// The job dispatcher.
     pub workers: JoinHandle<()>,
@@ -30,8 +31,9 @@ pub struct Running {
     pub worker: Arc<worker::Worker>,
 }
 
-/// Wires settings, the analysis pipeline, GitHub client, queue, workers and routes, and
-/// serves on `listener` until `shutdown` resolves.
+/// Wires settings, the analysis pipeline, GitHub client, queue, workers and
+/// routes, and serves on `listener`, under `settings.limits`, until
+/// `shutdown` resolves.
 pub async fn start(
     settings: &Settings,
     pipeline: Arc<Pipeline>,
@@ -52,11 +54,17 @@ pub async fn start(
             .with_job_deadline(settings.job_deadline),
     );
     let workers = Arc::clone(&worker).start(receiver);
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
     let router = server::router(server::ServerState {
         webhook_secret: settings.webhook_secret.clone(),
         app_id: settings.app.app_id,
         jobs: Arc::new(queue),
         metrics: Arc::clone(&metrics),
+        bodies: Arc::new(server::body::BodyBudget::new(
+            &settings.limits,
+            Arc::clone(&metrics),
+        )),
+        stopping: stopping_seen,
     });
     let addr = listener
         .local_addr()
@@ -64,11 +72,14 @@ pub async fn start(
             route: "listen",
             message: error.to_string(),
         })?;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let server = tokio::spawn(server::serve::serve(
+        listener,
+        router,
+        settings.limits.clone(),
+        Arc::clone(&metrics),
+        shutdown,
+        stopping,
+    ));
     Ok(Running {
         addr,
         metrics,

@@ -61,15 +61,16 @@ impl Harness {
     /// `validate_requests: false` skips the OpenAPI validation of request
     /// bodies (benchmarks time the bot, not the validator).
     pub async fn start_with(policy: RetryPolicy, validate_requests: bool) -> Harness {
-        Self::start_with_env(policy, validate_requests, &[]).await
+        Self::start_configured(policy, validate_requests, &[], std::future::pending()).await
     }
 
-    /// Like [`Harness::start_with`], with settings added to (or replacing)
-    /// the test environment, e.g. `("HUNKSCAN_JOB_DEADLINE_SECS", "1")`.
-    pub async fn start_with_env(
+    /// With settings added to (or replacing) the defaults below, and a
+    /// server that shuts down when `shutdown` resolves.
+    pub async fn start_configured(
         policy: RetryPolicy,
         validate_requests: bool,
-        extra: &[(&str, &str)],
+        settings: &[(&str, &str)],
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Harness {
         let github = if validate_requests {
             Emulator::start(APP_ID, PUBLIC_KEY).await
@@ -86,22 +87,18 @@ impl Harness {
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
-        for (name, value) in extra {
-            env.insert(name, (*value).to_owned());
-        }
+        env.extend(
+            settings
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
         let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let bot = app::start(
-            &settings,
-            pipeline(),
-            policy,
-            listener,
-            std::future::pending(),
-        )
-        .await
-        .expect("bot starts");
+        let bot = app::start(&settings, pipeline(), policy, listener, shutdown)
+            .await
+            .expect("bot starts");
         Harness {
             github,
             bot,
