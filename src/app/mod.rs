@@ -2,8 +2,11 @@
 //! queued ([`queue`]), analysed and written back ([`worker`]).
 
 pub mod changes;
+pub mod merge_queue;
 pub mod queue;
 pub mod server;
+pub mod threads;
+pub mod triage;
 pub mod webhook;
 pub mod worker;
 

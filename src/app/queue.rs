@@ -145,6 +145,7 @@ mod tests {
             base_sha: "b".into(),
             draft: false,
             trigger,
+            kind: crate::app::webhook::JobKind::PullRequest,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod graphql;
+pub mod triage;
 pub mod types;
 
 pub use client::{GitHubApp, GitHubError, Installation, RetryPolicy};

@@ -6,12 +6,13 @@
 mod analyse;
 mod errors;
 mod publish;
+mod subject;
 
 use errors::crashed;
 pub use errors::{JobError, github_failure_class};
 use publish::completion;
 
-use super::webhook::{CHECK_NAME, Job, check_external_id};
+use super::webhook::{CHECK_NAME, Job, JobKind};
 use crate::config::repo::ErrorConclusion;
 use crate::github::GitHubApp;
 use crate::github::types::{CheckOutput, CreateCheckRun, RepoRef};
@@ -205,6 +206,21 @@ impl Worker {
 
     async fn run_inner(self: Arc<Self>, mut job: Job) -> JobOutcome {
         let github = self.github.installation(job.installation_id);
+        // Hook: a triage command is a light job, no check run of its own.
+        if let JobKind::Triage(command) = &job.kind {
+            return subject::triage(&github, &job, command).await;
+        }
+        // Hook: a re-run that named no pull request (a fork's) finds it.
+        if job.number == 0 && job.kind == JobKind::PullRequest {
+            match subject::find(&github, &mut job).await {
+                Ok(true) => {}
+                Ok(false) => return JobOutcome::Abandoned,
+                Err(error) => {
+                    tracing::error!(%error, "cannot find what the re-run is about");
+                    return JobOutcome::Abandoned;
+                }
+            }
+        }
         if job.base_sha.is_empty() {
             // A re-run whose payload did not name the pull request's commits.
             match github.get_pull_request(&job.repo, job.number).await {
@@ -224,7 +240,7 @@ impl Worker {
             head_sha: job.head_sha.clone(),
             status: "in_progress".into(),
             started_at: now(),
-            external_id: Some(check_external_id(&job.repo, job.number)),
+            external_id: Some(job.check_external_id()),
             output: Some(CheckOutput {
                 title: "Analysing the changed lines".into(),
                 summary: "hunkscan is reading this pull request's changes.".into(),
@@ -232,13 +248,14 @@ impl Worker {
                 annotations: Vec::new(),
             }),
         };
-        let check_id = match github.create_check_run(&job.repo, &create).await {
-            Ok(id) => id,
+        let check = match github.create_check_run(&job.repo, &create).await {
+            Ok(check) => check,
             Err(error) => {
                 tracing::error!(%error, "cannot create the check run; nothing to complete");
                 return JobOutcome::Abandoned;
             }
         };
+        let check_id = check.id;
         lock(&self.active).insert(
             job.id.clone(),
             ActiveCheck {
@@ -258,7 +275,7 @@ impl Worker {
             let github = github.clone();
             let job = job.clone();
             let state = Arc::clone(&state);
-            async move { worker.analyse(&github, &job, check_id, &state).await }
+            async move { worker.analyse(&github, &job, &check, &state).await }
         });
         let abort = task.abort_handle();
         let analysis = match tokio::time::timeout(self.job_deadline, task).await {
