@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod queue;
+pub mod reconcile;
 pub mod server;
 pub mod webhook;
 pub mod worker;
