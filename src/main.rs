@@ -12,7 +12,7 @@ use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{
     DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
 };
-use hunkscan::engine::{Engine, Severity};
+use hunkscan::engine::{DEFAULT_FILE_DEADLINE, Engine, Severity};
 use hunkscan::report::{self, RuleDoc};
 use hunkscan::{local, ruletest};
 use std::path::PathBuf;
@@ -103,6 +103,12 @@ struct ScanArgs {
     /// Longest time one file may take to parse, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_PARSE_TIMEOUT.as_millis() as u64)]
     parse_timeout_ms: u64,
+    /// Longest time one file may take to analyse, all analyzers together, in
+    /// milliseconds; an analyzer still running then stops, keeps what it
+    /// found and the file is listed as skipped by it.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_FILE_DEADLINE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    file_timeout_ms: u64,
     /// Files scanned at once [default: the number of CPUs]. The output is
     /// the same whatever the number.
     #[arg(long, short = 'j', value_name = "N")]
@@ -198,8 +204,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
-    let engine =
-        Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)]).with_threads(jobs);
+    let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
+        .with_threads(jobs)
+        .with_file_deadline(Duration::from_millis(args.file_timeout_ms));
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,

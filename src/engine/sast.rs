@@ -8,12 +8,15 @@
 //! users read the rules as they are.
 //!
 //! A file is parsed once, with a time limit, and all rules of its language
-//! run in one walk of the tree, indexed by node kind.
+//! run in one walk of the tree, indexed by node kind. The parse limit is
+//! the smaller of `--parse-timeout-ms` and what is left of the file's
+//! deadline; the walk asks the deadline at every node and, when it passes,
+//! stops and keeps the findings of the nodes it visited.
 
 use super::literals::LiteralIndex;
 use super::{
-    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, FileOutcome, Finding, Fix,
-    Position, RawFinding, Severity, Skipped,
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, Deadline, FileOutcome, Finding,
+    Fix, Position, RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource, RuleSourceError};
 use ast_grep_config::{GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig};
@@ -387,9 +390,10 @@ pub fn parse(
             }
         };
         parser.reset();
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock is no timeout.
+        let deadline = Instant::now().checked_add(timeout);
         let mut over_time = |_: &tree_sitter::ParseState| {
-            if Instant::now() > deadline {
+            if deadline.is_some_and(|deadline| Instant::now() > deadline) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -412,13 +416,15 @@ pub fn parse(
     }))
 }
 
-/// Counts syntax-error regions, for the "parsed with errors" note.
-fn count_errors(root: &AstGrep<StrDoc<SupportLang>>) -> usize {
+/// Counts syntax-error regions, for the "parsed with errors" note (fewer
+/// when the deadline passes during the count: the walk then stops at once).
+fn count_errors(root: &AstGrep<StrDoc<SupportLang>>, deadline: &Deadline) -> usize {
     if !root.root().get_inner_node().has_error() {
         return 0;
     }
     root.root()
         .dfs()
+        .take_while(|_| !deadline.expired())
         .filter(|n| n.is_error() || n.is_missing())
         .count()
 }
@@ -460,7 +466,9 @@ impl SastAnalyzer {
         root: &AstGrep<StrDoc<SupportLang>>,
         rules: Vec<&RuleConfig<SupportLang>>,
     ) -> Vec<RawFinding> {
-        self.run_rules_within(path, root, rules, None)
+        let mut findings = Vec::new();
+        self.run_rules_within(path, root, rules, None, &Deadline::none(), &mut findings);
+        findings
     }
 
     /// [`run_rules`](Self::run_rules), visiting only the nodes that touch
@@ -468,17 +476,26 @@ impl SastAnalyzer {
     /// hold no finding the engine would keep, so a small change to a large
     /// file costs its parse and little more. Rules still see the whole tree
     /// around a node they visit (`inside`, `has`, `follows`).
+    ///
+    /// Findings go into `findings`. Returns `false` when `deadline` passed
+    /// before the walk was done: what was found until then is there.
     pub fn run_rules_within(
         &self,
         path: &str,
         root: &AstGrep<StrDoc<SupportLang>>,
         rules: Vec<&RuleConfig<SupportLang>>,
         rows: Option<&AddedRows>,
-    ) -> Vec<RawFinding> {
+        deadline: &Deadline,
+        findings: &mut Vec<RawFinding>,
+    ) -> bool {
         let by_kind = rules_by_kind(&rules);
-        let mut findings = Vec::new();
         let mut cursor = root.root().get_inner_node().walk();
         loop {
+            // Per node: a rule with `inside`/`has` can cost as much as the
+            // file at one node, so a coarser check could overrun far.
+            if deadline.expired() {
+                return false;
+            }
             let node = cursor.node();
             let relevant = rows.is_none_or(|rows| {
                 rows.touches(node.start_position().row, node.end_position().row)
@@ -505,7 +522,7 @@ impl SastAnalyzer {
             // walk is over.
             while !cursor.goto_next_sibling() {
                 if !cursor.goto_parent() {
-                    return findings;
+                    return true;
                 }
             }
         }
@@ -639,8 +656,22 @@ impl Analyzer for SastAnalyzer {
         if rules.is_empty() {
             return;
         }
-        let root = match parse(head, language, self.parse_timeout) {
+        let deadline = &out.deadline;
+        // The parse gets what is left of the file's budget, if that is less.
+        let left = deadline.remaining().unwrap_or(Duration::MAX);
+        if left.is_zero() {
+            return out
+                .skipped
+                .push(deadline.skipped(path, AnalyzerKind::Sast, false));
+        }
+        let timeout = self.parse_timeout.min(left);
+        let root = match parse(head, language, timeout) {
             Ok(root) => root,
+            Err(ParseError::Timeout(_)) if timeout < self.parse_timeout => {
+                return out
+                    .skipped
+                    .push(deadline.skipped(path, AnalyzerKind::Sast, false));
+            }
             Err(error) => {
                 out.skipped.push(Skipped {
                     path: path.clone(),
@@ -651,7 +682,7 @@ impl Analyzer for SastAnalyzer {
                 return;
             }
         };
-        let errors = count_errors(&root);
+        let errors = count_errors(&root, &out.deadline);
         if errors > 0 {
             out.skipped.push(Skipped {
                 path: path.clone(),
@@ -666,15 +697,77 @@ impl Analyzer for SastAnalyzer {
         let total_lines = head.bytes().filter(|&b| b == b'\n').count()
             + usize::from(!head.is_empty() && !head.ends_with('\n'));
         let rows = AddedRows::from_added_lines(&file.diff.lines.added, total_lines);
-        out.findings
-            .extend(self.run_rules_within(path, &root, rules, rows.as_ref()));
+        let done = self.run_rules_within(
+            path,
+            &root,
+            rules,
+            rows.as_ref(),
+            &out.deadline,
+            &mut out.findings,
+        );
+        if !done {
+            let skipped = out.deadline.skipped(path, AnalyzerKind::Sast, true);
+            out.skipped.push(skipped);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::AddedRows;
+    use super::{AddedRows, DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
+    use crate::engine::{Analyzer, AnalyzerKind, Content, Deadline, FileOutcome};
     use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    fn analyze(head: &str, deadline: Deadline) -> FileOutcome {
+        let rules = SastRules::load(None).expect("embedded rules load");
+        let analyzer = SastAnalyzer::new(rules, DEFAULT_PARSE_TIMEOUT);
+        let file =
+            crate::local::changed_file("app.py", Content::Absent, Content::Text(head.into()))
+                .expect("diffable");
+        let mut out = FileOutcome {
+            deadline,
+            ..FileOutcome::default()
+        };
+        analyzer.analyze(&file, head, &mut out);
+        out
+    }
+
+    fn fifty_shell_calls() -> String {
+        let mut head = String::from("import subprocess\n");
+        for index in 0..50 {
+            head.push_str(&format!("subprocess.run(cmd_{index}, shell=True)\n"));
+        }
+        head
+    }
+
+    #[test]
+    fn a_deadline_passing_during_the_walk_keeps_what_was_found_before() {
+        let head = fifty_shell_calls();
+        let complete = analyze(&head, Deadline::none());
+        assert_eq!(complete.findings.len(), 50);
+        assert!(complete.skipped.is_empty(), "{:?}", complete.skipped);
+        // A few hundred nodes into the walk: some statements, not all.
+        let stopped = analyze(&head, Deadline::after_questions(300));
+        let found = stopped.findings.len();
+        assert!(found > 0 && found < 50, "{found} findings");
+        assert_eq!(stopped.skipped.len(), 1, "{:?}", stopped.skipped);
+        let skipped = &stopped.skipped[0];
+        assert_eq!(
+            (skipped.analyzer, skipped.partial),
+            (Some(AnalyzerKind::Sast), true)
+        );
+        assert!(skipped.reason.contains("deadline"), "{}", skipped.reason);
+    }
+
+    #[test]
+    fn a_file_whose_deadline_already_passed_is_not_parsed() {
+        let out = analyze(&fifty_shell_calls(), Deadline::after(Duration::ZERO));
+        assert!(out.findings.is_empty());
+        assert_eq!(out.skipped.len(), 1, "{:?}", out.skipped);
+        assert!(!out.skipped[0].partial);
+        assert!(out.skipped[0].reason.contains("deadline"));
+    }
 
     fn rows(lines: &[u32]) -> Option<AddedRows> {
         AddedRows::from_added_lines(&lines.iter().copied().collect::<BTreeSet<u32>>(), 50)
