@@ -24,6 +24,7 @@ pub mod iac;
 pub mod literals;
 pub mod sast;
 pub mod secrets;
+mod snippet;
 pub mod suppress;
 
 pub use deadline::{DEFAULT_FILE_DEADLINE, Deadline};

@@ -491,8 +491,6 @@ impl SastAnalyzer {
         let by_kind = rules_by_kind(&rules);
         let mut cursor = root.root().get_inner_node().walk();
         loop {
-            // Per node: a rule with `inside`/`has` can cost as much as the
-            // file at one node, so a coarser check could overrun far.
             if deadline.expired() {
                 return false;
             }
@@ -503,6 +501,13 @@ impl SastAnalyzer {
             if relevant {
                 let kind = usize::from(node.kind_id());
                 if let Some(candidates) = by_kind.get(kind).filter(|c| !c.is_empty()) {
+                    // A rule with `has`/`inside … stopBy: end` can cost as
+                    // much as the file at one node (quadratic over nested
+                    // calls): the clock is read before every node that
+                    // runs rules, whose cost dwarfs the reading.
+                    if deadline.expired_now() {
+                        return false;
+                    }
                     let node = root.adopt(node);
                     for rule in candidates {
                         let Some(matched) = rule.matcher.match_node(node.clone()) else {
@@ -550,10 +555,22 @@ impl SastAnalyzer {
                 .map(|replacement| Fix { replacement })
         });
         let source = node.get_doc().get_source();
-        let snippet = source
+        let range = node.range();
+        // From the match's line on (not `lines().skip(n)`, which read the
+        // file up to it for every finding), each line cut to a window.
+        let line_start = source[..range.start].rfind('\n').map_or(0, |at| at + 1);
+        let snippet = source[line_start..]
             .lines()
-            .skip(start.line())
             .take((end.line() - start.line() + 1).min(5))
+            .enumerate()
+            .map(|(index, line)| {
+                let focus = if index == 0 {
+                    range.start - line_start
+                } else {
+                    0
+                };
+                super::snippet::clip(line, focus)
+            })
             .collect::<Vec<_>>()
             .join("\n");
         RawFinding {
@@ -576,9 +593,34 @@ impl SastAnalyzer {
             },
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
             masked: false,
-            identity: node.text().into_owned(),
+            identity: identity(&node.text()),
         }
     }
+}
+
+/// Matched text longer than this is identified by its hash.
+const MAX_IDENTITY_BYTES: usize = 4096;
+
+/// What identifies a match: its text, or beyond [`MAX_IDENTITY_BYTES`] a
+/// hash of its text with white space folded as [`fingerprint::normalise`]
+/// folds it (equal after folding, equal hash). Nested matches (a call in a
+/// call in a call …) each hold the rest of the nest: as text, a file of
+/// such nests held gigabytes of identities.
+///
+/// [`fingerprint::normalise`]: super::fingerprint::normalise
+fn identity(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if text.len() <= MAX_IDENTITY_BYTES {
+        return text.to_owned();
+    }
+    let mut hasher = Sha256::new();
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            hasher.update(b" ");
+        }
+        hasher.update(word.as_bytes());
+    }
+    format!("sha256:{}", super::fingerprint::hex(&hasher.finalize()))
 }
 
 /// The rows (0-based) of a file that its change added, for the walk to ask
@@ -714,7 +756,9 @@ impl Analyzer for SastAnalyzer {
 
 #[cfg(test)]
 mod tests {
-    use super::{AddedRows, DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
+    use super::{
+        AddedRows, DEFAULT_PARSE_TIMEOUT, MAX_IDENTITY_BYTES, SastAnalyzer, SastRules, identity,
+    };
     use crate::engine::{Analyzer, AnalyzerKind, Content, Deadline, FileOutcome};
     use std::collections::BTreeSet;
     use std::time::Duration;
@@ -758,6 +802,30 @@ mod tests {
             (Some(AnalyzerKind::Sast), true)
         );
         assert!(skipped.reason.contains("deadline"), "{}", skipped.reason);
+    }
+
+    #[test]
+    fn long_matches_are_identified_by_a_hash_of_their_folded_text() {
+        let short = "eval(x)";
+        assert_eq!(identity(short), short);
+        let long = format!("eval({})", "a + ".repeat(MAX_IDENTITY_BYTES));
+        let rewrapped = long.replace(" + ", "\n    +  ");
+        assert!(identity(&long).starts_with("sha256:"));
+        assert_eq!(identity(&long), identity(&rewrapped));
+        assert_ne!(identity(&long), identity(&long.replace('a', "b")));
+    }
+
+    #[test]
+    fn a_finding_on_a_long_line_has_a_short_snippet_around_it() {
+        let head = format!(
+            "import subprocess\nx = [{}]; subprocess.run(cmd, shell=True); y = [{}]\n",
+            "1, ".repeat(10_000),
+            "2, ".repeat(10_000)
+        );
+        let out = analyze(&head, Deadline::none());
+        let finding = &out.findings[0].finding;
+        assert!(finding.snippet.contains("subprocess.run(cmd, shell=True)"));
+        assert!(finding.snippet.chars().count() <= super::super::snippet::MAX_LINE_CHARS + 2);
     }
 
     #[test]

@@ -422,7 +422,24 @@ fn snippet(rows: &[&str], span: Span, sensitive: bool, kind: IacKind) -> String 
     if sensitive {
         return mask(lines, kind);
     }
-    lines.take(5).collect::<Vec<_>>().join("\n")
+    // Long lines (a minified `.tf.json`) are cut to a window around the
+    // finding's column.
+    lines
+        .take(5)
+        .enumerate()
+        .map(|(index, line)| {
+            let focus = if index == 0 {
+                let column = (span.start.column as usize).saturating_sub(1);
+                line.char_indices()
+                    .nth(column)
+                    .map_or(line.len(), |(at, _)| at)
+            } else {
+                0
+            };
+            crate::engine::snippet::clip(line, focus)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A credential's snippet: the first line up to where the value starts,
