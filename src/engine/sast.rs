@@ -583,7 +583,7 @@ impl SastAnalyzer {
                 path: path.to_owned(),
                 start: to_position(&start),
                 end: to_position(&end),
-                message: rule.get_message(node),
+                message: bounded_message(rule.get_message(node)),
                 remediation: info.note.clone(),
                 fix,
                 fingerprint: String::new(),
@@ -595,6 +595,17 @@ impl SastAnalyzer {
             masked: false,
             identity: identity(&node.text()),
         }
+    }
+}
+
+/// The most characters of a message kept: a `$VAR` in a rule's message can
+/// stand for an expression as long as the file.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
     }
 }
 

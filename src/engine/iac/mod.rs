@@ -120,7 +120,10 @@ fn parse(kind: IacKind, path: &str, text: &str, deadline: &Deadline) -> Parsed {
         },
         IacKind::Dockerfile => Parsed::Model(dockerfile::parse(text)),
         IacKind::GithubActions => match yaml::parse_until(text, false, deadline) {
-            Ok(docs) => Parsed::Model(actions::model(&docs)),
+            Ok(docs) => match actions::model(&docs) {
+                Ok(model) => Parsed::Model(model),
+                Err(reason) => Parsed::Unreadable(reason),
+            },
             Err(e) => e.into(),
         },
         IacKind::Kubernetes => {
