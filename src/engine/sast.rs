@@ -489,6 +489,7 @@ impl SastAnalyzer {
         findings: &mut Vec<RawFinding>,
     ) -> bool {
         let by_kind = rules_by_kind(&rules);
+        let mut columns = Columns::default();
         let mut cursor = root.root().get_inner_node().walk();
         loop {
             if deadline.expired() {
@@ -514,7 +515,8 @@ impl SastAnalyzer {
                             continue;
                         };
                         if let Some(info) = self.rules.info(&rule.id) {
-                            findings.push(self.to_finding(path, rule, info, &matched));
+                            let finding = self.to_finding(path, rule, info, &matched, &mut columns);
+                            findings.push(finding);
                         }
                     }
                 }
@@ -539,12 +541,15 @@ impl SastAnalyzer {
         rule: &RuleConfig<SupportLang>,
         info: &RuleInfo,
         node: &NodeMatch<StrDoc<SupportLang>>,
+        columns: &mut Columns,
     ) -> RawFinding {
         let start = node.start_pos();
         let end = node.end_pos();
-        let to_position = |pos: &ast_grep_core::Position| Position {
+        let source = node.get_doc().get_source();
+        let (start_column, end_column) = columns.of(source, &node.get_inner_node());
+        let to_position = |pos: &ast_grep_core::Position, column: usize| Position {
             line: u32::try_from(pos.line() + 1).unwrap_or(u32::MAX),
-            column: u32::try_from(pos.column(node) + 1).unwrap_or(u32::MAX),
+            column: u32::try_from(column + 1).unwrap_or(u32::MAX),
         };
         let fix = rule.fixer.first().and_then(|fixer| {
             let edit = node.make_edit(&rule.matcher, fixer);
@@ -554,25 +559,18 @@ impl SastAnalyzer {
                 .flatten()
                 .map(|replacement| Fix { replacement })
         });
-        let source = node.get_doc().get_source();
-        let range = node.range();
-        // From the match's line on (not `lines().skip(n)`, which read the
-        // file up to it for every finding), each line cut to a window.
-        let line_start = source[..range.start].rfind('\n').map_or(0, |at| at + 1);
-        let snippet = source[line_start..]
-            .lines()
-            .take((end.line() - start.line() + 1).min(5))
-            .enumerate()
-            .map(|(index, line)| {
-                let focus = if index == 0 {
-                    range.start - line_start
-                } else {
-                    0
-                };
-                super::snippet::clip(line, focus)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        // From the match's line on, each line cut to a window; tree-sitter's
+        // columns are in bytes, so the line's start costs nothing to find.
+        let inner = node.get_inner_node();
+        let line_start = inner
+            .start_byte()
+            .saturating_sub(inner.start_position().column);
+        let snippet = super::snippet::lines_at(
+            source,
+            line_start,
+            inner.start_byte(),
+            (end.line() - start.line() + 1).min(5),
+        );
         RawFinding {
             finding: Finding {
                 rule_id: info.id.clone(),
@@ -581,8 +579,8 @@ impl SastAnalyzer {
                 confidence: info.metadata.confidence,
                 cwe: Some(info.metadata.cwe.clone()),
                 path: path.to_owned(),
-                start: to_position(&start),
-                end: to_position(&end),
+                start: to_position(&start, start_column),
+                end: to_position(&end, end_column),
                 message: bounded_message(rule.get_message(node)),
                 remediation: info.note.clone(),
                 fix,
@@ -595,6 +593,40 @@ impl SastAnalyzer {
             masked: false,
             identity: identity(&node.text()),
         }
+    }
+}
+
+/// Character columns (0-based) of matches, counted forward from the last
+/// match's start when it is on the same line: the walk visits nodes in
+/// document order, so a long line of many matches is read about once.
+/// (ast-grep's `Position::column` counts from the line's start for every
+/// match: a minified line of thousands of matches was quadratic.)
+#[derive(Default)]
+struct Columns {
+    line_start: usize,
+    offset: usize,
+    chars: usize,
+}
+
+impl Columns {
+    /// The columns of `node`'s start and end.
+    fn of(&mut self, source: &str, node: &tree_sitter::Node) -> (usize, usize) {
+        let chars = |from: usize, to: usize| source.get(from..to).map_or(0, |s| s.chars().count());
+        let (start, end) = (node.start_byte(), node.end_byte());
+        // tree-sitter's columns are in bytes: where the lines start.
+        let line_start = start.saturating_sub(node.start_position().column);
+        if line_start != self.line_start || start < self.offset {
+            (self.line_start, self.offset, self.chars) = (line_start, line_start, 0);
+        }
+        self.chars += chars(self.offset, start);
+        self.offset = start;
+        let end_line_start = end.saturating_sub(node.end_position().column);
+        let end_column = if end_line_start == line_start {
+            self.chars + chars(start, end)
+        } else {
+            chars(end_line_start, end)
+        };
+        (self.chars, end_column)
     }
 }
 
@@ -837,6 +869,37 @@ mod tests {
         let finding = &out.findings[0].finding;
         assert!(finding.snippet.contains("subprocess.run(cmd, shell=True)"));
         assert!(finding.snippet.chars().count() <= super::super::snippet::MAX_LINE_CHARS + 2);
+    }
+
+    #[test]
+    fn columns_count_characters_also_for_many_matches_on_a_line() {
+        let line = "é = \"ü\"; subprocess.run(a, shell=True); subprocess.run(bé, shell=True)";
+        let head = format!("import subprocess\n{line}\nsubprocess.run(\n    c, shell=True,\n)\n");
+        let out = analyze(&head, Deadline::none());
+        let mut got: Vec<(u32, u32, u32, u32)> = out
+            .findings
+            .iter()
+            .map(|f| {
+                let f = &f.finding;
+                (f.start.line, f.start.column, f.end.line, f.end.column)
+            })
+            .collect();
+        got.sort_unstable();
+        let column = |text: &str| {
+            u32::try_from(line[..line.find(text).expect("in line")].chars().count() + 1)
+                .expect("small")
+        };
+        let a = column("subprocess.run(a");
+        let b = column("subprocess.run(b");
+        let width = |text: &str| u32::try_from(text.chars().count()).expect("small");
+        assert_eq!(
+            got,
+            vec![
+                (2, a, 2, a + width("subprocess.run(a, shell=True)")),
+                (2, b, 2, b + width("subprocess.run(bé, shell=True)")),
+                (3, 1, 5, 2),
+            ]
+        );
     }
 
     #[test]
