@@ -17,10 +17,6 @@ mod common;
 
 use hunkscan::engine::iac::IacAnalyzer;
 use hunkscan::engine::iac::policy::Policies;
-use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
-use hunkscan::engine::secrets::{
-    DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
-};
 use hunkscan::engine::{ChangeKind, ChangeSet, Content, Engine, ScanReport};
 use hunkscan::local::changed_file;
 use std::time::{Duration, Instant};
@@ -174,18 +170,10 @@ fn main() {
     let policy_count = policies.len();
     let iac = IacAnalyzer::new(policies);
     let iac_only = Engine::new(vec![Box::new(iac.clone())]);
-    let full = Engine::new(vec![
-        Box::new(SastAnalyzer::new(
-            SastRules::load(None).expect("sast rules"),
-            DEFAULT_PARSE_TIMEOUT,
-        )),
-        Box::new(iac),
-        Box::new(SecretsAnalyzer::new(
-            SecretRules::load(None).expect("secret rules"),
-            DEFAULT_FINGERPRINT_KEY.to_vec(),
-            SecretsOptions::default(),
-        )),
-    ]);
+    // Every analyzer, assembled as `hunkscan scan` and the bot assemble them.
+    let full = hunkscan::pipeline::Pipeline::load(&hunkscan::pipeline::Options::default())
+        .expect("the embedded rules load");
+    let full = full.engine();
     let (pull_request, whole, bytes) = corpus();
     let changed_bytes: usize = pull_request
         .files
@@ -229,7 +217,7 @@ fn main() {
     } else {
         "MISS"
     };
-    let (full_best, full_median, full_report) = measure(&full, &pull_request);
+    let (full_best, full_median, full_report) = measure(full, &pull_request);
     println!(
         "| pull request, base and head | full engine (SAST, IaC, secrets) | {:.1} ms | {:.1} ms | {} |",
         full_best.as_secs_f64() * 1e3,

@@ -14,6 +14,8 @@ pub mod engine;
 pub mod github;
 pub mod local;
 pub mod metrics;
+pub mod pipeline;
+pub mod render;
 pub mod report;
 pub mod rules;
 pub mod ruletest;

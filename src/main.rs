@@ -6,14 +6,11 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hunkscan::engine::iac::IacAnalyzer;
-use hunkscan::engine::iac::policy::Policies;
-use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
-use hunkscan::engine::secrets::{
-    DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
-};
-use hunkscan::engine::{DEFAULT_FILE_DEADLINE, Engine, Severity};
-use hunkscan::report::{self, RuleDoc};
+use hunkscan::engine::sast::DEFAULT_PARSE_TIMEOUT;
+use hunkscan::engine::secrets::{DEFAULT_FINGERPRINT_KEY, SecretsOptions};
+use hunkscan::engine::{DEFAULT_FILE_DEADLINE, Severity};
+use hunkscan::pipeline::{self, Analyzers, Options, Pipeline};
+use hunkscan::report;
 use hunkscan::{local, ruletest};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,9 +91,17 @@ struct ScanArgs {
     /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
-    /// Exit with 1 when an unsuppressed finding is at or above this severity.
-    #[arg(long, value_name = "SEVERITY", default_value = "high")]
-    fail_on: Severity,
+    /// Exit with 1 when an unsuppressed finding is at or above this
+    /// severity [default: the config's `fail_on`, else high].
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<Severity>,
+    /// Read the repository configuration from FILE instead of the base's
+    /// `.github/hunkscan.yml`.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    config: Option<PathBuf>,
+    /// Ignore any repository configuration: defaults apply.
+    #[arg(long)]
+    no_config: bool,
     /// Also look for secrets in lock files and minified assets (skipped by default).
     #[arg(long)]
     include_generated: bool,
@@ -152,75 +157,105 @@ fn main() -> ExitCode {
     }
 }
 
-/// The analyzers with their rules (embedded plus `rules_dir`).
-fn analyzers(
-    rules_dir: Option<&std::path::Path>,
-    parse_timeout: Duration,
-    secrets_options: SecretsOptions,
-    key: Vec<u8>,
-) -> anyhow::Result<(SastAnalyzer, SecretsAnalyzer)> {
-    let sast_rules = SastRules::load(rules_dir).context("loading rules")?;
-    let secret_rules = SecretRules::load(rules_dir).context("loading secret rules")?;
-    Ok((
-        SastAnalyzer::new(sast_rules, parse_timeout),
-        SecretsAnalyzer::new(secret_rules, key, secrets_options),
-    ))
-}
-
-/// The secret-fingerprint key on the command line: a deployment's own when
-/// set, so local results match the bot's; the public default otherwise
-/// (local output is not published).
+/// The fingerprint key on the command line (for secrets' identities and for
+/// every finding's fingerprint): a deployment's own when set, so local
+/// results match the bot's; the public default otherwise (local output is
+/// not published, so nothing can be forged with it).
 fn cli_key() -> Vec<u8> {
     std::env::var("HUNKSCAN_FINGERPRINT_KEY")
         .map(String::into_bytes)
         .unwrap_or_else(|_| DEFAULT_FINGERPRINT_KEY.to_vec())
 }
 
-/// The IaC analyzer with its policies (embedded plus `rules_dir`).
-fn iac_analyzer(rules_dir: Option<&std::path::Path>) -> anyhow::Result<IacAnalyzer> {
-    let policies = Policies::load(rules_dir).context("loading IaC rules")?;
-    Ok(IacAnalyzer::new(policies))
+/// What the command line runs with flags `rules` and `parse_timeout`.
+fn cli_options(rules: Option<PathBuf>, parse_timeout: Duration) -> Options {
+    Options {
+        rules_dir: rules,
+        parse_timeout,
+        fingerprint_key: cli_key(),
+        ..Options::default()
+    }
 }
 
-/// What the reporters need to know of every rule the analyzers run.
-fn rule_docs(sast: &SastAnalyzer, secrets: &SecretsAnalyzer, iac: &IacAnalyzer) -> Vec<RuleDoc> {
-    let sast_docs = sast.rules().infos().into_iter().map(RuleDoc::from);
-    sast_docs
-        .chain(secrets.rules().rules().iter().map(RuleDoc::from))
-        .chain(iac.policies().all().iter().map(RuleDoc::from))
-        .collect()
+/// The repository configuration for a scan, read as the bot reads it (from
+/// the base of the change) unless `--config` or `--no-config` says
+/// otherwise; says on stderr which one applies.
+fn scan_config(args: &ScanArgs) -> anyhow::Result<Option<String>> {
+    if args.no_config {
+        eprintln!("hunkscan: config: none (--no-config); defaults apply");
+        return Ok(None);
+    }
+    if let Some(file) = &args.config {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--config {}", file.display()))?;
+        eprintln!(
+            "hunkscan: config: {}",
+            hunkscan::render::terminal(&file.display().to_string())
+        );
+        return Ok(Some(text));
+    }
+    let (text, from) = match &args.base_tree {
+        Some(base) => (
+            local::config_in_tree(base)?,
+            format!("{} in {}", pipeline::CONFIG_PATH, base.display()),
+        ),
+        None => (
+            local::config_at_revision(&args.repo, &args.base)?,
+            format!("{} at {}", pipeline::CONFIG_PATH, args.base),
+        ),
+    };
+    match &text {
+        Some(_) => eprintln!("hunkscan: config: {}", hunkscan::render::terminal(&from)),
+        None => eprintln!(
+            "hunkscan: config: none ({} absent); defaults apply",
+            hunkscan::render::terminal(&from)
+        ),
+    }
+    Ok(text)
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let options = SecretsOptions {
-        skip_lock_files: !args.include_generated,
-        skip_minified: !args.include_generated,
-    };
-    let timeout = Duration::from_millis(args.parse_timeout_ms);
-    let (sast, secrets) = analyzers(args.rules.as_deref(), timeout, options, cli_key())?;
-    let iac = iac_analyzer(args.rules.as_deref())?;
-    let docs = rule_docs(&sast, &secrets, &iac);
-    let jobs = args
+    let threads = args
         .jobs
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
-    let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
-        .with_threads(jobs)
-        .with_file_deadline(Duration::from_millis(args.file_timeout_ms));
+    let options = Options {
+        secrets: SecretsOptions {
+            skip_lock_files: !args.include_generated,
+            skip_minified: !args.include_generated,
+        },
+        threads,
+        file_deadline: Duration::from_millis(args.file_timeout_ms),
+        ..cli_options(
+            args.rules.clone(),
+            Duration::from_millis(args.parse_timeout_ms),
+        )
+    };
+    let pipeline = Pipeline::load(&options)?;
+    // The change first: a bad revision or directory is the one error to report.
     let changes = match (&args.base_tree, &args.head_tree) {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
     };
-    let report = engine.scan(&changes);
+    let (config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
+    let outcome = pipeline.run(changes, &config);
+    notes.extend(outcome.notes);
+    for note in &notes {
+        eprintln!("hunkscan: note: {}", hunkscan::render::terminal(note));
+    }
+    let report = outcome.report;
     let rendered = match args.format {
         Format::Text => report::text::render(&report),
         Format::Json => serde_json::to_string_pretty(&report::json::render(&report))? + "\n",
         Format::Sarif => {
-            serde_json::to_string_pretty(&report::sarif::render(&report, &docs))? + "\n"
+            serde_json::to_string_pretty(&report::sarif::render(&report, pipeline.rule_docs()))?
+                + "\n"
         }
     };
     print!("{rendered}");
-    Ok(if report.fails_at(args.fail_on) {
+    let fails = pipeline::fail_threshold(args.fail_on, &config)
+        .is_some_and(|threshold| report.fails_at(threshold));
+    Ok(if fails {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -228,14 +263,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let (sast, secrets) = analyzers(
-        dir.as_deref(),
-        DEFAULT_PARSE_TIMEOUT,
-        SecretsOptions::default(),
-        cli_key(),
-    )?;
-    let iac = iac_analyzer(dir.as_deref())?;
-    let results = ruletest::run(&sast, &secrets, &iac);
+    let analyzers = Analyzers::load(&Options {
+        secrets: SecretsOptions::default(),
+        ..cli_options(dir, DEFAULT_PARSE_TIMEOUT)
+    })?;
+    let results = ruletest::run(&analyzers.sast, &analyzers.secrets, &analyzers.iac);
     let mut failed = 0;
     for result in &results {
         match &result.verdict {
@@ -262,14 +294,8 @@ fn rules_test(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let (sast, secrets) = analyzers(
-        dir.as_deref(),
-        DEFAULT_PARSE_TIMEOUT,
-        SecretsOptions::default(),
-        cli_key(),
-    )?;
-    let iac = iac_analyzer(dir.as_deref())?;
-    let mut docs = rule_docs(&sast, &secrets, &iac);
+    let analyzers = Analyzers::load(&cli_options(dir, DEFAULT_PARSE_TIMEOUT))?;
+    let mut docs = analyzers.rule_docs();
     docs.sort_by(|a, b| a.id.cmp(&b.id));
     for doc in docs {
         let cwe = doc.cwe.as_deref().unwrap_or("-");
@@ -285,21 +311,11 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use hunkscan::config::settings::Settings;
     // One line naming the setting, then stop: nothing half-configured runs.
     let settings = Settings::from_env().map_err(|error| anyhow::anyhow!("{error}"))?;
-    let (sast, secrets) = analyzers(
-        rules.as_deref(),
-        DEFAULT_PARSE_TIMEOUT,
-        SecretsOptions {
-            skip_lock_files: true,
-            skip_minified: true,
-        },
-        settings.fingerprint_key.expose().as_bytes().to_vec(),
-    )?;
-    let iac = iac_analyzer(rules.as_deref())?;
-    let engine = std::sync::Arc::new(Engine::new(vec![
-        Box::new(sast),
-        Box::new(iac),
-        Box::new(secrets),
-    ]));
+    let pipeline = std::sync::Arc::new(Pipeline::load(&Options {
+        rules_dir: rules,
+        fingerprint_key: settings.fingerprint_key.expose().as_bytes().to_vec(),
+        ..Options::default()
+    })?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], settings.port));
@@ -308,13 +324,15 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("PORT: cannot listen on {address}"))?;
         let running = hunkscan::app::start(
             &settings,
-            engine,
+            pipeline,
             hunkscan::github::RetryPolicy::default(),
             listener,
             shutdown_signal(),
         )
         .await?;
         tracing::info!(addr = %running.addr, api = settings.api.rest, app_id = settings.app.app_id, "hunkscan serving");
+        // Returns within SHUTDOWN_DRAIN (and a second) of the signal, however
+        // many connections are open or half-sent.
         running.server.await.context("server task")?.context("server")?;
         // Deliveries stopped; give running jobs time to finish, and complete
         // the check runs of those that cannot (never left in progress).
@@ -324,9 +342,15 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// How long running jobs get to finish on shutdown (fly.toml's kill_timeout
-/// is 30 s).
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// How long running jobs get to finish on shutdown. fly.toml's kill_timeout
+/// is 30 s: the server takes at most `SHUTDOWN_DRAIN` plus a second to
+/// close (4 s), jobs this, and the rest is for completing the check runs of
+/// jobs that could not finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+const _: () = assert!(
+    hunkscan::app::server::serve::SHUTDOWN_DRAIN.as_secs() + 1 + SHUTDOWN_GRACE.as_secs() <= 25,
+    "server close and job grace leave room for completing interrupted checks within 30 s"
+);
 
 /// Ctrl-C or SIGTERM (what fly.io, Docker and systemd send).
 async fn shutdown_signal() {

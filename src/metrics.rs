@@ -12,8 +12,19 @@ use prometheus_client::registry::Registry;
 pub struct DeliveryLabels {
     /// `X-GitHub-Event`.
     pub event: String,
-    /// accepted, ignored, duplicate, rejected_signature, malformed, too_large, queue_full, pong.
+    /// accepted, ignored, duplicate, rejected_signature, malformed,
+    /// too_large, queue_full, pong; busy (no room in the body budget),
+    /// timeout (body too slow), unreadable (the client broke off),
+    /// shutting_down.
     pub outcome: &'static str,
+}
+
+/// Where a connection or request ran out of time.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    /// header (request headers not complete in time), body (body not
+    /// complete in time), idle (keep-alive connection unused).
+    pub phase: &'static str,
 }
 
 /// A job's outcome.
@@ -68,6 +79,19 @@ pub struct Metrics {
     pub api_calls: Family<ApiCallLabels, Counter>,
     /// Seconds per GitHub API call.
     pub api_seconds: Family<RouteLabels, Histogram>,
+    /// Bytes of webhook bodies held now (read, being verified or handled);
+    /// never above the body budget.
+    pub body_bytes: Gauge,
+    /// The most `body_bytes` has been since start.
+    pub body_bytes_peak: Gauge,
+    /// Deliveries answered 503 because the body budget stayed full.
+    pub body_budget_refused: Counter,
+    /// HTTP connections open.
+    pub connections: Gauge,
+    /// Connections closed on arrival because the cap was reached.
+    pub connections_refused: Counter,
+    /// Connections and requests ended by a timeout.
+    pub timeouts: Family<TimeoutLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -127,6 +151,42 @@ impl Metrics {
             "GitHub API call duration by route",
             api_seconds.clone(),
         );
+        let body_bytes = Gauge::default();
+        registry.register(
+            "webhook_body_bytes",
+            "Bytes of webhook bodies held in memory now, verified or not (bounded by HUNKSCAN_BODY_BUDGET_BYTES)",
+            body_bytes.clone(),
+        );
+        let body_bytes_peak = Gauge::default();
+        registry.register(
+            "webhook_body_bytes_peak",
+            "The most bytes of webhook bodies held in memory at once since start",
+            body_bytes_peak.clone(),
+        );
+        let body_budget_refused = Counter::default();
+        registry.register(
+            "webhook_body_budget_refused",
+            "Deliveries answered 503 because the body budget stayed full",
+            body_budget_refused.clone(),
+        );
+        let connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "HTTP connections open",
+            connections.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "Connections closed on arrival because HUNKSCAN_MAX_CONNECTIONS were open",
+            connections_refused.clone(),
+        );
+        let timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "http_timeouts",
+            "Connections and requests ended by a timeout, by phase (header, body, idle)",
+            timeouts.clone(),
+        );
         Self {
             registry,
             deliveries,
@@ -137,7 +197,18 @@ impl Metrics {
             findings,
             api_calls,
             api_seconds,
+            body_bytes,
+            body_bytes_peak,
+            body_budget_refused,
+            connections,
+            connections_refused,
+            timeouts,
         }
+    }
+
+    /// Counts a timeout of `phase` (header, body, idle).
+    pub fn timed_out(&self, phase: &'static str) {
+        self.timeouts.get_or_create(&TimeoutLabels { phase }).inc();
     }
 
     /// The Prometheus text exposition.

@@ -8,9 +8,9 @@ pub mod webhook;
 pub mod worker;
 
 use crate::config::settings::Settings;
-use crate::engine::Engine;
 use crate::github::{GitHubApp, GitHubError, RetryPolicy};
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -22,7 +22,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Its metrics.
     pub metrics: Arc<Metrics>,
-    /// The HTTP server; ends after `shutdown` resolves.
+    /// The HTTP server; ends within a few seconds of `shutdown` resolving
+    /// ([`server::serve::SHUTDOWN_DRAIN`]).
     pub server: JoinHandle<std::io::Result<()>>,
     /// The job dispatcher.
     pub workers: JoinHandle<()>,
@@ -30,11 +31,12 @@ pub struct Running {
     pub worker: Arc<worker::Worker>,
 }
 
-/// Wires settings, engine, GitHub client, queue, workers and routes, and
-/// serves on `listener` until `shutdown` resolves.
+/// Wires settings, the analysis pipeline, GitHub client, queue, workers and
+/// routes, and serves on `listener`, under `settings.limits`, until
+/// `shutdown` resolves.
 pub async fn start(
     settings: &Settings,
-    engine: Arc<Engine>,
+    pipeline: Arc<Pipeline>,
     policy: RetryPolicy,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -47,18 +49,22 @@ pub async fn start(
         policy,
     )?);
     let (queue, receiver) = queue::MemoryQueue::new(settings.queue_capacity);
-    let worker = Arc::new(worker::Worker::new(
-        github,
-        engine,
-        Arc::clone(&metrics),
-        settings.workers,
-    ));
+    let worker = Arc::new(
+        worker::Worker::new(github, pipeline, Arc::clone(&metrics), settings.workers)
+            .with_job_deadline(settings.job_deadline),
+    );
     let workers = Arc::clone(&worker).start(receiver);
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
     let router = server::router(server::ServerState {
         webhook_secret: settings.webhook_secret.clone(),
         app_id: settings.app.app_id,
         jobs: Arc::new(queue),
         metrics: Arc::clone(&metrics),
+        bodies: Arc::new(server::body::BodyBudget::new(
+            &settings.limits,
+            Arc::clone(&metrics),
+        )),
+        stopping: stopping_seen,
     });
     let addr = listener
         .local_addr()
@@ -66,11 +72,14 @@ pub async fn start(
             route: "listen",
             message: error.to_string(),
         })?;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let server = tokio::spawn(server::serve::serve(
+        listener,
+        router,
+        settings.limits.clone(),
+        Arc::clone(&metrics),
+        shutdown,
+        stopping,
+    ));
     Ok(Running {
         addr,
         metrics,

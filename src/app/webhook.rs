@@ -25,23 +25,53 @@ pub enum SignatureError {
 }
 
 /// Checks `X-Hub-Signature-256` (`sha256=` + hex HMAC-SHA256 of the raw
-/// body). `verify_slice` compares in constant time, so the answer's timing
-/// says nothing about how much of a forged signature was right.
+/// body) of a body held whole. The server checks bodies as they stream in,
+/// with [`SignatureVerifier`].
 pub fn verify_signature(
     secret: &[u8],
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let hex = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
-    let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    let mut verifier = SignatureVerifier::new(secret, header)?;
+    verifier.update(body);
+    verifier.verify()
+}
+
+/// `X-Hub-Signature-256` checked over a body that arrives in pieces: the
+/// header's form before the first byte is read (a request without a
+/// signature is refused at once), its value after the last.
+pub struct SignatureVerifier {
+    mac: Hmac<Sha256>,
+    expected: Vec<u8>,
+}
+
+impl SignatureVerifier {
+    /// Starts a check against `header`; `Missing` or `Malformed` when no
+    /// body could ever match it.
+    pub fn new(secret: &[u8], header: Option<&str>) -> Result<Self, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let hex = header
+            .trim()
+            .strip_prefix("sha256=")
+            .ok_or(SignatureError::Malformed)?;
+        let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
+        let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
+        Ok(Self { mac, expected })
+    }
+
+    /// Feeds the next piece of the body.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.mac.update(piece);
+    }
+
+    /// Whether the body fed so far is the one signed. `verify_slice`
+    /// compares in constant time, so the answer's timing says nothing about
+    /// how much of a forged signature was right.
+    pub fn verify(self) -> Result<(), SignatureError> {
+        self.mac
+            .verify_slice(&self.expected)
+            .map_err(|_| SignatureError::Mismatch)
+    }
 }
 
 /// The signature GitHub would send for `body` (tests and benchmarks sign
@@ -434,6 +464,11 @@ mod tests {
             verify_signature(secret, b"x", None),
             Err(SignatureError::Missing)
         );
+        let mut streamed = SignatureVerifier::new(secret, Some(header)).expect("well-formed");
+        for piece in [&b"Hello"[..], b"", b", ", b"World!"] {
+            streamed.update(piece);
+        }
+        assert_eq!(streamed.verify(), Ok(()), "pieces hash as the whole");
         for bad in ["sha1=abc", "sha256=zz", "sha256=", "757107ea"] {
             assert_eq!(
                 verify_signature(secret, b"x", Some(bad)),

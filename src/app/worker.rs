@@ -4,16 +4,18 @@
 
 use super::changes::{self, FetchPlan};
 use super::webhook::{CHECK_NAME, Job, check_external_id};
-use crate::config::repo::{ConfigProblem, DraftPolicy, ErrorConclusion, FailOn, RepoConfig};
-use crate::engine::{ChangedFile, Engine, ScanReport, Skipped};
+use crate::config::repo::{DraftPolicy, ErrorConclusion, FailOn};
+use crate::engine::{ChangedFile, Skipped};
 use crate::github::types::{
     Annotation, CheckOutput, CreateCheckRun, CreateReview, RepoRef, UpdateCheckRun,
 };
 use crate::github::{GitHubApp, GitHubError, Installation};
 use crate::metrics::{FindingLabels, JobLabels, Metrics};
+use crate::pipeline::{self, Pipeline};
 use crate::report::check_run::{
     self, CheckContext, MAX_ANNOTATIONS_PER_REQUEST, ReviewStats, is_new_problem,
 };
+use crate::report::failure::{self, FailureClass};
 use crate::report::review;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -32,6 +34,51 @@ pub enum JobError {
     /// The analysis itself panicked (a bug in hunkscan).
     #[error("the analysis crashed: {0}")]
     Crashed(String),
+    /// The job ran past its deadline.
+    #[error("the job ran past its {} s deadline", .0.as_secs())]
+    Deadline(std::time::Duration),
+}
+
+impl JobError {
+    /// What a user is told: the class of failure, never the error's text.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            JobError::GitHub(error) => github_failure_class(error),
+            JobError::Crashed(_) => FailureClass::Internal,
+            JobError::Deadline(_) => FailureClass::AnalysisDeadline,
+        }
+    }
+}
+
+/// GitHub's failures as a user can act on them.
+pub fn github_failure_class(error: &GitHubError) -> FailureClass {
+    match error {
+        GitHubError::RateLimited { .. } => FailureClass::RateLimited,
+        GitHubError::Status { status: 429, .. } => FailureClass::RateLimited,
+        GitHubError::Status { status, .. } if *status >= 500 => FailureClass::GitHubUnavailable,
+        GitHubError::Status { .. } | GitHubError::GraphQl { .. } => FailureClass::GitHubRefused,
+        GitHubError::Timeout { .. }
+        | GitHubError::Transport { .. }
+        | GitHubError::Ambiguous { .. }
+        | GitHubError::Decode { .. } => FailureClass::GitHubUnavailable,
+        GitHubError::Jwt(_) => FailureClass::Internal,
+    }
+}
+
+/// A failure told to users as its class and an id; the details go to the
+/// log under the same id.
+fn reported(error: &dyn std::fmt::Display, class: FailureClass, what: &str) -> String {
+    let error_id = failure::new_error_id();
+    tracing::warn!(
+        error_id,
+        class = class.label(),
+        error = %crate::render::Untrusted(&error.to_string()),
+        "{what}"
+    );
+    format!(
+        "{} (error id `{error_id}`)",
+        class.label().replace('_', " ")
+    )
 }
 
 /// How a job ended.
@@ -85,13 +132,18 @@ type PullLock = Arc<tokio::sync::Mutex<()>>;
 /// Runs jobs.
 pub struct Worker {
     github: Arc<GitHubApp>,
-    engine: Arc<Engine>,
+    pipeline: Arc<Pipeline>,
     metrics: Arc<Metrics>,
     concurrency: usize,
     slots: Arc<Semaphore>,
     pull_locks: Mutex<HashMap<(RepoRef, u64), PullLock>>,
     active: Mutex<HashMap<String, ActiveCheck>>,
+    /// Longest a job may take, from its check run's creation to its completion.
+    job_deadline: std::time::Duration,
 }
+
+/// A job's deadline unless configured (`HUNKSCAN_JOB_DEADLINE_SECS`).
+pub const DEFAULT_JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The maps stay consistent whatever panicked while holding them.
@@ -102,20 +154,28 @@ impl Worker {
     /// A worker running at most `concurrency` jobs at once.
     pub fn new(
         github: Arc<GitHubApp>,
-        engine: Arc<Engine>,
+        pipeline: Arc<Pipeline>,
         metrics: Arc<Metrics>,
         concurrency: usize,
     ) -> Self {
         let concurrency = concurrency.max(1);
         Self {
             github,
-            engine,
+            pipeline,
             metrics,
             concurrency,
             slots: Arc::new(Semaphore::new(concurrency)),
             pull_locks: Mutex::default(),
             active: Mutex::default(),
+            job_deadline: DEFAULT_JOB_DEADLINE,
         }
+    }
+
+    /// Jobs that run longer than `deadline` are stopped and their check run
+    /// completed with the repository's error conclusion.
+    pub fn with_job_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.job_deadline = deadline;
+        self
     }
 
     /// Takes jobs from `receiver` only when a slot is free, so a full queue
@@ -249,26 +309,42 @@ impl Worker {
         }));
         // In its own task, so that even a panic outside the analysis (a bug)
         // ends here and the check run is completed.
-        let analysis = tokio::spawn({
+        let task = tokio::spawn({
             let worker = Arc::clone(&self);
             let github = github.clone();
             let job = job.clone();
             let state = Arc::clone(&state);
             async move { worker.analyse(&github, &job, check_id, &state).await }
-        })
-        .await
-        .map_err(crashed)
-        .and_then(|result| result);
+        });
+        let abort = task.abort_handle();
+        let analysis = match tokio::time::timeout(self.job_deadline, task).await {
+            Ok(joined) => joined.map_err(crashed).and_then(|result| result),
+            Err(_elapsed) => {
+                // Files already being scanned stop at their own deadline.
+                abort.abort();
+                Err(JobError::Deadline(self.job_deadline))
+            }
+        };
         let outcome = match analysis {
             Ok(outcome) => outcome,
             Err(error) => {
                 let state = *lock(&state);
                 let conclusion = state.conclusion.unwrap_or(state.on_error.as_str());
-                tracing::error!(%error, conclusion, "job failed; completing its check run");
+                let class = error.class();
+                let error_id = failure::new_error_id();
+                // The details stay here; the check run names the class and
+                // the id, nothing of the error's own text.
+                tracing::error!(
+                    error_id,
+                    class = class.label(),
+                    error = %crate::render::Untrusted(&error.to_string()),
+                    conclusion,
+                    "job failed; completing its check run"
+                );
                 let update = completion(
                     conclusion,
                     "hunkscan could not finish this analysis",
-                    &check_run::error_summary(&error.to_string(), &job.head_sha),
+                    &failure::summary(class, &error_id, &job.head_sha),
                 );
                 if let Err(error) = github
                     .patient()
@@ -294,7 +370,8 @@ impl Worker {
         let files = github
             .list_pull_request_files(&job.repo, job.number)
             .await?;
-        let plan = changes::plan_fetch(&files, &job.base_sha, &job.head_sha, self.engine.as_ref());
+        let plan =
+            changes::plan_fetch(&files, &job.base_sha, &job.head_sha, self.pipeline.engine());
         let (blobs, pull) = github
             .fetch_blobs(&job.repo, &plan.expressions, Some(job.number))
             .await?;
@@ -321,12 +398,8 @@ impl Worker {
             return Ok(JobOutcome::Superseded);
         }
         let draft = pull.as_ref().map_or(job.draft, |p| p.is_draft);
-        let (config, problems) = match FetchPlan::config(&blobs) {
-            Some(text) => RepoConfig::parse(&text),
-            None => (RepoConfig::default(), Vec::new()),
-        };
+        let (config, mut notes) = pipeline::config_from(FetchPlan::config(&blobs).as_deref());
         lock(state).on_error = config.on_error;
-        let mut notes = config_notes(&problems);
 
         if draft && config.drafts == DraftPolicy::Skip {
             github
@@ -351,30 +424,22 @@ impl Worker {
             ));
         }
         // Diffing patch-less files and scanning are CPU work: off the async
-        // threads, so deliveries keep being answered in milliseconds.
-        let engine = Arc::clone(&self.engine);
+        // threads, so deliveries keep being answered in milliseconds. The
+        // same pipeline as `hunkscan scan`, under the same configuration.
+        let pipeline = Arc::clone(&self.pipeline);
         let scan_config = config.clone();
-        let (change_set, mut report, unreadable, ignored) =
-            tokio::task::spawn_blocking(move || {
-                let (mut change_set, unreadable) = changes::build(&files, &plan, &blobs);
-                let before = change_set.files.len();
-                change_set
-                    .files
-                    .retain(|f| !scan_config.ignores(&f.diff.path));
-                let ignored = before - change_set.files.len();
-                let report = engine.scan_with(&change_set, &|kind| scan_config.runs(kind));
-                (change_set, report, unreadable, ignored)
-            })
-            .await
-            .map_err(crashed)?;
-        if ignored > 0 {
-            notes.push(format!(
-                "{ignored} file{} ignored by `paths.ignore` ({})",
-                if ignored == 1 { "" } else { "s" },
-                config.ignore_patterns.join(", ")
-            ));
-        }
-        apply_rule_config(&mut report, &config);
+        let (outcome, unreadable) = tokio::task::spawn_blocking(move || {
+            let (change_set, unreadable) = changes::build(&files, &plan, &blobs);
+            (pipeline.run(change_set, &scan_config), unreadable)
+        })
+        .await
+        .map_err(crashed)?;
+        let pipeline::Outcome {
+            mut report,
+            notes: scan_notes,
+            changes: change_set,
+        } = outcome;
+        notes.extend(scan_notes);
         report
             .skipped
             .extend(unreadable.into_iter().map(|(path, reason)| Skipped {
@@ -385,16 +450,24 @@ impl Worker {
             }));
 
         // Our earlier comments, by fingerprint, so nothing is said twice.
+        // Only the app's own bot user's comments count: without knowing it,
+        // the bot cannot tell its markers from anyone else's, so it posts no
+        // review this time (the annotations still list every finding).
         let bot_login = match github.bot_login().await {
             Ok(login) => Some(login),
             Err(error) => {
-                tracing::warn!(%error, "cannot ask GitHub for the app's login; trusting any bot's markers");
+                let class = github_failure_class(&error);
+                let what = reported(&error, class, "cannot ask GitHub for the app's login");
+                notes.push(format!(
+                    "The inline review was skipped: hunkscan could not confirm its own GitHub identity ({what}), so it could not tell its earlier comments from others'. Every finding is in the annotations."
+                ));
                 None
             }
         };
-        let posted = self
-            .posted_comments(github, job, bot_login.as_deref())
-            .await?;
+        let posted = match &bot_login {
+            Some(login) => self.posted_comments(github, job, login).await?,
+            None => HashMap::new(),
+        };
         let posted_set: HashSet<String> = posted.keys().cloned().collect();
         let new_findings: Vec<_> = report
             .findings
@@ -420,23 +493,17 @@ impl Worker {
             over_cap: plan.over_cap,
             resolved: 0,
         };
-        if !plan.comments.is_empty() {
+        if let (false, Some(login)) = (plan.comments.is_empty(), &bot_login) {
             match self
-                .post_review(
-                    github,
-                    job,
-                    plan.comments,
-                    &plan.commented,
-                    bot_login.as_deref(),
-                )
+                .post_review(github, job, plan.comments, &plan.commented, login)
                 .await
             {
                 Ok(count) => stats.posted = count,
                 Err(error) => {
                     // The findings are still in the check run's annotations.
-                    tracing::warn!(%error, "review not posted");
+                    let what = reported(&error, github_failure_class(&error), "review not posted");
                     notes.push(format!(
-                        "The inline review could not be posted ({error}); every finding is in the annotations."
+                        "The inline review could not be posted ({what}); every finding is in the annotations."
                     ));
                 }
             }
@@ -459,9 +526,10 @@ impl Worker {
             match resolve_gone(github, &job.repo, job.number, &gone).await {
                 Ok(resolved) => stats.resolved = resolved,
                 Err(error) => {
-                    tracing::warn!(%error, "threads not resolved");
+                    let what =
+                        reported(&error, github_failure_class(&error), "threads not resolved");
                     notes.push(format!(
-                        "Threads of fixed findings could not be resolved ({error})."
+                        "Threads of fixed findings could not be resolved ({what})."
                     ));
                 }
             }
@@ -502,15 +570,12 @@ impl Worker {
         &self,
         github: &Installation,
         job: &Job,
-        bot_login: Option<&str>,
+        bot_login: &str,
     ) -> Result<HashMap<String, (u64, String)>, GitHubError> {
         let existing = github.list_review_comments(&job.repo, job.number).await?;
         let mut posted = HashMap::new();
         for comment in &existing {
-            let ours = comment.user.as_ref().is_some_and(|u| match bot_login {
-                Some(login) => u.login == login,
-                None => u.kind == "Bot",
-            });
+            let ours = comment.user.as_ref().is_some_and(|u| u.login == bot_login);
             if let (true, None, Some(fingerprint)) = (
                 ours,
                 comment.in_reply_to_id,
@@ -531,7 +596,7 @@ impl Worker {
         job: &Job,
         comments: Vec<crate::github::types::DraftReviewComment>,
         fingerprints: &[String],
-        bot_login: Option<&str>,
+        bot_login: &str,
     ) -> Result<usize, GitHubError> {
         let count = comments.len();
         let body = CreateReview {
@@ -608,10 +673,14 @@ async fn complete(
             ..UpdateCheckRun::default()
         };
         if let Err(error) = github.update_check_run(repo, check_id, &update).await {
-            tracing::warn!(%error, "annotations not attached; completing without the rest");
+            let what = reported(
+                &error,
+                github_failure_class(&error),
+                "annotations not attached; completing without the rest",
+            );
             summary = check_run::truncate(
                 &format!(
-                    "{summary}\n\n**Note:** only {} of {} annotations could be attached ({error}).\n",
+                    "{summary}\n\n**Note:** only {} of {} annotations could be attached ({what}).\n",
                     sent * MAX_ANNOTATIONS_PER_REQUEST,
                     annotations.len()
                 ),
@@ -650,25 +719,6 @@ async fn resolve_gone(
         github.resolve_review_threads(&ids).await?;
     }
     Ok(ids.len())
-}
-
-/// `rules.disable` and `rules.severity` from the repository config.
-fn apply_rule_config(report: &mut ScanReport, config: &RepoConfig) {
-    report
-        .findings
-        .retain(|f| !config.disabled_rules.contains(&f.rule_id));
-    for finding in &mut report.findings {
-        if let Some(severity) = config.severity_overrides.get(&finding.rule_id) {
-            finding.severity = *severity;
-        }
-    }
-}
-
-fn config_notes(problems: &[ConfigProblem]) -> Vec<String> {
-    problems
-        .iter()
-        .map(|p| format!("Configuration ignored, defaults apply: {p}"))
-        .collect()
 }
 
 /// A task that did not finish: a panic (a bug) keeps its message.

@@ -5,6 +5,7 @@
 use jsonwebtoken::EncodingKey;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The public GitHub API.
@@ -15,6 +16,23 @@ pub const DEFAULT_PORT: u16 = 3000;
 pub const DEFAULT_WORKERS: usize = 2;
 /// Jobs waiting at most when `HUNKSCAN_QUEUE_CAPACITY` is unset.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1000;
+/// Bytes of webhook bodies held in memory at once when
+/// `HUNKSCAN_BODY_BUDGET_BYTES` is unset: two of GitHub's largest (25 MB)
+/// payloads, and the process stays far under a 512 MB machine.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+/// How long a body waits for room in the budget before a 503, when
+/// `HUNKSCAN_BODY_BUDGET_WAIT_MS` is unset.
+pub const DEFAULT_BODY_BUDGET_WAIT: Duration = Duration::from_secs(1);
+/// Time to send a request's headers, when `HUNKSCAN_HEADER_TIMEOUT_MS` is unset.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to send a whole body, when `HUNKSCAN_BODY_TIMEOUT_MS` is unset.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a keep-alive connection may sit between requests, when
+/// `HUNKSCAN_IDLE_TIMEOUT_MS` is unset.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections open at once when `HUNKSCAN_MAX_CONNECTIONS` is unset (fly's
+/// proxy sends at most its `hard_limit` of 250 requests at once).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -114,11 +132,79 @@ pub struct Settings {
     pub workers: usize,
     /// `HUNKSCAN_QUEUE_CAPACITY`.
     pub queue_capacity: usize,
-    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key for secret fingerprints;
+    /// `HUNKSCAN_JOB_DEADLINE_SECS`: longest a job may take before its check
+    /// run is completed with the error conclusion (default 600).
+    pub job_deadline: std::time::Duration,
+    /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key of every fingerprint;
     /// when unset, derived from the app's private key. Never the public
     /// default: fingerprints sit in public comment markers, and with a known
     /// key anyone could confirm a guessed secret offline.
     pub fingerprint_key: Secret,
+    /// What unauthenticated traffic may take of the server.
+    pub limits: ServerLimits,
+}
+
+/// Bounds on what any client, signed or not, may hold of the server: memory
+/// for bodies not yet verified, time, connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// `HUNKSCAN_BODY_BUDGET_BYTES`: bytes of webhook bodies held in memory at
+    /// once, from the first byte read until the delivery is handled.
+    pub body_budget_bytes: usize,
+    /// `HUNKSCAN_BODY_BUDGET_WAIT_MS`: how long a body waits for room in the
+    /// budget before it is answered 503.
+    pub body_budget_wait: Duration,
+    /// `HUNKSCAN_HEADER_TIMEOUT_MS`: time from a connection's opening (or a
+    /// later request's first byte) to its complete request headers.
+    pub header_timeout: Duration,
+    /// `HUNKSCAN_BODY_TIMEOUT_MS`: time from complete headers to the whole
+    /// body.
+    pub body_timeout: Duration,
+    /// `HUNKSCAN_IDLE_TIMEOUT_MS`: time a keep-alive connection may sit
+    /// between requests.
+    pub idle_timeout: Duration,
+    /// `HUNKSCAN_MAX_CONNECTIONS`: connections open at once; more are closed
+    /// as they arrive.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            body_budget_bytes: DEFAULT_BODY_BUDGET_BYTES,
+            body_budget_wait: DEFAULT_BODY_BUDGET_WAIT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ServerLimits {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let millis = |name: &'static str, default: Duration| {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            parse_number(get(name), name, default).map(Duration::from_millis)
+        };
+        let defaults = Self::default();
+        Ok(Self {
+            body_budget_bytes: parse_number(
+                get("HUNKSCAN_BODY_BUDGET_BYTES"),
+                "HUNKSCAN_BODY_BUDGET_BYTES",
+                defaults.body_budget_bytes,
+            )?,
+            body_budget_wait: millis("HUNKSCAN_BODY_BUDGET_WAIT_MS", defaults.body_budget_wait)?,
+            header_timeout: millis("HUNKSCAN_HEADER_TIMEOUT_MS", defaults.header_timeout)?,
+            body_timeout: millis("HUNKSCAN_BODY_TIMEOUT_MS", defaults.body_timeout)?,
+            idle_timeout: millis("HUNKSCAN_IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
+            max_connections: parse_number(
+                get("HUNKSCAN_MAX_CONNECTIONS"),
+                "HUNKSCAN_MAX_CONNECTIONS",
+                defaults.max_connections,
+            )?,
+        })
+    }
 }
 
 impl Settings {
@@ -183,6 +269,11 @@ impl Settings {
             "HUNKSCAN_QUEUE_CAPACITY",
             DEFAULT_QUEUE_CAPACITY,
         )?;
+        let job_deadline = std::time::Duration::from_secs(parse_number(
+            get("HUNKSCAN_JOB_DEADLINE_SECS"),
+            "HUNKSCAN_JOB_DEADLINE_SECS",
+            crate::app::worker::DEFAULT_JOB_DEADLINE.as_secs(),
+        )?);
         Ok(Self {
             app: AppIdentity { app_id, key },
             webhook_secret,
@@ -191,9 +282,11 @@ impl Settings {
             database_url,
             workers,
             queue_capacity,
+            job_deadline,
             fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY")
                 .map(Secret::new)
                 .unwrap_or_else(|| derived_fingerprint_key(&pem)),
+            limits: ServerLimits::from_lookup(get)?,
         })
     }
 
@@ -301,6 +394,7 @@ mod tests {
         assert_eq!(settings.api.rest, "https://api.github.com");
         assert_eq!(settings.api.graphql, "https://api.github.com/graphql");
         assert_eq!(settings.workers, DEFAULT_WORKERS);
+        assert_eq!(settings.limits, ServerLimits::default());
         assert!(!format!("{settings:?}").contains("s3cret"));
         assert!(!format!("{settings:?}").contains("PRIVATE KEY"));
         let derived = settings.fingerprint_key.expose().to_owned();
@@ -308,6 +402,31 @@ mod tests {
         assert_ne!(
             derived.as_bytes(),
             crate::engine::secrets::DEFAULT_FINGERPRINT_KEY
+        );
+    }
+
+    #[test]
+    fn server_limits_are_read_in_their_units() {
+        let mut pairs = minimal();
+        pairs.extend([
+            ("HUNKSCAN_BODY_BUDGET_BYTES", "4194304"),
+            ("HUNKSCAN_BODY_BUDGET_WAIT_MS", "250"),
+            ("HUNKSCAN_HEADER_TIMEOUT_MS", "500"),
+            ("HUNKSCAN_BODY_TIMEOUT_MS", "1500"),
+            ("HUNKSCAN_IDLE_TIMEOUT_MS", "2000"),
+            ("HUNKSCAN_MAX_CONNECTIONS", "8"),
+        ]);
+        let limits = settings(&pairs).expect("valid settings").limits;
+        assert_eq!(
+            limits,
+            ServerLimits {
+                body_budget_bytes: 4 * 1024 * 1024,
+                body_budget_wait: Duration::from_millis(250),
+                header_timeout: Duration::from_millis(500),
+                body_timeout: Duration::from_millis(1500),
+                idle_timeout: Duration::from_secs(2),
+                max_connections: 8,
+            }
         );
     }
 
@@ -375,6 +494,21 @@ mod tests {
                 "HUNKSCAN_WORKERS",
                 "0",
                 "HUNKSCAN_WORKERS: must be a positive integer",
+            ),
+            (
+                "HUNKSCAN_BODY_BUDGET_BYTES",
+                "64MB",
+                "HUNKSCAN_BODY_BUDGET_BYTES: must be a positive integer",
+            ),
+            (
+                "HUNKSCAN_HEADER_TIMEOUT_MS",
+                "10s",
+                "HUNKSCAN_HEADER_TIMEOUT_MS: must be a positive integer",
+            ),
+            (
+                "HUNKSCAN_MAX_CONNECTIONS",
+                "0",
+                "HUNKSCAN_MAX_CONNECTIONS: must be a positive integer",
             ),
         ] {
             let mut pairs = minimal();

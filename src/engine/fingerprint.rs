@@ -1,12 +1,17 @@
 //! Fingerprints that survive unrelated edits.
 //!
-//! A fingerprint is a hash of the rule id, the path, the matched text with
-//! white space folded, and the occurrence index of that same text for that
-//! rule in the file. Line numbers are left out on purpose: inserting lines
-//! above a finding must not make the bot comment on it again.
+//! A fingerprint is a keyed MAC (HMAC-SHA-256 under the deployment's
+//! fingerprint key) of the rule id, the path, the matched text with white
+//! space folded, and the occurrence index of that same text for that rule in
+//! the file. Line numbers are left out on purpose: inserting lines above a
+//! finding must not make the bot comment on it again. The key is what makes
+//! the fingerprints in the bot's comments unforgeable: without it nobody can
+//! compute the fingerprint a future finding will have, and the matched text
+//! (which may hold a credential) cannot be tested against a fingerprint.
 
 use super::{Finding, RawFinding};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use std::collections::HashMap;
 
 /// Folds every run of white space to one space, so re-indenting or
@@ -16,7 +21,7 @@ pub fn normalise(text: &str) -> String {
 }
 
 /// Gives each raw finding of one file its fingerprint, in position order.
-pub fn assign(path: &str, mut raw: Vec<RawFinding>) -> Vec<Finding> {
+pub fn assign(key: &[u8], path: &str, mut raw: Vec<RawFinding>) -> Vec<Finding> {
     raw.sort_by(|a, b| {
         (a.finding.start, &a.finding.rule_id).cmp(&(b.finding.start, &b.finding.rule_id))
     });
@@ -28,22 +33,31 @@ pub fn assign(path: &str, mut raw: Vec<RawFinding>) -> Vec<Finding> {
                 .entry((raw.finding.rule_id.clone(), identity.clone()))
                 .or_insert(0);
             let mut finding = raw.finding;
-            finding.fingerprint = compute(&finding.rule_id, path, &identity, *occurrence);
+            finding.fingerprint = compute(key, &finding.rule_id, path, &identity, *occurrence);
             *occurrence += 1;
             finding
         })
         .collect()
 }
 
-/// The fingerprint itself: 32 hex digits of SHA-256.
-pub fn compute(rule_id: &str, path: &str, normalised_text: &str, occurrence: u32) -> String {
-    let mut hasher = Sha256::new();
+/// The fingerprint itself: 32 hex digits of HMAC-SHA-256 under `key`.
+pub fn compute(
+    key: &[u8],
+    rule_id: &str,
+    path: &str,
+    normalised_text: &str,
+    occurrence: u32,
+) -> String {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
     for part in [rule_id, path, normalised_text] {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
+        mac.update(part.as_bytes());
+        mac.update(&[0]);
     }
-    hasher.update(occurrence.to_le_bytes());
-    hex(&hasher.finalize()[..16])
+    mac.update(&occurrence.to_le_bytes());
+    hex(&mac.finalize().into_bytes()[..16])
 }
 
 /// Lowercase hex of `bytes`.

@@ -22,6 +22,7 @@ mod finding;
 pub mod fingerprint;
 pub mod iac;
 pub mod literals;
+pub mod redact;
 pub mod sast;
 pub mod secrets;
 mod snippet;
@@ -51,6 +52,10 @@ pub enum Content {
     TooLarge(usize),
     /// The file does not exist on this side.
     Absent,
+    /// The file was deliberately not read (a symbolic link, a submodule, a
+    /// special file) or could not be; the reason. Not analysed, and listed
+    /// as skipped so that no path of a change goes unmentioned.
+    Unreadable(String),
 }
 
 impl Content {
@@ -123,6 +128,10 @@ pub struct RawFinding {
     /// What identifies the match independently of its position (normalised
     /// matched text; for secrets a keyed hash of the value).
     pub identity: String,
+    /// Credential values this finding knows of (the token the secrets
+    /// analyzer found, the literal a hard-coded-key rule matched). They stay
+    /// in the process: the engine masks them in every finding of the file.
+    pub secrets: Vec<String>,
 }
 
 /// A finding whose change kind the analyzer established by comparing the
@@ -173,6 +182,12 @@ pub trait Analyzer: Send + Sync {
     fn needs_base(&self, _path: &str) -> bool {
         false
     }
+    /// The analyzer's detector of credential values, when it has one: the
+    /// engine masks what it finds in every finding's text, whether or not
+    /// the analyzer's own findings are wanted.
+    fn secret_finder(&self) -> Option<&dyn redact::SecretFinder> {
+        None
+    }
 }
 
 /// The result of scanning a change set.
@@ -222,6 +237,8 @@ pub struct Engine {
     threads: usize,
     /// Time one file may take, all its analyzers together.
     file_deadline: Duration,
+    /// The key of the fingerprints' MAC (see [`fingerprint`]).
+    fingerprint_key: Vec<u8>,
 }
 
 impl Engine {
@@ -231,6 +248,7 @@ impl Engine {
             analyzers,
             threads: 1,
             file_deadline: DEFAULT_FILE_DEADLINE,
+            fingerprint_key: secrets::DEFAULT_FINGERPRINT_KEY.to_vec(),
         }
     }
 
@@ -240,6 +258,14 @@ impl Engine {
     /// as skipped by it; the other files are analysed as usual.
     pub fn with_file_deadline(mut self, budget: Duration) -> Self {
         self.file_deadline = budget;
+        self
+    }
+
+    /// Fingerprints keyed with `key`: a deployment's own key makes the
+    /// fingerprints in its comments impossible to compute, so nobody can
+    /// forge a marker for a finding that does not exist yet.
+    pub fn with_fingerprint_key(mut self, key: Vec<u8>) -> Self {
+        self.fingerprint_key = key;
         self
     }
 
@@ -352,6 +378,9 @@ impl Engine {
         }
         let head = match (&file.head, file.diff.binary) {
             (Content::Text(text), false) => text,
+            (Content::Unreadable(reason), _) => {
+                return report.skipped.push(skip(path, reason.clone()));
+            }
             (Content::TooLarge(bytes), _) => {
                 let reason = format!("file is {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit");
                 return report.skipped.push(skip(path, reason));
@@ -417,6 +446,15 @@ impl Engine {
             };
             lines.intersects_added(raw.finding.start.line, end)
         };
+        // Every value any analyzer declared secret, from every finding of
+        // the file, kept or not: another finding's text may show it.
+        let declared: Vec<String> = raw
+            .iter()
+            .chain(compared.iter().map(|c| &c.raw))
+            .flat_map(|r| r.secrets.iter().cloned())
+            .collect();
+        let finder = self.analyzers.iter().find_map(|a| a.secret_finder());
+        let redactor = redact::Redactor::new(&declared, finder);
         let mut kept: Vec<RawFinding> = raw.into_iter().filter(|r| touches_added(r)).collect();
         let mut fixed = Vec::new();
         for mut item in compared {
@@ -445,8 +483,10 @@ impl Engine {
                 ChangeKind::Fixed => fixed.push(item.raw),
             }
         }
-        let mut findings = fingerprint::assign(path, kept);
+        let key = &self.fingerprint_key;
+        let mut findings = fingerprint::assign(key, path, kept);
         let markers = suppress::Markers::scan(head);
+        let head_lines: Vec<&str> = head.lines().collect();
         for finding in &mut findings {
             // The IaC analyzer reads `hunkscan:ignore` itself, in comments
             // only: matched as text, a marker inside a string value (which
@@ -454,12 +494,15 @@ impl Engine {
             if finding.suppression.is_none() && finding.analyzer != AnalyzerKind::Iac {
                 finding.suppression = markers.suppression_for(finding);
             }
+            redactor.apply(finding, &head_lines);
         }
         report.findings.extend(findings);
         // Fixed findings are credits: they keep their base lines and no marker applies.
-        let mut fixed = fingerprint::assign(path, fixed);
+        let mut fixed = fingerprint::assign(key, path, fixed);
+        let base_lines: Vec<&str> = file.base.text().unwrap_or_default().lines().collect();
         for finding in &mut fixed {
             finding.suppression = None;
+            redactor.apply(finding, &base_lines);
         }
         report.findings.extend(fixed);
     }
@@ -579,12 +622,21 @@ fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out:
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_owned());
             let kind = analyzer.kind();
-            tracing::error!(path = %file.diff.path, analyzer = kind.as_str(), %message, "analyzer panicked");
+            // The panic's text stays in the log (it may quote the file);
+            // users get an id to find it by.
+            let error_id = crate::report::failure::new_error_id();
+            tracing::error!(
+                path = %crate::render::Untrusted(&file.diff.path),
+                analyzer = kind.as_str(),
+                error_id,
+                message = %crate::render::Untrusted(&message),
+                "analyzer panicked"
+            );
             out.skipped.push(Skipped {
                 path: file.diff.path.clone(),
                 analyzer: Some(kind),
                 reason: format!(
-                    "the {} analyzer failed on this file with an internal error ({message}); please report it. The rest of the change was analysed",
+                    "the {} analyzer failed on this file with an internal error (error id {error_id}); please report it. The rest of the change was analysed",
                     kind.as_str()
                 ),
                 partial: false,

@@ -592,6 +592,11 @@ impl SastAnalyzer {
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
             masked: false,
             identity: identity(&node.text()),
+            secrets: if is_credential_rule(&info.metadata.cwe) {
+                super::redact::string_literals(&node.text())
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -664,6 +669,13 @@ fn identity(text: &str) -> String {
         hasher.update(word.as_bytes());
     }
     format!("sha256:{}", super::fingerprint::hex(&hasher.finalize()))
+}
+
+/// Whether a rule of this CWE reports a hard-coded credential, whose matched
+/// literal is then a secret to mask (CWE-798 hard-coded credentials, CWE-259
+/// hard-coded password, CWE-321 hard-coded cryptographic key).
+fn is_credential_rule(cwe: &str) -> bool {
+    matches!(cwe, "CWE-798" | "CWE-259" | "CWE-321")
 }
 
 /// The rows (0-based) of a file that its change added, for the walk to ask

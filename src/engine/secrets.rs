@@ -187,6 +187,29 @@ fn compile(source: &RuleSource) -> Result<SecretRule, SecretRuleError> {
     })
 }
 
+impl SecretRule {
+    /// A rule for no provider in particular (a password assignment, a
+    /// connection string): "Generic" is not someone to rotate it with.
+    pub fn is_generic(&self) -> bool {
+        self.provider.eq_ignore_ascii_case("generic")
+    }
+
+    /// The title with the provider when the title does not already name it:
+    /// "AWS access key ID (AWS)" says AWS twice.
+    pub fn display_title(&self) -> String {
+        if self.is_generic()
+            || self
+                .title
+                .to_ascii_lowercase()
+                .contains(&self.provider.to_ascii_lowercase())
+        {
+            self.title.clone()
+        } else {
+            format!("{} ({})", self.title, self.provider)
+        }
+    }
+}
+
 /// The compiled secret rules and their keyword prefilter.
 pub struct SecretRules {
     rules: Vec<SecretRule>,
@@ -406,6 +429,15 @@ struct Hit<'r> {
     end: usize,
     end_line: u32,
     value: String,
+    /// The rule's `mask` group matched: the whole span (`start..end`, wider
+    /// than the value) is hidden, no prefix shown. A Slack webhook's path
+    /// or a URL's `user:password` say too much in any part.
+    whole: bool,
+}
+
+/// The masked form of a span that shows nothing of itself.
+pub fn mask_whole(span: &str) -> String {
+    format!("…({} chars)", span.chars().count())
 }
 
 impl SecretsAnalyzer {
@@ -491,14 +523,19 @@ impl SecretsAnalyzer {
                     {
                         continue;
                     }
+                    let shown = captures.name("mask").unwrap_or(value);
                     let overlaps = taken
-                        .range(..value.end())
+                        .range(..shown.end())
                         .next_back()
-                        .is_some_and(|(_, &end)| value.start() < end);
+                        .is_some_and(|(_, &end)| shown.start() < end);
                     if overlaps {
                         continue; // a more specific rule already reported this value
                     }
-                    taken.insert(value.start(), value.end());
+                    // An empty span overlaps nothing: kept out, it cannot
+                    // hide a span that starts where it is.
+                    if shown.start() < shown.end() {
+                        taken.insert(shown.start(), shown.end());
+                    }
                     let (end_line, full_value) = match &rule.multiline_end {
                         Some(end) => block_end(lines, number, end),
                         None => (number, text.to_owned()),
@@ -506,8 +543,9 @@ impl SecretsAnalyzer {
                     hits.push(Hit {
                         rule,
                         line: number,
-                        start: value.start(),
-                        end: value.end(),
+                        start: shown.start(),
+                        end: shown.end(),
+                        whole: captures.name("mask").is_some(),
                         end_line,
                         value: if rule.multiline_end.is_some() {
                             full_value
@@ -531,7 +569,11 @@ impl SecretsAnalyzer {
         columns: (u32, u32),
     ) -> RawFinding {
         let rule = hit.rule;
-        let masked = mask(&hit.value);
+        let masked = if hit.whole {
+            mask_whole(&line_text[hit.start..hit.end])
+        } else {
+            mask(&hit.value)
+        };
         // At most 200 characters, built without copying a long line whole.
         let mut snippet: String = line_text[..hit.start]
             .chars()
@@ -544,11 +586,12 @@ impl SecretsAnalyzer {
         }
         let rotate = match &rule.rotation {
             Some(url) => format!("Revoke and rotate it now: {url}"),
+            None if rule.is_generic() => "Revoke and rotate it now.".to_owned(),
             None => format!("Revoke and rotate it with {} now.", rule.provider),
         };
         let message = format!(
-            "{} ({}) `{masked}` is added here. Removing the line does not help: the value stays in git history. {rotate}",
-            rule.title, rule.provider
+            "{} `{masked}` is added here. Removing the line does not help: the value stays in git history. {rotate}",
+            rule.display_title()
         );
         let confidence = if paired {
             Confidence::High
@@ -577,9 +620,13 @@ impl SecretsAnalyzer {
                 },
                 message,
                 remediation: Some(format!(
-                    "Revoke the credential at {}, issue a new one, and load it from a secret store or environment variable. \
+                    "Revoke the credential{}, issue a new one, and load it from a secret store or environment variable. \
                      Deleting the line or force-pushing does not remove it from clones, forks and caches.",
-                    rule.provider
+                    if rule.is_generic() {
+                        String::new()
+                    } else {
+                        format!(" at {}", rule.provider)
+                    }
                 )),
                 fix: None,
                 fingerprint: String::new(),
@@ -590,6 +637,11 @@ impl SecretsAnalyzer {
             anchor_first_line: true,
             masked: true,
             identity: self.keyed_hash(&hit.value),
+            secrets: if hit.whole {
+                vec![hit.value.clone(), line_text[hit.start..hit.end].to_owned()]
+            } else {
+                vec![hit.value.clone()]
+            },
         }
     }
 
@@ -692,6 +744,20 @@ fn block_end(lines: &[&str], start: u32, end: &Regex) -> (u32, String) {
     (start, lines[first].to_owned())
 }
 
+impl super::redact::SecretFinder for SecretsAnalyzer {
+    fn secret_spans(&self, line: &str) -> Vec<super::redact::SecretSpan> {
+        // One line, bounded by the caller: no deadline.
+        let mut hits = Vec::new();
+        self.scan_lines(&[line], std::iter::once(1), &Deadline::none(), &mut hits);
+        hits.into_iter()
+            .map(|hit| super::redact::SecretSpan {
+                range: hit.start..hit.end,
+                whole: hit.whole,
+            })
+            .collect()
+    }
+}
+
 impl Analyzer for SecretsAnalyzer {
     fn kind(&self) -> AnalyzerKind {
         AnalyzerKind::Secrets
@@ -720,6 +786,10 @@ impl Analyzer for SecretsAnalyzer {
             let skipped = out.deadline.skipped(path, AnalyzerKind::Secrets, true);
             out.skipped.push(skipped);
         }
+    }
+
+    fn secret_finder(&self) -> Option<&dyn super::redact::SecretFinder> {
+        Some(self)
     }
 }
 

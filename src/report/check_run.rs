@@ -4,9 +4,10 @@
 //! never fails with 422.
 
 use super::review::cwe_link;
-use super::{code_span, severity_counts};
+use super::severity_counts;
 use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
 use crate::github::types::Annotation;
+use crate::render::{self, code_span};
 use std::fmt::Write;
 
 /// GitHub's limit for `output.summary` and `output.text`, in characters.
@@ -76,11 +77,17 @@ pub fn is_new_problem(finding: &Finding) -> bool {
 /// Builds the output.
 pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
     let report = context.report;
-    let new: Vec<&Finding> = report
+    // Most severe first, then by place: a reviewer reads the worst first.
+    let mut new: Vec<&Finding> = report
         .findings
         .iter()
         .filter(|f| is_new_problem(f))
         .collect();
+    new.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| (&a.path, a.start).cmp(&(&b.path, b.start)))
+    });
     let fixed: Vec<&Finding> = report
         .findings
         .iter()
@@ -158,10 +165,10 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         for finding in &fixed {
             let _ = writeln!(
                 summary,
-                "- `{}` in {}: {}",
-                finding.rule_id,
+                "- {} in {}: {}",
+                code_span(&finding.rule_id),
                 code_span(&finding.path),
-                finding.message
+                render::message(&finding.message)
             );
         }
     }
@@ -169,13 +176,16 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         summary.push_str("\n### Suppressed in this pull request\n\n");
         for finding in &suppressed {
             if let Some(suppression) = &finding.suppression {
+                let reason = match suppression.reason.as_deref() {
+                    Some(reason) => render::text(reason),
+                    None => "no reason given".to_owned(),
+                };
                 let _ = writeln!(
                     summary,
-                    "- `{}` at {} ({}): {}",
-                    finding.rule_id,
+                    "- {} at {} ({}): {reason}",
+                    code_span(&finding.rule_id),
                     location_link(context, finding),
                     suppression.source.as_str(),
-                    suppression.reason.as_deref().unwrap_or("no reason given")
                 );
             }
         }
@@ -187,7 +197,7 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
                 summary,
                 "- {}: {}{}",
                 code_span(&skipped.path),
-                skipped.reason,
+                render::message(&skipped.reason),
                 if skipped.partial {
                     " (the rest of the file was analysed)"
                 } else {
@@ -199,7 +209,7 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
     if !context.notes.is_empty() {
         summary.push_str("\n### Notes\n\n");
         for note in context.notes {
-            let _ = writeln!(summary, "- {note}");
+            let _ = writeln!(summary, "- {}", render::message(note));
         }
     }
     let review = context.review;
@@ -252,17 +262,6 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
     }
 }
 
-/// The output of a job that could not finish.
-pub fn error_summary(error: &str, head_sha: &str) -> String {
-    truncate(
-        &format!(
-            "hunkscan could not finish analysing `{head_sha}`:\n\n```\n{error}\n```\n\nRe-run it with **Re-run** on this check (or push again). If it keeps failing, the server's logs have the details.\n"
-        ),
-        MAX_OUTPUT_CHARS,
-        "\n\n(truncated)\n",
-    )
-}
-
 fn capitalised(severity: Severity) -> String {
     let name = severity.as_str();
     let mut chars = name.chars();
@@ -290,11 +289,11 @@ fn location_link(context: &CheckContext<'_>, finding: &Finding) -> String {
 fn finding_line(out: &mut String, context: &CheckContext<'_>, finding: &Finding) {
     let _ = write!(
         out,
-        "- **{}** `{}` at {}: {}",
+        "- **{}** {} at {}: {}",
         capitalised(finding.severity),
-        finding.rule_id,
+        code_span(&finding.rule_id),
         location_link(context, finding),
-        finding.message.lines().next().unwrap_or_default()
+        render::message(finding.message.lines().next().unwrap_or_default())
     );
     if let Some(cwe) = &finding.cwe {
         let _ = write!(out, " ({})", cwe_link(cwe));
@@ -325,9 +324,10 @@ fn annotation(finding: &Finding, context: &CheckContext<'_>) -> Annotation {
         Severity::Low | Severity::Info => "notice",
     };
     let same_line = finding.start.line == finding.end.line;
-    let mut message = finding.message.clone();
+    // Annotations are plain text: GitHub shows them without Markdown.
+    let mut message = render::plain(&finding.message);
     if let Some(remediation) = &finding.remediation {
-        let _ = write!(message, "\n\n{remediation}");
+        let _ = write!(message, "\n\n{}", render::plain(remediation));
     }
     let mut details = format!(
         "rule: {}\nfingerprint: {}",
@@ -439,6 +439,37 @@ mod tests {
         assert_eq!(output.annotations[0].annotation_level, "failure");
         assert_eq!(output.annotations[1].annotation_level, "warning");
         assert_eq!(output.annotations[0].start_column, Some(3));
+    }
+
+    #[test]
+    fn findings_are_listed_most_severe_first_then_by_place() {
+        let report = ScanReport {
+            findings: vec![
+                finding(Severity::High, 2, ChangeKind::New),
+                finding(Severity::Low, 1, ChangeKind::New),
+                finding(Severity::Critical, 9, ChangeKind::New),
+                finding(Severity::High, 1, ChangeKind::New),
+            ],
+            skipped: vec![],
+            files_analyzed: 1,
+        };
+        let output = build_for(&report, &[]);
+        let order: Vec<&str> = output
+            .summary
+            .lines()
+            .filter(|l| l.starts_with("- **"))
+            .filter_map(|l| l.split('`').nth(1))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "python.rule-9",
+                "python.rule-1",
+                "python.rule-2",
+                "python.rule-1"
+            ]
+        );
+        assert_eq!(output.annotations[0].title, "[critical] python.rule-9");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! [`RuleDoc`], so every analyzer's rules render the same way.
 
 pub mod check_run;
+pub mod failure;
 pub mod json;
 pub mod review;
 pub mod sarif;
@@ -26,18 +27,6 @@ pub struct RuleDoc {
     pub cwe: Option<String>,
     /// Links for the reader.
     pub references: Vec<String>,
-}
-
-/// `text` as a Markdown code span, whatever backticks it holds: a file name
-/// with a backtick must not break out of the span (and turn `@name` into a
-/// mention or `](` into a link).
-pub fn code_span(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    if longest == 0 {
-        return format!("`{text}`");
-    }
-    let fence = "`".repeat(longest + 1);
-    format!("{fence} {text} {fence}")
 }
 
 /// Counts per severity, most severe first, leaving out zeros: "1 high, 2 medium".
@@ -72,27 +61,19 @@ impl From<&crate::engine::secrets::SecretRule> for RuleDoc {
     fn from(rule: &crate::engine::secrets::SecretRule) -> Self {
         RuleDoc {
             id: rule.id.clone(),
-            summary: format!("{} ({}) committed in the change", rule.title, rule.provider),
-            help: Some(format!(
-                "Revoke and rotate the {} credential: removing the line does not remove it from git history.",
-                rule.provider
-            )),
+            summary: format!("{} committed in the change", rule.display_title()),
+            help: Some(if rule.is_generic() {
+                "Revoke and rotate the credential: removing the line does not remove it from git history.".to_owned()
+            } else {
+                format!(
+                    "Revoke and rotate the {} credential: removing the line does not remove it from git history.",
+                    rule.provider
+                )
+            }),
             severity: rule.severity,
             confidence: rule.confidence,
             cwe: Some("CWE-798".into()),
             references: rule.rotation.iter().cloned().collect(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::code_span;
-
-    #[test]
-    fn code_spans_survive_backticks() {
-        assert_eq!(code_span("src/app.py"), "`src/app.py`");
-        assert_eq!(code_span("we`ird.py"), "`` we`ird.py ``");
-        assert_eq!(code_span("a``b"), "``` a``b ```");
     }
 }

@@ -6,26 +6,31 @@
 use crate::diff::LineSets;
 use crate::engine::{ChangedFile, Finding, Severity};
 use crate::github::types::DraftReviewComment;
+use crate::render;
 use std::collections::HashMap;
 use std::collections::HashSet;
 
 const MARKER_PREFIX: &str = "<!-- hunkscan:fingerprint=";
 const MARKER_SUFFIX: &str = " -->";
 
-/// The hidden marker carrying a finding's fingerprint.
+/// The hidden marker carrying a finding's fingerprint. The bot writes it as
+/// the last line of its own comments, after everything quoted from the pull
+/// request.
 pub fn marker(fingerprint: &str) -> String {
     format!("{MARKER_PREFIX}{fingerprint}{MARKER_SUFFIX}")
 }
 
-/// The fingerprint in a comment body written by [`marker`].
+/// The fingerprint in a comment body written by [`marker`]: read from the
+/// body's LAST line only, which the bot writes itself outside any quoted
+/// content. A marker anywhere else (inside a suggestion block, in a quoted
+/// file name, in code) is not the bot's and counts for nothing. Callers also
+/// check that the comment's author is the app's own bot user.
 pub fn fingerprint_in(body: &str) -> Option<&str> {
-    let start = body.find(MARKER_PREFIX)? + MARKER_PREFIX.len();
-    let rest = &body[start..];
-    let end = rest.find(MARKER_SUFFIX)?;
-    let fingerprint = &rest[..end];
-    fingerprint
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit())
+    let last = body.trim_end_matches(['\n', '\r']).rsplit('\n').next()?;
+    let fingerprint = last
+        .strip_prefix(MARKER_PREFIX)?
+        .strip_suffix(MARKER_SUFFIX)?;
+    (!fingerprint.is_empty() && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
         .then_some(fingerprint)
 }
 
@@ -117,10 +122,13 @@ pub fn plan(
             plan.over_cap += 1;
             continue;
         }
+        // The engine drops the fix of a finding on a line holding a
+        // secret; a suggestion also needs code GitHub can apply verbatim.
         let suggestion = file
             .head
             .text()
-            .and_then(|text| suggestion(finding, anchor, text));
+            .and_then(|text| suggestion(finding, anchor, text))
+            .filter(|code| render::is_plain_code(code));
         plan.comments.push(DraftReviewComment {
             path: finding.path.clone(),
             line: anchor.line,
@@ -181,35 +189,31 @@ pub fn cwe_link(cwe: &str) -> String {
 
 fn comment_body(finding: &Finding, suggestion: Option<&str>) -> String {
     let mut body = format!(
-        "**{}** · `{}`",
+        "**{}** · {}",
         severity_badge(finding.severity),
-        finding.rule_id
+        render::code_span(&finding.rule_id)
     );
     if let Some(cwe) = &finding.cwe {
         body.push_str(&format!(" · {}", cwe_link(cwe)));
     }
-    body.push_str(&format!("\n\n{}\n", finding.message));
+    body.push_str(&format!("\n\n{}\n", render::message(&finding.message)));
     if let Some(remediation) = &finding.remediation {
+        // Remediations are the rules' own Markdown, not the pull request's.
         body.push_str(&format!("\n{remediation}\n"));
     }
     if let Some(suggestion) = suggestion {
-        // A fence longer than any backtick run inside the code.
-        let longest = suggestion
-            .split(|c| c != '`')
-            .map(str::len)
-            .max()
-            .unwrap_or(0);
-        let fence = "`".repeat(longest.max(2) + 1);
-        body.push_str(&format!("\n{fence}suggestion\n{suggestion}\n{fence}\n"));
+        body.push('\n');
+        body.push_str(&render::code_block(suggestion, "suggestion"));
     }
     let comment = if finding.path.ends_with(".rs") {
         "//"
     } else {
         "#"
     };
+    let hint = format!("{comment} hunkscan:ignore {} -- <reason>", finding.rule_id);
     body.push_str(&format!(
-        "\n<sub>Not a problem here? Add `{comment} hunkscan:ignore {} -- <reason>` on this line or the line above.</sub>\n{}",
-        finding.rule_id,
+        "\n<sub>Not a problem here? Add {} on this line or the line above.</sub>\n{}",
+        render::code_span(&hint),
         marker(&finding.fingerprint)
     ));
     body
@@ -356,5 +360,15 @@ mod tests {
             None
         );
         assert_eq!(fingerprint_in("no marker"), None);
+        // Only the trailing line counts: a marker earlier in the body (in
+        // a suggestion block, a quoted name) is the pull request's text.
+        assert_eq!(
+            fingerprint_in(&format!("{}\ntext after", marker("abc123"))),
+            None
+        );
+        assert_eq!(
+            fingerprint_in(&format!("```\n{}\n```\n{}", marker("f00d"), marker("beef"))),
+            Some("beef")
+        );
     }
 }

@@ -35,8 +35,52 @@ fn security_severity(severity: Severity) -> &'static str {
     }
 }
 
+/// A rule's message template as a description: its metavariables (`$F`,
+/// `$$$ARGS`), which a finding fills with code, read as `…`.
+fn describe(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$'
+            && chars
+                .peek()
+                .is_some_and(|n| *n == '$' || n.is_ascii_uppercase())
+        {
+            while chars.peek() == Some(&'$') {
+                chars.next();
+            }
+            while chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_uppercase() || n.is_ascii_digit() || *n == '_')
+            {
+                chars.next();
+            }
+            out.push('…');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A repository-relative path as a URI reference: SARIF's `uri` is one, and
+/// code scanning rejects a path with a space or `#` written raw.
+fn uri(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                encoded.push(byte as char)
+            }
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
 fn rule_descriptor(rule: &RuleDoc) -> Value {
-    let mut help = rule.help.clone().unwrap_or_else(|| rule.summary.clone());
+    let summary = describe(&rule.summary);
+    let mut help = rule.help.clone().unwrap_or_else(|| summary.clone());
     if !rule.references.is_empty() {
         help.push_str("\n\nReferences:\n");
         for reference in &rule.references {
@@ -45,20 +89,25 @@ fn rule_descriptor(rule: &RuleDoc) -> Value {
     }
     let mut tags = vec!["security".to_owned()];
     tags.extend(rule.cwe.iter().cloned());
-    json!({
+    let mut descriptor = json!({
         "id": rule.id,
         "name": rule.id,
-        "shortDescription": { "text": rule.summary },
-        "fullDescription": { "text": rule.summary },
+        "shortDescription": { "text": summary },
+        "fullDescription": { "text": summary },
         "help": { "text": help, "markdown": help },
-        "helpUri": rule.references.first(),
         "defaultConfiguration": { "level": level(rule.severity) },
         "properties": {
             "tags": tags,
             "precision": rule.confidence.as_str(),
             "security-severity": security_severity(rule.severity),
         },
-    })
+    });
+    // `helpUri` must be a URI when present: a rule without references has
+    // none (null fails the schema, and a code-scanning upload with it).
+    if let Some(reference) = rule.references.first() {
+        descriptor["helpUri"] = json!(reference);
+    }
+    descriptor
 }
 
 fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
@@ -68,7 +117,7 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
         "message": { "text": finding.message },
         "locations": [{
             "physicalLocation": {
-                "artifactLocation": { "uri": finding.path, "uriBaseId": "%SRCROOT%" },
+                "artifactLocation": { "uri": uri(&finding.path), "uriBaseId": "%SRCROOT%" },
                 "region": {
                     "startLine": finding.start.line,
                     "startColumn": finding.start.column,
@@ -115,7 +164,7 @@ pub fn render(report: &ScanReport, rules: &[RuleDoc]) -> Value {
     for finding in &report.findings {
         used.entry(finding.rule_id.as_str()).or_insert_with(|| match known.get(finding.rule_id.as_str()) {
             Some(rule) => rule_descriptor(rule),
-            None => json!({ "id": finding.rule_id, "shortDescription": { "text": finding.message } }),
+            None => json!({ "id": finding.rule_id, "shortDescription": { "text": describe(&finding.rule_id) } }),
         });
     }
     let index: BTreeMap<&str, usize> = used.keys().enumerate().map(|(i, id)| (*id, i)).collect();
@@ -142,9 +191,24 @@ pub fn render(report: &ScanReport, rules: &[RuleDoc]) -> Value {
                 "toolExecutionNotifications": report.skipped.iter().map(|s| json!({
                     "level": "note",
                     "message": { "text": format!("{}: {}", s.path, s.reason) },
-                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": s.path, "uriBaseId": "%SRCROOT%" } } }],
+                    "locations": [{ "physicalLocation": { "artifactLocation": { "uri": uri(&s.path), "uriBaseId": "%SRCROOT%" } } }],
                 })).collect::<Vec<_>>(),
             }],
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metavariables_read_as_ellipses_and_paths_as_uris() {
+        assert_eq!(
+            describe("`$F` runs a command built from `$$$ARGS`"),
+            "`…` runs a command built from `…`"
+        );
+        assert_eq!(describe("costs $5"), "costs $5");
+        assert_eq!(uri("src/my app#1.py"), "src/my%20app%231.py");
+    }
 }

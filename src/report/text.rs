@@ -1,15 +1,19 @@
 //! Terminal output: one block per finding, the way compilers print errors
 //! (`path:line:column`, so editors and terminals make it clickable).
+//! Every piece of text the change controls goes through
+//! [`crate::render::terminal`]: a file name or a line of code must not be
+//! able to send escape sequences to the reader's terminal.
 
 use super::severity_counts;
 use crate::engine::{ChangeKind, Finding, ScanReport};
+use crate::render::terminal;
 use std::fmt::Write;
 
 fn finding_block(out: &mut String, finding: &Finding) {
     let _ = writeln!(
         out,
         "{}:{}:{}: {} [{}] {}{}",
-        finding.path,
+        terminal(&finding.path),
         finding.start.line,
         finding.start.column,
         finding.severity.as_str().to_uppercase(),
@@ -20,7 +24,7 @@ fn finding_block(out: &mut String, finding: &Finding) {
         } else {
             ""
         },
-        finding.message
+        terminal(&finding.message)
     );
     let width = (finding.start.line as usize + finding.snippet.lines().count())
         .to_string()
@@ -30,7 +34,7 @@ fn finding_block(out: &mut String, finding: &Finding) {
             out,
             "  {:>width$} | {}",
             finding.start.line as usize + offset,
-            line
+            terminal(line)
         );
     }
     if let Some(cwe) = &finding.cwe {
@@ -42,10 +46,15 @@ fn finding_block(out: &mut String, finding: &Finding) {
         );
     }
     if let Some(fix) = &finding.fix {
-        let _ = writeln!(out, "  {:>width$} = fix: {}", "", fix.replacement);
+        let _ = writeln!(
+            out,
+            "  {:>width$} = fix: {}",
+            "",
+            terminal(&fix.replacement)
+        );
     }
     if let Some(suppression) = &finding.suppression {
-        let reason = suppression.reason.as_deref().unwrap_or("no reason given");
+        let reason = terminal(suppression.reason.as_deref().unwrap_or("no reason given"));
         let _ = writeln!(
             out,
             "  {:>width$} = suppressed on line {}: {reason}",
@@ -77,11 +86,11 @@ pub fn render(report: &ScanReport) -> String {
             let _ = writeln!(
                 out,
                 "  {}:{} (base): {} [{}] {}",
-                finding.path,
+                terminal(&finding.path),
                 finding.start.line,
                 finding.severity.as_str().to_uppercase(),
                 finding.rule_id,
-                finding.message
+                terminal(&finding.message)
             );
         }
         out.push('\n');
@@ -97,7 +106,8 @@ pub fn render(report: &ScanReport) -> String {
             let _ = writeln!(
                 out,
                 "  {}: {what}, because {}",
-                skipped.path, skipped.reason
+                terminal(&skipped.path),
+                terminal(&skipped.reason)
             );
         }
         out.push('\n');

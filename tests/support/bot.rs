@@ -7,12 +7,8 @@ use super::github_emulator::{CheckRun, Emulator, PullSpec};
 use hunkscan::app::webhook::sign;
 use hunkscan::app::{self, Running};
 use hunkscan::config::settings::Settings;
-use hunkscan::engine::Engine;
-use hunkscan::engine::iac::IacAnalyzer;
-use hunkscan::engine::iac::policy::Policies;
-use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
-use hunkscan::engine::secrets::{SecretRules, SecretsAnalyzer, SecretsOptions};
 use hunkscan::github::RetryPolicy;
+use hunkscan::pipeline::{Options, Pipeline};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,23 +31,16 @@ pub struct Harness {
     deliveries: AtomicU64,
 }
 
-pub fn engine() -> Arc<Engine> {
-    let sast = SastRules::load(None).expect("embedded rules load");
-    let secrets = SecretRules::load(None).expect("embedded secret rules load");
-    let iac = Policies::load(None).expect("embedded IaC policies load");
-    // The analyzers `hunkscan serve` runs, in its order.
-    Arc::new(Engine::new(vec![
-        Box::new(SastAnalyzer::new(sast, DEFAULT_PARSE_TIMEOUT)),
-        Box::new(IacAnalyzer::new(iac)),
-        Box::new(SecretsAnalyzer::new(
-            secrets,
-            b"test fingerprint key".to_vec(),
-            SecretsOptions {
-                skip_lock_files: true,
-                skip_minified: true,
-            },
-        )),
-    ]))
+/// The pipeline `hunkscan serve` runs (pipeline::Options' defaults), with a
+/// deployment's own fingerprint key as serve has (not the CLI's public one).
+pub fn pipeline() -> Arc<Pipeline> {
+    Arc::new(
+        Pipeline::load(&Options {
+            fingerprint_key: b"test fingerprint key".to_vec(),
+            ..Options::default()
+        })
+        .expect("embedded rules load"),
+    )
 }
 
 /// Fast retries so failure scenarios take milliseconds, not seconds.
@@ -72,13 +61,24 @@ impl Harness {
     /// `validate_requests: false` skips the OpenAPI validation of request
     /// bodies (benchmarks time the bot, not the validator).
     pub async fn start_with(policy: RetryPolicy, validate_requests: bool) -> Harness {
+        Self::start_configured(policy, validate_requests, &[], std::future::pending()).await
+    }
+
+    /// With settings added to (or replacing) the defaults below, and a
+    /// server that shuts down when `shutdown` resolves.
+    pub async fn start_configured(
+        policy: RetryPolicy,
+        validate_requests: bool,
+        settings: &[(&str, &str)],
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Harness {
         let github = if validate_requests {
             Emulator::start(APP_ID, PUBLIC_KEY).await
         } else {
             Emulator::start_without_openapi(APP_ID, PUBLIC_KEY).await
         };
         github.add_installation(INSTALLATION, REPO);
-        let env: HashMap<&str, String> = HashMap::from([
+        let mut env: HashMap<&str, String> = HashMap::from([
             ("GITHUB_APP_ID", APP_ID.to_string()),
             ("GITHUB_PRIVATE_KEY", PRIVATE_KEY.to_owned()),
             ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
@@ -87,19 +87,18 @@ impl Harness {
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
+        env.extend(
+            settings
+                .iter()
+                .map(|(name, value)| (*name, (*value).to_owned())),
+        );
         let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let bot = app::start(
-            &settings,
-            engine(),
-            policy,
-            listener,
-            std::future::pending(),
-        )
-        .await
-        .expect("bot starts");
+        let bot = app::start(&settings, pipeline(), policy, listener, shutdown)
+            .await
+            .expect("bot starts");
         Harness {
             github,
             bot,

@@ -7,3 +7,4 @@
 
 pub mod bot;
 pub mod github_emulator;
+pub mod markdown;

@@ -464,6 +464,26 @@ fn mask<'t>(mut lines: impl Iterator<Item = &'t str>, kind: IacKind) -> String {
     }
 }
 
+/// The credential a sensitive finding's lines hold, as [`mask`] hides it:
+/// the first line from where the value starts, and every further line, with
+/// quotes taken off. The engine masks these values in every other finding of
+/// the file too.
+fn sensitive_values(rows: &[&str], span: Span, kind: IacKind) -> Vec<String> {
+    let mut lines = rows
+        .iter()
+        .copied()
+        .skip((span.start.line as usize).saturating_sub(1))
+        .take(span.end.line.saturating_sub(span.start.line) as usize + 1);
+    let Some(first) = lines.next() else {
+        return Vec::new();
+    };
+    let unquote = |value: &str| value.trim().trim_matches(['"', '\'']).trim().to_owned();
+    std::iter::once(unquote(&first[value_start(first, kind)..]))
+        .chain(lines.map(unquote))
+        .filter(|value| !value.is_empty())
+        .collect()
+}
+
 /// The byte offset where a credential's value starts on its first line.
 /// Dockerfiles: after `KEYWORD NAME=`, or after `KEYWORD NAME` in the legacy
 /// `ENV NAME value` form (which has no `=`). Elsewhere: after the line's
@@ -530,7 +550,26 @@ impl IacAnalyzer {
             },
             anchor_first_line: false,
             masked: policy.sensitive,
-            identity: format!("{}|{}", hit.subject.key, hit.primary().0),
+            // A subject's key can hold a credential (a Dockerfile ENV line's
+            // key is its arguments): a sensitive finding is identified by
+            // where it is and which name it sets, never by the value.
+            identity: if policy.sensitive {
+                format!(
+                    "{}|{}|{}",
+                    hit.subject.label,
+                    hit.primary().0,
+                    hit.primary_value()
+                )
+            } else {
+                format!("{}|{}", hit.subject.key, hit.primary().0)
+            },
+            // A sensitive policy's value is a credential (a password in a
+            // provider block, a token in an ENV line).
+            secrets: if policy.sensitive {
+                sensitive_values(&text.lines, span, policy.kind)
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -955,6 +994,12 @@ impl Analyzer for IacAnalyzer {
             }
             Content::TooLarge(bytes) => {
                 out.skipped.push(skip(format!("the base version is {bytes} bytes, over the limit: findings are reported as new, without comparison"), true));
+                None
+            }
+            Content::Unreadable(reason) => {
+                if !removed {
+                    out.skipped.push(skip(format!("the base version was not read ({reason}): findings are reported as new, without comparison"), true));
+                }
                 None
             }
         };

@@ -1,24 +1,30 @@
 //! The HTTP side: webhook deliveries in, answered in milliseconds; health
-//! and metrics for the operator.
+//! and metrics for the operator. [`body`] reads a delivery's body under the
+//! memory budget; [`serve`] runs the connections under their limits.
+
+pub mod body;
+mod connection;
+pub mod serve;
 
 use super::queue::{JobSink, QueueError, Submitted};
-use super::webhook::{self, Delivery};
+use super::webhook::{self, Delivery, SignatureVerifier};
 use crate::config::settings::Secret;
 use crate::metrics::{DeliveryLabels, Metrics};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use body::{BodyBudget, BodyError};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// GitHub caps webhook payloads at 25 MB; anything larger is not GitHub.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
-/// Bodies above this are verified and parsed on the blocking pool.
+/// Signed bodies above this are parsed on the blocking pool.
 const OFF_THREAD_BYTES: usize = 256 * 1024;
 
 /// What the handlers share.
@@ -32,6 +38,11 @@ pub struct ServerState {
     pub jobs: Arc<dyn JobSink>,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The memory bodies may hold, and their time limit.
+    pub bodies: Arc<BodyBudget>,
+    /// Becomes true when the server begins to shut down: bodies still
+    /// arriving are then refused rather than waited for.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// The routes: `POST /api/github/webhooks` (Probot's path, so existing app
@@ -42,13 +53,12 @@ pub fn router(state: ServerState) -> Router {
         .route("/webhook", post(deliver))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .with_state(state)
 }
 
-/// A body whose `Content-Length` is over the limit is refused before a byte
-/// of it is read (the body limit alone would read 25 MB first).
+/// A body whose `Content-Length` is over the limit is refused, on any
+/// route, before a byte of it is read.
 async fn refuse_declared_oversize(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -82,42 +92,117 @@ fn answer(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "message": message.into() }))).into_response()
 }
 
-async fn deliver(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Seconds a client is told to wait before it sends again.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+async fn deliver(State(state): State<ServerState>, request: Request) -> Response {
     let started = Instant::now();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let event = header("x-github-event").unwrap_or("unknown").to_owned();
-    let delivery = header("x-github-delivery").unwrap_or("").to_owned();
-    let signature = header("x-hub-signature-256").map(str::to_owned);
-    let (outcome, response) = if body.len() > OFF_THREAD_BYTES {
-        // Hashing and parsing megabytes takes milliseconds: not on the
-        // threads that answer the other deliveries.
-        let (state, event, delivery) = (state.clone(), event.clone(), delivery.clone());
-        tokio::task::spawn_blocking(move || {
-            handle(&state, &event, &delivery, signature.as_deref(), &body)
-        })
-        .await
-        .unwrap_or_else(|_| {
-            (
-                "malformed",
-                answer(StatusCode::INTERNAL_SERVER_ERROR, "delivery handler failed"),
-            )
-        })
-    } else {
-        handle(&state, &event, &delivery, signature.as_deref(), &body)
-    };
+    let (parts, body) = request.into_parts();
+    let (outcome, response, whole) = receive(&state, &parts.headers, body, started).await;
+    let event = header_value(&parts.headers, "x-github-event").unwrap_or("unknown");
     state
         .metrics
         .deliveries
         .get_or_create(&DeliveryLabels {
-            event: bounded_event_label(&event),
+            event: bounded_event_label(event),
             outcome,
         })
         .inc();
+    // From the request being whole (or refused) to the answer: the time
+    // the client spends sending its body is not the server's.
     state
         .metrics
         .ack_seconds
-        .observe(started.elapsed().as_secs_f64());
+        .observe(whole.elapsed().as_secs_f64());
     response
+}
+
+fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// The signature header is checked before a byte of the body is read, the
+/// body read under the budget and hashed as it arrives, and only a signed
+/// body is parsed. Also returns when the request was whole or refused.
+async fn receive(
+    state: &ServerState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    started: Instant,
+) -> (&'static str, Response, Instant) {
+    let event = header_value(headers, "x-github-event").unwrap_or("unknown");
+    let delivery = header_value(headers, "x-github-delivery").unwrap_or("");
+    let signature = header_value(headers, "x-hub-signature-256");
+    let verifier = match SignatureVerifier::new(state.webhook_secret.expose().as_bytes(), signature)
+    {
+        Ok(verifier) => verifier,
+        Err(error) => {
+            tracing::warn!(event, delivery, %error, "delivery refused");
+            return (
+                "rejected_signature",
+                answer(StatusCode::UNAUTHORIZED, error.to_string()),
+                started,
+            );
+        }
+    };
+    let declared = header_value(headers, header::CONTENT_LENGTH.as_str())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    let body = match state
+        .bodies
+        .read_signed(body, declared, verifier, started, state.stopping.clone())
+        .await
+    {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::warn!(event, delivery, %error, "delivery refused");
+            let (outcome, response) = refused(&error);
+            return (outcome, response, Instant::now());
+        }
+    };
+    let whole = Instant::now();
+    let (outcome, response) = if body.len() > OFF_THREAD_BYTES {
+        // Parsing megabytes takes milliseconds: not on the threads that
+        // answer the other deliveries.
+        let (state, event, delivery) = (state.clone(), event.to_owned(), delivery.to_owned());
+        tokio::task::spawn_blocking(move || handle(&state, &event, &delivery, &body))
+            .await
+            .unwrap_or_else(|_| {
+                (
+                    "malformed",
+                    answer(StatusCode::INTERNAL_SERVER_ERROR, "delivery handler failed"),
+                )
+            })
+    } else {
+        handle(state, event, delivery, &body)
+    };
+    (outcome, response, whole)
+}
+
+/// The answer to a body that was not read whole and signed. A body not
+/// read to its end leaves the connection unusable: those answers close it.
+fn refused(error: &BodyError) -> (&'static str, Response) {
+    let message = error.to_string();
+    let (outcome, status) = match error {
+        BodyError::Signature(_) => ("rejected_signature", StatusCode::UNAUTHORIZED),
+        BodyError::TooLarge { .. } => ("too_large", StatusCode::PAYLOAD_TOO_LARGE),
+        BodyError::Busy => ("busy", StatusCode::SERVICE_UNAVAILABLE),
+        BodyError::ShuttingDown => ("shutting_down", StatusCode::SERVICE_UNAVAILABLE),
+        BodyError::Timeout(_) => ("timeout", StatusCode::REQUEST_TIMEOUT),
+        BodyError::Unreadable(_) => ("unreadable", StatusCode::BAD_REQUEST),
+    };
+    let mut response = answer(status, message);
+    if !matches!(error, BodyError::Signature(_)) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+    }
+    (outcome, response)
 }
 
 /// Event names come from the request; only GitHub's known names become
@@ -140,23 +225,13 @@ fn bounded_event_label(event: &str) -> String {
     }
 }
 
+/// A signed delivery: routed, its jobs queued.
 fn handle(
     state: &ServerState,
     event: &str,
     delivery: &str,
-    signature: Option<&str>,
     body: &[u8],
 ) -> (&'static str, Response) {
-    // The signature is checked on the raw bytes before anything reads them.
-    if let Err(error) =
-        webhook::verify_signature(state.webhook_secret.expose().as_bytes(), body, signature)
-    {
-        tracing::warn!(event, delivery, %error, "delivery refused");
-        return (
-            "rejected_signature",
-            answer(StatusCode::UNAUTHORIZED, error.to_string()),
-        );
-    }
     if delivery.is_empty() {
         return (
             "malformed",

@@ -1,0 +1,219 @@
+//! The one pipeline both front ends call: it assembles the analyzers with
+//! their rules and applies a repository's `.github/hunkscan.yml` to a change
+//! set. `hunkscan scan`, `hunkscan serve`'s worker, the tests and the
+//! benchmarks all go through [`Pipeline`], so a developer's local run and
+//! the required check judge a change the same way: same analyzers in the
+//! same order, same keys, same ignored paths, disabled rules, severity
+//! overrides and fail threshold.
+
+use crate::config::repo::{ConfigProblem, FailOn, RepoConfig};
+use crate::engine::iac::IacAnalyzer;
+use crate::engine::iac::policy::Policies;
+use crate::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
+use crate::engine::secrets::{
+    DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
+};
+use crate::engine::{ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severity};
+use crate::report::RuleDoc;
+use std::path::PathBuf;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Where `.github/hunkscan.yml` lives in a repository.
+pub const CONFIG_PATH: &str = ".github/hunkscan.yml";
+
+/// How to assemble the analyzers.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
+    pub rules_dir: Option<PathBuf>,
+    /// Longest time one file may take to parse.
+    pub parse_timeout: Duration,
+    /// Lock files and minified assets skipped by the secrets analyzer.
+    pub secrets: SecretsOptions,
+    /// The key of every fingerprint and of secrets' identities.
+    pub fingerprint_key: Vec<u8>,
+    /// Files scanned at once.
+    pub threads: usize,
+    /// Time one file may take, all analyzers together
+    /// ([`Engine::with_file_deadline`]).
+    pub file_deadline: Duration,
+}
+
+impl Default for Options {
+    /// What `hunkscan scan` runs without flags (one thread; the CLI asks
+    /// for all cores).
+    fn default() -> Self {
+        Self {
+            rules_dir: None,
+            parse_timeout: DEFAULT_PARSE_TIMEOUT,
+            secrets: SecretsOptions {
+                skip_lock_files: true,
+                skip_minified: true,
+            },
+            fingerprint_key: DEFAULT_FINGERPRINT_KEY.to_vec(),
+            threads: 1,
+            file_deadline: DEFAULT_FILE_DEADLINE,
+        }
+    }
+}
+
+/// Why the analyzers could not be assembled (a rule that does not load).
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    /// A SAST rule.
+    #[error("loading rules: {0}")]
+    Sast(#[from] crate::engine::sast::RuleError),
+    /// A secret rule.
+    #[error("loading secret rules: {0}")]
+    Secrets(#[from] crate::engine::secrets::SecretRuleError),
+    /// An IaC policy.
+    #[error("loading IaC rules: {0}")]
+    Iac(#[from] crate::engine::iac::policy::PolicyError),
+}
+
+/// The three analyzers with their rules: what [`Pipeline`] runs, and what
+/// `hunkscan rules test` checks against the rules' own examples.
+pub struct Analyzers {
+    /// Source-code rules.
+    pub sast: SastAnalyzer,
+    /// Infrastructure-as-code policies.
+    pub iac: IacAnalyzer,
+    /// Credential detection.
+    pub secrets: SecretsAnalyzer,
+}
+
+impl Analyzers {
+    /// The embedded rules plus `options.rules_dir`.
+    pub fn load(options: &Options) -> Result<Self, PipelineError> {
+        let dir = options.rules_dir.as_deref();
+        Ok(Self {
+            sast: SastAnalyzer::new(SastRules::load(dir)?, options.parse_timeout),
+            iac: IacAnalyzer::new(Policies::load(dir)?),
+            secrets: SecretsAnalyzer::new(
+                SecretRules::load(dir)?,
+                options.fingerprint_key.clone(),
+                options.secrets,
+            ),
+        })
+    }
+
+    /// What reporters need to know of every rule.
+    pub fn rule_docs(&self) -> Vec<RuleDoc> {
+        self.sast
+            .rules()
+            .infos()
+            .into_iter()
+            .map(RuleDoc::from)
+            .chain(self.secrets.rules().rules().iter().map(RuleDoc::from))
+            .chain(self.iac.policies().all().iter().map(RuleDoc::from))
+            .collect()
+    }
+}
+
+/// The analyzers, assembled once, and what reporters need of their rules.
+pub struct Pipeline {
+    engine: Engine,
+    rule_docs: Vec<RuleDoc>,
+}
+
+/// What the pipeline made of a change under a configuration.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Findings and skips, with the configuration applied.
+    pub report: ScanReport,
+    /// Lines for a reader: configuration problems, ignored paths.
+    pub notes: Vec<String>,
+    /// The files analysed (those `paths.ignore` left), for the review to
+    /// anchor comments in.
+    pub changes: ChangeSet,
+}
+
+impl Pipeline {
+    /// SAST, IaC and secrets, in that order, with the embedded rules plus
+    /// `options.rules_dir`.
+    pub fn load(options: &Options) -> Result<Self, PipelineError> {
+        Ok(Self::new(Analyzers::load(options)?, options))
+    }
+
+    /// The pipeline of analyzers already loaded.
+    pub fn new(analyzers: Analyzers, options: &Options) -> Self {
+        let rule_docs = analyzers.rule_docs();
+        let Analyzers { sast, iac, secrets } = analyzers;
+        let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
+            .with_threads(options.threads)
+            .with_file_deadline(options.file_deadline)
+            .with_fingerprint_key(options.fingerprint_key.clone());
+        Self { engine, rule_docs }
+    }
+
+    /// The engine (the bot asks it which files to fetch).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Every rule the analyzers run, for reporters (SARIF's rule list).
+    pub fn rule_docs(&self) -> &[RuleDoc] {
+        &self.rule_docs
+    }
+
+    /// Scans `changes` under `config`: ignored paths are left out (and
+    /// counted in a note), switched-off analyzers do not run, disabled rules
+    /// are dropped and severities overridden.
+    pub fn run(&self, mut changes: ChangeSet, config: &RepoConfig) -> Outcome {
+        let before = changes.files.len();
+        changes.files.retain(|f| !config.ignores(&f.diff.path));
+        let ignored = before - changes.files.len();
+        let mut report = self.engine.scan_with(&changes, &|kind| config.runs(kind));
+        report
+            .findings
+            .retain(|f| !config.disabled_rules.contains(&f.rule_id));
+        for finding in &mut report.findings {
+            if let Some(severity) = config.severity_overrides.get(&finding.rule_id) {
+                finding.severity = *severity;
+            }
+        }
+        let mut notes = Vec::new();
+        if ignored > 0 {
+            notes.push(format!(
+                "{ignored} file{} ignored by `paths.ignore` ({})",
+                if ignored == 1 { "" } else { "s" },
+                config.ignore_patterns.join(", ")
+            ));
+        }
+        Outcome {
+            report,
+            notes,
+            changes,
+        }
+    }
+}
+
+/// The configuration a repository's file gives, with the problems that made
+/// the defaults apply instead, as notes a reader sees.
+pub fn config_from(text: Option<&str>) -> (RepoConfig, Vec<String>) {
+    match text {
+        Some(text) => {
+            let (config, problems) = RepoConfig::parse(text);
+            (config, config_notes(&problems))
+        }
+        None => (RepoConfig::default(), Vec::new()),
+    }
+}
+
+/// Configuration problems as notes.
+pub fn config_notes(problems: &[ConfigProblem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| format!("Configuration ignored, defaults apply: {p}"))
+        .collect()
+}
+
+/// The threshold a scan fails at: the command line's when given, else the
+/// configuration's (`None`: never fails).
+pub fn fail_threshold(flag: Option<Severity>, config: &RepoConfig) -> Option<Severity> {
+    flag.or(match config.fail_on {
+        FailOn::AtLeast(severity) => Some(severity),
+        FailOn::Never => None,
+    })
+}
