@@ -3,7 +3,7 @@
 
 use crate::github::types::RepoRef;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
@@ -100,7 +100,8 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 /// What triggered a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// `pull_request` opened, synchronize, reopened or ready_for_review.
     PullRequest,
@@ -114,8 +115,9 @@ pub enum Trigger {
     Rerun,
 }
 
-/// One pull request at one head commit to analyse.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One pull request at one head commit to analyse (stored whole, as JSON,
+/// by the durable job store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// `X-GitHub-Delivery` (plus the pull request number when one delivery
     /// yields several jobs).
