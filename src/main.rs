@@ -6,9 +6,9 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hunkscan::engine::Severity;
 use hunkscan::engine::sast::DEFAULT_PARSE_TIMEOUT;
 use hunkscan::engine::secrets::{DEFAULT_FINGERPRINT_KEY, SecretsOptions};
+use hunkscan::engine::{DEFAULT_FILE_DEADLINE, Severity};
 use hunkscan::pipeline::{self, Analyzers, Options, Pipeline};
 use hunkscan::report;
 use hunkscan::{local, ruletest};
@@ -108,6 +108,12 @@ struct ScanArgs {
     /// Longest time one file may take to parse, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_PARSE_TIMEOUT.as_millis() as u64)]
     parse_timeout_ms: u64,
+    /// Longest time one file may take to analyse, all analyzers together, in
+    /// milliseconds; an analyzer still running then stops, keeps what it
+    /// found and the file is listed as skipped by it.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_FILE_DEADLINE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    file_timeout_ms: u64,
     /// Files scanned at once [default: the number of CPUs]. The output is
     /// the same whatever the number.
     #[arg(long, short = 'j', value_name = "N")]
@@ -219,6 +225,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             skip_minified: !args.include_generated,
         },
         threads,
+        file_deadline: Duration::from_millis(args.file_timeout_ms),
         ..cli_options(
             args.rules.clone(),
             Duration::from_millis(args.parse_timeout_ms),

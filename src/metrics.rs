@@ -60,6 +60,14 @@ pub struct RouteLabels {
     pub route: &'static str,
 }
 
+/// A reconciler pass's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcilerRunLabels {
+    /// completed, failed (the deliveries or the store could not be read),
+    /// skipped (another instance holds the lock).
+    pub outcome: &'static str,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -92,6 +100,12 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// Connections and requests ended by a timeout.
     pub timeouts: Family<TimeoutLabels, Counter>,
+    /// Reconciler passes by outcome.
+    pub reconciler_runs: Family<ReconcilerRunLabels, Counter>,
+    /// Redeliveries the reconciler asked GitHub for (and GitHub accepted).
+    pub reconciler_redeliveries: Counter,
+    /// Redelivery requests that failed.
+    pub reconciler_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -187,6 +201,24 @@ impl Metrics {
             "Connections and requests ended by a timeout, by phase (header, body, idle)",
             timeouts.clone(),
         );
+        let reconciler_runs = Family::<ReconcilerRunLabels, Counter>::default();
+        registry.register(
+            "reconciler_runs",
+            "Passes of the reconciler that redelivers failed webhook deliveries, by outcome",
+            reconciler_runs.clone(),
+        );
+        let reconciler_redeliveries = Counter::default();
+        registry.register(
+            "reconciler_redeliveries",
+            "Redeliveries of failed webhook deliveries requested by the reconciler",
+            reconciler_redeliveries.clone(),
+        );
+        let reconciler_errors = Counter::default();
+        registry.register(
+            "reconciler_errors",
+            "Redelivery requests of the reconciler that failed",
+            reconciler_errors.clone(),
+        );
         Self {
             registry,
             deliveries,
@@ -203,6 +235,9 @@ impl Metrics {
             connections,
             connections_refused,
             timeouts,
+            reconciler_runs,
+            reconciler_redeliveries,
+            reconciler_errors,
         }
     }
 

@@ -13,7 +13,7 @@ use crate::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use crate::engine::secrets::{
     DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
 };
-use crate::engine::{ChangeSet, Engine, ScanReport, Severity};
+use crate::engine::{ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severity};
 use crate::report::RuleDoc;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +35,9 @@ pub struct Options {
     pub fingerprint_key: Vec<u8>,
     /// Files scanned at once.
     pub threads: usize,
+    /// Time one file may take, all analyzers together
+    /// ([`Engine::with_file_deadline`]).
+    pub file_deadline: Duration,
 }
 
 impl Default for Options {
@@ -50,6 +53,7 @@ impl Default for Options {
             },
             fingerprint_key: DEFAULT_FINGERPRINT_KEY.to_vec(),
             threads: 1,
+            file_deadline: DEFAULT_FILE_DEADLINE,
         }
     }
 }
@@ -138,6 +142,7 @@ impl Pipeline {
         let Analyzers { sast, iac, secrets } = analyzers;
         let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
             .with_threads(options.threads)
+            .with_file_deadline(options.file_deadline)
             .with_fingerprint_key(options.fingerprint_key.clone());
         Self { engine, rule_docs }
     }

@@ -1,10 +1,12 @@
 //! The GitHub App: webhook deliveries in ([`webhook`], [`server`]), jobs
-//! queued ([`queue`]), analysed and written back ([`worker`]).
+//! queued ([`queue`], durably in [`store`]), analysed and written back ([`worker`]).
 
 pub mod changes;
 pub mod merge_queue;
 pub mod queue;
+pub mod reconcile;
 pub mod server;
+pub mod store;
 pub mod threads;
 pub mod triage;
 pub mod webhook;

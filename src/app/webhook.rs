@@ -3,7 +3,7 @@
 
 use crate::github::types::RepoRef;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use thiserror::Error;
 
@@ -100,7 +100,8 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 }
 
 /// What triggered a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// `pull_request` opened, synchronize, reopened or ready_for_review.
     PullRequest,
@@ -115,7 +116,8 @@ pub enum Trigger {
 }
 
 /// What a job does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Analyse a pull request at a head commit, review it and complete a
     /// `hunkscan` check on the head.
@@ -130,8 +132,9 @@ pub enum JobKind {
     Triage(super::triage::Command),
 }
 
-/// One pull request (or merge group) at one head commit to analyse.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One pull request (or merge group) at one head commit to analyse
+/// (stored whole, as JSON, by the durable job store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// `X-GitHub-Delivery` (plus the pull request number when one delivery
     /// yields several jobs).
@@ -154,7 +157,8 @@ pub struct Job {
     pub draft: bool,
     /// Why.
     pub trigger: Trigger,
-    /// What to do.
+    /// What to do (absent from jobs stored before job kinds: an analysis).
+    #[serde(default)]
     pub kind: JobKind,
 }
 

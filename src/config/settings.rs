@@ -33,6 +33,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections open at once when `HUNKSCAN_MAX_CONNECTIONS` is unset (fly's
 /// proxy sends at most its `hard_limit` of 250 requests at once).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The job store when `DATABASE_URL` is unset: an embedded SQLite file in
+/// the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://hunkscan.db";
 
 /// A setting that is missing or malformed.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -125,9 +128,10 @@ pub struct Settings {
     pub api: ApiUrls,
     /// `PORT`.
     pub port: u16,
-    /// `DATABASE_URL`, validated; the durable job store that uses it is not
-    /// built yet (jobs are queued in memory).
-    pub database_url: Option<String>,
+    /// `DATABASE_URL`, validated (scheme `sqlite:`, `postgres://` or
+    /// `postgresql://`), [`DEFAULT_DATABASE_URL`] when unset: where the
+    /// durable job store (`app::store`) lives.
+    pub database_url: String,
     /// `HUNKSCAN_WORKERS`.
     pub workers: usize,
     /// `HUNKSCAN_QUEUE_CAPACITY`.
@@ -245,13 +249,13 @@ impl Settings {
         }
         let port = parse_number(get("PORT"), "PORT", DEFAULT_PORT)?;
         let database_url = match get("DATABASE_URL") {
-            None => None,
+            None => DEFAULT_DATABASE_URL.to_owned(),
             Some(url)
                 if url.starts_with("sqlite:")
                     || url.starts_with("postgres://")
                     || url.starts_with("postgresql://") =>
             {
-                Some(url)
+                url
             }
             Some(url) => {
                 let scheme = url.split(':').next().unwrap_or_default();
@@ -395,6 +399,7 @@ mod tests {
         assert_eq!(settings.api.graphql, "https://api.github.com/graphql");
         assert_eq!(settings.workers, DEFAULT_WORKERS);
         assert_eq!(settings.limits, ServerLimits::default());
+        assert_eq!(settings.database_url, "sqlite://hunkscan.db");
         assert!(!format!("{settings:?}").contains("s3cret"));
         assert!(!format!("{settings:?}").contains("PRIVATE KEY"));
         let derived = settings.fingerprint_key.expose().to_owned();

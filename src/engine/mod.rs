@@ -17,6 +17,7 @@
 //! lines, to be credited rather than commented. Those analyzers also see
 //! removed files and changes that only delete lines.
 
+pub mod deadline;
 mod finding;
 pub mod fingerprint;
 pub mod iac;
@@ -24,8 +25,10 @@ pub mod literals;
 pub mod redact;
 pub mod sast;
 pub mod secrets;
+mod snippet;
 pub mod suppress;
 
+pub use deadline::{DEFAULT_FILE_DEADLINE, Deadline};
 pub use finding::{
     AnalyzerKind, ChangeKind, Confidence, Finding, Fix, Position, Severity, Suppression,
     SuppressionSource,
@@ -33,6 +36,7 @@ pub use finding::{
 
 use crate::diff::{FileDiff, FileStatus};
 use serde::Serialize;
+use std::time::Duration;
 
 /// Files above this size are not analysed (1 MB).
 pub const MAX_FILE_BYTES: usize = 1_000_000;
@@ -156,6 +160,10 @@ pub struct FileOutcome {
     pub compared: Vec<ComparedFinding>,
     /// Reasons parts of the file were not analysed.
     pub skipped: Vec<Skipped>,
+    /// The file's time budget, shared by all its analyzers: each loop that
+    /// grows with the input asks [`Deadline::expired`] and stops when it
+    /// passes, recording [`Deadline::skipped`] (see [`deadline`]).
+    pub deadline: Deadline,
 }
 
 /// A family of checks over a changed file.
@@ -167,6 +175,7 @@ pub trait Analyzer: Send + Sync {
     /// Analyses the head text of `file` (its base is there for analyzers
     /// that compare); `head` is guaranteed to be text. For a removed file,
     /// which only analyzers that [`Analyzer::needs_base`] see, `head` is empty.
+    /// Work that grows with the file stops when `out.deadline` passes.
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome);
     /// Whether this analyzer compares the file's base version with its head
     /// (so callers that fetch files, like the bot, fetch the base too).
@@ -226,6 +235,8 @@ pub struct Engine {
     analyzers: Vec<Box<dyn Analyzer>>,
     /// Files scanned at once (1: in the calling thread).
     threads: usize,
+    /// Time one file may take, all its analyzers together.
+    file_deadline: Duration,
     /// The key of the fingerprints' MAC (see [`fingerprint`]).
     fingerprint_key: Vec<u8>,
 }
@@ -236,8 +247,18 @@ impl Engine {
         Self {
             analyzers,
             threads: 1,
+            file_deadline: DEFAULT_FILE_DEADLINE,
             fingerprint_key: secrets::DEFAULT_FINGERPRINT_KEY.to_vec(),
         }
+    }
+
+    /// Gives each file at most `budget` of analysis, shared by all the
+    /// analyzers that read it (default [`DEFAULT_FILE_DEADLINE`]). An
+    /// analyzer still running when it passes stops and the file is listed
+    /// as skipped by it; the other files are analysed as usual.
+    pub fn with_file_deadline(mut self, budget: Duration) -> Self {
+        self.file_deadline = budget;
+        self
     }
 
     /// Fingerprints keyed with `key`: a deployment's own key makes the
@@ -349,7 +370,7 @@ impl Engine {
                 return;
             }
             report.files_analyzed += 1;
-            let mut outcome = FileOutcome::default();
+            let mut outcome = self.outcome();
             for analyzer in comparing {
                 analyze_guarded(analyzer, file, "", &mut outcome);
             }
@@ -383,12 +404,20 @@ impl Engine {
                 .push(skip(path, "no analyzer reads this kind of file".into()));
         }
         report.files_analyzed += 1;
-        let mut outcome = FileOutcome::default();
+        let mut outcome = self.outcome();
         let run = if deletes_only { comparing } else { interested };
         for analyzer in run {
             analyze_guarded(analyzer, file, head, &mut outcome);
         }
         self.collect(file, head, outcome, report);
+    }
+
+    /// An empty outcome for one file, its deadline starting now.
+    fn outcome(&self) -> FileOutcome {
+        FileOutcome {
+            deadline: Deadline::after(self.file_deadline),
+            ..FileOutcome::default()
+        }
     }
 
     /// Keeps what the change is responsible for, fingerprints it and applies
@@ -405,6 +434,7 @@ impl Engine {
             findings: raw,
             compared,
             skipped: mut skipped_parts,
+            ..
         } = outcome;
         report.skipped.append(&mut skipped_parts);
         let lines = &file.diff.lines;
@@ -559,11 +589,26 @@ fn anchor_near_deletion(
 /// ast-grep and parsers of untrusted text, all of which have had panics on
 /// unusual input: one such file must not cost the rest of the pull request
 /// its analysis (nor, in the bot, the check run its conclusion).
+///
+/// An analyzer whose turn comes after the file's deadline has passed does
+/// not run; the file is listed as skipped by it.
 fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
-    let mut own = FileOutcome::default();
+    if out.deadline.expired_now() {
+        let skipped = out
+            .deadline
+            .skipped(&file.diff.path, analyzer.kind(), false);
+        return out.skipped.push(skipped);
+    }
+    // The analyzer draws on the file's deadline; it is handed back below,
+    // panic or not.
+    let mut own = FileOutcome {
+        deadline: std::mem::take(&mut out.deadline),
+        ..FileOutcome::default()
+    };
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         analyzer.analyze(file, head, &mut own);
     }));
+    out.deadline = std::mem::take(&mut own.deadline);
     match run {
         Ok(()) => {
             out.findings.append(&mut own.findings);

@@ -8,12 +8,15 @@
 //! users read the rules as they are.
 //!
 //! A file is parsed once, with a time limit, and all rules of its language
-//! run in one walk of the tree, indexed by node kind.
+//! run in one walk of the tree, indexed by node kind. The parse limit is
+//! the smaller of `--parse-timeout-ms` and what is left of the file's
+//! deadline; the walk asks the deadline at every node and, when it passes,
+//! stops and keeps the findings of the nodes it visited.
 
 use super::literals::LiteralIndex;
 use super::{
-    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, FileOutcome, Finding, Fix,
-    Position, RawFinding, Severity, Skipped,
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, Deadline, FileOutcome, Finding,
+    Fix, Position, RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource, RuleSourceError};
 use ast_grep_config::{GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig};
@@ -387,9 +390,10 @@ pub fn parse(
             }
         };
         parser.reset();
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock is no timeout.
+        let deadline = Instant::now().checked_add(timeout);
         let mut over_time = |_: &tree_sitter::ParseState| {
-            if Instant::now() > deadline {
+            if deadline.is_some_and(|deadline| Instant::now() > deadline) {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -412,13 +416,15 @@ pub fn parse(
     }))
 }
 
-/// Counts syntax-error regions, for the "parsed with errors" note.
-fn count_errors(root: &AstGrep<StrDoc<SupportLang>>) -> usize {
+/// Counts syntax-error regions, for the "parsed with errors" note (fewer
+/// when the deadline passes during the count: the walk then stops at once).
+fn count_errors(root: &AstGrep<StrDoc<SupportLang>>, deadline: &Deadline) -> usize {
     if !root.root().get_inner_node().has_error() {
         return 0;
     }
     root.root()
         .dfs()
+        .take_while(|_| !deadline.expired())
         .filter(|n| n.is_error() || n.is_missing())
         .count()
 }
@@ -460,7 +466,9 @@ impl SastAnalyzer {
         root: &AstGrep<StrDoc<SupportLang>>,
         rules: Vec<&RuleConfig<SupportLang>>,
     ) -> Vec<RawFinding> {
-        self.run_rules_within(path, root, rules, None)
+        let mut findings = Vec::new();
+        self.run_rules_within(path, root, rules, None, &Deadline::none(), &mut findings);
+        findings
     }
 
     /// [`run_rules`](Self::run_rules), visiting only the nodes that touch
@@ -468,17 +476,25 @@ impl SastAnalyzer {
     /// hold no finding the engine would keep, so a small change to a large
     /// file costs its parse and little more. Rules still see the whole tree
     /// around a node they visit (`inside`, `has`, `follows`).
+    ///
+    /// Findings go into `findings`. Returns `false` when `deadline` passed
+    /// before the walk was done: what was found until then is there.
     pub fn run_rules_within(
         &self,
         path: &str,
         root: &AstGrep<StrDoc<SupportLang>>,
         rules: Vec<&RuleConfig<SupportLang>>,
         rows: Option<&AddedRows>,
-    ) -> Vec<RawFinding> {
+        deadline: &Deadline,
+        findings: &mut Vec<RawFinding>,
+    ) -> bool {
         let by_kind = rules_by_kind(&rules);
-        let mut findings = Vec::new();
+        let mut columns = Columns::default();
         let mut cursor = root.root().get_inner_node().walk();
         loop {
+            if deadline.expired() {
+                return false;
+            }
             let node = cursor.node();
             let relevant = rows.is_none_or(|rows| {
                 rows.touches(node.start_position().row, node.end_position().row)
@@ -486,13 +502,21 @@ impl SastAnalyzer {
             if relevant {
                 let kind = usize::from(node.kind_id());
                 if let Some(candidates) = by_kind.get(kind).filter(|c| !c.is_empty()) {
+                    // A rule with `has`/`inside … stopBy: end` can cost as
+                    // much as the file at one node (quadratic over nested
+                    // calls): the clock is read before every node that
+                    // runs rules, whose cost dwarfs the reading.
+                    if deadline.expired_now() {
+                        return false;
+                    }
                     let node = root.adopt(node);
                     for rule in candidates {
                         let Some(matched) = rule.matcher.match_node(node.clone()) else {
                             continue;
                         };
                         if let Some(info) = self.rules.info(&rule.id) {
-                            findings.push(self.to_finding(path, rule, info, &matched));
+                            let finding = self.to_finding(path, rule, info, &matched, &mut columns);
+                            findings.push(finding);
                         }
                     }
                 }
@@ -505,7 +529,7 @@ impl SastAnalyzer {
             // walk is over.
             while !cursor.goto_next_sibling() {
                 if !cursor.goto_parent() {
-                    return findings;
+                    return true;
                 }
             }
         }
@@ -517,12 +541,15 @@ impl SastAnalyzer {
         rule: &RuleConfig<SupportLang>,
         info: &RuleInfo,
         node: &NodeMatch<StrDoc<SupportLang>>,
+        columns: &mut Columns,
     ) -> RawFinding {
         let start = node.start_pos();
         let end = node.end_pos();
-        let to_position = |pos: &ast_grep_core::Position| Position {
+        let source = node.get_doc().get_source();
+        let (start_column, end_column) = columns.of(source, &node.get_inner_node());
+        let to_position = |pos: &ast_grep_core::Position, column: usize| Position {
             line: u32::try_from(pos.line() + 1).unwrap_or(u32::MAX),
-            column: u32::try_from(pos.column(node) + 1).unwrap_or(u32::MAX),
+            column: u32::try_from(column + 1).unwrap_or(u32::MAX),
         };
         let fix = rule.fixer.first().and_then(|fixer| {
             let edit = node.make_edit(&rule.matcher, fixer);
@@ -532,13 +559,18 @@ impl SastAnalyzer {
                 .flatten()
                 .map(|replacement| Fix { replacement })
         });
-        let source = node.get_doc().get_source();
-        let snippet = source
-            .lines()
-            .skip(start.line())
-            .take((end.line() - start.line() + 1).min(5))
-            .collect::<Vec<_>>()
-            .join("\n");
+        // From the match's line on, each line cut to a window; tree-sitter's
+        // columns are in bytes, so the line's start costs nothing to find.
+        let inner = node.get_inner_node();
+        let line_start = inner
+            .start_byte()
+            .saturating_sub(inner.start_position().column);
+        let snippet = super::snippet::lines_at(
+            source,
+            line_start,
+            inner.start_byte(),
+            (end.line() - start.line() + 1).min(5),
+        );
         RawFinding {
             finding: Finding {
                 rule_id: info.id.clone(),
@@ -547,9 +579,9 @@ impl SastAnalyzer {
                 confidence: info.metadata.confidence,
                 cwe: Some(info.metadata.cwe.clone()),
                 path: path.to_owned(),
-                start: to_position(&start),
-                end: to_position(&end),
-                message: rule.get_message(node),
+                start: to_position(&start, start_column),
+                end: to_position(&end, end_column),
+                message: bounded_message(rule.get_message(node)),
                 remediation: info.note.clone(),
                 fix,
                 fingerprint: String::new(),
@@ -559,7 +591,7 @@ impl SastAnalyzer {
             },
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
             masked: false,
-            identity: node.text().into_owned(),
+            identity: identity(&node.text()),
             secrets: if is_credential_rule(&info.metadata.cwe) {
                 super::redact::string_literals(&node.text())
             } else {
@@ -567,6 +599,76 @@ impl SastAnalyzer {
             },
         }
     }
+}
+
+/// Character columns (0-based) of matches, counted forward from the last
+/// match's start when it is on the same line: the walk visits nodes in
+/// document order, so a long line of many matches is read about once.
+/// (ast-grep's `Position::column` counts from the line's start for every
+/// match: a minified line of thousands of matches was quadratic.)
+#[derive(Default)]
+struct Columns {
+    line_start: usize,
+    offset: usize,
+    chars: usize,
+}
+
+impl Columns {
+    /// The columns of `node`'s start and end.
+    fn of(&mut self, source: &str, node: &tree_sitter::Node) -> (usize, usize) {
+        let chars = |from: usize, to: usize| source.get(from..to).map_or(0, |s| s.chars().count());
+        let (start, end) = (node.start_byte(), node.end_byte());
+        // tree-sitter's columns are in bytes: where the lines start.
+        let line_start = start.saturating_sub(node.start_position().column);
+        if line_start != self.line_start || start < self.offset {
+            (self.line_start, self.offset, self.chars) = (line_start, line_start, 0);
+        }
+        self.chars += chars(self.offset, start);
+        self.offset = start;
+        let end_line_start = end.saturating_sub(node.end_position().column);
+        let end_column = if end_line_start == line_start {
+            self.chars + chars(start, end)
+        } else {
+            chars(end_line_start, end)
+        };
+        (self.chars, end_column)
+    }
+}
+
+/// The most characters of a message kept: a `$VAR` in a rule's message can
+/// stand for an expression as long as the file.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+fn bounded_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    }
+}
+
+/// Matched text longer than this is identified by its hash.
+const MAX_IDENTITY_BYTES: usize = 4096;
+
+/// What identifies a match: its text, or beyond [`MAX_IDENTITY_BYTES`] a
+/// hash of its text with white space folded as [`fingerprint::normalise`]
+/// folds it (equal after folding, equal hash). Nested matches (a call in a
+/// call in a call …) each hold the rest of the nest: as text, a file of
+/// such nests held gigabytes of identities.
+///
+/// [`fingerprint::normalise`]: super::fingerprint::normalise
+fn identity(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if text.len() <= MAX_IDENTITY_BYTES {
+        return text.to_owned();
+    }
+    let mut hasher = Sha256::new();
+    for (index, word) in text.split_whitespace().enumerate() {
+        if index > 0 {
+            hasher.update(b" ");
+        }
+        hasher.update(word.as_bytes());
+    }
+    format!("sha256:{}", super::fingerprint::hex(&hasher.finalize()))
 }
 
 /// Whether a rule of this CWE reports a hard-coded credential, whose matched
@@ -651,8 +753,22 @@ impl Analyzer for SastAnalyzer {
         if rules.is_empty() {
             return;
         }
-        let root = match parse(head, language, self.parse_timeout) {
+        let deadline = &out.deadline;
+        // The parse gets what is left of the file's budget, if that is less.
+        let left = deadline.remaining().unwrap_or(Duration::MAX);
+        if left.is_zero() {
+            return out
+                .skipped
+                .push(deadline.skipped(path, AnalyzerKind::Sast, false));
+        }
+        let timeout = self.parse_timeout.min(left);
+        let root = match parse(head, language, timeout) {
             Ok(root) => root,
+            Err(ParseError::Timeout(_)) if timeout < self.parse_timeout => {
+                return out
+                    .skipped
+                    .push(deadline.skipped(path, AnalyzerKind::Sast, false));
+            }
             Err(error) => {
                 out.skipped.push(Skipped {
                     path: path.clone(),
@@ -663,7 +779,7 @@ impl Analyzer for SastAnalyzer {
                 return;
             }
         };
-        let errors = count_errors(&root);
+        let errors = count_errors(&root, &out.deadline);
         if errors > 0 {
             out.skipped.push(Skipped {
                 path: path.clone(),
@@ -678,15 +794,134 @@ impl Analyzer for SastAnalyzer {
         let total_lines = head.bytes().filter(|&b| b == b'\n').count()
             + usize::from(!head.is_empty() && !head.ends_with('\n'));
         let rows = AddedRows::from_added_lines(&file.diff.lines.added, total_lines);
-        out.findings
-            .extend(self.run_rules_within(path, &root, rules, rows.as_ref()));
+        let done = self.run_rules_within(
+            path,
+            &root,
+            rules,
+            rows.as_ref(),
+            &out.deadline,
+            &mut out.findings,
+        );
+        if !done {
+            let skipped = out.deadline.skipped(path, AnalyzerKind::Sast, true);
+            out.skipped.push(skipped);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::AddedRows;
+    use super::{
+        AddedRows, DEFAULT_PARSE_TIMEOUT, MAX_IDENTITY_BYTES, SastAnalyzer, SastRules, identity,
+    };
+    use crate::engine::{Analyzer, AnalyzerKind, Content, Deadline, FileOutcome};
     use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    fn analyze(head: &str, deadline: Deadline) -> FileOutcome {
+        let rules = SastRules::load(None).expect("embedded rules load");
+        let analyzer = SastAnalyzer::new(rules, DEFAULT_PARSE_TIMEOUT);
+        let file =
+            crate::local::changed_file("app.py", Content::Absent, Content::Text(head.into()))
+                .expect("diffable");
+        let mut out = FileOutcome {
+            deadline,
+            ..FileOutcome::default()
+        };
+        analyzer.analyze(&file, head, &mut out);
+        out
+    }
+
+    fn fifty_shell_calls() -> String {
+        let mut head = String::from("import subprocess\n");
+        for index in 0..50 {
+            head.push_str(&format!("subprocess.run(cmd_{index}, shell=True)\n"));
+        }
+        head
+    }
+
+    #[test]
+    fn a_deadline_passing_during_the_walk_keeps_what_was_found_before() {
+        let head = fifty_shell_calls();
+        let complete = analyze(&head, Deadline::none());
+        assert_eq!(complete.findings.len(), 50);
+        assert!(complete.skipped.is_empty(), "{:?}", complete.skipped);
+        // A few hundred nodes into the walk: some statements, not all.
+        let stopped = analyze(&head, Deadline::after_questions(300));
+        let found = stopped.findings.len();
+        assert!(found > 0 && found < 50, "{found} findings");
+        assert_eq!(stopped.skipped.len(), 1, "{:?}", stopped.skipped);
+        let skipped = &stopped.skipped[0];
+        assert_eq!(
+            (skipped.analyzer, skipped.partial),
+            (Some(AnalyzerKind::Sast), true)
+        );
+        assert!(skipped.reason.contains("deadline"), "{}", skipped.reason);
+    }
+
+    #[test]
+    fn long_matches_are_identified_by_a_hash_of_their_folded_text() {
+        let short = "eval(x)";
+        assert_eq!(identity(short), short);
+        let long = format!("eval({})", "a + ".repeat(MAX_IDENTITY_BYTES));
+        let rewrapped = long.replace(" + ", "\n    +  ");
+        assert!(identity(&long).starts_with("sha256:"));
+        assert_eq!(identity(&long), identity(&rewrapped));
+        assert_ne!(identity(&long), identity(&long.replace('a', "b")));
+    }
+
+    #[test]
+    fn a_finding_on_a_long_line_has_a_short_snippet_around_it() {
+        let head = format!(
+            "import subprocess\nx = [{}]; subprocess.run(cmd, shell=True); y = [{}]\n",
+            "1, ".repeat(10_000),
+            "2, ".repeat(10_000)
+        );
+        let out = analyze(&head, Deadline::none());
+        let finding = &out.findings[0].finding;
+        assert!(finding.snippet.contains("subprocess.run(cmd, shell=True)"));
+        assert!(finding.snippet.chars().count() <= super::super::snippet::MAX_LINE_CHARS + 2);
+    }
+
+    #[test]
+    fn columns_count_characters_also_for_many_matches_on_a_line() {
+        let line = "é = \"ü\"; subprocess.run(a, shell=True); subprocess.run(bé, shell=True)";
+        let head = format!("import subprocess\n{line}\nsubprocess.run(\n    c, shell=True,\n)\n");
+        let out = analyze(&head, Deadline::none());
+        let mut got: Vec<(u32, u32, u32, u32)> = out
+            .findings
+            .iter()
+            .map(|f| {
+                let f = &f.finding;
+                (f.start.line, f.start.column, f.end.line, f.end.column)
+            })
+            .collect();
+        got.sort_unstable();
+        let column = |text: &str| {
+            u32::try_from(line[..line.find(text).expect("in line")].chars().count() + 1)
+                .expect("small")
+        };
+        let a = column("subprocess.run(a");
+        let b = column("subprocess.run(b");
+        let width = |text: &str| u32::try_from(text.chars().count()).expect("small");
+        assert_eq!(
+            got,
+            vec![
+                (2, a, 2, a + width("subprocess.run(a, shell=True)")),
+                (2, b, 2, b + width("subprocess.run(bé, shell=True)")),
+                (3, 1, 5, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_whose_deadline_already_passed_is_not_parsed() {
+        let out = analyze(&fifty_shell_calls(), Deadline::after(Duration::ZERO));
+        assert!(out.findings.is_empty());
+        assert_eq!(out.skipped.len(), 1, "{:?}", out.skipped);
+        assert!(!out.skipped[0].partial);
+        assert!(out.skipped[0].reason.contains("deadline"));
+    }
 
     fn rows(lines: &[u32]) -> Option<AddedRows> {
         AddedRows::from_added_lines(&lines.iter().copied().collect::<BTreeSet<u32>>(), 50)

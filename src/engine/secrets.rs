@@ -7,6 +7,9 @@
 //! the `regex` crate matches in linear time, so no rule can be made to take
 //! exponential time on hostile input.
 //!
+//! The scan asks the file's deadline at every line and every match: when it
+//! passes, the findings of the lines read so far are kept (`partial`).
+//!
 //! A found value is never echoed: messages, snippets and fingerprints carry
 //! the provider, the place and a masked form; the fingerprint hashes the
 //! value with a key (HMAC-SHA256), so the same secret moved elsewhere is
@@ -15,15 +18,15 @@
 use super::fingerprint;
 use super::literals::LiteralIndex;
 use super::{
-    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, FileOutcome, Finding, Position,
-    RawFinding, Severity, Skipped,
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, Deadline, FileOutcome, Finding,
+    Position, RawFinding, Severity, Skipped,
 };
 use crate::rules::{self, RuleSource};
 use hmac::{Hmac, Mac};
 use regex::Regex;
 use serde::Deserialize;
 use sha2::Sha256;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 /// The key used for fingerprints when none is configured. A deployment
@@ -461,11 +464,25 @@ impl SecretsAnalyzer {
         fingerprint::hex(&mac.finalize().into_bytes())
     }
 
-    /// Finds secrets on the given 1-based lines of `lines`.
-    fn scan_lines<'r>(&'r self, lines: &[&str], wanted: impl Iterator<Item = u32>) -> Vec<Hit<'r>> {
-        let mut hits: Vec<Hit<'r>> = Vec::new();
+    /// Finds secrets on the given 1-based lines of `lines`, into `hits`.
+    /// Returns `false` when `deadline` passed before every line was read.
+    fn scan_lines<'r>(
+        &'r self,
+        lines: &[&str],
+        wanted: impl Iterator<Item = u32>,
+        deadline: &Deadline,
+        hits: &mut Vec<Hit<'r>>,
+    ) -> bool {
         let mut candidates: Vec<usize> = Vec::new();
+        // The values already reported on the current line, start ─▶ end.
+        // They never overlap, so the one starting last before a new value's
+        // end is the only one that can overlap it: a look-up, where a scan
+        // of the line's hits made a line of many matches quadratic.
+        let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
         for number in wanted {
+            if deadline.expired() {
+                return false;
+            }
             let Some(line) = usize::try_from(number)
                 .ok()
                 .and_then(|n| lines.get(n.wrapping_sub(1)))
@@ -482,9 +499,13 @@ impl SecretsAnalyzer {
             // Rule order is priority order (specific before generic), and so is index order.
             candidates.sort_unstable();
             candidates.dedup();
-            let first_on_line = hits.len();
+            taken.clear();
             for rule in candidates.iter().map(|&index| &self.rules.rules[index]) {
                 for captures in rule.regex.captures_iter(line) {
+                    // A long line can hold a great many matches.
+                    if deadline.expired() {
+                        return false;
+                    }
                     let Some(value) = captures
                         .name("secret")
                         .or_else(|| captures.get(1))
@@ -503,11 +524,17 @@ impl SecretsAnalyzer {
                         continue;
                     }
                     let shown = captures.name("mask").unwrap_or(value);
-                    let overlaps = hits[first_on_line..]
-                        .iter()
-                        .any(|h| shown.start() < h.end && h.start < shown.end());
+                    let overlaps = taken
+                        .range(..shown.end())
+                        .next_back()
+                        .is_some_and(|(_, &end)| shown.start() < end);
                     if overlaps {
                         continue; // a more specific rule already reported this value
+                    }
+                    // An empty span overlaps nothing: kept out, it cannot
+                    // hide a span that starts where it is.
+                    if shown.start() < shown.end() {
+                        taken.insert(shown.start(), shown.end());
                     }
                     let (end_line, full_value) = match &rule.multiline_end {
                         Some(end) => block_end(lines, number, end),
@@ -529,24 +556,31 @@ impl SecretsAnalyzer {
                 }
             }
         }
-        hits
+        true
     }
 
-    fn to_finding(&self, path: &str, line_text: &str, hit: &Hit, paired: bool) -> RawFinding {
+    /// `columns`: the character columns of the hit's start and end.
+    fn to_finding(
+        &self,
+        path: &str,
+        line_text: &str,
+        hit: &Hit,
+        paired: bool,
+        columns: (u32, u32),
+    ) -> RawFinding {
         let rule = hit.rule;
         let masked = if hit.whole {
             mask_whole(&line_text[hit.start..hit.end])
         } else {
             mask(&hit.value)
         };
-        let column =
-            |byte: usize| u32::try_from(line_text[..byte].chars().count() + 1).unwrap_or(u32::MAX);
-        let mut snippet = format!(
-            "{}{}{}",
-            &line_text[..hit.start],
-            masked,
-            &line_text[hit.end..]
-        );
+        // At most 200 characters, built without copying a long line whole.
+        let mut snippet: String = line_text[..hit.start]
+            .chars()
+            .chain(masked.chars())
+            .chain(line_text[hit.end..].chars())
+            .take(201)
+            .collect();
         if snippet.chars().count() > 200 {
             snippet = snippet.chars().take(200).collect::<String>() + "…";
         }
@@ -574,12 +608,12 @@ impl SecretsAnalyzer {
                 path: path.to_owned(),
                 start: Position {
                     line: hit.line,
-                    column: column(hit.start),
+                    column: columns.0,
                 },
                 end: Position {
                     line: hit.end_line,
                     column: if hit.end_line == hit.line {
-                        column(hit.end)
+                        columns.1
                     } else {
                         1
                     },
@@ -618,27 +652,81 @@ impl SecretsAnalyzer {
         text: &str,
         added: Option<&std::collections::BTreeSet<u32>>,
     ) -> Vec<RawFinding> {
+        let mut findings = Vec::new();
+        self.findings_until(path, text, added, &Deadline::none(), &mut findings);
+        findings
+    }
+
+    /// [`findings_in`](Self::findings_in) into `findings`, stopping when
+    /// `deadline` passes; returns `false` then (what was found is there).
+    fn findings_until(
+        &self,
+        path: &str,
+        text: &str,
+        added: Option<&std::collections::BTreeSet<u32>>,
+        deadline: &Deadline,
+        findings: &mut Vec<RawFinding>,
+    ) -> bool {
         let lines: Vec<&str> = text
             .split('\n')
             .map(|l| l.strip_suffix('\r').unwrap_or(l))
             .collect();
-        let hits = match added {
-            Some(added) => self.scan_lines(&lines, added.iter().copied()),
-            None => self.scan_lines(&lines, 1..=u32::try_from(lines.len()).unwrap_or(u32::MAX)),
+        let mut hits = Vec::new();
+        let done = match added {
+            Some(added) => self.scan_lines(&lines, added.iter().copied(), deadline, &mut hits),
+            None => self.scan_lines(
+                &lines,
+                1..=u32::try_from(lines.len()).unwrap_or(u32::MAX),
+                deadline,
+                &mut hits,
+            ),
         };
-        let found: Vec<&str> = hits.iter().map(|h| h.rule.id.as_str()).collect();
-        hits.iter()
-            .map(|hit| {
-                let paired = hit
-                    .rule
-                    .pairs_with
-                    .as_deref()
-                    .is_some_and(|other| found.contains(&other));
-                let line_text = lines.get(hit.line as usize - 1).copied().unwrap_or("");
-                self.to_finding(path, line_text, hit, paired)
-            })
-            .collect()
+        // What was found is kept, also when the deadline stopped the scan:
+        // what follows is linear in the lines that hold a value.
+        let found: HashSet<&str> = hits.iter().map(|h| h.rule.id.as_str()).collect();
+        for (hit, columns) in hits.iter().zip(columns(&lines, &hits)) {
+            let paired = hit
+                .rule
+                .pairs_with
+                .as_deref()
+                .is_some_and(|other| found.contains(other));
+            let line_text = lines.get(hit.line as usize - 1).copied().unwrap_or("");
+            findings.push(self.to_finding(path, line_text, hit, paired, columns));
+        }
+        done
     }
+}
+
+/// The 1-based character columns of each hit's start and end, in one pass
+/// over each line that holds hits: counting from the line's start for every
+/// hit made a long line of many values quadratic.
+fn columns(lines: &[&str], hits: &[Hit]) -> Vec<(u32, u32)> {
+    let mut wanted: Vec<(u32, usize, usize, bool)> = Vec::with_capacity(hits.len() * 2);
+    for (index, hit) in hits.iter().enumerate() {
+        wanted.push((hit.line, hit.start, index, false));
+        wanted.push((hit.line, hit.end, index, true));
+    }
+    wanted.sort_unstable();
+    let mut out = vec![(1, 1); hits.len()];
+    let (mut line, mut byte, mut chars) = (0, 0, 0);
+    for (at_line, at_byte, index, is_end) in wanted {
+        if at_line != line {
+            (line, byte, chars) = (at_line, 0, 0);
+        }
+        let text = lines
+            .get((line as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or("");
+        chars += text.get(byte..at_byte).map_or(0, |s| s.chars().count());
+        byte = byte.max(at_byte);
+        let column = u32::try_from(chars + 1).unwrap_or(u32::MAX);
+        if is_end {
+            out[index].1 = column;
+        } else {
+            out[index].0 = column;
+        }
+    }
+    out
 }
 
 /// The line that closes a block opened on `start` (1-based), and the block's text.
@@ -658,8 +746,10 @@ fn block_end(lines: &[&str], start: u32, end: &Regex) -> (u32, String) {
 
 impl super::redact::SecretFinder for SecretsAnalyzer {
     fn secret_spans(&self, line: &str) -> Vec<super::redact::SecretSpan> {
-        self.scan_lines(&[line], std::iter::once(1))
-            .into_iter()
+        // One line, bounded by the caller: no deadline.
+        let mut hits = Vec::new();
+        self.scan_lines(&[line], std::iter::once(1), &Deadline::none(), &mut hits);
+        hits.into_iter()
             .map(|hit| super::redact::SecretSpan {
                 range: hit.start..hit.end,
                 whole: hit.whole,
@@ -691,11 +781,74 @@ impl Analyzer for SecretsAnalyzer {
             });
             return;
         }
-        out.findings
-            .extend(self.findings_in(path, head, Some(&file.diff.lines.added)));
+        let added = Some(&file.diff.lines.added);
+        if !self.findings_until(path, head, added, &out.deadline, &mut out.findings) {
+            let skipped = out.deadline.skipped(path, AnalyzerKind::Secrets, true);
+            out.skipped.push(skipped);
+        }
     }
 
     fn secret_finder(&self) -> Option<&dyn super::redact::SecretFinder> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Content;
+
+    fn analyze(head: &str, deadline: Deadline) -> FileOutcome {
+        let rules = SecretRules::load(None).expect("embedded rules load");
+        let analyzer = SecretsAnalyzer::new(
+            rules,
+            DEFAULT_FINGERPRINT_KEY.to_vec(),
+            SecretsOptions::default(),
+        );
+        let file =
+            crate::local::changed_file("app.env", Content::Absent, Content::Text(head.into()))
+                .expect("diffable");
+        let mut out = FileOutcome {
+            deadline,
+            ..FileOutcome::default()
+        };
+        analyzer.analyze(&file, head, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_deadline_passing_during_the_scan_keeps_the_lines_read_before() {
+        let head = "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE\n".repeat(40);
+        let complete = analyze(&head, Deadline::none());
+        assert_eq!(complete.findings.len(), 40);
+        let stopped = analyze(&head, Deadline::after_questions(20));
+        let found = stopped.findings.len();
+        assert!(found > 0 && found < 40, "{found} findings");
+        assert_eq!(stopped.skipped.len(), 1, "{:?}", stopped.skipped);
+        let skipped = &stopped.skipped[0];
+        assert_eq!(
+            (skipped.analyzer, skipped.partial),
+            (Some(AnalyzerKind::Secrets), true)
+        );
+        assert!(skipped.reason.contains("deadline"), "{}", skipped.reason);
+    }
+
+    #[test]
+    fn many_values_on_one_line_are_each_reported_once() {
+        // The overlap check is a look-up per value; the result is the same
+        // as comparing with every value before it on the line.
+        let line = (0..300)
+            .map(|index| format!("AKIAZ7Q4XW2M9RT3{index:04}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = analyze(&line, Deadline::none());
+        assert_eq!(out.findings.len(), 300);
+        let mut columns: Vec<u32> = out
+            .findings
+            .iter()
+            .map(|f| f.finding.start.column)
+            .collect();
+        columns.dedup();
+        assert_eq!(columns.len(), 300);
     }
 }

@@ -452,6 +452,26 @@ impl GitHubApp {
         }
     }
 
+    /// A REST call as the app itself (its JWT), for the `/app/...`
+    /// endpoints that no installation token may use.
+    pub(super) async fn app_call(
+        &self,
+        method: Method,
+        route: &'static str,
+        path: &str,
+        repeat: Repeat,
+    ) -> Result<Response, GitHubError> {
+        self.send(
+            Credential::App,
+            method,
+            route,
+            path,
+            None,
+            (repeat, &self.policy),
+        )
+        .await
+    }
+
     async fn backoff(&self, policy: &RetryPolicy, attempt: u32) {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(10));
         let delay = policy.base_delay.saturating_mul(factor);

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod deliveries;
 pub mod graphql;
 pub mod triage;
 pub mod types;

@@ -184,3 +184,37 @@ pub struct DraftReviewComment {
     /// Markdown body with the hidden fingerprint marker.
     pub body: String,
 }
+
+/// One entry of `GET /app/hook/deliveries`: one attempt to deliver an
+/// event to the app's webhook. A redelivery is another entry with the same
+/// `guid` and a new `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HookDelivery {
+    /// This attempt's id (what a redelivery request names).
+    pub id: u64,
+    /// The event's `X-GitHub-Delivery`, shared by every attempt.
+    pub guid: String,
+    /// When the attempt was made.
+    pub delivered_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the attempt was a redelivery.
+    pub redelivery: bool,
+    /// GitHub's description of the outcome (`OK`, `failed to connect`, ...).
+    pub status: String,
+    /// The webhook's HTTP answer; not 2xx when the attempt failed.
+    pub status_code: u16,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    /// The payload's `action`, if any.
+    pub action: Option<String>,
+    /// The installation the event is about.
+    pub installation_id: Option<u64>,
+    /// The repository the event is about.
+    pub repository_id: Option<u64>,
+}
+
+impl HookDelivery {
+    /// Whether the webhook accepted this attempt (a 2xx answer).
+    pub fn succeeded(&self) -> bool {
+        (200..300).contains(&self.status_code)
+    }
+}

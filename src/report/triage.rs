@@ -25,7 +25,10 @@ const GATE_PREFIX: &str = "<!-- hunkscan:gate=";
 const MARKER_SUFFIX: &str = " -->";
 
 /// How a finding is dismissed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Verb {
     /// Not worth acting on here.
     Ignore,

@@ -15,7 +15,8 @@ pub const MAX_REASON_CHARS: usize = 300;
 pub use crate::report::triage::Verb;
 
 /// What a command asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Request {
     /// Dismiss the finding the thread is about.
     Dismiss {

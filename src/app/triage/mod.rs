@@ -17,10 +17,10 @@ pub use handle::{Handled, run};
 
 use super::webhook::{Delivery, Installation, Job, JobKind, PayloadError, Repository, Trigger};
 pub use command::Request;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A command replied to one of the bot's review comments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     /// The reply carrying the command.
     pub comment_id: u64,

@@ -10,6 +10,13 @@
 use super::model::{self, Model, Node, Scalar, Subject, Value};
 use std::collections::HashMap;
 
+/// The most triggers a workflow may list. GitHub has a few dozen events;
+/// every job and step carries a copy of the list, so a list of thousands
+/// (repeated or made-up names) on a workflow of thousands of steps was
+/// quadratic in memory. Truncating instead would let a trigger past the
+/// cut escape the policies, so such a file is not read.
+pub const MAX_TRIGGERS: usize = 64;
+
 fn triggers(doc: &Node) -> Node {
     let on = doc.get("on").or_else(|| doc.get("true"));
     let span = on.map_or(doc.span.first_line(), |n| n.span);
@@ -28,13 +35,23 @@ fn triggers(doc: &Node) -> Node {
     }
 }
 
-/// The subjects of a workflow document.
-pub fn model(docs: &[Node]) -> Model {
+/// The subjects of a workflow document; an error when it lists more than
+/// [`MAX_TRIGGERS`] triggers.
+pub fn model(docs: &[Node]) -> Result<Model, String> {
     let mut model = Model::default();
     let Some(doc) = docs.first() else {
-        return model;
+        return Ok(model);
     };
     let triggers = triggers(doc);
+    if let Value::List(names) = &triggers.value
+        && names.len() > MAX_TRIGGERS
+    {
+        return Err(format!(
+            "the workflow lists {} triggers (line {}), more than the {MAX_TRIGGERS} read",
+            names.len(),
+            triggers.span.start.line
+        ));
+    }
     let jobs = match doc.get("jobs").map(|j| &j.value) {
         Some(Value::Map(jobs)) => jobs.clone(),
         _ => Vec::new(),
@@ -105,7 +122,7 @@ pub fn model(docs: &[Node]) -> Model {
             });
         }
     }
-    model
+    Ok(model)
 }
 
 #[cfg(test)]
@@ -130,7 +147,7 @@ mod tests {
                 "{on}\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: make\n"
             );
             let docs = yaml::parse(&text, false).expect("parses");
-            let model = model(&docs);
+            let model = model(&docs).expect("a few triggers");
             assert_eq!(
                 model.subjects[0].node.get("triggers").map(Node::display),
                 Some(expected.to_owned()),
@@ -147,5 +164,18 @@ mod tests {
                 ]
             );
         }
+    }
+
+    #[test]
+    fn a_workflow_with_more_triggers_than_github_has_is_not_read() {
+        let names = vec!["push"; MAX_TRIGGERS + 1].join(", ");
+        let text = format!("on: [{names}]\njobs:\n  a:\n    steps:\n      - run: make\n");
+        let docs = yaml::parse(&text, false).expect("parses");
+        let error = model(&docs).expect_err("too many");
+        assert!(error.contains("65 triggers (line 1)"), "{error}");
+        let names = vec!["push"; MAX_TRIGGERS].join(", ");
+        let text = format!("on: [{names}]\njobs: {{}}\n");
+        let docs = yaml::parse(&text, false).expect("parses");
+        assert!(model(&docs).is_ok());
     }
 }

@@ -13,9 +13,14 @@
 //! and digest; whether it is the final stage; its last `USER`) and one
 //! `instruction` per instruction, keyed by stage, keyword and text so that
 //! an unchanged instruction keeps its key when lines move.
+//!
+//! Everything is linear in the file: heredoc terminators and stage names
+//! are looked up in indexes, not searched for again at every instruction
+//! (a file of unterminated `RUN <<A` lines, or of `FROM` lines naming an
+//! early stage, was quadratic).
 
 use super::model::{Model, Node, Scalar, Span, Subject, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One instruction and its lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +90,35 @@ fn heredoc_delimiters(args: &str) -> Vec<(String, bool)> {
     out
 }
 
+/// Where heredocs end: for each terminator line, the indexes of the lines
+/// that hold it, as written and with leading tabs stripped (`<<-`). Built
+/// on the first heredoc: most Dockerfiles have none.
+struct Terminators<'t> {
+    plain: HashMap<&'t str, Vec<usize>>,
+    stripped: HashMap<&'t str, Vec<usize>>,
+}
+
+impl<'t> Terminators<'t> {
+    fn new(lines: &[&'t str]) -> Self {
+        let mut plain: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut stripped: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, line) in lines.iter().enumerate() {
+            plain.entry(line.trim_end()).or_default().push(index);
+            stripped
+                .entry(line.trim_start_matches('\t').trim_end())
+                .or_default()
+                .push(index);
+        }
+        Self { plain, stripped }
+    }
+
+    /// The first line after `index` that ends a heredoc of `delimiter`.
+    fn after(&self, index: usize, delimiter: &str, strip: bool) -> Option<usize> {
+        let lines = if strip { &self.stripped } else { &self.plain }.get(delimiter)?;
+        lines.get(lines.partition_point(|&at| at <= index)).copied()
+    }
+}
+
 /// Splits a Dockerfile into instructions.
 pub fn instructions(text: &str) -> Vec<Instruction> {
     // A UTF-8 byte order mark is not part of the first instruction.
@@ -108,6 +142,7 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
         }
     }
     let mut out = Vec::new();
+    let mut terminators: Option<Terminators> = None;
     let mut index = 0;
     while index < lines.len() {
         let trimmed = lines[index].trim();
@@ -149,28 +184,15 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
         // Heredocs: the body runs to a line holding only the delimiter. One
         // that never ends is not a heredoc: its lines stay instructions.
         for (delimiter, strip) in heredoc_delimiters(&args.clone()) {
-            let (saved_index, saved_len) = (index, args.len());
-            let mut closed = false;
-            while index + 1 < lines.len() {
-                index += 1;
-                let line = lines[index];
-                let candidate = if strip {
-                    line.trim_start_matches('\t')
-                } else {
-                    line
-                };
+            let terminators = terminators.get_or_insert_with(|| Terminators::new(&lines));
+            let Some(end) = terminators.after(index, &delimiter, strip) else {
+                break;
+            };
+            for line in &lines[index + 1..=end] {
                 args.push('\n');
                 args.push_str(line);
-                if candidate.trim_end() == delimiter {
-                    closed = true;
-                    break;
-                }
             }
-            if !closed {
-                index = saved_index;
-                args.truncate(saved_len);
-                break;
-            }
+            index = end;
         }
         out.push(Instruction {
             keyword,
@@ -295,43 +317,41 @@ pub fn split_image(image: &str) -> (String, Option<String>, Option<String>) {
     }
 }
 
-/// The last finished stage named `alias` (ignoring case, as Docker does).
-fn finished_stage<'m>(model: &'m Model, alias: &str) -> Option<&'m Subject> {
-    model.subjects.iter().rev().find(|subject| {
-        subject.target == "stage"
-            && subject
-                .key
-                .strip_prefix("stage:")
-                .is_some_and(|name| name.eq_ignore_ascii_case(alias))
-    })
-}
+/// The finished stages by name (lower case: Docker ignores case), each the
+/// index of the last one of that name in the model's subjects.
+type FinishedStages = HashMap<String, usize>;
 
 /// The subjects of a Dockerfile.
 pub fn parse(text: &str) -> Model {
     let all = instructions(text);
     let stage_count = all.iter().filter(|i| i.keyword == "FROM").count();
     let mut model = Model::default();
-    let mut aliases: Vec<String> = Vec::new();
+    // Lower case: Docker ignores case in stage names.
+    let mut aliases: HashSet<String> = HashSet::new();
+    let mut finished: FinishedStages = HashMap::new();
     let mut stage_index = 0usize;
     let mut stage: Option<(String, Node)> = None;
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let finish = |stage: Option<(String, Node)>, model: &mut Model| {
-        if let Some((key, node)) = stage {
-            let label = key.trim_start_matches("stage:").to_owned();
-            model.subjects.push(Subject {
-                target: "stage",
-                kind: "stage".into(),
-                key,
-                label: format!("stage `{label}`"),
-                node,
-                skips: Vec::new(),
-            });
-        }
-    };
+    let finish =
+        |stage: Option<(String, Node)>, model: &mut Model, finished: &mut FinishedStages| {
+            if let Some((key, node)) = stage {
+                let label = key.trim_start_matches("stage:").to_owned();
+                let name = key.strip_prefix("stage:").unwrap_or(&key);
+                finished.insert(name.to_ascii_lowercase(), model.subjects.len());
+                model.subjects.push(Subject {
+                    target: "stage",
+                    kind: "stage".into(),
+                    key,
+                    label: format!("stage `{label}`"),
+                    node,
+                    skips: Vec::new(),
+                });
+            }
+        };
     for instruction in &all {
         let span = line_span(instruction);
         if instruction.keyword == "FROM" {
-            finish(stage.take(), &mut model);
+            finish(stage.take(), &mut model, &mut finished);
             stage_index += 1;
             let from = parse_from(&instruction.args);
             let (name, tag, digest) = split_image(&from.image);
@@ -339,7 +359,7 @@ pub fn parse(text: &str) -> Model {
                 "variable"
             } else if from.image.eq_ignore_ascii_case("scratch") {
                 "scratch"
-            } else if aliases.iter().any(|a| a.eq_ignore_ascii_case(&from.image)) {
+            } else if aliases.contains(&from.image.to_ascii_lowercase()) {
                 "stage"
             } else {
                 "image"
@@ -359,7 +379,7 @@ pub fn parse(text: &str) -> Model {
                 .clone()
                 .unwrap_or_else(|| stage_index.to_string());
             if let Some(alias) = &from.alias {
-                aliases.push(alias.clone());
+                aliases.insert(alias.to_ascii_lowercase());
             }
             let is_final = stage_index == stage_count;
             let mut stage_entries = vec![
@@ -370,7 +390,9 @@ pub fn parse(text: &str) -> Model {
             // included: the user that finished stage's subject ended with,
             // placed on this `FROM`, the line that brings it in.
             if source == "stage"
-                && let Some(user) = finished_stage(&model, &from.image)
+                && let Some(user) = finished
+                    .get(&from.image.to_ascii_lowercase())
+                    .and_then(|&at| model.subjects.get(at))
                     .and_then(|parent| parent.node.get_text("user"))
             {
                 stage_entries.push(("user", str_node(span, user)));
@@ -445,7 +467,7 @@ pub fn parse(text: &str) -> Model {
             skips: Vec::new(),
         });
     }
-    finish(stage.take(), &mut model);
+    finish(stage.take(), &mut model, &mut finished);
     model
 }
 
@@ -472,6 +494,35 @@ mod tests {
         );
         assert_eq!(found[1].args, "apk add      curl");
         assert!(found[2].args.contains("echo hi"));
+    }
+
+    #[test]
+    fn heredocs_that_never_end_leave_every_line_an_instruction() {
+        // Each one used to search the rest of the file: quadratic.
+        let mut text = "RUN <<EOF cat\n".repeat(3_000);
+        text.push_str("RUN <<-DONE sh\n\techo hi\n\tDONE\nUSER app\n");
+        let all = instructions(&text);
+        assert_eq!(all.len(), 3_002);
+        assert!(all[..3_000].iter().all(|i| i.start == i.end));
+        assert_eq!(all[3_000].args, "<<-DONE sh\n\techo hi\n\tDONE");
+        assert_eq!((all[3_000].start, all[3_000].end), (3_001, 3_003));
+        assert_eq!(all[3_001].keyword, "USER");
+    }
+
+    #[test]
+    fn a_stage_named_in_another_case_is_the_last_stage_of_that_name() {
+        let text = "FROM alpine:3 AS Build\nUSER one\nFROM alpine:3 AS build\nUSER two\nFROM BUILD AS final\n";
+        let model = parse(text);
+        let last = model
+            .subjects
+            .iter()
+            .find(|s| s.key == "stage:final")
+            .expect("final stage");
+        assert_eq!(last.node.get_text("user"), Some("two"));
+        assert_eq!(
+            last.node.get("from").and_then(|f| f.get_text("source")),
+            Some("stage")
+        );
     }
 
     #[test]

@@ -26,6 +26,15 @@
 //! template is skipped as a template): nothing is guessed from it. When only
 //! the base does not parse, head findings are reported as new where they
 //! touch added lines, and the file is flagged as partly analysed.
+//!
+//! The file's deadline is asked while parsing (YAML event by event), while
+//! policies run (subject by subject) and at every finding the comparison
+//! classifies. Findings leave the comparison finished (suppression markers
+//! applied), so when the deadline passes during classification what was
+//! classified is kept (`partial`); when it passes before (while a version
+//! is parsed or evaluated, or the versions' hits are matched) nothing is
+//! reported: half of one version compared with the other would call the
+//! unread half's problems "fixed".
 
 pub mod actions;
 pub mod dockerfile;
@@ -36,11 +45,11 @@ pub mod suppress;
 pub mod terraform;
 pub mod yaml;
 
-use self::model::{Model, Node, Span, Subject, Translated, Translator, deepest, lookup};
+use self::model::{Model, Node, ReadError, Span, Subject, Translated, Translator, deepest, lookup};
 use self::policy::{IacKind, Policies, Policy, Report};
 use super::{
-    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Content, FileOutcome,
-    Finding, Position, RawFinding, Skipped,
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Content, Deadline,
+    FileOutcome, Finding, Position, RawFinding, Skipped,
 };
 use crate::diff::FileStatus;
 use std::collections::{HashMap, HashSet};
@@ -80,28 +89,42 @@ enum Parsed {
     NotIac,
     /// Cannot be read without guessing; the reason.
     Unreadable(String),
+    /// The file's deadline passed while it was read.
+    OutOfTime,
+}
+
+impl From<ReadError> for Parsed {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Invalid(reason) => Parsed::Unreadable(reason),
+            ReadError::OutOfTime => Parsed::OutOfTime,
+        }
+    }
 }
 
 fn is_helm_template(path: &str, text: &str) -> bool {
     text.contains("{{") && (path.contains("/templates/") || path.starts_with("templates/"))
 }
 
-fn parse(kind: IacKind, path: &str, text: &str) -> Parsed {
+fn parse(kind: IacKind, path: &str, text: &str, deadline: &Deadline) -> Parsed {
     match kind {
         IacKind::Terraform if path.to_ascii_lowercase().ends_with(".json") => {
-            match terraform::parse_json(text) {
+            match terraform::parse_json(text, deadline) {
                 Ok(model) => Parsed::Model(model),
-                Err(e) => Parsed::Unreadable(e),
+                Err(e) => e.into(),
             }
         }
-        IacKind::Terraform => match terraform::parse(text) {
+        IacKind::Terraform => match terraform::parse_until(text, deadline) {
             Ok(model) => Parsed::Model(model),
-            Err(e) => Parsed::Unreadable(e),
+            Err(e) => e.into(),
         },
         IacKind::Dockerfile => Parsed::Model(dockerfile::parse(text)),
-        IacKind::GithubActions => match yaml::parse(text, false) {
-            Ok(docs) => Parsed::Model(actions::model(&docs)),
-            Err(e) => Parsed::Unreadable(e),
+        IacKind::GithubActions => match yaml::parse_until(text, false, deadline) {
+            Ok(docs) => match actions::model(&docs) {
+                Ok(model) => Parsed::Model(model),
+                Err(reason) => Parsed::Unreadable(reason),
+            },
+            Err(e) => e.into(),
         },
         IacKind::Kubernetes => {
             if is_helm_template(path, text) {
@@ -109,20 +132,23 @@ fn parse(kind: IacKind, path: &str, text: &str) -> Parsed {
                     "Helm chart template: its values are only known once rendered (`helm template`), so it is skipped rather than misread".into(),
                 );
             }
-            match yaml::parse(text, true) {
+            match yaml::parse_until(text, true, deadline) {
                 Ok(docs) if docs.iter().any(kubernetes::is_manifest) => {
                     Parsed::Model(kubernetes::model(&docs))
                 }
                 Ok(_) => Parsed::NotIac,
-                Err(error) if text.contains("{{") || text.contains("{%") => {
+                Err(ReadError::OutOfTime) => Parsed::OutOfTime,
+                Err(ReadError::Invalid(error)) if text.contains("{{") || text.contains("{%") => {
                     Parsed::Unreadable(format!(
                         "template syntax (`{{{{ }}}}`) that does not parse as YAML, skipped rather than misread ({error})"
                     ))
                 }
-                Err(error) if text.contains("apiVersion") && text.contains("kind") => {
+                Err(ReadError::Invalid(error))
+                    if text.contains("apiVersion") && text.contains("kind") =>
+                {
                     Parsed::Unreadable(error)
                 }
-                Err(_) => Parsed::NotIac,
+                Err(ReadError::Invalid(_)) => Parsed::NotIac,
             }
         }
     }
@@ -169,9 +195,18 @@ pub struct IacAnalyzer {
     policies: Arc<Policies>,
 }
 
-fn evaluate<'m>(policies: &[&Policy], model: &'m Model, removed_only: bool) -> Vec<Hit<'m>> {
+/// Every hit of `policies` on `model`; `None` when `deadline` passed first.
+fn evaluate<'m>(
+    policies: &[&Policy],
+    model: &'m Model,
+    removed_only: bool,
+    deadline: &Deadline,
+) -> Option<Vec<Hit<'m>>> {
     let mut hits = Vec::new();
     for subject in &model.subjects {
+        if deadline.expired() {
+            return None;
+        }
         for (index, policy) in policies.iter().enumerate() {
             if policy.removed != removed_only || !policy.applies_to(subject) {
                 continue;
@@ -191,7 +226,106 @@ fn evaluate<'m>(policies: &[&Policy], model: &'m Model, removed_only: bool) -> V
             }
         }
     }
-    hits
+    Some(hits)
+}
+
+/// Why a comparison did not cover the whole file.
+enum Incomplete {
+    /// Too many findings to compare; the reason.
+    TooManyHits(String),
+    /// The deadline passed; `partial` when findings were classified before.
+    OutOfTime { partial: bool },
+}
+
+/// Finishes findings as the comparison produces them: new ones off the
+/// added lines are dropped (the engine would drop them), the others get
+/// their suppression (not fixed ones, and not when the file was removed),
+/// so every finding out of the comparison is complete when the deadline
+/// stops it.
+struct Sink<'a> {
+    lines: &'a crate::diff::LineSets,
+    suppressor: Option<Suppressor<'a>>,
+    found: Vec<ComparedFinding>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, mut item: ComparedFinding) {
+        let finding = &item.raw.finding;
+        if item.change == ChangeKind::New
+            && !self
+                .lines
+                .intersects_added(finding.start.line, finding.end.line)
+        {
+            return;
+        }
+        if item.change != ChangeKind::Fixed
+            && let Some(suppressor) = &self.suppressor
+        {
+            suppressor.apply(&mut item);
+        }
+        self.found.push(item);
+    }
+}
+
+/// What suppression needs of the head version, indexed once: a generated
+/// file can hold thousands of findings.
+struct Suppressor<'a> {
+    markers: suppress::IacMarkers,
+    trees: Vec<&'a Node>,
+    policies: HashMap<&'a str, &'a Policy>,
+    subjects: HashMap<&'a str, &'a Subject>,
+}
+
+impl<'a> Suppressor<'a> {
+    fn new(policies: &'a Policies, kind: IacKind, head_text: &str, head_model: &'a Model) -> Self {
+        let syntax = match kind {
+            IacKind::Terraform => suppress::Syntax::Hcl,
+            IacKind::Kubernetes | IacKind::GithubActions => suppress::Syntax::Yaml,
+            IacKind::Dockerfile => suppress::Syntax::Dockerfile,
+        };
+        Self {
+            markers: suppress::IacMarkers::scan(head_text, syntax),
+            trees: head_model.subjects.iter().map(|s| &s.node).collect(),
+            policies: policies.of(kind).map(|p| (p.id.as_str(), p)).collect(),
+            subjects: head_model
+                .subjects
+                .iter()
+                .map(|s| (s.key.as_str(), s))
+                .collect(),
+        }
+    }
+
+    /// Sets the suppression of one head finding.
+    fn apply(&self, item: &mut ComparedFinding) {
+        let Some(policy) = self
+            .policies
+            .get(item.raw.finding.rule_id.as_str())
+            .copied()
+        else {
+            return;
+        };
+        let key = item.raw.identity.split('|').next().unwrap_or("");
+        let Some(subject) = self.subjects.get(key).copied() else {
+            return;
+        };
+        let finding = &item.raw.finding;
+        let span = Span::new(
+            finding.start.line,
+            finding.start.column,
+            finding.end.line,
+            finding.end.column,
+        );
+        item.raw.finding.suppression = self
+            .markers
+            .suppression_for(policy, span, &subject.node, &self.trees)
+            .or_else(|| {
+                suppress::annotation_suppression(
+                    policy,
+                    &subject.skips,
+                    subject.node.span.start.line,
+                )
+            });
+    }
 }
 
 /// What changed in the evidence of a regression.
@@ -251,12 +385,29 @@ fn fill(template: &str, label: &str, path: &str, value: &str) -> String {
         .replace("{value}", value)
 }
 
-/// `rows`: the file's lines, split once per file (finding positions and
-/// snippets are per finding; re-splitting the text each time was quadratic).
-fn position(rows: &[&str], line: u32, column: u32) -> Position {
+/// A version's lines, split once per file (finding positions and snippets
+/// are per finding; re-splitting the text each time was quadratic), with
+/// their lengths in characters, which positions are clamped to (counting
+/// them per finding was quadratic on a long line too).
+struct Rows<'t> {
+    lines: Vec<&'t str>,
+    chars: Vec<usize>,
+}
+
+impl<'t> Rows<'t> {
+    fn new(text: &'t str) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        let chars = lines.iter().map(|l| l.chars().count()).collect();
+        Self { lines, chars }
+    }
+}
+
+fn position(rows: &Rows, line: u32, column: u32) -> Position {
     let length = rows
+        .chars
         .get((line as usize).saturating_sub(1))
-        .map_or(0, |l| l.chars().count());
+        .copied()
+        .unwrap_or(0);
     Position {
         line,
         column: column
@@ -274,7 +425,24 @@ fn snippet(rows: &[&str], span: Span, sensitive: bool, kind: IacKind) -> String 
     if sensitive {
         return mask(lines, kind);
     }
-    lines.take(5).collect::<Vec<_>>().join("\n")
+    // Long lines (a minified `.tf.json`) are cut to a window around the
+    // finding's column.
+    lines
+        .take(5)
+        .enumerate()
+        .map(|(index, line)| {
+            let focus = if index == 0 {
+                let column = (span.start.column as usize).saturating_sub(1);
+                line.char_indices()
+                    .nth(column)
+                    .map_or(line.len(), |(at, _)| at)
+            } else {
+                0
+            };
+            crate::engine::snippet::clip(line, focus)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A credential's snippet: the first line up to where the value starts,
@@ -358,7 +526,7 @@ impl IacAnalyzer {
         policy: &Policy,
         hit: &Hit,
         span: Span,
-        text: &[&str],
+        text: &Rows,
         message: String,
         path: &str,
     ) -> RawFinding {
@@ -378,7 +546,7 @@ impl IacAnalyzer {
                 fingerprint: String::new(),
                 change: ChangeKind::New,
                 suppression: None,
-                snippet: snippet(text, span, policy.sensitive, policy.kind),
+                snippet: snippet(&text.lines, span, policy.sensitive, policy.kind),
             },
             anchor_first_line: false,
             masked: policy.sensitive,
@@ -398,7 +566,7 @@ impl IacAnalyzer {
             // A sensitive policy's value is a credential (a password in a
             // provider block, a token in an ENV line).
             secrets: if policy.sensitive {
-                sensitive_values(text, span, policy.kind)
+                sensitive_values(&text.lines, span, policy.kind)
             } else {
                 Vec::new()
             },
@@ -417,7 +585,8 @@ impl IacAnalyzer {
     }
 
     /// Compares the two versions of one file and reports what the change
-    /// did. `Some(reason)` when the file was only partly compared.
+    /// did, into `out`. `Some` when the file was only partly compared.
+    #[allow(clippy::too_many_arguments)] // each is one distinct input of the comparison
     fn compare(
         &self,
         kind: IacKind,
@@ -425,17 +594,25 @@ impl IacAnalyzer {
         base: Option<(&str, &Model)>,
         head: (&str, &Model),
         lines: &crate::diff::LineSets,
-        out: &mut Vec<ComparedFinding>,
-    ) -> Option<String> {
+        deadline: &Deadline,
+        out: &mut Sink,
+    ) -> Option<Incomplete> {
+        const NOTHING_KEPT: Option<Incomplete> = Some(Incomplete::OutOfTime { partial: false });
+        const SOME_KEPT: Option<Incomplete> = Some(Incomplete::OutOfTime { partial: true });
         let policies: Vec<&Policy> = self.policies.of(kind).collect();
         let (head_text, head_model) = head;
-        let head_hits = evaluate(&policies, head_model, false);
+        let Some(head_hits) = evaluate(&policies, head_model, false, deadline) else {
+            return NOTHING_KEPT;
+        };
         let (base_text, base_hits, base_model) = match base {
-            Some((text, model)) => (text, evaluate(&policies, model, false), Some(model)),
+            Some((text, model)) => match evaluate(&policies, model, false, deadline) {
+                Some(hits) => (text, hits, Some(model)),
+                None => return NOTHING_KEPT,
+            },
             None => ("", Vec::new(), None),
         };
-        let head_rows: Vec<&str> = head_text.lines().collect();
-        let base_rows: Vec<&str> = base_text.lines().collect();
+        let head_rows = Rows::new(head_text);
+        let base_rows = Rows::new(base_text);
         let base_subjects: HashMap<&str, &Subject> = base_model
             .map(|m| m.subjects.iter().map(|s| (s.key.as_str(), s)).collect())
             .unwrap_or_default();
@@ -446,6 +623,9 @@ impl IacAnalyzer {
         let total = head_hits.len().saturating_add(base_hits.len());
         if base_model.is_some() && total > MAX_COMPARED_HITS {
             for hit in &head_hits {
+                if deadline.expired() {
+                    return SOME_KEPT;
+                }
                 let policy = policies[hit.policy];
                 if policy.report == Report::Any {
                     let message = self.message(policy, hit);
@@ -456,27 +636,29 @@ impl IacAnalyzer {
                     });
                 }
             }
-            return Some(format!(
+            return Some(Incomplete::TooManyHits(format!(
                 "{total} findings on the two versions, over the {MAX_COMPARED_HITS} compared per file: findings on added lines are reported as new, without comparison"
-            ));
+            )));
         }
 
         // Each head hit's primary path in base terms (lists aligned once per
         // list), and each hit's value, computed once.
         let mut translators: HashMap<&str, Translator> = HashMap::new();
-        let head_base_paths: Vec<Translated> = head_hits
-            .iter()
-            .map(|h| {
-                let key = h.subject.key.as_str();
-                match base_subjects.get(key) {
-                    Some(base_subject) => translators
-                        .entry(key)
-                        .or_insert_with(|| Translator::new(&h.subject.node, &base_subject.node))
-                        .translate(h.primary().0),
-                    None => Translated::Path(h.primary().0.to_owned()),
-                }
-            })
-            .collect();
+        let mut head_base_paths: Vec<Translated> = Vec::with_capacity(head_hits.len());
+        for h in &head_hits {
+            // Aligning a long list is the costliest step of one hit.
+            if deadline.expired() {
+                return NOTHING_KEPT;
+            }
+            let key = h.subject.key.as_str();
+            head_base_paths.push(match base_subjects.get(key) {
+                Some(base_subject) => translators
+                    .entry(key)
+                    .or_insert_with(|| Translator::new(&h.subject.node, &base_subject.node))
+                    .translate(h.primary().0),
+                None => Translated::Path(h.primary().0.to_owned()),
+            });
+        }
         let head_values: Vec<String> = head_hits.iter().map(Hit::primary_value).collect();
         let base_values: Vec<String> = base_hits.iter().map(Hit::primary_value).collect();
 
@@ -487,6 +669,9 @@ impl IacAnalyzer {
         let mut base_taken = vec![false; base_hits.len()];
         let mut head_taken = vec![false; head_hits.len()];
         for pass in 0..4 {
+            if deadline.expired_now() {
+                return NOTHING_KEPT;
+            }
             type Key<'k> = (usize, &'k str, &'k str, &'k str);
             let base_key = |bi: usize| -> Key<'_> {
                 let b = &base_hits[bi];
@@ -543,6 +728,9 @@ impl IacAnalyzer {
             .enumerate()
             .filter(|(_, (_, taken))| !**taken)
         {
+            if deadline.expired() {
+                return SOME_KEPT;
+            }
             let policy = policies[hit.policy];
             let Some(base_subject) = base_subjects.get(hit.subject.key.as_str()) else {
                 if policy.report == Report::Any {
@@ -632,6 +820,9 @@ impl IacAnalyzer {
             .zip(&base_taken)
             .filter(|(_, taken)| !**taken)
         {
+            if deadline.expired() {
+                return SOME_KEPT;
+            }
             let policy = policies[hit.policy];
             let message = self.message(policy, hit);
             out.push(ComparedFinding {
@@ -643,10 +834,17 @@ impl IacAnalyzer {
 
         // Protective subjects the change deleted.
         if let Some(base_model) = base_model {
-            let removed_hits = evaluate(&policies, base_model, true);
-            let head_removed_hits = evaluate(&policies, head_model, true);
+            let (Some(removed_hits), Some(head_removed_hits)) = (
+                evaluate(&policies, base_model, true, deadline),
+                evaluate(&policies, head_model, true, deadline),
+            ) else {
+                return SOME_KEPT;
+            };
             let mut reported = HashSet::new();
             for hit in removed_hits {
+                if deadline.expired() {
+                    return SOME_KEPT;
+                }
                 if head_keys.contains(hit.subject.key.as_str())
                     || !reported.insert((hit.policy, hit.subject.key.clone()))
                 {
@@ -680,55 +878,6 @@ impl IacAnalyzer {
             }
         }
         None
-    }
-
-    fn apply_suppressions(
-        &self,
-        kind: IacKind,
-        head_text: &str,
-        head_model: &Model,
-        found: &mut [ComparedFinding],
-    ) {
-        let syntax = match kind {
-            IacKind::Terraform => suppress::Syntax::Hcl,
-            IacKind::Kubernetes | IacKind::GithubActions => suppress::Syntax::Yaml,
-            IacKind::Dockerfile => suppress::Syntax::Dockerfile,
-        };
-        let markers = suppress::IacMarkers::scan(head_text, syntax);
-        let trees: Vec<&Node> = head_model.subjects.iter().map(|s| &s.node).collect();
-        // Indexed once: a generated file can hold thousands of findings.
-        let policies: HashMap<&str, &Policy> =
-            self.policies.of(kind).map(|p| (p.id.as_str(), p)).collect();
-        let subjects: HashMap<&str, &Subject> = head_model
-            .subjects
-            .iter()
-            .map(|s| (s.key.as_str(), s))
-            .collect();
-        for item in found.iter_mut().filter(|f| f.change != ChangeKind::Fixed) {
-            let Some(policy) = policies.get(item.raw.finding.rule_id.as_str()).copied() else {
-                continue;
-            };
-            let key = item.raw.identity.split('|').next().unwrap_or("");
-            let Some(subject) = subjects.get(key).copied() else {
-                continue;
-            };
-            let finding = &item.raw.finding;
-            let span = Span::new(
-                finding.start.line,
-                finding.start.column,
-                finding.end.line,
-                finding.end.column,
-            );
-            item.raw.finding.suppression = markers
-                .suppression_for(policy, span, &subject.node, &trees)
-                .or_else(|| {
-                    suppress::annotation_suppression(
-                        policy,
-                        &subject.skips,
-                        subject.node.span.start.line,
-                    )
-                });
-        }
     }
 }
 
@@ -817,16 +966,19 @@ impl Analyzer for IacAnalyzer {
             reason,
             partial,
         };
+        let deadline = &out.deadline;
+        let out_of_time = |partial| deadline.skipped(path, AnalyzerKind::Iac, partial);
         let removed = file.diff.status == FileStatus::Removed;
         let head_parsed = if removed {
             Parsed::Model(Model::default())
         } else {
-            parse(kind, path, head)
+            parse(kind, path, head, deadline)
         };
         let head_model = match head_parsed {
             Parsed::Model(model) => model,
             Parsed::NotIac => return,
             Parsed::Unreadable(reason) => return out.skipped.push(skip(reason, false)),
+            Parsed::OutOfTime => return out.skipped.push(out_of_time(false)),
         };
         let base_path = file.diff.old_path.as_deref().unwrap_or(path);
         let base_text = match &file.base {
@@ -851,9 +1003,10 @@ impl Analyzer for IacAnalyzer {
                 None
             }
         };
-        let base_model = match base_text.map(|text| parse(kind, base_path, text)) {
+        let base_model = match base_text.map(|text| parse(kind, base_path, text, deadline)) {
             Some(Parsed::Model(model)) => Some(model),
             Some(Parsed::NotIac) | None => None,
+            Some(Parsed::OutOfTime) => return out.skipped.push(out_of_time(false)),
             Some(Parsed::Unreadable(reason)) => {
                 let what = if removed {
                     ""
@@ -870,27 +1023,28 @@ impl Analyzer for IacAnalyzer {
         if removed && base_model.is_none() {
             return;
         }
-        let mut found = Vec::new();
+        let mut sink = Sink {
+            lines: &file.diff.lines,
+            // A removed file has no head to hold a marker.
+            suppressor: (!removed)
+                .then(|| Suppressor::new(&self.policies, kind, head, &head_model)),
+            found: Vec::new(),
+        };
         let base = base_text.zip(base_model.as_ref());
-        if let Some(reason) = self.compare(
+        let incomplete = self.compare(
             kind,
             path,
             base,
             (head, &head_model),
             &file.diff.lines,
-            &mut found,
-        ) {
-            out.skipped.push(skip(reason, true));
-        }
-        // New findings off the added lines are dropped by the engine anyway:
-        // drop them before the suppression work, which is per finding.
-        let lines = &file.diff.lines;
-        found.retain(|f| {
-            f.change != ChangeKind::New
-                || lines.intersects_added(f.raw.finding.start.line, f.raw.finding.end.line)
-        });
-        if !removed {
-            self.apply_suppressions(kind, head, &head_model, &mut found);
+            deadline,
+            &mut sink,
+        );
+        let found = sink.found;
+        match incomplete {
+            None => {}
+            Some(Incomplete::TooManyHits(reason)) => out.skipped.push(skip(reason, true)),
+            Some(Incomplete::OutOfTime { partial }) => out.skipped.push(out_of_time(partial)),
         }
         out.compared.extend(found);
     }
@@ -917,6 +1071,66 @@ impl From<&Policy> for crate::report::RuleDoc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn analyze(head: &str, deadline: Deadline) -> FileOutcome {
+        let analyzer = IacAnalyzer::new(Policies::load(None).expect("embedded IaC rules load"));
+        let file = crate::local::changed_file("db.tf", Content::Absent, Content::Text(head.into()))
+            .expect("diffable");
+        let mut out = FileOutcome {
+            deadline,
+            ..FileOutcome::default()
+        };
+        analyzer.analyze(&file, head, &mut out);
+        out
+    }
+
+    /// 40 public databases: one finding each.
+    fn forty_public_databases() -> String {
+        (0..40)
+            .map(|i| {
+                format!(
+                    "resource \"aws_db_instance\" \"db{i}\" {{\n  publicly_accessible = true\n}}\n"
+                )
+            })
+            .collect()
+    }
+
+    fn public_databases(out: &FileOutcome) -> usize {
+        out.compared
+            .iter()
+            .filter(|f| f.raw.finding.rule_id == "terraform.aws-rds-publicly-accessible")
+            .count()
+    }
+
+    #[test]
+    fn a_deadline_passing_while_findings_are_classified_keeps_those_classified() {
+        let head = forty_public_databases();
+        assert_eq!(public_databases(&analyze(&head, Deadline::none())), 40);
+        // The model is built (40 questions), evaluated (40), each of the 80
+        // hits (public and unencrypted) translated (80), the hits matched
+        // (4 passes); then half the hits are classified.
+        let stopped = analyze(&head, Deadline::after_questions(40 + 40 + 80 + 4 + 40));
+        let found = public_databases(&stopped);
+        assert!(found > 0 && found < 40, "{found} findings");
+        assert_eq!(stopped.skipped.len(), 1, "{:?}", stopped.skipped);
+        assert_eq!(
+            (stopped.skipped[0].analyzer, stopped.skipped[0].partial),
+            (Some(AnalyzerKind::Iac), true)
+        );
+        assert!(stopped.skipped[0].reason.contains("deadline"));
+    }
+
+    #[test]
+    fn a_deadline_passing_before_the_comparison_reports_nothing() {
+        let head = forty_public_databases();
+        for questions in [0, 20, 60] {
+            let stopped = analyze(&head, Deadline::after_questions(questions));
+            assert!(stopped.compared.is_empty(), "after {questions} questions");
+            assert_eq!(stopped.skipped.len(), 1, "{:?}", stopped.skipped);
+            assert!(!stopped.skipped[0].partial);
+            assert!(stopped.skipped[0].reason.contains("deadline"));
+        }
+    }
 
     #[test]
     fn credential_snippets_show_the_name_and_only_the_length_of_the_value() {

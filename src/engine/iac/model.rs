@@ -9,6 +9,17 @@
 
 use crate::engine::Position;
 
+/// Why a file was not read into a model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// A syntax error or a limit: the message says which, with the line.
+    #[error("{0}")]
+    Invalid(String),
+    /// The file's deadline passed while reading it.
+    #[error("the analysis deadline passed while reading the file")]
+    OutOfTime,
+}
+
 /// The lines and columns a node covers (1-based, end inclusive line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {

@@ -254,6 +254,17 @@ impl IacMarkers {
         let checkov_whole_file = syntax == Syntax::Dockerfile;
         let lines: Vec<&str> = text.lines().collect();
         let comments = comments(text, syntax);
+        // `code_from[i]`: the 1-based number of the first line at or after
+        // index `i` that is not a comment. One pass from the end, where a
+        // search forward from each marker made a file of markers quadratic.
+        let mut code_from = vec![u32::MAX; lines.len() + 1];
+        for index in (0..lines.len()).rev() {
+            code_from[index] = if is_comment(lines[index]) {
+                code_from[index + 1]
+            } else {
+                u32::try_from(index + 1).unwrap_or(u32::MAX)
+            };
+        }
         let today = chrono::Utc::now().date_naive();
         let mut markers = Vec::new();
         for (index, line) in comments.iter().enumerate() {
@@ -266,12 +277,7 @@ impl IacMarkers {
                 continue;
             }
             let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
-            let next = lines
-                .iter()
-                .enumerate()
-                .skip(index + 1)
-                .find(|(_, l)| !is_comment(l))
-                .map_or(u32::MAX, |(i, _)| u32::try_from(i + 1).unwrap_or(u32::MAX));
+            let next = code_from.get(index + 1).copied().unwrap_or(u32::MAX);
             let mut push = |source, ids: Vec<String>, reason: String, scope| {
                 markers.push(Marker {
                     source,
@@ -490,5 +496,13 @@ mod tests {
         );
         let docker = "RUN echo # not a comment\n  # c1\n";
         assert_eq!(comments(docker, Syntax::Dockerfile), vec!["", "# c1"]);
+    }
+
+    #[test]
+    fn markers_in_a_run_of_comments_point_at_the_code_line_after_it() {
+        let text = "# checkov:skip=CKV_AWS_1\n# checkov:skip=CKV_AWS_2\n\nresource \"a\" \"b\" {}\n# checkov:skip=CKV_AWS_3\n";
+        let found = IacMarkers::scan(text, Syntax::Hcl);
+        let next: Vec<(u32, u32)> = found.markers.iter().map(|m| (m.line, m.next)).collect();
+        assert_eq!(next, vec![(1, 4), (2, 4), (5, u32::MAX)]);
     }
 }

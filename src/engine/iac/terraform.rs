@@ -13,17 +13,37 @@
 //! values written inside dynamic blocks are checked too. `jsonencode({...})`
 //! and JSON heredocs (IAM and bucket policies) become trees. References,
 //! function calls and interpolations are [`Scalar::Expr`].
+//!
+//! Depth: `hcl-edit` refuses more than 64 nested levels (and 128 chained
+//! binary operators) with a syntax error, so the recursive walks here and
+//! over the model are bounded; `serde_json` refuses JSON heredocs deeper
+//! than 128, which then stay strings.
 
-use super::model::{Model, Node, Scalar, Span, Subject, Value};
+use super::model::{Model, Node, ReadError, Scalar, Span, Subject, Value};
+use crate::engine::Deadline;
 use hcl_edit::Span as _;
 use hcl_edit::expr::{Expression, ObjectKey};
 use hcl_edit::structure::{Block, Body, Structure};
 use hcl_edit::template::Element;
+use std::collections::HashMap;
+
+/// Bytes per checkpoint of [`LineIndex`]'s character counts.
+const CHUNK: usize = 256;
 
 /// Byte offsets ─▶ 1-based lines and character columns.
 pub struct LineIndex<'a> {
     text: &'a str,
     starts: Vec<usize>,
+    /// `chars_before[k]`: the characters in the first `k * CHUNK` bytes.
+    /// A column is then a difference of two counts, each at most a chunk
+    /// of counting: counting from the line start made every position on a
+    /// long line (a minified file) cost the line, and the file quadratic.
+    chars_before: Vec<usize>,
+}
+
+/// The characters that start in `bytes` (UTF-8: every byte but continuations).
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 impl<'a> LineIndex<'a> {
@@ -31,17 +51,34 @@ impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Self { text, starts }
+        let mut chars_before = vec![0];
+        let mut total = 0;
+        for chunk in text.as_bytes().chunks(CHUNK) {
+            total += char_starts(chunk);
+            chars_before.push(total);
+        }
+        Self {
+            text,
+            starts,
+            chars_before,
+        }
+    }
+
+    /// The characters in `text[..offset]`.
+    fn chars_to(&self, offset: usize) -> usize {
+        let chunk = offset / CHUNK;
+        self.chars_before[chunk] + char_starts(&self.text.as_bytes()[chunk * CHUNK..offset])
     }
 
     /// Line and column of a byte offset.
     pub fn position(&self, offset: usize) -> (u32, u32) {
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1];
-        let column = self
-            .text
-            .get(start..offset.min(self.text.len()))
-            .map_or(0, |s| s.chars().count());
+        let end = offset.min(self.text.len());
+        let column = match self.text.get(start..end) {
+            Some(_) => self.chars_to(end) - self.chars_to(start),
+            None => 0,
+        };
         (
             u32::try_from(line).unwrap_or(u32::MAX),
             u32::try_from(column + 1).unwrap_or(u32::MAX),
@@ -65,17 +102,26 @@ impl<'a> LineIndex<'a> {
 /// Parses a `.tf` file. A syntax error is returned with its line, so the
 /// file is skipped with that reason rather than half-read.
 pub fn parse(text: &str) -> Result<Model, String> {
+    parse_until(text, &Deadline::none()).map_err(|e| e.to_string())
+}
+
+/// [`parse`], stopping when `deadline` passes (the parse itself cannot be
+/// interrupted; it is linear, and the model is built block by block).
+pub fn parse_until(text: &str, deadline: &Deadline) -> Result<Model, ReadError> {
     let body = hcl_edit::parser::parse_body(text).map_err(|e| {
-        format!(
+        ReadError::Invalid(format!(
             "HCL syntax error at line {}, column {}: {}",
             e.location().line(),
             e.location().column(),
             e.message()
-        )
+        ))
     })?;
     let index = LineIndex::new(text);
     let mut model = Model::default();
     for structure in body.iter() {
+        if deadline.expired() {
+            return Err(ReadError::OutOfTime);
+        }
         if let Structure::Block(block) = structure
             && let Some(subject) = top_level(block, &index)
         {
@@ -132,25 +178,46 @@ fn top_level(block: &Block, index: &LineIndex) -> Option<Subject> {
     })
 }
 
-fn push_item(entries: &mut Vec<(String, Node)>, key: &str, item: Node) {
-    if let Some((_, existing)) = entries.iter_mut().find(|(k, _)| k == key)
-        && let Value::List(items) = &mut existing.value
-    {
-        existing.span = existing.span.union(item.span);
-        items.push(item);
-        return;
+/// A body's entries, with the index of the first entry of each key, so a
+/// block joins its list in constant time (a body of thousands of blocks
+/// would otherwise be quadratic).
+#[derive(Default)]
+struct Entries {
+    entries: Vec<(String, Node)>,
+    first: HashMap<String, usize>,
+}
+
+impl Entries {
+    fn push(&mut self, key: &str, node: Node) {
+        self.first
+            .entry(key.to_owned())
+            .or_insert(self.entries.len());
+        self.entries.push((key.to_owned(), node));
     }
-    entries.push((
-        key.to_owned(),
-        Node {
-            span: item.span,
-            value: Value::List(vec![item]),
-        },
-    ));
+
+    /// Adds a block to the list of its type: to the first entry of that
+    /// key when it is a list, else as a new list.
+    fn push_item(&mut self, key: &str, item: Node) {
+        if let Some(&at) = self.first.get(key) {
+            let existing = &mut self.entries[at].1;
+            if let Value::List(items) = &mut existing.value {
+                existing.span = existing.span.union(item.span);
+                items.push(item);
+                return;
+            }
+        }
+        self.push(
+            key,
+            Node {
+                span: item.span,
+                value: Value::List(vec![item]),
+            },
+        );
+    }
 }
 
 fn body_node(body: &Body, span: Span, index: &LineIndex) -> Node {
-    let mut entries: Vec<(String, Node)> = Vec::new();
+    let mut entries = Entries::default();
     for structure in body.iter() {
         match structure {
             Structure::Attribute(attribute) => {
@@ -159,7 +226,7 @@ fn body_node(body: &Body, span: Span, index: &LineIndex) -> Node {
                 };
                 let mut node = expr_node(&attribute.value, index);
                 node.span = index.span(range);
-                entries.push((attribute.key.as_str().to_owned(), node));
+                entries.push(attribute.key.as_str(), node);
             }
             Structure::Block(block) => {
                 let Some(range) = block.span() else {
@@ -174,18 +241,18 @@ fn body_node(body: &Body, span: Span, index: &LineIndex) -> Node {
                     for content in block.body.get_blocks("content") {
                         let mut item = body_node(&content.body, block_span, index);
                         item.span = block_span;
-                        push_item(&mut entries, &name, item);
+                        entries.push_item(&name, item);
                     }
                 } else {
                     let item = body_node(&block.body, block_span, index);
-                    push_item(&mut entries, block.ident.as_str(), item);
+                    entries.push_item(block.ident.as_str(), item);
                 }
             }
         }
     }
     Node {
         span,
-        value: Value::Map(entries),
+        value: Value::Map(entries.entries),
     }
 }
 
@@ -282,8 +349,8 @@ pub fn json_node(json: &serde_json::Value, span: Span) -> Node {
 
 /// Parses a `.tf.json` file: the same blocks in JSON syntax, read through
 /// the YAML loader (JSON is YAML) so every value keeps its lines.
-pub fn parse_json(text: &str) -> Result<Model, String> {
-    let docs = super::yaml::parse(text, false)?;
+pub fn parse_json(text: &str, deadline: &Deadline) -> Result<Model, ReadError> {
+    let docs = super::yaml::parse_until(text, false, deadline)?;
     let mut model = Model::default();
     let Some(root) = docs.into_iter().next() else {
         return Ok(model);
@@ -381,6 +448,34 @@ mod tests {
         assert_eq!(a.get("Statement").map(Node::display), Some("[…]".into()));
         let b = model.subjects[1].node.get("policy").expect("policy");
         assert!(b.get("Statement").is_some(), "{b:?}");
+    }
+
+    #[test]
+    fn columns_count_characters_on_long_lines() {
+        let line = "é = \"ünïcode\" # ".repeat(100);
+        let text = format!("a = 1\n{line}\nb = 2\n");
+        let index = LineIndex::new(&text);
+        let second = text.find('é').unwrap_or(0);
+        for (offset, _) in text.char_indices() {
+            let start = text[..offset].rfind('\n').map_or(0, |at| at + 1);
+            let line = text[..offset].matches('\n').count() + 1;
+            let column = text[start..offset].chars().count() + 1;
+            assert_eq!(
+                index.position(offset),
+                (line as u32, column as u32),
+                "offset {offset} (line 2 starts at {second})"
+            );
+        }
+        assert_eq!(index.position(text.len()), (4, 1));
+    }
+
+    #[test]
+    fn deep_nesting_is_a_syntax_error_not_a_crash() {
+        let deep = format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let error = parse(&deep).expect_err("too deep");
+        assert!(error.contains("nest"), "{error}");
+        let blocks = format!("{}{}", "a {\n".repeat(10_000), "}\n".repeat(10_000));
+        assert!(parse(&blocks).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! JWT → installation token, pull request and its files (patches computed
 //! here from base/head contents, paginated with `Link` headers), reviews with
 //! GitHub's anchoring rules and all-or-nothing 422, check runs with their
-//! limits, contents, and the three GraphQL documents the bot sends. Tests set
+//! limits, contents, the three GraphQL documents the bot sends, and the
+//! app's webhook delivery log with its redeliveries. Tests set
 //! the model up and read it back through [`Emulator`]'s methods; every
 //! request is recorded, every JSON body is validated against GitHub's OpenAPI
 //! description when `../shared` is present, and failures are injected with
@@ -24,6 +25,7 @@
 
 mod auth;
 mod checks;
+mod deliveries;
 mod diff;
 mod faults;
 mod graphql;
@@ -35,6 +37,7 @@ mod routes;
 mod shapes;
 mod state;
 
+pub use deliveries::{Delivery, DeliverySpec, RedeliveryOutcome, RedeliveryRequest};
 pub use faults::Fault;
 pub use state::{
     Annotation, CheckRun, CheckRunOutput, FileSpec, MergeGroupSpec, PullSpec, RecordedRequest,
@@ -252,6 +255,31 @@ impl Emulator {
         }
     }
 
+    /// Adds an attempt to the app's webhook delivery log; returns its id.
+    pub fn add_delivery(&self, spec: DeliverySpec) -> u64 {
+        let mut state = self.shared.lock();
+        let id = state.next_id();
+        state.deliveries.attempts.push(Delivery { id, spec });
+        id
+    }
+
+    /// The delivery log, in the order the attempts were added (redeliveries
+    /// last).
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared.lock().deliveries.attempts.clone()
+    }
+
+    /// Every redelivery request GitHub accepted, in order.
+    pub fn redelivery_requests(&self) -> Vec<RedeliveryRequest> {
+        self.shared.lock().deliveries.requests.clone()
+    }
+
+    /// What becomes of the redeliveries accepted from now on (at first,
+    /// an attempt answered 200).
+    pub fn set_redelivery_outcome(&self, outcome: RedeliveryOutcome) {
+        self.shared.lock().deliveries.outcome = outcome;
+    }
+
     /// Arms a fault for the next matching requests.
     pub fn inject(&self, fault: Fault) {
         let times = fault.times();
@@ -334,8 +362,8 @@ impl Emulator {
             .unwrap_or_default()
     }
 
-    /// Every request body that failed OpenAPI validation: operation,
-    /// template and what was wrong.
+    /// Every request that failed OpenAPI validation (its body, or for the
+    /// delivery list its query): operation, template and what was wrong.
     pub fn schema_violations(&self) -> Vec<String> {
         self.shared.lock().violations.clone()
     }

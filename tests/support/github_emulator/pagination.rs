@@ -36,15 +36,25 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| super::routes::percent_decode(&v.replace('+', " ")))
 }
 
+/// The page size a request asks for, as GitHub reads it (also for the
+/// cursor-paginated lists).
+pub(crate) fn per_page(query: Option<&str>) -> usize {
+    match query_param(query, "per_page").and_then(|v| v.parse::<usize>().ok()) {
+        Some(0) | None => DEFAULT_PER_PAGE,
+        Some(n) => n.min(MAX_PER_PAGE),
+    }
+}
+
 impl PageRequest {
     pub fn from_query(query: Option<&str>) -> PageRequest {
-        let number = |name| query_param(query, name).and_then(|v| v.parse::<usize>().ok());
-        let per_page = match number("per_page") {
-            Some(0) | None => DEFAULT_PER_PAGE,
-            Some(n) => n.min(MAX_PER_PAGE),
-        };
-        let page = number("page").unwrap_or(1).max(1);
-        PageRequest { page, per_page }
+        let page = query_param(query, "page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        PageRequest {
+            page,
+            per_page: per_page(query),
+        }
     }
 
     /// The items on this page.

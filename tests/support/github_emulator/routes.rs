@@ -11,6 +11,7 @@
 use super::Shared;
 use super::auth;
 use super::checks;
+use super::deliveries;
 use super::graphql;
 use super::pagination::{PageRequest, query_param};
 use super::reviews;
@@ -262,6 +263,16 @@ fn dispatch(
                 None,
             )
         }
+        ("GET", ["app", "hook", "deliveries"]) => {
+            (deliveries::list(shared, state, query, headers), None)
+        }
+        ("POST", ["app", "hook", "deliveries", id, "attempts"]) => match id.parse::<u64>() {
+            Ok(id) => (
+                deliveries::redeliver(shared, state, id, headers, body),
+                None,
+            ),
+            Err(_) => (Reply::error(404, "Not Found"), None),
+        },
         ("POST", ["graphql"]) => {
             let installation = match auth::installation_of(state, headers) {
                 Ok(i) => i,
@@ -325,7 +336,7 @@ fn create_token(
 
 /// Validates a request body against the operation's schema; the 422 when
 /// it fails (and the violation is recorded).
-fn validate_request(
+pub(crate) fn validate_request(
     shared: &Shared,
     state: &mut State,
     method: &str,
@@ -349,7 +360,7 @@ fn validate_request(
 
 /// Checks the emulator's own answer against the response schema, so that
 /// the emulator cannot drift from GitHub's shapes unnoticed.
-fn check_response(
+pub(crate) fn check_response(
     shared: &Shared,
     state: &mut State,
     method: &str,

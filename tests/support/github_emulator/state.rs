@@ -6,6 +6,7 @@
 //! (`CheckRun`, `Review`, `ReviewComment`, `RecordedRequest`); the rest is
 //! the emulator's private state.
 
+use super::deliveries;
 use super::diff::{self, FilePatch, LineRef, Side};
 use super::faults::Fault;
 use chrono::{DateTime, Utc};
@@ -219,6 +220,8 @@ pub(crate) struct State {
     pub violations: Vec<String>,
     pub response_violations: Vec<String>,
     pub tokens_issued: u64,
+    /// The app's webhook deliveries and the redeliveries asked for.
+    pub deliveries: deliveries::Log,
     next_id: u64,
 }
 
@@ -348,6 +351,7 @@ impl State {
             violations: Vec::new(),
             response_violations: Vec::new(),
             tokens_issued: 0,
+            deliveries: deliveries::Log::default(),
             next_id: 1000,
         }
     }

@@ -1,0 +1,511 @@
+//! The shared store: PostgreSQL, for any number of instances.
+//!
+//! A claim runs in one transaction: `SELECT … FOR UPDATE SKIP LOCKED` picks
+//! the oldest runnable job of each pull request that no live lease holds,
+//! skipping rows another claimer is taking. Pull requests need one more
+//! step, because two claimers may lock *different* jobs of one pull request
+//! from snapshots taken before either committed: each claimer then takes
+//! the pull request's transaction-scoped advisory lock
+//! (`pg_try_advisory_xact_lock`, skipping the job if another claimer holds
+//! it) and checks again, in a new statement and so a fresh snapshot, that
+//! no job of the pull request holds a live lease. Whoever comes second sees
+//! the first one's committed claim.
+//!
+//! Tables live in the first schema of the connection's `search_path`; a URL
+//! can choose it with `?options[search_path]=NAME` (the tests use a fresh
+//! schema each).
+
+use super::codec::{self, RawJob, job_columns};
+use super::migrations;
+use super::{Claimed, JobRecord, Lease, Outcome, Store, StoreError, StoreStats, SupersededJob};
+use crate::app::queue::Submitted;
+use crate::app::webhook::Job;
+use crate::github::types::RepoRef;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Connections per instance: workers' claims and lease renewals, the
+/// server's enqueues, /metrics.
+const MAX_CONNECTIONS: u32 = 8;
+/// How long a caller waits for a free connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The job store in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    /// The schema the tables live in: advisory locks are database-wide,
+    /// so pull-request lock keys include it (two deployments, or two test
+    /// runs, in one database must not make each other skip jobs).
+    schema: String,
+}
+
+fn raw(row: &PgRow) -> Result<RawJob, StoreError> {
+    Ok(RawJob {
+        seq: row.try_get("seq")?,
+        id: row.try_get("id")?,
+        job: row.try_get("job")?,
+        state: row.try_get("state")?,
+        outcome: row.try_get("outcome")?,
+        enqueued_at: row.try_get("enqueued_at")?,
+        not_before: row.try_get("not_before")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_until: row.try_get("lease_until")?,
+        attempts: row.try_get("attempts")?,
+        retries: row.try_get("retries")?,
+        last_error: row.try_get("last_error")?,
+        check_run_id: row.try_get("check_run_id")?,
+        review_fingerprints: row.try_get("review_fingerprints")?,
+        superseded_by: row.try_get("superseded_by")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` names (`postgres://…` or
+    /// `postgresql://…`) and brings its schema up to date. Several
+    /// instances starting at once migrate one after another (sqlx holds an
+    /// advisory lock while it migrates).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        migrations::migrator(migrations::POSTGRES)
+            .await?
+            .run(&pool)
+            .await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
+        Ok(Self { pool, schema })
+    }
+
+    /// A fenced write: applies only while `lease` is the job's current claim.
+    /// Every fenced statement binds `value` as $1, the lease as $2..$4 and,
+    /// when it uses it, `time` as $5.
+    async fn fenced<'q, T>(
+        &self,
+        sql: &'static str,
+        value: T,
+        lease: &'q Lease,
+        time: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError>
+    where
+        T: 'q + Send + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        let mut query = sqlx::query(sql)
+            .bind(value)
+            .bind(lease.job_id.as_str())
+            .bind(lease.worker.as_str())
+            .bind(i64::from(lease.attempt));
+        if let Some(time) = time {
+            query = query.bind(time);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    async fn abandon_unreadable(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for id in ids {
+            sqlx::query(
+                "UPDATE jobs SET state = 'done', outcome = 'abandoned', last_error = $1, \
+                 finished_at = $2, lease_until = NULL WHERE id = $3",
+            )
+            .bind(codec::UNREADABLE)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn enqueue(
+        &self,
+        delivery_id: &str,
+        jobs: &[Job],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Submitted>, StoreError> {
+        let now = codec::at_millis(now)?;
+        let columns = jobs
+            .iter()
+            .map(codec::stored_columns)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(delivery_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let mut submitted = Vec::with_capacity(jobs.len());
+        for (job, columns) in jobs.iter().zip(&columns) {
+            // DO NOTHING on either unique key: the job id (a redelivery) or
+            // the automatic head (the same push announced twice). A
+            // concurrent insert of the same key waits for the first to
+            // commit, then does nothing.
+            let inserted = sqlx::query(
+                "INSERT INTO jobs (id, delivery_id, repo, number, head_sha, automatic, job, \
+                 state, enqueued_at, not_before) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(&job.id)
+            .bind(delivery_id)
+            .bind(&columns.repo)
+            .bind(columns.number)
+            .bind(&job.head_sha)
+            .bind(columns.automatic)
+            .bind(&columns.json)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let outcome = if inserted == 1 {
+                Submitted::Queued
+            } else if sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)",
+            )
+            .bind(&job.id)
+            .fetch_one(&mut *tx)
+            .await?
+            {
+                Submitted::DuplicateDelivery
+            } else {
+                Submitted::SameHeadQueued
+            };
+            submitted.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(submitted)
+    }
+
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let until = codec::after(now, lease)?;
+        let now = codec::at_millis(now)?;
+        let mut tx = self.pool.begin().await?;
+        let candidates: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT seq, repo, number FROM jobs \
+             WHERE seq IN ( \
+               SELECT DISTINCT ON (j.repo, j.number) j.seq FROM jobs AS j \
+               WHERE ((j.state = 'queued' AND j.not_before <= $1) \
+                   OR (j.state = 'running' AND j.lease_until <= $1)) \
+                 AND NOT EXISTS ( \
+                   SELECT 1 FROM jobs AS o WHERE o.repo = j.repo AND o.number = j.number \
+                     AND o.state = 'running' AND o.lease_until > $1) \
+               ORDER BY j.repo, j.number, j.enqueued_at, j.seq) \
+             AND ((state = 'queued' AND not_before <= $1) \
+               OR (state = 'running' AND lease_until <= $1)) \
+             ORDER BY enqueued_at, seq LIMIT $2 \
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(codec::claim_limit(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rows = Vec::with_capacity(candidates.len());
+        for (seq, repo, number) in candidates {
+            let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(codec::pull_lock_key(&self.schema, &repo, number))
+                .fetch_one(&mut *tx)
+                .await?;
+            if !ours {
+                continue;
+            }
+            let busy: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE repo = $1 AND number = $2 \
+                 AND state = 'running' AND lease_until > $3 AND seq <> $4)",
+            )
+            .bind(&repo)
+            .bind(number)
+            .bind(now)
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+            if busy {
+                continue;
+            }
+            // In SET, `state` is the old value: a running job here is a
+            // takeover of an expired lease.
+            let row = sqlx::query(concat!(
+                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+                 attempts = attempts + 1, \
+                 lease_expiries = lease_expiries + CASE WHEN state = 'running' THEN 1 ELSE 0 END, \
+                 last_error = CASE WHEN state = 'running' THEN $3 ELSE last_error END \
+                 WHERE seq = $4 RETURNING ",
+                job_columns!()
+            ))
+            .bind(worker)
+            .bind(until)
+            .bind(codec::LEASE_EXPIRED)
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
+            rows.push(raw(&row)?);
+        }
+        tx.commit().await?;
+        let (claimed, unreadable) = codec::claimed(rows);
+        self.abandon_unreadable(&unreadable, now).await?;
+        Ok(claimed)
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.fenced(
+            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 \
+             AND attempts = $4 AND state = 'running' AND lease_until > $5",
+            codec::after(now, duration)?,
+            lease,
+            Some(codec::at_millis(now)?),
+        )
+        .await
+    }
+
+    async fn complete(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.fenced(
+            "UPDATE jobs SET state = 'done', outcome = $1, finished_at = $5, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'",
+            codec::outcome_str(outcome),
+            lease,
+            Some(codec::at_millis(now)?),
+        )
+        .await
+    }
+
+    async fn release(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.fenced(
+            "UPDATE jobs SET state = 'queued', last_error = $1, not_before = $5, \
+             lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'",
+            codec::RELEASED,
+            lease,
+            Some(codec::at_millis(now)?),
+        )
+        .await
+    }
+
+    async fn retry_later(
+        &self,
+        lease: &Lease,
+        not_before: DateTime<Utc>,
+        error_class: &str,
+    ) -> Result<bool, StoreError> {
+        self.fenced(
+            "UPDATE jobs SET state = 'queued', last_error = $1, not_before = $5, \
+             lease_until = NULL, retries = retries + 1 \
+             WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'",
+            error_class,
+            lease,
+            Some(codec::at_millis(not_before)?),
+        )
+        .await
+    }
+
+    async fn supersede(
+        &self,
+        repo: &RepoRef,
+        number: u64,
+        current_head: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SupersededJob>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "UPDATE jobs SET state = 'done', outcome = 'superseded', superseded_by = $1, \
+             finished_at = $2, lease_until = NULL \
+             WHERE repo = $3 AND number = $4 AND head_sha <> $1 \
+               AND (state = 'queued' OR (state = 'running' AND lease_until <= $2)) \
+             RETURNING ",
+            job_columns!()
+        ))
+        .bind(current_head)
+        .bind(codec::at_millis(now)?)
+        .bind(repo.to_string())
+        .bind(codec::to_i64(number, "pull request number")?)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by_key(|row| (row.enqueued_at, row.seq));
+        rows.into_iter().map(RawJob::into_superseded).collect()
+    }
+
+    async fn record_check_run(&self, lease: &Lease, check_run_id: u64) -> Result<bool, StoreError> {
+        self.fenced(
+            "UPDATE jobs SET check_run_id = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'",
+            codec::to_i64(check_run_id, "check run id")?,
+            lease,
+            None,
+        )
+        .await
+    }
+
+    async fn record_review(
+        &self,
+        lease: &Lease,
+        fingerprints: &[String],
+    ) -> Result<bool, StoreError> {
+        self.fenced(
+            "UPDATE jobs SET review_fingerprints = $1 \
+             WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'",
+            codec::fingerprints_json(fingerprints),
+            lease,
+            None,
+        )
+        .await
+    }
+
+    async fn knows_delivery(&self, delivery_id: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = $1)")
+                .bind(delivery_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE id = $1"
+        ))
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(raw)
+            .transpose()?
+            .map(RawJob::into_record)
+            .transpose()
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<StoreStats, StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM jobs WHERE state = 'queued' \
+                  OR (state = 'running' AND lease_until <= $1)) AS queued, \
+               (SELECT MIN(enqueued_at) FROM jobs WHERE state = 'queued' \
+                  OR (state = 'running' AND lease_until <= $1)) AS oldest, \
+               (SELECT COUNT(*) FROM jobs WHERE state = 'running' AND lease_until > $1) \
+                  AS running, \
+               ((SELECT COALESCE(SUM(lease_expiries), 0) FROM jobs) + (SELECT COALESCE(SUM(value), 0) \
+                  FROM counters WHERE name = 'lease_expiries'))::BIGINT AS lease_expiries, \
+               ((SELECT COALESCE(SUM(retries), 0) FROM jobs) + (SELECT COALESCE(SUM(value), 0) \
+                  FROM counters WHERE name = 'retries'))::BIGINT AS retries",
+        )
+        .bind(codec::at_millis(now)?)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StoreStats {
+            queued: codec::count(row.try_get("queued")?),
+            oldest_queued_age: codec::age(now, row.try_get("oldest")?),
+            running: codec::count(row.try_get("running")?),
+            lease_expiries: codec::count(row.try_get("lease_expiries")?),
+            retries: codec::count(row.try_get("retries")?),
+        })
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cutoff = codec::at_millis(finished_before)?;
+        let mut tx = self.pool.begin().await?;
+        for counter in ["lease_expiries", "retries"] {
+            // `counter` is one of two column names, never outside input.
+            let sql = format!(
+                "UPDATE counters SET value = value + (SELECT COALESCE(SUM({counter}), 0) \
+                 FROM jobs WHERE state = 'done' AND finished_at < $1)::BIGINT WHERE name = $2"
+            );
+            sqlx::query(&sql)
+                .bind(cutoff)
+                .bind(counter)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let pruned = sqlx::query("DELETE FROM jobs WHERE state = 'done' AND finished_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM deliveries WHERE received_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.delivery_id = deliveries.id)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM locks WHERE expires_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        holder: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO locks (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+               expires_at = excluded.expires_at \
+             WHERE locks.expires_at <= $4 OR locks.holder = excluded.holder \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(codec::after(now, lease)?)
+        .bind(codec::at_millis(now)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(taken.is_some())
+    }
+
+    async fn unlock(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM locks WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,1033 @@
+//! The durable job store, one suite run against both implementations:
+//! SQLite in a temporary directory, and PostgreSQL in a fresh schema per
+//! test when `HUNKSCAN_TEST_DATABASE_URL` names a database (otherwise the
+//! PostgreSQL tests say on stderr that they were skipped).
+//!
+//! Time is an argument of the store, so every test runs on a made-up clock:
+//! leases expire because a later `now` is passed, never by sleeping.
+
+use chrono::{DateTime, TimeZone, Utc};
+use hunkscan::app::queue::Submitted;
+use hunkscan::app::store::{self, Claimed, JobState, Outcome, Store, StoreError, StoreStats};
+use hunkscan::app::webhook::{Job, JobKind, Trigger};
+use hunkscan::github::types::RepoRef;
+use sqlx::Connection;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tempfile::TempDir;
+
+const DATABASE_ENV: &str = "HUNKSCAN_TEST_DATABASE_URL";
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A database for one test: a SQLite file, or a PostgreSQL schema dropped
+/// when the test ends (even when it fails).
+enum Db {
+    Sqlite {
+        _dir: TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        url: String,
+        schema: String,
+    },
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        Db::Sqlite { _dir: dir, url }
+    }
+
+    /// `None`, said loudly on stderr, without `HUNKSCAN_TEST_DATABASE_URL`.
+    async fn postgres(test: &str) -> Option<Db> {
+        let Some(admin_url) = std::env::var(DATABASE_ENV)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+        else {
+            // Straight to the stderr handle: the test harness captures
+            // `eprintln!` of passing tests, and a skip must not pass silently.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: store::postgres::{test}: {DATABASE_ENV} is not set, PostgreSQL was not tested"
+            );
+            return None;
+        };
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let nanos = Utc::now().timestamp_subsec_nanos();
+        let schema = format!(
+            "hunkscan_test_{}_{}_{nanos}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL answers at HUNKSCAN_TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test schema");
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options[search_path]={schema}");
+        Some(Db::Postgres {
+            admin_url,
+            url,
+            schema,
+        })
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Db::Sqlite { url, .. } | Db::Postgres { url, .. } => url,
+        }
+    }
+
+    /// One instance of the store (a new connection pool).
+    async fn open(&self) -> Arc<dyn Store> {
+        store::connect(self.url()).await.expect("open the store")
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let Db::Postgres {
+            admin_url, schema, ..
+        } = self
+        else {
+            return;
+        };
+        let (url, name) = (admin_url.clone(), schema.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&url).await.ok()?;
+                sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            let _ = writeln!(std::io::stderr(), "could not drop test schema {schema}");
+        }
+    }
+}
+
+/// `secs` seconds into the test's clock.
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid time")
+        + chrono::TimeDelta::seconds(secs)
+}
+
+fn job(id: &str, number: u64, head: &str, trigger: Trigger) -> Job {
+    Job {
+        id: id.into(),
+        installation_id: 42,
+        repo: RepoRef {
+            owner: "octo".into(),
+            name: "app".into(),
+        },
+        repo_url: "https://github.com/octo/app".into(),
+        number,
+        head_sha: head.into(),
+        base_sha: "base".into(),
+        draft: false,
+        trigger,
+        kind: JobKind::PullRequest,
+    }
+}
+
+/// Enqueues `job` as its own delivery (its id), expecting it new.
+async fn add(store: &dyn Store, job: &Job, at: DateTime<Utc>) {
+    assert_eq!(
+        store
+            .enqueue(&job.id, std::slice::from_ref(job), at)
+            .await
+            .expect("enqueue"),
+        vec![Submitted::Queued],
+        "{} is new",
+        job.id
+    );
+}
+
+async fn claim(store: &dyn Store, worker: &str, at: DateTime<Utc>) -> Vec<Claimed> {
+    store.claim(worker, 10, MINUTE, at).await.expect("claim")
+}
+
+fn ids(claimed: &[Claimed]) -> Vec<&str> {
+    claimed.iter().map(|c| c.job.id.as_str()).collect()
+}
+
+async fn enqueue_is_idempotent_across_a_reopen(db: &Db) {
+    let store = db.open().await;
+    let first = job("d1", 1, "h1", Trigger::PullRequest);
+    let d1 = std::slice::from_ref(&first);
+    assert_eq!(
+        store.enqueue("d1", d1, t(0)).await.expect("enqueue"),
+        vec![Submitted::Queued]
+    );
+    assert_eq!(
+        store.enqueue("d1", d1, t(1)).await.expect("enqueue"),
+        vec![Submitted::DuplicateDelivery],
+        "a redelivery is a no-op"
+    );
+    assert_eq!(
+        store
+            .enqueue("d2", &[job("d2", 1, "h1", Trigger::SuiteRequested)], t(2))
+            .await
+            .expect("enqueue"),
+        vec![Submitted::SameHeadQueued],
+        "check_suite.requested after pull_request.synchronize is the same push"
+    );
+    assert_eq!(
+        store
+            .enqueue("d3", &[job("d3", 1, "h1", Trigger::Rerun)], t(3))
+            .await
+            .expect("enqueue"),
+        vec![Submitted::Queued],
+        "a re-run always runs"
+    );
+    let d4 = [
+        job("d4#2", 2, "h2", Trigger::SuiteRequested),
+        job("d4#1", 1, "h1", Trigger::SuiteRequested),
+    ];
+    assert_eq!(
+        store.enqueue("d4", &d4, t(4)).await.expect("enqueue"),
+        vec![Submitted::Queued, Submitted::SameHeadQueued],
+        "one answer per job, in order"
+    );
+    assert_eq!(
+        store.enqueue("d5", &[], t(5)).await.expect("enqueue"),
+        Vec::<Submitted>::new()
+    );
+    store.close().await;
+    drop(store);
+
+    let store = db.open().await;
+    assert_eq!(
+        store.enqueue("d1", d1, t(10)).await.expect("enqueue"),
+        vec![Submitted::DuplicateDelivery],
+        "a redelivery after a restart is still a no-op"
+    );
+    assert_eq!(
+        store.enqueue("d4", &d4, t(10)).await.expect("enqueue"),
+        vec![Submitted::DuplicateDelivery, Submitted::SameHeadQueued]
+    );
+    for delivery in ["d1", "d2", "d3", "d4", "d5"] {
+        assert!(
+            store.knows_delivery(delivery).await.expect("knows"),
+            "{delivery} was received, even if none of its jobs was new"
+        );
+    }
+    assert!(!store.knows_delivery("d6").await.expect("knows"));
+
+    let claimed = claim(store.as_ref(), "w", t(20)).await;
+    assert_eq!(
+        ids(&claimed),
+        ["d1", "d4#2"],
+        "d3 waits for d1 (same pull request)"
+    );
+    assert_eq!(claimed[0].job, first, "the job comes back whole");
+    let stats = store.stats(t(20)).await.expect("stats");
+    assert_eq!((stats.queued, stats.running), (1, 2));
+}
+
+async fn claims_lease_renew_and_take_over_expired_leases(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    add(store, &job("a", 1, "h1", Trigger::PullRequest), t(0)).await;
+    add(store, &job("b", 2, "h1", Trigger::PullRequest), t(1)).await;
+
+    let a = store.claim("w1", 1, MINUTE, t(10)).await.expect("claim");
+    assert_eq!(ids(&a), ["a"], "oldest first, at most the limit");
+    let a = a[0].clone();
+    assert_eq!(a.lease.worker, "w1");
+    assert_eq!(a.lease.attempt, 1);
+    assert_eq!(a.lease_until, t(70));
+    assert_eq!(a.enqueued_at, t(0));
+    assert_eq!(a.last_error, None);
+    assert_eq!(a.written, store::Written::default());
+    let b = store.claim("w2", 1, MINUTE, t(10)).await.expect("claim");
+    assert_eq!(ids(&b), ["b"]);
+    let b = b[0].clone();
+    assert!(
+        claim(store, "w3", t(10)).await.is_empty(),
+        "both are leased"
+    );
+
+    assert!(store.renew(&a.lease, MINUTE, t(50)).await.expect("renew"));
+    // At 100, a's renewed lease (until 110) is live, b's (until 70) is not:
+    // b's worker is presumed dead and b is taken over.
+    let taken = claim(store, "w3", t(100)).await;
+    assert_eq!(ids(&taken), ["b"]);
+    let b2 = taken[0].clone();
+    assert_eq!((b2.lease.worker.as_str(), b2.lease.attempt), ("w3", 2));
+    assert_eq!(b2.last_error.as_deref(), Some("lease_expired"));
+    assert!(!store.renew(&b.lease, MINUTE, t(100)).await.expect("renew"));
+    assert!(
+        !store.record_check_run(&b.lease, 7).await.expect("record"),
+        "a lost lease writes nothing"
+    );
+    assert!(
+        !store
+            .complete(&b.lease, Outcome::Completed, t(100))
+            .await
+            .expect("complete")
+    );
+    assert!(
+        store
+            .complete(&b2.lease, Outcome::Completed, t(101))
+            .await
+            .expect("complete")
+    );
+
+    assert!(
+        !store.renew(&a.lease, MINUTE, t(111)).await.expect("renew"),
+        "an expired lease cannot be renewed"
+    );
+    assert!(
+        store
+            .complete(&a.lease, Outcome::Failed, t(112))
+            .await
+            .expect("complete"),
+        "nobody took a over: its outcome still counts"
+    );
+
+    let a = store.job("a").await.expect("job").expect("a is stored");
+    assert_eq!(
+        (a.state, a.outcome, a.attempts, a.finished_at),
+        (JobState::Done, Some(Outcome::Failed), 1, Some(t(112)))
+    );
+    let b = store.job("b").await.expect("job").expect("b is stored");
+    assert_eq!(
+        (b.state, b.outcome, b.attempts, b.lease_owner.as_deref()),
+        (JobState::Done, Some(Outcome::Completed), 2, Some("w3"))
+    );
+    let stats = store.stats(t(120)).await.expect("stats");
+    assert_eq!(
+        (stats.queued, stats.running, stats.lease_expiries),
+        (0, 0, 1)
+    );
+    assert!(
+        claim(store, "w4", t(10_000)).await.is_empty(),
+        "done is done"
+    );
+    assert!(store.job("nope").await.expect("job").is_none());
+}
+
+async fn concurrent_claimers_never_share_a_job(db: &Db) {
+    const JOBS: u64 = 60;
+    // Three instances on one database, four claimers each.
+    let stores = [db.open().await, db.open().await, db.open().await];
+    for n in 0..JOBS {
+        add(
+            stores[0].as_ref(),
+            &job(&format!("j{n}"), n, "h", Trigger::PullRequest),
+            t(n as i64),
+        )
+        .await;
+    }
+    let mut tasks = Vec::new();
+    for claimer in 0..12 {
+        let store = Arc::clone(&stores[claimer % stores.len()]);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..100 {
+                let claimed = store
+                    .claim(&format!("w{claimer}"), 3, 10 * MINUTE, t(1000))
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    break;
+                }
+                mine.extend(claimed.into_iter().map(|c| c.job.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("claimer"));
+    }
+    all.sort();
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        all.len(),
+        "a job was claimed twice: {all:?}"
+    );
+    assert_eq!(all.len() as u64, JOBS, "every job was claimed");
+    let stats = stores[1].stats(t(1000)).await.expect("stats");
+    assert_eq!((stats.queued, stats.running), (0, JOBS));
+}
+
+async fn concurrent_claimers_take_one_job_per_pull_request(db: &Db) {
+    let stores = [db.open().await, db.open().await];
+    for round in 0..3 {
+        for pull in 0..10u64 {
+            add(
+                stores[0].as_ref(),
+                &job(
+                    &format!("p{pull}-{round}"),
+                    pull,
+                    &format!("h{round}"),
+                    Trigger::PullRequest,
+                ),
+                t(round * 100 + pull as i64),
+            )
+            .await;
+        }
+    }
+    let mut tasks = Vec::new();
+    for claimer in 0..8 {
+        let store = Arc::clone(&stores[claimer % stores.len()]);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..50 {
+                let claimed = store
+                    .claim(&format!("w{claimer}"), 4, 10 * MINUTE, t(1000))
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    break;
+                }
+                mine.extend(claimed.into_iter().map(|c| (c.job.number, c.job.id)));
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for task in tasks {
+        claimed.extend(task.await.expect("claimer"));
+    }
+    claimed.sort();
+    let expected: Vec<(u64, String)> = (0..10).map(|pull| (pull, format!("p{pull}-0"))).collect();
+    assert_eq!(
+        claimed, expected,
+        "exactly the oldest job of each pull request, once"
+    );
+}
+
+async fn claimers_with_different_clocks_take_one_job_per_pull_request(db: &Db) {
+    // Each pull request has an older job delayed until 150 and a newer one
+    // runnable now: a claimer at 100 picks the newer, one at 200 the older.
+    // Racing, they pick *different* rows of one pull request; the store
+    // must still hand out only one of them.
+    const PULLS: u64 = 40;
+    let stores = [db.open().await, db.open().await];
+    let older: Vec<Job> = (0..PULLS)
+        .map(|pull| job(&format!("old{pull}"), pull, "h1", Trigger::PullRequest))
+        .collect();
+    stores[0]
+        .enqueue("old", &older, t(0))
+        .await
+        .expect("enqueue");
+    let claimed = stores[0]
+        .claim("setup", PULLS as usize, MINUTE, t(0))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len() as u64, PULLS);
+    for job in &claimed {
+        assert!(
+            stores[0]
+                .retry_later(&job.lease, t(150), "rate_limited")
+                .await
+                .expect("retry")
+        );
+    }
+    let newer: Vec<Job> = (0..PULLS)
+        .map(|pull| job(&format!("new{pull}"), pull, "h2", Trigger::PullRequest))
+        .collect();
+    stores[0]
+        .enqueue("new", &newer, t(1))
+        .await
+        .expect("enqueue");
+
+    let mut tasks = Vec::new();
+    for claimer in 0..8 {
+        let store = Arc::clone(&stores[claimer % stores.len()]);
+        let now = if claimer % 2 == 0 { t(100) } else { t(200) };
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..200 {
+                let claimed = store
+                    .claim(&format!("w{claimer}"), 1, 10 * MINUTE, now)
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    break;
+                }
+                mine.extend(claimed.into_iter().map(|c| (c.job.number, c.job.id)));
+            }
+            mine
+        }));
+    }
+    let mut per_pull: HashMap<u64, Vec<String>> = HashMap::new();
+    for task in tasks {
+        for (pull, id) in task.await.expect("claimer") {
+            per_pull.entry(pull).or_default().push(id);
+        }
+    }
+    for pull in 0..PULLS {
+        assert_eq!(
+            per_pull.get(&pull).map(Vec::len),
+            Some(1),
+            "pull request {pull} ran {:?}",
+            per_pull.get(&pull)
+        );
+    }
+}
+
+async fn jobs_of_one_pull_request_never_run_at_once(db: &Db) {
+    const PULLS: u64 = 4;
+    const PER_PULL: u64 = 6;
+    let stores = [db.open().await, db.open().await];
+    for round in 0..PER_PULL {
+        for pull in 0..PULLS {
+            add(
+                stores[0].as_ref(),
+                &job(
+                    &format!("p{pull}-{round}"),
+                    pull,
+                    &format!("h{round}"),
+                    Trigger::PullRequest,
+                ),
+                t((round * PULLS + pull) as i64),
+            )
+            .await;
+        }
+    }
+    let holding: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for claimer in 0..6 {
+        let store = Arc::clone(&stores[claimer % stores.len()]);
+        let holding = Arc::clone(&holding);
+        let finished = Arc::clone(&finished);
+        tasks.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            for _ in 0..2000 {
+                if finished.load(Ordering::SeqCst) == (PULLS * PER_PULL) as usize {
+                    break;
+                }
+                let claimed = store
+                    .claim(&format!("w{claimer}"), 2, 10 * MINUTE, t(1000))
+                    .await
+                    .expect("claim");
+                for job in &claimed {
+                    // Held from the claim until just before completion: if
+                    // the store let two jobs of one pull request run, this
+                    // insert finds the other one's mark.
+                    assert!(
+                        holding.lock().expect("set").insert(job.job.number),
+                        "two jobs of pull request {} ran at once",
+                        job.job.number
+                    );
+                }
+                tokio::task::yield_now().await;
+                for job in claimed {
+                    holding.lock().expect("set").remove(&job.job.number);
+                    assert!(
+                        store
+                            .complete(&job.lease, Outcome::Completed, t(1000))
+                            .await
+                            .expect("complete")
+                    );
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    done.push(job.job.id);
+                }
+            }
+            done
+        }));
+    }
+    let mut done = Vec::new();
+    for task in tasks {
+        done.extend(task.await.expect("claimer"));
+    }
+    done.sort();
+    let mut expected: Vec<String> = (0..PULLS)
+        .flat_map(|pull| (0..PER_PULL).map(move |round| format!("p{pull}-{round}")))
+        .collect();
+    expected.sort();
+    assert_eq!(done, expected, "every job ran exactly once");
+}
+
+async fn jobs_of_one_pull_request_run_one_after_another(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    add(store, &job("a", 1, "h1", Trigger::PullRequest), t(0)).await;
+    add(store, &job("b", 1, "h2", Trigger::PullRequest), t(1)).await;
+    add(store, &job("c", 2, "h1", Trigger::PullRequest), t(2)).await;
+    let first = claim(store, "w", t(10)).await;
+    assert_eq!(ids(&first), ["a", "c"], "one job per pull request");
+    assert!(claim(store, "w", t(11)).await.is_empty(), "b waits for a");
+    assert!(
+        store
+            .complete(&first[1].lease, Outcome::Completed, t(20))
+            .await
+            .expect("complete")
+    );
+    let again = claim(store, "w2", t(71)).await;
+    assert_eq!(
+        ids(&again),
+        ["a"],
+        "an expired a is taken over before b starts"
+    );
+    assert!(
+        store
+            .complete(&again[0].lease, Outcome::Completed, t(72))
+            .await
+            .expect("complete")
+    );
+    assert_eq!(ids(&claim(store, "w", t(73)).await), ["b"]);
+}
+
+async fn supersede_ends_older_heads_not_held_by_a_live_lease(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    let repo = job("x", 1, "h", Trigger::PullRequest).repo;
+    add(store, &job("a", 1, "h1", Trigger::PullRequest), t(0)).await;
+    let a = claim(store, "w1", t(1)).await;
+    assert_eq!(ids(&a), ["a"]);
+    assert!(
+        store
+            .record_check_run(&a[0].lease, 501)
+            .await
+            .expect("record")
+    );
+    add(store, &job("b", 1, "h2", Trigger::PullRequest), t(2)).await;
+    add(store, &job("c", 1, "h3", Trigger::PullRequest), t(3)).await;
+    add(store, &job("e", 3, "h1", Trigger::PullRequest), t(4)).await;
+    let e = claim(store, "w2", t(5)).await;
+    assert_eq!(ids(&e), ["e"], "a still holds pull request 1");
+
+    // a's lease (until 61) has expired; b is queued; c is the current head.
+    let superseded = store
+        .supersede(&repo, 1, "h3", t(100))
+        .await
+        .expect("supersede");
+    let ended: Vec<(&str, Option<u64>)> = superseded
+        .iter()
+        .map(|s| (s.job.id.as_str(), s.check_run_id))
+        .collect();
+    assert_eq!(ended, [("a", Some(501)), ("b", None)]);
+    let a_record = store.job("a").await.expect("job").expect("stored");
+    assert_eq!(
+        (
+            a_record.state,
+            a_record.outcome,
+            a_record.superseded_by.as_deref()
+        ),
+        (JobState::Done, Some(Outcome::Superseded), Some("h3"))
+    );
+    assert!(
+        !store
+            .complete(&a[0].lease, Outcome::Completed, t(100))
+            .await
+            .expect("complete"),
+        "a superseded job's old worker cannot complete it"
+    );
+    assert_eq!(
+        store
+            .supersede(&repo, 1, "h3", t(100))
+            .await
+            .expect("supersede"),
+        Vec::new(),
+        "nothing left to supersede"
+    );
+
+    // e holds a live lease: its worker is the only writer of its check run.
+    assert!(
+        store
+            .supersede(&repo, 3, "h9", t(30))
+            .await
+            .expect("supersede")
+            .is_empty()
+    );
+    assert!(
+        store
+            .renew(&e[0].lease, MINUTE, t(31))
+            .await
+            .expect("renew")
+    );
+    assert!(
+        store
+            .complete(&e[0].lease, Outcome::Completed, t(40))
+            .await
+            .expect("complete")
+    );
+    assert_eq!(ids(&claim(store, "w3", t(101)).await), ["c"]);
+}
+
+async fn retry_later_waits_and_counts(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    add(store, &job("a", 1, "h1", Trigger::PullRequest), t(0)).await;
+    let first = claim(store, "w1", t(1)).await;
+    assert!(
+        store
+            .retry_later(&first[0].lease, t(61), "rate_limited")
+            .await
+            .expect("retry")
+    );
+    let stats = store.stats(t(2)).await.expect("stats");
+    assert_eq!(
+        (stats.queued, stats.running, stats.retries),
+        (1, 0, 1),
+        "a delayed job is still waiting"
+    );
+    assert!(claim(store, "w2", t(60)).await.is_empty(), "not before 61");
+    let second = claim(store, "w2", t(61)).await;
+    assert_eq!(ids(&second), ["a"]);
+    assert_eq!(second[0].lease.attempt, 2);
+    assert_eq!(second[0].last_error.as_deref(), Some("rate_limited"));
+    assert_eq!(
+        second[0].enqueued_at,
+        t(0),
+        "the age counts from the first enqueue"
+    );
+    assert!(
+        !store
+            .retry_later(&first[0].lease, t(70), "rate_limited")
+            .await
+            .expect("retry"),
+        "only the current claim can re-queue"
+    );
+
+    assert!(
+        store
+            .release(&second[0].lease, t(62))
+            .await
+            .expect("release")
+    );
+    let third = claim(store, "w3", t(62)).await;
+    assert_eq!(ids(&third), ["a"], "a released job is claimable at once");
+    assert_eq!(third[0].last_error.as_deref(), Some("released"));
+    let record = store.job("a").await.expect("job").expect("stored");
+    assert_eq!(
+        (record.attempts, record.retries),
+        (3, 1),
+        "a release is no retry"
+    );
+}
+
+async fn recorded_writes_survive_a_reopen(db: &Db) {
+    let store = db.open().await;
+    add(
+        store.as_ref(),
+        &job("a", 1, "h1", Trigger::PullRequest),
+        t(0),
+    )
+    .await;
+    add(
+        store.as_ref(),
+        &job("b", 2, "h1", Trigger::PullRequest),
+        t(0),
+    )
+    .await;
+    let first = claim(store.as_ref(), "w1", t(1)).await;
+    assert_eq!(ids(&first), ["a", "b"]);
+    let big_id = 9_000_000_001_u64;
+    assert!(
+        store
+            .record_check_run(&first[0].lease, big_id)
+            .await
+            .expect("record")
+    );
+    let fingerprints = vec!["fp-1".to_owned(), "fp-2".to_owned()];
+    assert!(
+        store
+            .record_review(&first[0].lease, &fingerprints)
+            .await
+            .expect("record")
+    );
+    assert!(
+        store
+            .record_check_run(&first[1].lease, 77)
+            .await
+            .expect("record")
+    );
+    // The process dies: nothing completed, leases run out.
+    store.close().await;
+    drop(store);
+
+    let store = db.open().await;
+    let resumed = claim(store.as_ref(), "w2", t(100)).await;
+    assert_eq!(ids(&resumed), ["a", "b"]);
+    assert_eq!(resumed[0].written.check_run_id, Some(big_id));
+    assert_eq!(resumed[0].written.review, Some(fingerprints));
+    assert_eq!(resumed[1].written.check_run_id, Some(77));
+    assert_eq!(resumed[1].written.review, None, "b posted no review yet");
+    assert!(
+        !store
+            .record_check_run(&first[0].lease, 1)
+            .await
+            .expect("record"),
+        "the dead worker's lease writes nothing"
+    );
+    assert!(
+        store
+            .record_review(&resumed[1].lease, &[])
+            .await
+            .expect("record")
+    );
+    let b = store.job("b").await.expect("job").expect("stored");
+    assert_eq!(
+        b.written,
+        store::Written {
+            check_run_id: Some(77),
+            review: Some(Vec::new())
+        },
+        "a review without comments is still a posted review"
+    );
+}
+
+async fn prune_removes_old_finished_jobs_and_keeps_totals(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    for (id, pull) in [("a", 1), ("b", 2), ("c", 3)] {
+        add(store, &job(id, pull, "h1", Trigger::PullRequest), t(0)).await;
+    }
+    store.enqueue("empty", &[], t(0)).await.expect("enqueue");
+    let claimed = store
+        .claim("w", 10, Duration::from_secs(10), t(1))
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), ["a", "b", "c"]);
+    assert!(
+        store
+            .complete(&claimed[0].lease, Outcome::Completed, t(10))
+            .await
+            .expect("complete")
+    );
+    assert!(
+        store
+            .retry_later(&claimed[2].lease, t(30), "github_unavailable")
+            .await
+            .expect("retry")
+    );
+    let b = claim(store, "w2", t(20)).await;
+    assert_eq!(ids(&b), ["b"], "b's lease expired at 11: taken over");
+    assert!(
+        store
+            .complete(&b[0].lease, Outcome::Completed, t(21))
+            .await
+            .expect("complete")
+    );
+    let before = store.stats(t(22)).await.expect("stats");
+    assert_eq!((before.lease_expiries, before.retries), (1, 1));
+
+    assert_eq!(store.prune(t(15)).await.expect("prune"), 1, "only a");
+    assert!(store.job("a").await.expect("job").is_none());
+    assert!(
+        store.job("b").await.expect("job").is_some(),
+        "b finished at 21"
+    );
+    assert!(!store.knows_delivery("a").await.expect("knows"));
+    assert!(!store.knows_delivery("empty").await.expect("knows"));
+    assert!(store.knows_delivery("b").await.expect("knows"));
+    assert!(store.knows_delivery("c").await.expect("knows"));
+
+    assert_eq!(store.prune(t(100)).await.expect("prune"), 1, "then b");
+    assert!(
+        store.job("c").await.expect("job").is_some(),
+        "a waiting job is never pruned"
+    );
+    let after = store.stats(t(100)).await.expect("stats");
+    assert_eq!(
+        (after.queued, after.lease_expiries, after.retries),
+        (1, 1, 1),
+        "totals survive the pruning of the jobs they came from"
+    );
+    assert_eq!(ids(&claim(store, "w3", t(100)).await), ["c"]);
+}
+
+async fn the_lock_has_one_holder_and_expires(db: &Db) {
+    let one = db.open().await;
+    let two = db.open().await;
+    let lock = |store: &Arc<dyn Store>, holder: &'static str, at: i64| {
+        let store = Arc::clone(store);
+        async move {
+            store
+                .try_lock("reconciler", holder, MINUTE, t(at))
+                .await
+                .expect("try_lock")
+        }
+    };
+    assert!(lock(&one, "i1", 0).await);
+    assert!(!lock(&two, "i2", 1).await, "held by i1");
+    assert!(
+        lock(&one, "i1", 30).await,
+        "its holder renews it (until 90)"
+    );
+    assert!(!lock(&two, "i2", 61).await, "the renewal holds");
+    assert!(lock(&two, "i2", 90).await, "an expired lock is taken over");
+    assert!(!lock(&one, "i1", 91).await);
+    assert!(
+        two.try_lock("other", "i1", MINUTE, t(91))
+            .await
+            .expect("try_lock"),
+        "locks are independent"
+    );
+    assert!(!one.unlock("reconciler", "i1").await.expect("unlock"));
+    assert!(two.unlock("reconciler", "i2").await.expect("unlock"));
+    assert!(lock(&one, "i1", 92).await, "free again once given up");
+}
+
+async fn stats_count_waiting_running_and_age(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    store.health().await.expect("health");
+    assert_eq!(
+        store.stats(t(0)).await.expect("stats"),
+        StoreStats::default()
+    );
+    add(store, &job("a", 1, "h", Trigger::PullRequest), t(10)).await;
+    add(store, &job("b", 2, "h", Trigger::PullRequest), t(20)).await;
+    add(store, &job("c", 3, "h", Trigger::PullRequest), t(30)).await;
+    let stats = store.stats(t(40)).await.expect("stats");
+    assert_eq!(
+        stats,
+        StoreStats {
+            queued: 3,
+            oldest_queued_age: Some(Duration::from_secs(30)),
+            running: 0,
+            lease_expiries: 0,
+            retries: 0,
+        }
+    );
+    let a = store.claim("w", 1, MINUTE, t(40)).await.expect("claim");
+    assert_eq!(ids(&a), ["a"]);
+    let stats = store.stats(t(40)).await.expect("stats");
+    assert_eq!(
+        (stats.queued, stats.oldest_queued_age, stats.running),
+        (2, Some(Duration::from_secs(20)), 1)
+    );
+    let stats = store.stats(t(101)).await.expect("stats");
+    assert_eq!(
+        (stats.queued, stats.oldest_queued_age, stats.running),
+        (3, Some(Duration::from_secs(91)), 0),
+        "a job under an expired lease is waiting again"
+    );
+}
+
+async fn instances_starting_at_once_share_one_schema(db: &Db) {
+    // Every instance migrates at start-up; the second finds nothing to do.
+    let url = db.url();
+    let (one, two) = if let Some(rest) = url.strip_prefix("postgres://") {
+        // Several PostgreSQL instances may start at once (sqlx serialises
+        // their migrations with an advisory lock); postgresql:// works too.
+        let other = format!("postgresql://{rest}");
+        tokio::join!(store::connect(url), store::connect(&other))
+    } else {
+        // SQLite serves one instance: a restart, not a race.
+        (store::connect(url).await, store::connect(url).await)
+    };
+    let (one, two) = (one.expect("first instance"), two.expect("second instance"));
+    add(one.as_ref(), &job("a", 1, "h", Trigger::PullRequest), t(0)).await;
+    assert_eq!(ids(&claim(two.as_ref(), "w", t(1)).await), ["a"]);
+    let reopened = db.open().await;
+    assert_eq!(reopened.stats(t(1)).await.expect("stats").running, 1);
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let db = super::Db::sqlite().await;
+                    super::$test(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let Some(db) = super::Db::postgres(stringify!($test)).await else {
+                        return;
+                    };
+                    super::$test(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    enqueue_is_idempotent_across_a_reopen,
+    claims_lease_renew_and_take_over_expired_leases,
+    concurrent_claimers_never_share_a_job,
+    concurrent_claimers_take_one_job_per_pull_request,
+    claimers_with_different_clocks_take_one_job_per_pull_request,
+    jobs_of_one_pull_request_never_run_at_once,
+    jobs_of_one_pull_request_run_one_after_another,
+    supersede_ends_older_heads_not_held_by_a_live_lease,
+    retry_later_waits_and_counts,
+    recorded_writes_survive_a_reopen,
+    prune_removes_old_finished_jobs_and_keeps_totals,
+    the_lock_has_one_holder_and_expires,
+    stats_count_waiting_running_and_age,
+    instances_starting_at_once_share_one_schema,
+);
+
+#[tokio::test]
+async fn connect_creates_a_wal_sqlite_file_and_refuses_other_schemes() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = store::connect(&url).await.expect("connect");
+    store.health().await.expect("health");
+    assert!(path.exists(), "created when missing");
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("open");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut connection)
+        .await
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+
+    match store::connect("mysql://user:hunter2@db.example/jobs").await {
+        Err(StoreError::UnsupportedUrl(scheme)) => assert_eq!(scheme, "mysql"),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a mysql URL was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn stored_jobs_keep_every_field_and_trigger() {
+    let db = Db::sqlite().await;
+    let store = db.open().await;
+    let mut expected = HashMap::new();
+    for (n, trigger) in [
+        Trigger::PullRequest,
+        Trigger::SuiteRequested,
+        Trigger::Rerun,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut job = job(&format!("j{n}"), n as u64, &format!("h{n}"), trigger);
+        job.installation_id = u64::MAX;
+        job.draft = n == 1;
+        job.base_sha = String::new();
+        add(store.as_ref(), &job, t(n as i64)).await;
+        expected.insert(job.id.clone(), job);
+    }
+    for claimed in claim(store.as_ref(), "w", t(10)).await {
+        assert_eq!(Some(&claimed.job), expected.get(&claimed.job.id));
+        expected.remove(&claimed.job.id);
+    }
+    assert!(expected.is_empty(), "not claimed: {expected:?}");
+}
