@@ -7,6 +7,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
+/// Whether `graphql_login` (as GraphQL names an actor) is `rest_login` (as
+/// REST does): GraphQL names an app's bot user without the `[bot]` suffix.
+pub fn same_login(graphql_login: &str, rest_login: &str) -> bool {
+    graphql_login == rest_login || rest_login.strip_suffix("[bot]") == Some(graphql_login)
+}
+
 /// Blobs per query: GitHub limits a query's cost and size; 100 aliases with
 /// three scalar fields each stay far below it.
 pub const BLOBS_PER_QUERY: usize = 100;

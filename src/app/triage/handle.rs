@@ -4,6 +4,7 @@
 use super::{Command, Request};
 use crate::app::webhook::{CHECK_NAME, Job};
 use crate::config::repo::{CONFIG_PATH, RepoConfig};
+use crate::github::graphql::same_login;
 use crate::github::triage::{CheckRunState, CheckUpdate, Thread, TriageWrite};
 use crate::github::{GitHubError, Installation};
 use crate::report::check_run::{title_with_dismissals, verdict};
@@ -46,7 +47,10 @@ pub async fn run(
     let Some((thread, marker)) = context.threads.iter().find_map(|thread| {
         let first = thread.comments.first()?;
         let ours = first.database_id == command.reply_to
-            && first.author.as_deref() == Some(bot_login.as_str());
+            && first
+                .author
+                .as_deref()
+                .is_some_and(|login| same_login(login, &bot_login));
         let marker = review::marker_in(&first.body).filter(|_| ours)?;
         Some((thread, marker))
     }) else {
@@ -111,7 +115,11 @@ fn earlier_dismissals(threads: &[Thread], bot_login: &str) -> Vec<Dismissal> {
         threads
             .iter()
             .flat_map(|t| t.comments.iter().skip(1))
-            .filter(|c| c.author.as_deref() == Some(bot_login))
+            .filter(|c| {
+                c.author
+                    .as_deref()
+                    .is_some_and(|login| same_login(login, bot_login))
+            })
             .filter_map(|c| text::dismissal_in(&c.body))
             .collect(),
     )

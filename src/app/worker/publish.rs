@@ -206,7 +206,10 @@ pub(super) async fn thread_states(
         .filter_map(|t| {
             let state = ThreadState {
                 resolved: t.is_resolved,
-                by_bot: t.resolved_by.as_deref() == Some(bot_login),
+                by_bot: t
+                    .resolved_by
+                    .as_deref()
+                    .is_some_and(|login| crate::github::graphql::same_login(login, bot_login)),
             };
             Some((t.first_comment_id?, (t.id, state)))
         })
