@@ -257,3 +257,35 @@ async fn an_unknown_command_gets_help_and_triage_can_be_switched_off() {
     );
     h.assert_valid_requests();
 }
+
+/// Every example payload of `pull_request_review_comment` (octokit/webhooks,
+/// in ../shared) is accepted when delivered signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_review_comment_payload_is_accepted() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../shared/github/webhooks/payload-examples/api.github.com/pull_request_review_comment",
+    );
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!(
+            "SKIPPED: {} is absent (a clone without ../shared); CI has it",
+            root.display()
+        );
+        return;
+    };
+    let h = Harness::start().await;
+    let mut delivered = 0;
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let body = std::fs::read(&path).expect("example");
+        let (status, answer) = h
+            .deliver_raw(
+                "pull_request_review_comment",
+                &format!("example-{delivered}"),
+                body,
+                true,
+            )
+            .await;
+        assert_eq!(status, 202, "{}: {answer}", path.display());
+        delivered += 1;
+    }
+    assert!(delivered >= 3, "only {delivered} examples");
+}

@@ -677,6 +677,44 @@ mod tests {
     }
 
     #[test]
+    fn a_suite_rerun_without_pull_requests_is_resolved_by_the_worker() {
+        let body = |action: &str| {
+            format!(
+                r#"{{"action":"{action}","check_suite":{{"head_sha":"h","app":{{"id":1}},"pull_requests":[]}},"repository":{{"full_name":"o/r","html_url":"u"}},"installation":{{"id":7}}}}"#
+            )
+        };
+        let Ok(Delivery::Jobs(jobs)) = route("check_suite", "d", body("rerequested").as_bytes(), 1)
+        else {
+            panic!("a job");
+        };
+        assert_eq!((jobs[0].number, jobs[0].base_sha.as_str()), (0, ""));
+        assert_eq!(jobs[0].kind, JobKind::PullRequest);
+        assert!(
+            matches!(
+                route("check_suite", "d", body("requested").as_bytes(), 1),
+                Ok(Delivery::Ignored(_))
+            ),
+            "a push to a branch without a pull request runs nothing"
+        );
+    }
+
+    #[test]
+    fn external_ids_name_pull_requests_and_merge_groups() {
+        let repo = RepoRef::parse("o/r").expect("repo");
+        assert_eq!(
+            subject_of_external_id("o/r#12", &repo),
+            Some(CheckSubject::PullRequest(12))
+        );
+        assert_eq!(
+            subject_of_external_id(&merge_group_external_id(&repo, "abc123"), &repo),
+            Some(CheckSubject::MergeGroup("abc123".into()))
+        );
+        for other in ["x/y#12", "o/r#0", "o/r#", "o/r@", "o/r@not-hex", "o/rr#1"] {
+            assert_eq!(subject_of_external_id(other, &repo), None, "{other}");
+        }
+    }
+
+    #[test]
     fn retargeting_and_ready_for_review_always_run() {
         let edited = String::from_utf8(pull_request("edited", true))
             .expect("utf8")
