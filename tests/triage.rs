@@ -108,8 +108,7 @@ fn latest_check(h: &Harness, head: &str) -> CheckRun {
     h.github
         .check_runs(REPO)
         .into_iter()
-        .filter(|c| c.head_sha == head)
-        .next_back()
+        .rfind(|c| c.head_sha == head)
         .expect("a check run")
 }
 

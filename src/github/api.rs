@@ -329,7 +329,7 @@ impl Installation {
                 pull_requests: run.pull_requests,
             })
             .collect();
-        runs.sort_by(|a, b| b.id.cmp(&a.id));
+        runs.sort_by_key(|run| std::cmp::Reverse(run.id));
         Ok(runs)
     }
 

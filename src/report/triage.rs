@@ -339,7 +339,7 @@ pub const VERDICT_START: &str = "<!-- hunkscan:verdict -->";
 /// See [`VERDICT_START`].
 pub const VERDICT_END: &str = "<!-- /hunkscan:verdict -->";
 
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<(usize, usize)> {
+fn between(text: &str, start: &str, end: &str) -> Option<(usize, usize)> {
     let from = text.find(start)? + start.len();
     let to = from + text[from..].find(end)?;
     Some((from, to))

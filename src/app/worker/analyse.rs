@@ -162,14 +162,13 @@ impl Worker {
 
         let mut stats = ReviewStats::default();
         let mut ledger = Ledger::default();
-        if number > 0 {
-            if let Some((reviewed, read)) = self
+        if number > 0
+            && let Some((reviewed, read)) = self
                 .review(github, job, &report, &change_set, &config, &mut notes)
                 .await?
-            {
-                stats = reviewed;
-                ledger = read;
-            }
+        {
+            stats = reviewed;
+            ledger = read;
         }
         let dismissed = ledger.dismissed();
         let mut others = Vec::new();

@@ -44,7 +44,7 @@ pub(super) async fn read_ledger(
     let existing = github.list_review_comments(repo, number).await?;
     let mut ledger = Ledger::default();
     for comment in &existing {
-        if !comment.user.as_ref().is_some_and(|u| u.login == bot_login) {
+        if comment.user.as_ref().is_none_or(|u| u.login != bot_login) {
             continue;
         }
         match comment.in_reply_to_id {
