@@ -239,4 +239,44 @@ mod tests {
         assert_eq!(describe("costs $5"), "costs $5");
         assert_eq!(uri("src/my app#1.py"), "src/my%20app%231.py");
     }
+
+    #[test]
+    fn results_sharing_an_identity_get_unique_partial_fingerprints() {
+        use crate::engine::{AnalyzerKind, Confidence, Position};
+        let finding = |line| Finding {
+            rule_id: "python.os-system-non-literal".into(),
+            analyzer: AnalyzerKind::Sast,
+            severity: Severity::High,
+            confidence: Confidence::High,
+            cwe: None,
+            path: "app.py".into(),
+            start: Position { line, column: 5 },
+            end: Position { line, column: 19 },
+            message: "m".into(),
+            remediation: None,
+            fix: None,
+            fingerprint: "ab12".into(),
+            change: ChangeKind::New,
+            suppression: None,
+            snippet: String::new(),
+        };
+        let report = ScanReport {
+            // Listed out of position order: the numbering follows position.
+            findings: vec![finding(9), finding(5)],
+            skipped: vec![],
+            files_analyzed: 1,
+        };
+        let sarif = render(&report, &[]);
+        let prints: Vec<&str> = sarif["runs"][0]["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"][FINGERPRINT_KEY]
+                    .as_str()
+                    .expect("print")
+            })
+            .collect();
+        assert_eq!(prints, vec!["ab12:2", "ab12:1"]);
+    }
 }
