@@ -247,8 +247,11 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, StoreError>;
 
-    /// Extends a live lease to `now + lease`. `false` once the lease has
-    /// expired or was taken over: the worker must stop writing for the job.
+    /// Extends a live lease to `now + duration`. `false` once the lease has
+    /// expired (even if nobody took the job over yet: another job of the
+    /// pull request may have started) or was taken over: the worker must
+    /// stop writing for the job. Renew well before expiry, e.g. every third
+    /// of the lease.
     async fn renew(
         &self,
         lease: &Lease,
