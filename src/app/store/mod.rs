@@ -41,7 +41,6 @@ pub use sqlite::SqliteStore;
 
 use super::queue::Submitted;
 use super::webhook::Job;
-use super::worker::JobOutcome;
 use crate::github::types::RepoRef;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -101,18 +100,6 @@ pub enum Outcome {
     Failed,
     /// Not even the check run could be created (or the retry budget is spent).
     Abandoned,
-}
-
-impl From<JobOutcome> for Outcome {
-    fn from(outcome: JobOutcome) -> Self {
-        match outcome {
-            JobOutcome::Completed => Outcome::Completed,
-            JobOutcome::Superseded => Outcome::Superseded,
-            JobOutcome::SkippedDraft => Outcome::SkippedDraft,
-            JobOutcome::Failed => Outcome::Failed,
-            JobOutcome::Abandoned => Outcome::Abandoned,
-        }
-    }
 }
 
 /// A claim on one job: every write for the job presents it, and is refused

@@ -3,7 +3,7 @@
 
 use super::errors::{crashed, reported};
 use super::publish::{complete, completion, resolve_gone};
-use super::{JobOutcome, JobState, Worker, lock};
+use super::{JobContext, JobOutcome, JobState, Worker, lock};
 use crate::app::changes::{self, FetchPlan};
 use crate::app::webhook::Job;
 use crate::app::worker::{JobError, github_failure_class};
@@ -24,6 +24,7 @@ impl Worker {
         job: &Job,
         check_id: u64,
         state: &Mutex<JobState>,
+        context: &JobContext,
     ) -> Result<JobOutcome, JobError> {
         let files = github
             .list_pull_request_files(&job.repo, job.number)
@@ -151,12 +152,24 @@ impl Worker {
             over_cap: plan.over_cap,
             resolved: 0,
         };
-        if let (false, Some(login)) = (plan.comments.is_empty(), &bot_login) {
+        // An earlier attempt of this job posted its review (the store
+        // recorded it): never a second one, whatever the listing says.
+        if let (false, Some(login), false) =
+            (plan.comments.is_empty(), &bot_login, context.reviewed)
+        {
             match self
                 .post_review(github, job, plan.comments, &plan.commented, login)
                 .await
             {
-                Ok(count) => stats.posted = count,
+                Ok(count) => {
+                    stats.posted = count;
+                    self.record(
+                        self.store
+                            .record_review(&context.lease, &plan.commented)
+                            .await,
+                        "review",
+                    );
+                }
                 Err(error) => {
                     // The findings are still in the check run's annotations.
                     let what = reported(&error, github_failure_class(&error), "review not posted");
