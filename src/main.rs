@@ -334,22 +334,24 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         // Returns within SHUTDOWN_DRAIN (and a second) of the signal, however
         // many connections are open or half-sent.
         running.server.await.context("server task")?.context("server")?;
-        // Deliveries stopped; give running jobs time to finish, and complete
-        // the check runs of those that cannot (never left in progress).
-        let interrupted = running.worker.drain(SHUTDOWN_GRACE).await;
-        tracing::info!(interrupted, "shut down");
+        // Deliveries stopped; no new claims. Running jobs get time to
+        // finish; those that cannot are put back in the store, where the
+        // next start (or another instance) takes them up.
+        let put_back = running.worker.drain(SHUTDOWN_GRACE).await;
+        running.store.close().await;
+        tracing::info!(put_back, "shut down");
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// How long running jobs get to finish on shutdown. fly.toml's kill_timeout
 /// is 30 s: the server takes at most `SHUTDOWN_DRAIN` plus a second to
-/// close (4 s), jobs this, and the rest is for completing the check runs of
+/// close (4 s), jobs this, and the rest is for putting back in the store the
 /// jobs that could not finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 const _: () = assert!(
     hunkscan::app::server::serve::SHUTDOWN_DRAIN.as_secs() + 1 + SHUTDOWN_GRACE.as_secs() <= 25,
-    "server close and job grace leave room for completing interrupted checks within 30 s"
+    "server close and job grace leave room for putting jobs back within 30 s"
 );
 
 /// Ctrl-C or SIGTERM (what fly.io, Docker and systemd send).

@@ -79,6 +79,14 @@ pub struct Metrics {
     pub jobs: Family<JobLabels, Counter>,
     /// Jobs waiting or running.
     pub jobs_pending: Gauge,
+    /// Jobs under a live lease (the store's count, all instances).
+    pub jobs_running: Gauge,
+    /// Seconds the oldest waiting job has waited.
+    pub oldest_job_seconds: Gauge,
+    /// Lease takeovers, ever (the store's total).
+    pub lease_expiries: Gauge,
+    /// Retries, ever (the store's total).
+    pub job_retries: Gauge,
     /// Seconds per job, from start to completed check run.
     pub job_seconds: Histogram,
     /// Findings reported (new and unsuppressed).
@@ -136,8 +144,32 @@ impl Metrics {
         let jobs_pending = Gauge::default();
         registry.register(
             "jobs_pending",
-            "Analysis jobs queued or running",
+            "Analysis jobs waiting in the store (queued, delayed or to take over)",
             jobs_pending.clone(),
+        );
+        let jobs_running = Gauge::default();
+        registry.register(
+            "jobs_running",
+            "Analysis jobs under a live lease, in every instance",
+            jobs_running.clone(),
+        );
+        let oldest_job_seconds = Gauge::default();
+        registry.register(
+            "oldest_job_seconds",
+            "How long the oldest waiting job has waited",
+            oldest_job_seconds.clone(),
+        );
+        let lease_expiries = Gauge::default();
+        registry.register(
+            "lease_expiries",
+            "Jobs taken over from a worker whose lease ran out, ever",
+            lease_expiries.clone(),
+        );
+        let job_retries = Gauge::default();
+        registry.register(
+            "job_retries",
+            "Jobs put back to try GitHub again later, ever",
+            job_retries.clone(),
         );
         let job_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register(
@@ -225,6 +257,10 @@ impl Metrics {
             ack_seconds,
             jobs,
             jobs_pending,
+            jobs_running,
+            oldest_job_seconds,
+            lease_expiries,
+            job_retries,
             job_seconds,
             findings,
             api_calls,
@@ -244,6 +280,18 @@ impl Metrics {
     /// Counts a timeout of `phase` (header, body, idle).
     pub fn timed_out(&self, phase: &'static str) {
         self.timeouts.get_or_create(&TimeoutLabels { phase }).inc();
+    }
+
+    /// The store's numbers, read every few seconds (they span instances).
+    pub fn record_store(&self, stats: &crate::app::store::StoreStats) {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.jobs_pending.set(gauge(stats.queued));
+        self.jobs_running.set(gauge(stats.running));
+        self.oldest_job_seconds.set(gauge(
+            stats.oldest_queued_age.map_or(0, |age| age.as_secs()),
+        ));
+        self.lease_expiries.set(gauge(stats.lease_expiries));
+        self.job_retries.set(gauge(stats.retries));
     }
 
     /// The Prometheus text exposition.

@@ -307,9 +307,12 @@ async fn forged_missing_and_oversized_deliveries_are_refused_and_nothing_runs() 
     assert_eq!(status, 400, "{body}");
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        h.github.requests().is_empty(),
-        "nothing reached GitHub: {:#?}",
+    // Only the app's own start-up calls (the reconciler's listing of recent
+    // deliveries) reached GitHub; nothing on behalf of an installation.
+    assert_eq!(
+        h.installation_calls(),
+        0,
+        "nothing ran for a refused delivery: {:#?}",
         h.paths()
     );
     let metrics = h.metrics().await;
@@ -380,33 +383,6 @@ async fn drafts_are_skipped_when_the_repository_says_so() {
     assert_eq!(check.conclusion.as_deref(), Some("skipped"));
     assert!(h.github.reviews(REPO, 7).is_empty());
     h.assert_valid_requests();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn github_failing_mid_job_still_completes_the_check() {
-    let h = Harness::start().await;
-    h.github.inject(Fault::Status {
-        method: "GET",
-        path_contains: "/files",
-        status: 502,
-        times: 100,
-    });
-    h.open(sample_pr(8, "head0001")).await;
-    let check = h.completed_check("head0001").await;
-    assert_eq!(check.conclusion.as_deref(), Some("neutral"));
-    let summary = check.output.summary.unwrap_or_default();
-    // The class of failure and an id to find the details by in the log;
-    // GitHub's own answer (status, route, body) stays in the log.
-    assert!(summary.contains("GitHub was unavailable"), "{summary}");
-    assert!(summary.contains("error id `"), "{summary}");
-    assert!(summary.contains("re-run"), "{summary}");
-    assert!(!summary.contains("502"), "{summary}");
-    assert!(!summary.contains("/files"), "{summary}");
-    let metrics = h.metrics().await;
-    assert!(
-        metrics.contains("hunkscan_jobs_total{outcome=\"failed\"} 1"),
-        "{metrics}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,3 +162,33 @@ async fn a_rerequested_suite_of_a_merge_group_runs_again_from_the_external_id() 
     );
     h.assert_valid_requests();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_groups_queued_together_each_get_their_own_verdict() {
+    let Some(first) = example("checks_requested") else {
+        return;
+    };
+    let h = Harness::start().await;
+    // A queue of two: the first group has the vulnerable call, the second
+    // (the first plus another pull request) has it too.
+    const SECOND: &str = "3333333333333333333333333333333333333333";
+    h.github.put_merge_group(REPO, merge_group(APP_PY_HEAD));
+    let mut second_group = merge_group(APP_PY_HEAD);
+    second_group.head_sha = SECOND.into();
+    h.github.put_merge_group(REPO, second_group);
+    let mut second = first.clone();
+    second["merge_group"]["head_sha"] = json!(SECOND);
+    for payload in [&first, &second] {
+        let (status, body) = h.deliver("merge_group", payload).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for head in [HEAD, SECOND] {
+        let check = h.completed_check(head).await;
+        assert_eq!(
+            check.conclusion.as_deref(),
+            Some("failure"),
+            "one group never supersedes another (a neutral would pass): {check:#?}"
+        );
+    }
+    h.assert_valid_requests();
+}

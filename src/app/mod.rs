@@ -18,10 +18,27 @@ use crate::config::settings::Settings;
 use crate::github::{GitHubApp, GitHubError, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+/// Why the app could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The GitHub client (the private key, the API URL).
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// The job store (DATABASE_URL).
+    #[error("DATABASE_URL: {0}")]
+    Store(#[from] store::StoreError),
+    /// The listening socket.
+    #[error("PORT: {0}")]
+    Listen(std::io::Error),
+}
 
 /// A running server and its workers.
 pub struct Running {
@@ -36,7 +53,27 @@ pub struct Running {
     pub workers: JoinHandle<()>,
     /// The workers, to drain on shutdown.
     pub worker: Arc<worker::Worker>,
+    /// The job store.
+    pub store: Arc<dyn store::Store>,
 }
+
+/// The store as the reconciler asks it: which lost-looking deliveries it holds.
+struct StoredDeliveries(Arc<dyn store::Store>);
+
+impl reconcile::KnownDeliveries for StoredDeliveries {
+    async fn known(&self, guids: &[String]) -> Result<HashSet<String>, reconcile::StoreError> {
+        let mut known = HashSet::new();
+        for guid in guids {
+            if self.0.knows_delivery(guid).await.map_err(Box::new)? {
+                known.insert(guid.clone());
+            }
+        }
+        Ok(known)
+    }
+}
+
+/// How often store numbers reach /metrics and finished jobs are pruned.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
 
 /// Wires settings, the analysis pipeline, GitHub client, queue, workers and
 /// routes, and serves on `listener`, under `settings.limits`, until
@@ -47,7 +84,7 @@ pub async fn start(
     policy: RetryPolicy,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<Running, GitHubError> {
+) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new());
     let github = Arc::new(GitHubApp::new(
         &settings.api,
@@ -55,17 +92,40 @@ pub async fn start(
         Arc::clone(&metrics),
         policy,
     )?);
-    let (queue, receiver) = queue::MemoryQueue::new(settings.queue_capacity);
-    let worker = Arc::new(
-        worker::Worker::new(github, pipeline, Arc::clone(&metrics), settings.workers)
-            .with_job_deadline(settings.job_deadline),
-    );
-    let workers = Arc::clone(&worker).start(receiver);
+    let store = store::connect(&settings.database_url).await?;
+    let worker = Arc::new(worker::Worker::new(
+        Arc::clone(&github),
+        pipeline,
+        Arc::clone(&metrics),
+        Arc::clone(&store),
+        worker::WorkerOptions {
+            concurrency: settings.workers,
+            job_deadline: settings.job_deadline,
+            lease: settings.lease,
+            retry_max_age: settings.retry_max_age,
+            retry_base_delay: settings.retry_base_delay,
+        },
+    ));
+    let workers = Arc::clone(&worker).start();
     let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
+    housekeeping(
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+        settings.job_retention,
+        stopping_seen.clone(),
+    );
+    reconciler(
+        Arc::clone(&github),
+        Arc::clone(&store),
+        Arc::clone(&metrics),
+        worker.id().to_owned(),
+        stopping_seen.clone(),
+    );
     let router = server::router(server::ServerState {
         webhook_secret: settings.webhook_secret.clone(),
         app_id: settings.app.app_id,
-        jobs: Arc::new(queue),
+        store: Arc::clone(&store),
+        worker: Arc::clone(&worker),
         metrics: Arc::clone(&metrics),
         bodies: Arc::new(server::body::BodyBudget::new(
             &settings.limits,
@@ -73,12 +133,7 @@ pub async fn start(
         )),
         stopping: stopping_seen,
     });
-    let addr = listener
-        .local_addr()
-        .map_err(|error| GitHubError::Transport {
-            route: "listen",
-            message: error.to_string(),
-        })?;
+    let addr = listener.local_addr().map_err(StartError::Listen)?;
     let server = tokio::spawn(server::serve::serve(
         listener,
         router,
@@ -93,5 +148,77 @@ pub async fn start(
         server,
         workers,
         worker,
+        store,
     })
+}
+
+/// Every few seconds: the store's numbers into /metrics; every hour,
+/// finished jobs older than the retention pruned. Stops with the server.
+fn housekeeping(
+    store: Arc<dyn store::Store>,
+    metrics: Arc<Metrics>,
+    retention: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(HOUSEKEEPING);
+        let mut last_prune: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stopping.wait_for(|stop| *stop) => return,
+            }
+            let now = chrono::Utc::now();
+            match store.stats(now).await {
+                Ok(stats) => metrics.record_store(&stats),
+                Err(error) => tracing::warn!(%error, "cannot read the store's numbers"),
+            }
+            if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                last_prune = Some(tokio::time::Instant::now());
+                let before = now - chrono::Duration::from_std(retention).unwrap_or_default();
+                match store.prune(before).await {
+                    Ok(pruned) if pruned > 0 => tracing::info!(pruned, "finished jobs pruned"),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "cannot prune finished jobs"),
+                }
+            }
+        }
+    });
+}
+
+/// The reconciler, one instance at a time (a lock in the store), at
+/// start-up and every few minutes, until the server stops.
+fn reconciler(
+    github: Arc<GitHubApp>,
+    store: Arc<dyn store::Store>,
+    metrics: Arc<Metrics>,
+    holder: String,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let reconciler = Arc::new(reconcile::Reconciler::new(
+        reconcile::ReconcileOptions::default(),
+        metrics,
+    ));
+    let interval = reconcile::ReconcileOptions::default().interval;
+    let known = Arc::new(StoredDeliveries(Arc::clone(&store)));
+    let may_run = move || {
+        let (store, holder) = (Arc::clone(&store), holder.clone());
+        async move {
+            // The lock outlives a pass; the next holder waits for it to end.
+            match store
+                .try_lock("reconciler", &holder, interval, chrono::Utc::now())
+                .await
+            {
+                Ok(true) => Some(()),
+                Ok(false) => None,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot take the reconciler's lock");
+                    None
+                }
+            }
+        }
+    };
+    reconcile::spawn_periodic(reconciler, github, known, may_run, async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    });
 }

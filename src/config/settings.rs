@@ -134,11 +134,21 @@ pub struct Settings {
     pub database_url: String,
     /// `HUNKSCAN_WORKERS`.
     pub workers: usize,
-    /// `HUNKSCAN_QUEUE_CAPACITY`.
-    pub queue_capacity: usize,
     /// `HUNKSCAN_JOB_DEADLINE_SECS`: longest a job may take before its check
     /// run is completed with the error conclusion (default 600).
     pub job_deadline: std::time::Duration,
+    /// `HUNKSCAN_LEASE_SECS`: a claimed job's lease, renewed while it runs;
+    /// a dead instance's jobs are taken over when it ends (default 60).
+    pub lease: std::time::Duration,
+    /// `HUNKSCAN_RETRY_MAX_AGE_SECS`: a job GitHub keeps failing is retried
+    /// until it is this old (default 3600).
+    pub retry_max_age: std::time::Duration,
+    /// `HUNKSCAN_RETRY_BASE_MS`: the first retry's delay, doubled per
+    /// attempt up to 5 minutes (default 5000).
+    pub retry_base_delay: std::time::Duration,
+    /// `HUNKSCAN_JOB_RETENTION_HOURS`: finished jobs are pruned after this
+    /// (default 168).
+    pub job_retention: std::time::Duration,
     /// `HUNKSCAN_FINGERPRINT_KEY`, the HMAC key of every fingerprint;
     /// when unset, derived from the app's private key. Never the public
     /// default: fingerprints sit in public comment markers, and with a known
@@ -268,11 +278,26 @@ impl Settings {
             }
         };
         let workers = parse_number(get("HUNKSCAN_WORKERS"), "HUNKSCAN_WORKERS", DEFAULT_WORKERS)?;
-        let queue_capacity = parse_number(
-            get("HUNKSCAN_QUEUE_CAPACITY"),
-            "HUNKSCAN_QUEUE_CAPACITY",
-            DEFAULT_QUEUE_CAPACITY,
+        let seconds = |name: &'static str, default: std::time::Duration| {
+            parse_number(get(name), name, default.as_secs()).map(std::time::Duration::from_secs)
+        };
+        let lease = seconds("HUNKSCAN_LEASE_SECS", crate::app::worker::DEFAULT_LEASE)?;
+        let retry_max_age = seconds(
+            "HUNKSCAN_RETRY_MAX_AGE_SECS",
+            crate::app::worker::DEFAULT_RETRY_MAX_AGE,
         )?;
+        let retry_base_delay = std::time::Duration::from_millis(parse_number(
+            get("HUNKSCAN_RETRY_BASE_MS"),
+            "HUNKSCAN_RETRY_BASE_MS",
+            5000,
+        )?);
+        let job_retention = std::time::Duration::from_secs(
+            3600 * parse_number(
+                get("HUNKSCAN_JOB_RETENTION_HOURS"),
+                "HUNKSCAN_JOB_RETENTION_HOURS",
+                168u64,
+            )?,
+        );
         let job_deadline = std::time::Duration::from_secs(parse_number(
             get("HUNKSCAN_JOB_DEADLINE_SECS"),
             "HUNKSCAN_JOB_DEADLINE_SECS",
@@ -285,8 +310,11 @@ impl Settings {
             port,
             database_url,
             workers,
-            queue_capacity,
             job_deadline,
+            lease,
+            retry_max_age,
+            retry_base_delay,
+            job_retention,
             fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY")
                 .map(Secret::new)
                 .unwrap_or_else(|| derived_fingerprint_key(&pem)),

@@ -35,10 +35,16 @@ pub struct SecretSpan {
 /// line itself, where the detector masks it by position).
 const MIN_VALUE_CHARS: usize = 4;
 
-/// The secret values of one file, longest first, and the detector.
+/// The secret values of one file, found in one pass over any text (an
+/// Aho-Corasick automaton: a hostile file can declare thousands of values,
+/// and one search per value per text was quadratic), and the detector.
 pub struct Redactor<'a> {
     values: Vec<String>,
+    automaton: Option<aho_corasick::AhoCorasick>,
     finder: Option<&'a dyn SecretFinder>,
+    /// Whether a line of the file holds a secret, by line index: findings
+    /// share lines, and a line can be a megabyte long.
+    line_holds: std::cell::RefCell<std::collections::HashMap<usize, bool>>,
 }
 
 impl<'a> Redactor<'a> {
@@ -55,23 +61,45 @@ impl<'a> Redactor<'a> {
             .filter(|piece| piece.chars().count() >= MIN_VALUE_CHARS)
             .map(str::to_owned)
             .collect();
-        // Longest first, so a value that contains another is masked whole.
-        values.sort_by_key(|value| std::cmp::Reverse(value.len()));
+        values.sort_unstable();
         values.dedup();
-        Self { values, finder }
+        // Leftmost-longest: a value that contains another is masked whole.
+        let automaton = (!values.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                    .build(&values)
+                    .inspect_err(|error| {
+                        tracing::warn!(%error, "cannot index the declared secret values; masking by detection only");
+                    })
+                    .ok()
+            })
+            .flatten();
+        Self {
+            values,
+            automaton,
+            finder,
+            line_holds: std::cell::RefCell::default(),
+        }
     }
 
     /// `text` with every known and every detected secret masked; `true`
     /// when something was.
     pub fn mask(&self, text: &str) -> (String, bool) {
-        let mut out = text.to_owned();
         let mut changed = false;
-        for value in &self.values {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), &mask(value));
+        let mut out = match &self.automaton {
+            Some(automaton) if automaton.is_match(text) => {
                 changed = true;
+                let mut out = String::with_capacity(text.len());
+                automaton.replace_all_with(text, &mut out, |found, _, dst| {
+                    let value = &self.values[found.pattern().as_usize()];
+                    dst.push_str(&mask(value));
+                    true
+                });
+                out
             }
-        }
+            _ => text.to_owned(),
+        };
         if let Some(finder) = self.finder {
             let mut lines = Vec::new();
             for line in out.split('\n') {
@@ -106,17 +134,21 @@ impl<'a> Redactor<'a> {
         (out, changed)
     }
 
-    /// Whether any of `lines` holds a secret (a fix that rewrites such a line
-    /// would publish it as a suggestion).
-    pub fn holds_secret<'l>(&self, mut lines: impl Iterator<Item = &'l str>) -> bool {
-        lines.any(|line| {
-            self.values
-                .iter()
-                .any(|value| line.contains(value.as_str()))
-                || self
-                    .finder
-                    .is_some_and(|finder| !finder.secret_spans(line).is_empty())
-        })
+    /// Whether line `index` (0-based) of the file, `line`, holds a secret;
+    /// asked once per line whatever the number of findings on it.
+    fn line_holds_secret(&self, index: usize, line: &str) -> bool {
+        if let Some(known) = self.line_holds.borrow().get(&index) {
+            return *known;
+        }
+        let holds = self
+            .automaton
+            .as_ref()
+            .is_some_and(|automaton| automaton.is_match(line))
+            || self
+                .finder
+                .is_some_and(|finder| !finder.secret_spans(line).is_empty());
+        self.line_holds.borrow_mut().insert(index, holds);
+        holds
     }
 
     /// Masks every text of `finding` that leaves the process. `lines` are
@@ -133,16 +165,18 @@ impl<'a> Redactor<'a> {
         {
             *reason = self.mask(reason).0;
         }
-        let first = finding.start.line.saturating_sub(1) as usize;
-        let last = finding.end.line.max(finding.start.line) as usize;
-        let covered = file_lines
-            .get(first.min(file_lines.len())..last.min(file_lines.len()))
-            .unwrap_or_default();
+        if finding.fix.is_none() {
+            return;
+        }
+        let first = (finding.start.line.saturating_sub(1) as usize).min(file_lines.len());
+        let last = (finding.end.line.max(finding.start.line) as usize).min(file_lines.len());
+        let line_leaks =
+            (first..last).any(|index| self.line_holds_secret(index, file_lines[index]));
         let fix_leaks = finding
             .fix
             .as_ref()
             .is_some_and(|fix| self.mask(&fix.replacement).1);
-        if fix_leaks || self.holds_secret(covered.iter().copied()) {
+        if fix_leaks || line_leaks {
             finding.fix = None;
         }
     }

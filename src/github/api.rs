@@ -333,6 +333,45 @@ impl Installation {
         Ok(runs)
     }
 
+    /// A check run of ours on `head_sha` with `external_id` that is not
+    /// completed yet: a job that resumes after a crash takes it up instead
+    /// of creating a second one (the crash may have come between GitHub
+    /// creating it and the store recording it).
+    pub async fn find_open_check_run(
+        &self,
+        repo: &RepoRef,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<u64>, GitHubError> {
+        const ROUTE: &str = "GET /repos/{owner}/{repo}/commits/{ref}/check-runs";
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            check_runs: Vec<Listed1>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Listed1 {
+            id: u64,
+            status: String,
+            external_id: Option<String>,
+        }
+        let path = format!(
+            "/repos/{}/{}/commits/{}/check-runs?check_name={}&filter=all&per_page=100",
+            repo.owner, repo.name, head_sha, name
+        );
+        let listed: Listed = self
+            .call(Method::GET, ROUTE, &path, None)
+            .await?
+            .json(ROUTE)?;
+        Ok(listed
+            .check_runs
+            .into_iter()
+            .find(|run| {
+                run.external_id.as_deref() == Some(external_id) && run.status != "completed"
+            })
+            .map(|run| run.id))
+    }
+
     /// A pull request's head and base commits and draft state (for re-runs
     /// whose payload does not say, as for pull requests from forks).
     pub async fn get_pull_request(

@@ -29,6 +29,8 @@ pub struct Harness {
     pub bot: Running,
     pub client: reqwest::Client,
     deliveries: AtomicU64,
+    /// Holds the SQLite job store of this bot (removed with the harness).
+    _store_dir: tempfile::TempDir,
 }
 
 /// The pipeline `hunkscan serve` runs (pipeline::Options' defaults), with a
@@ -78,12 +80,19 @@ impl Harness {
             Emulator::start_without_openapi(APP_ID, PUBLIC_KEY).await
         };
         github.add_installation(INSTALLATION, REPO);
+        let store_dir = tempfile::tempdir().expect("a directory for the job store");
         let mut env: HashMap<&str, String> = HashMap::from([
             ("GITHUB_APP_ID", APP_ID.to_string()),
             ("GITHUB_PRIVATE_KEY", PRIVATE_KEY.to_owned()),
             ("GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
             ("GITHUB_API_URL", github.url.clone()),
             ("HUNKSCAN_WORKERS", "2".to_owned()),
+            (
+                "DATABASE_URL",
+                format!("sqlite://{}", store_dir.path().join("jobs.db").display()),
+            ),
+            // Failing GitHub calls are retried after milliseconds, not seconds.
+            ("HUNKSCAN_RETRY_BASE_MS", "20".to_owned()),
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
         ]);
@@ -104,6 +113,7 @@ impl Harness {
             bot,
             client: reqwest::Client::new(),
             deliveries: AtomicU64::new(0),
+            _store_dir: store_dir,
         }
     }
 

@@ -6,8 +6,10 @@ pub mod body;
 mod connection;
 pub mod serve;
 
-use super::queue::{JobSink, QueueError, Submitted};
-use super::webhook::{self, Delivery, SignatureVerifier};
+use super::queue::Submitted;
+use super::store::Store;
+use super::webhook::{self, Delivery, Job, JobKind, SignatureVerifier, Trigger};
+use super::worker::Worker;
 use crate::config::settings::Secret;
 use crate::metrics::{DeliveryLabels, Metrics};
 use axum::Router;
@@ -34,8 +36,10 @@ pub struct ServerState {
     pub webhook_secret: Secret,
     /// Our app id, to tell our check runs from other apps'.
     pub app_id: u64,
-    /// Where jobs go.
-    pub jobs: Arc<dyn JobSink>,
+    /// Where jobs go: stored before the delivery is answered.
+    pub store: Arc<dyn Store>,
+    /// Woken when a job is stored; completes superseded check runs.
+    pub worker: Arc<Worker>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The memory bodies may hold, and their time limit.
@@ -51,7 +55,7 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/api/github/webhooks", post(deliver))
         .route("/webhook", post(deliver))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(refuse_declared_oversize))
         .with_state(state)
@@ -160,22 +164,41 @@ async fn receive(
         }
     };
     let whole = Instant::now();
-    let (outcome, response) = if body.len() > OFF_THREAD_BYTES {
+    let routed = if body.len() > OFF_THREAD_BYTES {
         // Parsing megabytes takes milliseconds: not on the threads that
         // answer the other deliveries.
-        let (state, event, delivery) = (state.clone(), event.to_owned(), delivery.to_owned());
-        tokio::task::spawn_blocking(move || handle(&state, &event, &delivery, &body))
+        let (app_id, event, delivery) = (state.app_id, event.to_owned(), delivery.to_owned());
+        tokio::task::spawn_blocking(move || route(app_id, &event, &delivery, &body))
             .await
             .unwrap_or_else(|_| {
-                (
+                Routed::Answered(
                     "malformed",
                     answer(StatusCode::INTERNAL_SERVER_ERROR, "delivery handler failed"),
                 )
             })
     } else {
-        handle(state, event, delivery, &body)
+        route(state.app_id, event, delivery, &body)
+    };
+    let (outcome, response) = match routed {
+        Routed::Jobs(jobs) => store_jobs(state, event, delivery, jobs).await,
+        Routed::Answered(outcome, response) => (outcome, response),
     };
     (outcome, response, whole)
+}
+
+/// `/healthz`: the process answers and its store does (a round trip).
+async fn healthz(State(state): State<ServerState>) -> Response {
+    match state.store.health().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the job store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the job store does not answer",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The answer to a body that was not read whole and signed. A body not
@@ -225,70 +248,106 @@ fn bounded_event_label(event: &str) -> String {
     }
 }
 
-/// A signed delivery: routed, its jobs queued.
-fn handle(
-    state: &ServerState,
-    event: &str,
-    delivery: &str,
-    body: &[u8],
-) -> (&'static str, Response) {
+/// What a signed delivery comes to before anything is stored.
+enum Routed {
+    /// Jobs to store, then answer.
+    Jobs(Vec<Job>),
+    /// Answered already (ping, ignored, malformed): the outcome label and
+    /// the answer.
+    Answered(&'static str, Response),
+}
+
+/// A signed delivery: routed. Its jobs, or the answer when there is none.
+fn route(app_id: u64, event: &str, delivery: &str, body: &[u8]) -> Routed {
     if delivery.is_empty() {
-        return (
+        return Routed::Answered(
             "malformed",
             answer(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header"),
         );
     }
-    let routed = match webhook::route(event, delivery, body, state.app_id) {
+    let routed = match webhook::route(event, delivery, body, app_id) {
         Ok(routed) => routed,
         Err(error) => {
             tracing::warn!(event, delivery, %error, "malformed delivery");
-            return (
+            return Routed::Answered(
                 "malformed",
                 answer(StatusCode::BAD_REQUEST, error.to_string()),
             );
         }
     };
     match routed {
-        Delivery::Ping => ("pong", answer(StatusCode::OK, "pong")),
+        Delivery::Ping => Routed::Answered("pong", answer(StatusCode::OK, "pong")),
         Delivery::Ignored(why) => {
             tracing::debug!(event, delivery, why, "delivery ignored");
-            (
+            Routed::Answered(
                 "ignored",
                 answer(StatusCode::ACCEPTED, format!("ignored: {why}")),
             )
         }
-        Delivery::Jobs(jobs) => {
-            let mut queued = 0;
-            let mut duplicates = 0;
-            for job in jobs {
-                let id = job.id.clone();
-                match state.jobs.submit(job) {
-                    Ok(Submitted::Queued) => {
-                        queued += 1;
-                        state.metrics.jobs_pending.inc();
-                    }
-                    Ok(Submitted::DuplicateDelivery | Submitted::SameHeadQueued) => duplicates += 1,
-                    Err(error @ (QueueError::Full(_) | QueueError::Closed)) => {
-                        tracing::error!(event, delivery, job = id, %error, "job not queued");
-                        return (
-                            "queue_full",
-                            answer(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                format!("{error}; redeliver later"),
-                            ),
-                        );
-                    }
-                }
+        Delivery::Jobs(jobs) => Routed::Jobs(jobs),
+    }
+}
+
+/// Stores a delivery's jobs before answering: 202 once they are durable,
+/// 503 when the store cannot take them (GitHub then shows the delivery as
+/// failed, and the reconciler asks for it again). A push's jobs supersede
+/// the pull request's jobs for older heads.
+async fn store_jobs(
+    state: &ServerState,
+    event: &str,
+    delivery: &str,
+    jobs: Vec<Job>,
+) -> (&'static str, Response) {
+    let now = chrono::Utc::now();
+    let submitted = match state.store.enqueue(delivery, &jobs, now).await {
+        Ok(submitted) => submitted,
+        Err(error) => {
+            tracing::error!(event, delivery, %error, "delivery not stored");
+            let mut response = answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the delivery could not be stored; redeliver later",
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+            return ("store_unavailable", response);
+        }
+    };
+    let queued = submitted
+        .iter()
+        .filter(|s| matches!(s, Submitted::Queued))
+        .count();
+    let duplicates = submitted.len() - queued;
+    for (job, submitted) in jobs.iter().zip(&submitted) {
+        if !matches!(submitted, Submitted::Queued) {
+            continue;
+        }
+        // A push (not a re-run of an older head) makes the pull request's
+        // other heads obsolete; the store ends those not running now. Merge
+        // groups (number 0) are never obsolete to each other: a queue runs
+        // several at once, and each needs its own verdict.
+        if job.trigger != Trigger::Rerun && job.kind == JobKind::PullRequest && job.number > 0 {
+            match state
+                .store
+                .supersede(&job.repo, job.number, &job.head_sha, now)
+                .await
+            {
+                Ok(superseded) => state.worker.complete_superseded(superseded, &job.head_sha),
+                Err(error) => tracing::warn!(%error, "cannot supersede older heads"),
             }
-            tracing::info!(event, delivery, queued, duplicates, "delivery accepted");
-            let outcome = if queued > 0 { "accepted" } else { "duplicate" };
-            (
-                outcome,
-                answer(
-                    StatusCode::ACCEPTED,
-                    format!("{queued} job(s) queued, {duplicates} already known"),
-                ),
-            )
         }
     }
+    if queued > 0 {
+        state.worker.wake();
+    }
+    tracing::info!(event, delivery, queued, duplicates, "delivery accepted");
+    let outcome = if queued > 0 { "accepted" } else { "duplicate" };
+    (
+        outcome,
+        answer(
+            StatusCode::ACCEPTED,
+            format!("{queued} job(s) stored, {duplicates} already known"),
+        ),
+    )
 }

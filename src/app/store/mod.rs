@@ -41,7 +41,6 @@ pub use sqlite::SqliteStore;
 
 use super::queue::Submitted;
 use super::webhook::Job;
-use super::worker::JobOutcome;
 use crate::github::types::RepoRef;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -101,18 +100,6 @@ pub enum Outcome {
     Failed,
     /// Not even the check run could be created (or the retry budget is spent).
     Abandoned,
-}
-
-impl From<JobOutcome> for Outcome {
-    fn from(outcome: JobOutcome) -> Self {
-        match outcome {
-            JobOutcome::Completed => Outcome::Completed,
-            JobOutcome::Superseded => Outcome::Superseded,
-            JobOutcome::SkippedDraft => Outcome::SkippedDraft,
-            JobOutcome::Failed => Outcome::Failed,
-            JobOutcome::Abandoned => Outcome::Abandoned,
-        }
-    }
 }
 
 /// A claim on one job: every write for the job presents it, and is refused
@@ -247,8 +234,11 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, StoreError>;
 
-    /// Extends a live lease to `now + lease`. `false` once the lease has
-    /// expired or was taken over: the worker must stop writing for the job.
+    /// Extends a live lease to `now + duration`. `false` once the lease has
+    /// expired (even if nobody took the job over yet: another job of the
+    /// pull request may have started) or was taken over: the worker must
+    /// stop writing for the job. Renew well before expiry, e.g. every third
+    /// of the lease.
     async fn renew(
         &self,
         lease: &Lease,

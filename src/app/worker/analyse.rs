@@ -10,7 +10,7 @@
 
 use super::errors::{crashed, reported};
 use super::publish::{Ledger, complete, completion, read_ledger, thread_states, update_threads};
-use super::{JobOutcome, JobState, Worker, lock};
+use super::{JobContext, JobOutcome, JobState, Worker, lock};
 use crate::app::changes::{self, FetchPlan};
 use crate::app::threads::{self, Current};
 use crate::app::webhook::{Job, JobKind};
@@ -107,6 +107,7 @@ impl Worker {
         job: &Job,
         check: &CreatedCheckRun,
         state: &Mutex<JobState>,
+        context: &JobContext,
     ) -> Result<JobOutcome, JobError> {
         let check_id = check.id;
         let number = match job.kind {
@@ -164,7 +165,13 @@ impl Worker {
         let mut ledger = Ledger::default();
         if number > 0
             && let Some((reviewed, read)) = self
-                .review(github, job, &report, &change_set, &config, &mut notes)
+                .review(
+                    github,
+                    job,
+                    (&report, &change_set, &config),
+                    context,
+                    &mut notes,
+                )
                 .await?
         {
             stats = reviewed;
@@ -238,9 +245,8 @@ impl Worker {
         &self,
         github: &Installation,
         job: &Job,
-        report: &ScanReport,
-        change_set: &ChangeSet,
-        config: &RepoConfig,
+        (report, change_set, config): (&ScanReport, &ChangeSet, &RepoConfig),
+        context: &JobContext,
         notes: &mut Vec<String>,
     ) -> Result<Option<(ReviewStats, Ledger)>, JobError> {
         // Only the app's own bot user's comments count: without knowing it,
@@ -301,12 +307,22 @@ impl Worker {
             resolved: 0,
             reopened: 0,
         };
-        if !plan.comments.is_empty() {
+        // An earlier attempt of this job posted its review (the store
+        // recorded it): never a second one, whatever the listing says.
+        if !plan.comments.is_empty() && !context.reviewed {
             match self
                 .post_review(github, job, plan.comments, &plan.commented, &bot_login)
                 .await
             {
-                Ok(count) => stats.posted = count,
+                Ok(count) => {
+                    stats.posted = count;
+                    self.record(
+                        self.store
+                            .record_review(&context.lease, &plan.commented)
+                            .await,
+                        "review",
+                    );
+                }
                 Err(error) => {
                     // The findings are still in the check run's annotations.
                     let what = reported(&error, github_failure_class(&error), "review not posted");

@@ -47,7 +47,11 @@ pub fn github_failure_class(error: &GitHubError) -> FailureClass {
 
 /// A failure told to users as its class and an id; the details go to the
 /// log under the same id.
-pub(super) fn reported(error: &dyn std::fmt::Display, class: FailureClass, what: &str) -> String {
+pub(super) fn reported(
+    error: &(dyn std::fmt::Display + Sync),
+    class: FailureClass,
+    what: &str,
+) -> String {
     let error_id = failure::new_error_id();
     tracing::warn!(
         error_id,

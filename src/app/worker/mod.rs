@@ -1,9 +1,14 @@
-//! A job, from the in-progress check run to the completed one: read the pull
-//! request, analyse it (`analyse`), post one review, resolve what was fixed,
-//! complete the check (`publish`). Whatever fails, a check run this worker
-//! created is completed (`errors` says what users are told).
+//! A job, from the durable store to the completed check run: claimed under a
+//! lease that a keeper renews (`dispatch`), its check run created `queued`,
+//! the pull request analysed (`analyse`), one review posted, fixed threads
+//! resolved, the check completed (`publish`). Every write is recorded in the
+//! store, so a job taken up again after a crash or a deploy writes nothing
+//! twice. A transient GitHub failure puts the job back with a delay, up to a
+//! retry age; after that, or on any other failure, the check run is
+//! completed with the error conclusion (`errors` says what users are told).
 
 mod analyse;
+mod dispatch;
 mod errors;
 mod publish;
 mod subject;
@@ -12,18 +17,20 @@ use errors::crashed;
 pub use errors::{JobError, github_failure_class};
 use publish::completion;
 
+use super::store::{self, Claimed, Lease, Store};
 use super::webhook::{CHECK_NAME, Job, JobKind};
 use crate::config::repo::ErrorConclusion;
-use crate::github::GitHubApp;
-use crate::github::types::{CheckOutput, CreateCheckRun, RepoRef};
+use crate::github::api::CreatedCheckRun;
+use crate::github::types::{CheckOutput, CreateCheckRun};
+use crate::github::{GitHubApp, Installation};
 use crate::metrics::{JobLabels, Metrics};
 use crate::pipeline::Pipeline;
-use crate::report::failure;
+use crate::report::failure::{self, FailureClass};
+use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, watch};
 use tracing::Instrument;
 
 /// How a job ended.
@@ -39,6 +46,13 @@ pub enum JobOutcome {
     Failed,
     /// Not even the check run could be created.
     Abandoned,
+    /// Put back in the store to be tried again later (GitHub failed).
+    Retried,
+    /// Its lease was lost (another worker took it over, or it was
+    /// superseded): it stopped without writing more.
+    LeaseLost,
+    /// Stopped by a shutdown and put back in the store for the next start.
+    Released,
 }
 
 impl JobOutcome {
@@ -49,6 +63,9 @@ impl JobOutcome {
             JobOutcome::SkippedDraft => "skipped_draft",
             JobOutcome::Failed => "failed",
             JobOutcome::Abandoned => "abandoned",
+            JobOutcome::Retried => "retried",
+            JobOutcome::LeaseLost => "lease_lost",
+            JobOutcome::Released => "released",
         }
     }
 }
@@ -63,32 +80,71 @@ struct JobState {
     conclusion: Option<&'static str>,
 }
 
-/// A check run in progress, to complete if the process stops.
-#[derive(Debug, Clone)]
-struct ActiveCheck {
-    installation: u64,
-    repo: RepoRef,
-    check_id: u64,
+/// What a running job carries for the writes it must record.
+pub(crate) struct JobContext {
+    /// The claim; every store write presents it.
+    lease: Lease,
+    /// An earlier attempt already posted the review.
+    reviewed: bool,
 }
 
-/// Held while a job of one pull request runs.
-type PullLock = Arc<tokio::sync::Mutex<()>>;
+/// A job this process runs, to stop and put back on shutdown.
+struct RunningJob {
+    lease: Lease,
+    abort: tokio::task::AbortHandle,
+}
+
+/// How the worker runs jobs (from the settings).
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Jobs at once in this process.
+    pub concurrency: usize,
+    /// Longest a job may take, from its claim to its check run's completion.
+    pub job_deadline: Duration,
+    /// A claim's lease; renewed every third of it while the job runs.
+    pub lease: Duration,
+    /// A job GitHub keeps failing is retried (with a growing delay) until it
+    /// is this old; then its check run completes with the error conclusion.
+    pub retry_max_age: Duration,
+    /// The first retry's delay; it doubles per attempt, up to 5 minutes.
+    pub retry_base_delay: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            job_deadline: DEFAULT_JOB_DEADLINE,
+            lease: DEFAULT_LEASE,
+            retry_max_age: DEFAULT_RETRY_MAX_AGE,
+            retry_base_delay: Duration::from_secs(5),
+        }
+    }
+}
 
 /// Runs jobs.
 pub struct Worker {
     github: Arc<GitHubApp>,
     pipeline: Arc<Pipeline>,
     metrics: Arc<Metrics>,
-    concurrency: usize,
+    store: Arc<dyn Store>,
+    /// Unique per process: the store tells this worker's leases from others'.
+    id: String,
+    options: WorkerOptions,
     slots: Arc<Semaphore>,
-    pull_locks: Mutex<HashMap<(RepoRef, u64), PullLock>>,
-    active: Mutex<HashMap<String, ActiveCheck>>,
-    /// Longest a job may take, from its check run's creation to its completion.
-    job_deadline: std::time::Duration,
+    running: Mutex<HashMap<String, RunningJob>>,
+    /// Rung when a delivery was stored, so a free worker claims at once.
+    wake: Notify,
+    /// Set on shutdown: claim nothing more.
+    stopping: watch::Sender<bool>,
 }
 
 /// A job's deadline unless configured (`HUNKSCAN_JOB_DEADLINE_SECS`).
-pub const DEFAULT_JOB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+pub const DEFAULT_JOB_DEADLINE: Duration = Duration::from_secs(600);
+/// A claim's lease unless configured (`HUNKSCAN_LEASE_SECS`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// How long a failing job is retried unless configured (`HUNKSCAN_RETRY_MAX_AGE_SECS`).
+pub const DEFAULT_RETRY_MAX_AGE: Duration = Duration::from_secs(3600);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The maps stay consistent whatever panicked while holding them.
@@ -96,128 +152,145 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Worker {
-    /// A worker running at most `concurrency` jobs at once.
+    /// A worker taking jobs from `store`.
     pub fn new(
         github: Arc<GitHubApp>,
         pipeline: Arc<Pipeline>,
         metrics: Arc<Metrics>,
-        concurrency: usize,
+        store: Arc<dyn Store>,
+        options: WorkerOptions,
     ) -> Self {
-        let concurrency = concurrency.max(1);
+        let concurrency = options.concurrency.max(1);
         Self {
             github,
             pipeline,
             metrics,
-            concurrency,
+            store,
+            id: worker_id(),
             slots: Arc::new(Semaphore::new(concurrency)),
-            pull_locks: Mutex::default(),
-            active: Mutex::default(),
-            job_deadline: DEFAULT_JOB_DEADLINE,
+            options: WorkerOptions {
+                concurrency,
+                ..options
+            },
+            running: Mutex::default(),
+            wake: Notify::new(),
+            stopping: watch::channel(false).0,
         }
     }
 
-    /// Jobs that run longer than `deadline` are stopped and their check run
-    /// completed with the repository's error conclusion.
-    pub fn with_job_deadline(mut self, deadline: std::time::Duration) -> Self {
-        self.job_deadline = deadline;
-        self
+    /// This worker's id in the store's leases.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
-    /// Takes jobs from `receiver` only when a slot is free, so a full queue
-    /// pushes back on deliveries (503) instead of growing without bound.
-    pub fn start(self: Arc<Self>, mut receiver: mpsc::Receiver<Job>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
-                    return;
-                };
-                let Some(job) = receiver.recv().await else {
-                    return;
-                };
-                let worker = Arc::clone(&self);
-                tokio::spawn(async move {
-                    worker.run(job).await;
-                    drop(slot);
-                });
-            }
-        })
+    /// Claims the next job at once (a delivery was just stored).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
-    /// Waits up to `deadline` for running jobs; completes the check runs of
-    /// those still running as `neutral` ("interrupted, re-run"), so a restart
-    /// never leaves a check in progress. Answers how many were interrupted.
-    pub async fn drain(&self, deadline: std::time::Duration) -> usize {
-        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+    /// Stops claiming; waits up to `deadline` for running jobs; puts those
+    /// still running back in the store, where the next start (or another
+    /// instance) takes them up. Their check runs stay `queued`, which is
+    /// true. Answers how many were put back.
+    pub async fn drain(&self, deadline: Duration) -> usize {
+        self.stopping.send_replace(true);
+        let all = u32::try_from(self.options.concurrency).unwrap_or(u32::MAX);
         if let Ok(Ok(_all_slots)) =
             tokio::time::timeout(deadline, self.slots.acquire_many(all)).await
         {
             return 0;
         }
-        let interrupted: Vec<ActiveCheck> = lock(&self.active).values().cloned().collect();
-        for check in &interrupted {
-            let github = self.github.installation(check.installation);
-            let update = completion(
-                "neutral",
-                "Interrupted: hunkscan restarted during the analysis",
-                "The server stopped while this commit was being analysed. Re-run this check (or push again) to analyse it.",
-            );
-            if let Err(error) = github
-                .update_check_run(&check.repo, check.check_id, &update)
-                .await
-            {
-                tracing::error!(check_id = check.check_id, %error, "cannot complete an interrupted check run");
+        let interrupted: Vec<RunningJob> = lock(&self.running).drain().map(|(_, j)| j).collect();
+        for job in &interrupted {
+            job.abort.abort();
+            match self.store.release(&job.lease, Utc::now()).await {
+                Ok(_) => tracing::info!(job = %job.lease.job_id, "job put back for the next start"),
+                Err(error) => {
+                    tracing::error!(job = %job.lease.job_id, %error, "cannot put the job back; its lease expires instead")
+                }
             }
         }
         interrupted.len()
     }
 
-    fn pull_lock(&self, job: &Job) -> PullLock {
-        let mut locks = lock(&self.pull_locks);
-        // Forget the locks nobody holds, so the map does not grow forever.
-        locks.retain(|_, l| Arc::strong_count(l) > 1);
-        Arc::clone(locks.entry((job.repo.clone(), job.number)).or_default())
-    }
-
-    /// Runs one job to the end. Jobs of one pull request run one after
-    /// another, so two of them never post the same comment.
-    pub async fn run(self: Arc<Self>, job: Job) -> JobOutcome {
+    /// Runs one claimed job to the end, under its lease.
+    async fn run(self: Arc<Self>, claimed: Claimed) -> JobOutcome {
         let started = Instant::now();
-        let span = tracing::info_span!("job", id = %job.id, repo = %job.repo, pr = job.number, head = %job.head_sha);
-        let pull_lock = self.pull_lock(&job);
-        let outcome = async {
-            let _serialised = pull_lock.lock().await;
-            Arc::clone(&self).run_inner(job.clone()).await
-        }
-        .instrument(span)
-        .await;
+        let job_id = claimed.job.id.clone();
+        let span = tracing::info_span!("job", id = %claimed.job.id, repo = %claimed.job.repo, pr = claimed.job.number, head = %claimed.job.head_sha, attempt = claimed.lease.attempt);
+        let lease = claimed.lease.clone();
+        let (lost, mut lost_seen) = watch::channel(false);
+        let keeper = tokio::spawn(dispatch::keep_lease(
+            Arc::clone(&self.store),
+            lease.clone(),
+            self.options.lease,
+            lost,
+        ));
+        let task = tokio::spawn(Arc::clone(&self).run_claimed(claimed).instrument(span));
+        lock(&self.running).insert(
+            job_id.clone(),
+            RunningJob {
+                lease,
+                abort: task.abort_handle(),
+            },
+        );
+        let abort = task.abort_handle();
+        let outcome = tokio::select! {
+            joined = task => match joined {
+                Ok(outcome) => outcome,
+                // Aborted by a shutdown (the job is back in the store).
+                Err(error) if error.is_cancelled() => JobOutcome::Released,
+                Err(error) => {
+                    tracing::error!(job = %job_id, error = %crashed(error), "job task failed");
+                    JobOutcome::Failed
+                }
+            },
+            _ = lost_seen.wait_for(|lost| *lost) => {
+                abort.abort();
+                tracing::warn!(job = %job_id, "lease lost; the job stops without writing more");
+                JobOutcome::LeaseLost
+            }
+        };
+        keeper.abort();
+        lock(&self.running).remove(&job_id);
         self.metrics
             .jobs
             .get_or_create(&JobLabels {
                 outcome: outcome.label(),
             })
             .inc();
-        self.metrics.jobs_pending.dec();
         self.metrics
             .job_seconds
             .observe(started.elapsed().as_secs_f64());
-        tracing::info!(id = %job.id, outcome = outcome.label(), ms = started.elapsed().as_millis() as u64, "job finished");
+        tracing::info!(id = %job_id, outcome = outcome.label(), ms = started.elapsed().as_millis() as u64, "job finished");
         outcome
     }
 
-    async fn run_inner(self: Arc<Self>, mut job: Job) -> JobOutcome {
+    /// The job's work: its check run, the analysis, the outcome recorded.
+    async fn run_claimed(self: Arc<Self>, claimed: Claimed) -> JobOutcome {
+        let Claimed {
+            mut job,
+            lease,
+            enqueued_at,
+            written,
+            ..
+        } = claimed;
         let github = self.github.installation(job.installation_id);
-        // Hook: a triage command is a light job, no check run of its own.
+        // Hook: a triage command is a light job, with no check run of its own.
         if let JobKind::Triage(command) = &job.kind {
-            return subject::triage(&github, &job, command).await;
+            let outcome = subject::triage(&github, &job, command).await;
+            return self.finish(&lease, outcome).await;
         }
         // Hook: a re-run that named no pull request (a fork's) finds it.
         if job.number == 0 && job.kind == JobKind::PullRequest {
             match subject::find(&github, &mut job).await {
                 Ok(true) => {}
-                Ok(false) => return JobOutcome::Abandoned,
+                Ok(false) => return self.finish(&lease, JobOutcome::Abandoned).await,
                 Err(error) => {
-                    tracing::error!(%error, "cannot find what the re-run is about");
-                    return JobOutcome::Abandoned;
+                    let class = github_failure_class(&error);
+                    return self
+                        .retry_or_give_up(&github, &job, &lease, enqueued_at, None, class, &error)
+                        .await;
                 }
             }
         }
@@ -228,46 +301,33 @@ impl Worker {
                     job.base_sha = pull.base_sha;
                     job.draft = pull.draft;
                 }
-                Ok(_) => return JobOutcome::Superseded,
+                Ok(_) => return self.finish(&lease, JobOutcome::Superseded).await,
                 Err(error) => {
-                    tracing::error!(%error, "cannot read the pull request to re-run");
-                    return JobOutcome::Abandoned;
+                    let class = github_failure_class(&error);
+                    return self
+                        .retry_or_give_up(&github, &job, &lease, enqueued_at, None, class, &error)
+                        .await;
                 }
             }
         }
-        let create = CreateCheckRun {
-            name: CHECK_NAME.into(),
-            head_sha: job.head_sha.clone(),
-            status: "in_progress".into(),
-            started_at: now(),
-            external_id: Some(job.check_external_id()),
-            output: Some(CheckOutput {
-                title: "Analysing the changed lines".into(),
-                summary: "hunkscan is reading this pull request's changes.".into(),
-                text: None,
-                annotations: Vec::new(),
-            }),
-        };
-        let check = match github.create_check_run(&job.repo, &create).await {
+        let check = match self.check_run(&github, &job, &lease, &written).await {
             Ok(check) => check,
             Err(error) => {
-                tracing::error!(%error, "cannot create the check run; nothing to complete");
-                return JobOutcome::Abandoned;
+                let class = github_failure_class(&error);
+                return self
+                    .retry_or_give_up(&github, &job, &lease, enqueued_at, None, class, &error)
+                    .await;
             }
         };
         let check_id = check.id;
-        lock(&self.active).insert(
-            job.id.clone(),
-            ActiveCheck {
-                installation: job.installation_id,
-                repo: job.repo.clone(),
-                check_id,
-            },
-        );
         let state = Arc::new(Mutex::new(JobState {
             on_error: ErrorConclusion::Neutral,
             conclusion: None,
         }));
+        let context = Arc::new(JobContext {
+            lease: lease.clone(),
+            reviewed: written.review.is_some(),
+        });
         // In its own task, so that even a panic outside the analysis (a bug)
         // ends here and the check run is completed.
         let task = tokio::spawn({
@@ -275,51 +335,225 @@ impl Worker {
             let github = github.clone();
             let job = job.clone();
             let state = Arc::clone(&state);
-            async move { worker.analyse(&github, &job, &check, &state).await }
+            let context = Arc::clone(&context);
+            async move {
+                worker
+                    .analyse(&github, &job, &check, &state, &context)
+                    .await
+            }
         });
         let abort = task.abort_handle();
-        let analysis = match tokio::time::timeout(self.job_deadline, task).await {
+        let analysis = match tokio::time::timeout(self.options.job_deadline, task).await {
             Ok(joined) => joined.map_err(crashed).and_then(|result| result),
             Err(_elapsed) => {
                 // Files already being scanned stop at their own deadline.
                 abort.abort();
-                Err(JobError::Deadline(self.job_deadline))
+                Err(JobError::Deadline(self.options.job_deadline))
             }
         };
-        let outcome = match analysis {
-            Ok(outcome) => outcome,
+        match analysis {
+            Ok(outcome) => self.finish(&lease, outcome).await,
             Err(error) => {
-                let state = *lock(&state);
-                let conclusion = state.conclusion.unwrap_or(state.on_error.as_str());
                 let class = error.class();
-                let error_id = failure::new_error_id();
-                // The details stay here; the check run names the class and
-                // the id, nothing of the error's own text.
-                tracing::error!(
-                    error_id,
-                    class = class.label(),
-                    error = %crate::render::Untrusted(&error.to_string()),
-                    conclusion,
-                    "job failed; completing its check run"
-                );
-                let update = completion(
-                    conclusion,
-                    "hunkscan could not finish this analysis",
-                    &failure::summary(class, &error_id, &job.head_sha),
-                );
-                if let Err(error) = github
-                    .patient()
-                    .update_check_run(&job.repo, check_id, &update)
-                    .await
-                {
-                    tracing::error!(check_id, %error, "cannot complete the check run");
+                let state = *lock(&state);
+                // An analysis that knows its own conclusion is not retried:
+                // only its writing back failed, and a retry would redo it all.
+                if state.conclusion.is_none() {
+                    return self
+                        .retry_or_give_up(
+                            &github,
+                            &job,
+                            &lease,
+                            enqueued_at,
+                            Some((check_id, state)),
+                            class,
+                            &error,
+                        )
+                        .await;
                 }
-                JobOutcome::Failed
+                self.fail(&github, &job, &lease, check_id, state, class, &error)
+                    .await
             }
+        }
+    }
+
+    /// The job's check run: the one an earlier attempt recorded, or one an
+    /// earlier attempt created without recording it, or a new one
+    /// (`queued`: visible at once, and true of a job put back by a deploy).
+    async fn check_run(
+        &self,
+        github: &Installation,
+        job: &Job,
+        lease: &Lease,
+        written: &store::Written,
+    ) -> Result<CreatedCheckRun, crate::github::GitHubError> {
+        // A check run an earlier attempt made: the pull requests GitHub
+        // listed with it are not known any more (the check then judges this
+        // pull request alone).
+        let known = |id| CreatedCheckRun {
+            id,
+            pull_requests: Vec::new(),
         };
-        lock(&self.active).remove(&job.id);
+        if let Some(id) = written.check_run_id {
+            return Ok(known(id));
+        }
+        let external_id = job.check_external_id();
+        if lease.attempt > 1
+            && let Some(id) = github
+                .find_open_check_run(&job.repo, &job.head_sha, CHECK_NAME, &external_id)
+                .await?
+        {
+            self.record(self.store.record_check_run(lease, id).await, "check run");
+            return Ok(known(id));
+        }
+        let create = CreateCheckRun {
+            name: CHECK_NAME.into(),
+            head_sha: job.head_sha.clone(),
+            status: "queued".into(),
+            started_at: now(),
+            external_id: Some(external_id),
+            output: Some(CheckOutput {
+                title: "Analysing the changed lines".into(),
+                summary: "hunkscan is reading this pull request's changes.".into(),
+                text: None,
+                annotations: Vec::new(),
+            }),
+        };
+        let created = github.create_check_run(&job.repo, &create).await?;
+        self.record(
+            self.store.record_check_run(lease, created.id).await,
+            "check run",
+        );
+        Ok(created)
+    }
+
+    /// Records the job's outcome in the store.
+    async fn finish(&self, lease: &Lease, outcome: JobOutcome) -> JobOutcome {
+        self.record(
+            self.store
+                .complete(lease, store::Outcome::from(outcome), Utc::now())
+                .await,
+            "outcome",
+        );
         outcome
     }
+
+    /// A failure GitHub may get over (unavailable, rate limited) puts the
+    /// job back with a delay while it is younger than the retry age;
+    /// anything else, or an old job, completes its check run (creating it
+    /// if need be) with the error conclusion.
+    #[allow(clippy::too_many_arguments)]
+    async fn retry_or_give_up(
+        &self,
+        github: &Installation,
+        job: &Job,
+        lease: &Lease,
+        enqueued_at: chrono::DateTime<Utc>,
+        check: Option<(u64, JobState)>,
+        class: FailureClass,
+        error: &(dyn std::fmt::Display + Sync),
+    ) -> JobOutcome {
+        let transient = matches!(
+            class,
+            FailureClass::GitHubUnavailable | FailureClass::RateLimited
+        );
+        let age = (Utc::now() - enqueued_at).to_std().unwrap_or_default();
+        if transient && age < self.options.retry_max_age {
+            let delay = dispatch::retry_delay(self.options.retry_base_delay, lease.attempt);
+            tracing::warn!(
+                class = class.label(),
+                error = %crate::render::Untrusted(&error.to_string()),
+                delay_ms = delay.as_millis() as u64,
+                "GitHub failed; the job is put back to try again"
+            );
+            let not_before = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            self.record(
+                self.store
+                    .retry_later(lease, not_before, class.label())
+                    .await,
+                "retry",
+            );
+            return JobOutcome::Retried;
+        }
+        let state = check.map_or(
+            JobState {
+                on_error: ErrorConclusion::Neutral,
+                conclusion: None,
+            },
+            |(_, state)| state,
+        );
+        let check_id = match check {
+            Some((id, _)) => id,
+            None => match self
+                .check_run(github, job, lease, &store::Written::default())
+                .await
+            {
+                Ok(check) => check.id,
+                Err(error) => {
+                    tracing::error!(%error, "cannot create the check run to report the failure");
+                    return self.finish(lease, JobOutcome::Abandoned).await;
+                }
+            },
+        };
+        self.fail(github, job, lease, check_id, state, class, error)
+            .await
+    }
+
+    /// Completes the check run with the error conclusion (or the
+    /// analysis's own, when it had one) and a summary naming the class.
+    #[allow(clippy::too_many_arguments)]
+    async fn fail(
+        &self,
+        github: &Installation,
+        job: &Job,
+        lease: &Lease,
+        check_id: u64,
+        state: JobState,
+        class: FailureClass,
+        error: &(dyn std::fmt::Display + Sync),
+    ) -> JobOutcome {
+        let conclusion = state.conclusion.unwrap_or(state.on_error.as_str());
+        let error_id = failure::new_error_id();
+        // The details stay here; the check run names the class and the
+        // id, nothing of the error's own text.
+        tracing::error!(
+            error_id,
+            class = class.label(),
+            error = %crate::render::Untrusted(&error.to_string()),
+            conclusion,
+            "job failed; completing its check run"
+        );
+        let update = completion(
+            conclusion,
+            "hunkscan could not finish this analysis",
+            &failure::summary(class, &error_id, &job.head_sha),
+        );
+        if let Err(error) = github
+            .patient()
+            .update_check_run(&job.repo, check_id, &update)
+            .await
+        {
+            tracing::error!(check_id, %error, "cannot complete the check run");
+        }
+        self.finish(lease, JobOutcome::Failed).await
+    }
+
+    /// Logs a store write that failed or was refused (the lease was lost).
+    fn record(&self, written: Result<bool, store::StoreError>, what: &str) {
+        match written {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(what, "the store refused the write: the lease was lost"),
+            Err(error) => tracing::error!(what, %error, "cannot record in the store"),
+        }
+    }
+}
+
+/// Unique per process and start: host, process id and a random part.
+fn worker_id() -> String {
+    let host = std::env::var("FLY_MACHINE_ID")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "host".to_owned());
+    format!("{host}-{}-{}", std::process::id(), failure::new_error_id())
 }
 
 fn now() -> String {
