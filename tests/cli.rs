@@ -278,7 +278,7 @@ fn sarif_output_has_what_github_code_scanning_reads() {
                 .as_u64()
                 .is_some_and(|l| l >= 1)
         );
-        assert!(result["partialFingerprints"]["hunkscan/v1"].is_string());
+        assert!(result["partialFingerprints"]["hunkscan/v2"].is_string());
         assert!(["error", "warning", "note"].contains(&result["level"].as_str().expect("level")));
     }
     for rule in rules {

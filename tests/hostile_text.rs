@@ -12,9 +12,10 @@ use hunkscan::engine::{
     AnalyzerKind, ChangeKind, ChangedFile, Confidence, Content, Finding, Fix, Position, ScanReport,
     Severity, Skipped, Suppression, SuppressionSource,
 };
-use hunkscan::report::check_run::{self, CheckContext, ReviewStats};
+use hunkscan::report::check_run::{self, CheckContext, ReviewStats, Scope};
+use hunkscan::report::triage::{self, Dismissal, Verb};
 use hunkscan::report::{review, text};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use support::markdown::{active_parts, terminal_controls};
 
 /// The shapes an attacker writes into file names, code, resource names and
@@ -122,6 +123,14 @@ fn check_summaries_stay_inert() {
         let report = report_for(hostile);
         let fails = |s: Severity| s >= Severity::High;
         let notes = vec![format!("rules.disable names `{hostile}` ({hostile})")];
+        // A dismissal by reply: its reason and login are the commenter's.
+        let dismissals = vec![Dismissal {
+            fingerprints: vec!["00ff".into()],
+            verb: Verb::AcceptRisk,
+            by: (*hostile).to_owned(),
+            reason: (*hostile).to_owned(),
+            rules: vec!["python.rule".into()],
+        }];
         let output = check_run::build(&CheckContext {
             repo_url: "https://github.com/o/r",
             head_sha: "abc123",
@@ -130,7 +139,23 @@ fn check_summaries_stay_inert() {
             fail_on: "high".into(),
             notes: &notes,
             review: ReviewStats::default(),
+            scope: Scope {
+                number: 1,
+                dismissals: &dismissals,
+                ..Scope::default()
+            },
         });
+        assert!(
+            output.summary.contains("### Dismissed in review"),
+            "{}",
+            output.summary
+        );
+        let reply = triage::reply_dismissed(&dismissals[0], Some("success"));
+        let active = active_parts(&reply);
+        assert!(
+            active.is_empty(),
+            "hostile {hostile:?} made the triage reply active: {active:?}\n{reply}"
+        );
         let active = active_parts(&output.summary);
         assert!(
             active.is_empty(),
@@ -155,7 +180,7 @@ fn review_comments_stay_inert_and_keep_their_own_marker() {
         let files = HashMap::from([(path.as_str(), &file)]);
         let mut finding = finding(hostile, index);
         finding.end.column = 5;
-        let plan = review::plan(&[&finding], &files, &HashSet::new(), 10);
+        let plan = review::plan(&[&finding], &files, 10);
         assert_eq!(plan.comments.len(), 1, "{hostile:?}");
         let body = &plan.comments[0].body;
         let active = active_parts(body);

@@ -2,10 +2,13 @@
 //! queued ([`queue`], durably in [`store`]), analysed and written back ([`worker`]).
 
 pub mod changes;
+pub mod merge_queue;
 pub mod queue;
 pub mod reconcile;
 pub mod server;
 pub mod store;
+pub mod threads;
+pub mod triage;
 pub mod webhook;
 pub mod worker;
 

@@ -115,8 +115,25 @@ pub enum Trigger {
     Rerun,
 }
 
-/// One pull request at one head commit to analyse (stored whole, as JSON,
-/// by the durable job store).
+/// What a job does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Analyse a pull request at a head commit, review it and complete a
+    /// `hunkscan` check on the head.
+    #[default]
+    PullRequest,
+    /// Analyse a merge group's change (`base_sha`...`head_sha`) and complete
+    /// a `hunkscan` check on its head: annotations, no review (there is no
+    /// pull request to comment on). `number` is 0.
+    MergeGroup,
+    /// A command replied to one of the bot's review comments: no analysis,
+    /// the check is re-gated from what it already holds.
+    Triage(super::triage::Command),
+}
+
+/// One pull request (or merge group) at one head commit to analyse
+/// (stored whole, as JSON, by the durable job store).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     /// `X-GitHub-Delivery` (plus the pull request number when one delivery
@@ -128,7 +145,9 @@ pub struct Job {
     pub repo: RepoRef,
     /// `https://github.com/owner/repo`, for links in the summary.
     pub repo_url: String,
-    /// Pull request number.
+    /// Pull request number; 0 for a merge group, and for a check suite
+    /// re-run that named none (a fork's pull request: the worker finds it
+    /// from the external id of its earlier check run).
     pub number: u64,
     /// The commit analysed and checked.
     pub head_sha: String,
@@ -138,6 +157,19 @@ pub struct Job {
     pub draft: bool,
     /// Why.
     pub trigger: Trigger,
+    /// What to do (absent from jobs stored before job kinds: an analysis).
+    #[serde(default)]
+    pub kind: JobKind,
+}
+
+impl Job {
+    /// The `external_id` of the check run this job creates.
+    pub fn check_external_id(&self) -> String {
+        match self.kind {
+            JobKind::MergeGroup => merge_group_external_id(&self.repo, &self.base_sha),
+            _ => check_external_id(&self.repo, self.number),
+        }
+    }
 }
 
 /// What to do with a delivery.
@@ -162,14 +194,14 @@ pub struct PayloadError {
 }
 
 #[derive(Deserialize)]
-struct Installation {
-    id: u64,
+pub(super) struct Installation {
+    pub(super) id: u64,
 }
 
 #[derive(Deserialize)]
-struct Repository {
-    full_name: String,
-    html_url: String,
+pub(super) struct Repository {
+    pub(super) full_name: String,
+    pub(super) html_url: String,
 }
 
 #[derive(Deserialize)]
@@ -225,10 +257,39 @@ pub fn check_external_id(repo: &RepoRef, number: u64) -> String {
     format!("{repo}#{number}")
 }
 
-fn number_from_external_id(external_id: Option<&str>, repo: &RepoRef) -> Option<u64> {
-    let (prefix, number) = external_id?.rsplit_once('#')?;
-    (prefix == repo.to_string()).then_some(())?;
-    number.parse().ok()
+/// The `external_id` of a merge group's check run: `owner/repo@<base sha>`,
+/// so a re-run of it knows what to compare the head with.
+pub fn merge_group_external_id(repo: &RepoRef, base_sha: &str) -> String {
+    format!("{repo}@{base_sha}")
+}
+
+/// What one of our check runs was about, read back from its external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckSubject {
+    /// A pull request.
+    PullRequest(u64),
+    /// A merge group with this base commit.
+    MergeGroup(String),
+}
+
+/// Reads [`check_external_id`] and [`merge_group_external_id`] back; `None`
+/// for another repository's or an unknown form. Repository names never hold
+/// `#` or `@`, so the forms cannot be confused.
+pub fn subject_of_external_id(external_id: &str, repo: &RepoRef) -> Option<CheckSubject> {
+    let full = repo.to_string();
+    if let Some(number) = external_id
+        .strip_prefix(full.as_str())
+        .and_then(|rest| rest.strip_prefix('#'))
+    {
+        return number
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(CheckSubject::PullRequest);
+    }
+    let base = external_id.strip_prefix(full.as_str())?.strip_prefix('@')?;
+    (!base.is_empty() && base.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| CheckSubject::MergeGroup(base.to_owned()))
 }
 
 #[derive(Deserialize)]
@@ -261,7 +322,10 @@ struct InstallationEvent {
     installation: Option<Installation>,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(event: &str, body: &[u8]) -> Result<T, PayloadError> {
+pub(super) fn parse<T: for<'de> Deserialize<'de>>(
+    event: &str,
+    body: &[u8],
+) -> Result<T, PayloadError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| PayloadError {
         event: event.to_owned(),
@@ -269,7 +333,7 @@ fn parse<T: for<'de> Deserialize<'de>>(event: &str, body: &[u8]) -> Result<T, Pa
     })
 }
 
-fn repo(repository: &Repository, event: &str) -> Result<RepoRef, PayloadError> {
+pub(super) fn repo(repository: &Repository, event: &str) -> Result<RepoRef, PayloadError> {
     RepoRef::parse(&repository.full_name).ok_or_else(|| PayloadError {
         event: event.to_owned(),
         message: format!(
@@ -316,6 +380,7 @@ pub fn route(
                 base_sha: pr.base.sha,
                 draft: pr.draft,
                 trigger,
+                kind: JobKind::PullRequest,
             }]))
         }
         "check_run" => {
@@ -340,22 +405,23 @@ pub fn route(
             };
             let repo = repo(&payload.repository, event)?;
             let head = payload.check_run.head_sha;
-            if payload.check_run.pull_requests.is_empty()
-                && let Some(number) =
-                    number_from_external_id(payload.check_run.external_id.as_deref(), &repo)
-            {
-                // The worker reads the base (and draft state) from GitHub.
-                return Ok(Delivery::Jobs(vec![Job {
-                    id: format!("{delivery_id}#{number}"),
+            if payload.check_run.pull_requests.is_empty() {
+                let subject = payload
+                    .check_run
+                    .external_id
+                    .as_deref()
+                    .and_then(|id| subject_of_external_id(id, &repo));
+                let target = Target {
+                    delivery_id,
                     installation_id: installation.id,
                     repo,
                     repo_url: payload.repository.html_url,
-                    number,
                     head_sha: head,
-                    base_sha: String::new(),
-                    draft: false,
-                    trigger: Trigger::Rerun,
-                }]));
+                };
+                return match subject {
+                    Some(subject) => Ok(Delivery::Jobs(vec![target.rerun_of(subject)])),
+                    None => ignored("a re-run of a check run that names no pull request".into()),
+                };
             }
             jobs_for(
                 delivery_id,
@@ -386,6 +452,23 @@ pub fn route(
                 return ignored("no installation in the payload".into());
             };
             let repo = repo(&payload.repository, event)?;
+            if trigger == Trigger::Rerun && payload.check_suite.pull_requests.is_empty() {
+                // A fork's pull request (GitHub leaves `pull_requests`
+                // empty then) or a merge group: the worker finds the subject
+                // from the external id of our earlier check run on the head.
+                return Ok(Delivery::Jobs(vec![Job {
+                    id: delivery_id.to_owned(),
+                    installation_id: installation.id,
+                    repo,
+                    repo_url: payload.repository.html_url,
+                    number: 0,
+                    head_sha: payload.check_suite.head_sha,
+                    base_sha: String::new(),
+                    draft: false,
+                    trigger,
+                    kind: JobKind::PullRequest,
+                }]));
+            }
             jobs_for(
                 delivery_id,
                 installation.id,
@@ -396,6 +479,8 @@ pub fn route(
                 trigger,
             )
         }
+        "merge_group" => super::merge_queue::route(delivery_id, body),
+        "pull_request_review_comment" => super::triage::route(delivery_id, body),
         "installation" | "installation_repositories" => {
             let payload: InstallationEvent = parse(event, body)?;
             tracing::info!(
@@ -407,6 +492,38 @@ pub fn route(
             ignored(format!("{event}.{} logged", payload.action))
         }
         other => ignored(format!("event {other:?} is not used")),
+    }
+}
+
+/// Where a re-run lands, before its subject is known.
+struct Target<'a> {
+    delivery_id: &'a str,
+    installation_id: u64,
+    repo: RepoRef,
+    repo_url: String,
+    head_sha: String,
+}
+
+impl Target<'_> {
+    /// The job re-running our check on `subject`. The worker reads a pull
+    /// request's base (and draft state) from GitHub.
+    fn rerun_of(self, subject: CheckSubject) -> Job {
+        let (number, base_sha, kind) = match subject {
+            CheckSubject::PullRequest(number) => (number, String::new(), JobKind::PullRequest),
+            CheckSubject::MergeGroup(base) => (0, base, JobKind::MergeGroup),
+        };
+        Job {
+            id: format!("{}#{number}", self.delivery_id),
+            installation_id: self.installation_id,
+            repo: self.repo,
+            repo_url: self.repo_url,
+            number,
+            head_sha: self.head_sha,
+            base_sha,
+            draft: false,
+            trigger: Trigger::Rerun,
+            kind,
+        }
     }
 }
 
@@ -434,6 +551,7 @@ fn jobs_for(
             base_sha: pr.base.sha,
             draft: false,
             trigger,
+            kind: JobKind::PullRequest,
         })
         .collect();
     if jobs.is_empty() {
@@ -556,6 +674,44 @@ mod tests {
             route("check_run", "d", other_repo.as_bytes(), 1),
             Ok(Delivery::Ignored(_))
         ));
+    }
+
+    #[test]
+    fn a_suite_rerun_without_pull_requests_is_resolved_by_the_worker() {
+        let body = |action: &str| {
+            format!(
+                r#"{{"action":"{action}","check_suite":{{"head_sha":"h","app":{{"id":1}},"pull_requests":[]}},"repository":{{"full_name":"o/r","html_url":"u"}},"installation":{{"id":7}}}}"#
+            )
+        };
+        let Ok(Delivery::Jobs(jobs)) = route("check_suite", "d", body("rerequested").as_bytes(), 1)
+        else {
+            panic!("a job");
+        };
+        assert_eq!((jobs[0].number, jobs[0].base_sha.as_str()), (0, ""));
+        assert_eq!(jobs[0].kind, JobKind::PullRequest);
+        assert!(
+            matches!(
+                route("check_suite", "d", body("requested").as_bytes(), 1),
+                Ok(Delivery::Ignored(_))
+            ),
+            "a push to a branch without a pull request runs nothing"
+        );
+    }
+
+    #[test]
+    fn external_ids_name_pull_requests_and_merge_groups() {
+        let repo = RepoRef::parse("o/r").expect("repo");
+        assert_eq!(
+            subject_of_external_id("o/r#12", &repo),
+            Some(CheckSubject::PullRequest(12))
+        );
+        assert_eq!(
+            subject_of_external_id(&merge_group_external_id(&repo, "abc123"), &repo),
+            Some(CheckSubject::MergeGroup("abc123".into()))
+        );
+        for other in ["x/y#12", "o/r#0", "o/r#", "o/r@", "o/r@not-hex", "o/rr#1"] {
+            assert_eq!(subject_of_external_id(other, &repo), None, "{other}");
+        }
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub struct RepoConfig {
     pub drafts: DraftPolicy,
     /// Conclusion on internal error.
     pub on_error: ErrorConclusion,
+    /// Whether writers may dismiss findings by replying `/hunkscan …` to
+    /// the bot's comments (`triage: false` switches it off).
+    pub triage: bool,
 }
 
 impl Default for RepoConfig {
@@ -98,6 +101,7 @@ impl Default for RepoConfig {
             max_comments: DEFAULT_MAX_COMMENTS,
             drafts: DraftPolicy::Analyze,
             on_error: ErrorConclusion::Neutral,
+            triage: true,
         }
     }
 }
@@ -138,6 +142,7 @@ struct ConfigFile {
     comments: Option<CommentsSection>,
     drafts: Option<DraftPolicy>,
     on_error: Option<ErrorConclusion>,
+    triage: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +273,9 @@ impl RepoConfig {
         if let Some(on_error) = file.on_error {
             config.on_error = on_error;
         }
+        if let Some(triage) = file.triage {
+            config.triage = triage;
+        }
         config
     }
 
@@ -324,6 +332,7 @@ mod tests {
         assert_eq!(config.max_comments, 25);
         assert_eq!(config.drafts, DraftPolicy::Analyze);
         assert_eq!(config.on_error, ErrorConclusion::Neutral);
+        assert!(config.triage);
     }
 
     #[test]
@@ -342,6 +351,7 @@ comments:
   max: 3
 drafts: skip
 on_error: failure
+triage: false
 ";
         let (config, problems) = RepoConfig::parse(text);
         assert!(problems.is_empty(), "{problems:?}");
@@ -358,6 +368,7 @@ on_error: failure
         assert_eq!(config.max_comments, 3);
         assert_eq!(config.drafts, DraftPolicy::Skip);
         assert_eq!(config.on_error, ErrorConclusion::Failure);
+        assert!(!config.triage);
     }
 
     #[test]

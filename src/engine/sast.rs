@@ -591,7 +591,9 @@ impl SastAnalyzer {
             },
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
             masked: false,
-            identity: identity(&node.text()),
+            // The enclosing scope keeps the same code in two functions two
+            // findings, and the same code moved within its function one.
+            identity: format!("{} :: {}", scope_of(node), identity(&node.text())),
             secrets: if is_credential_rule(&info.metadata.cwe) {
                 super::redact::string_literals(&node.text())
             } else {
@@ -656,6 +658,35 @@ const MAX_IDENTITY_BYTES: usize = 4096;
 /// such nests held gigabytes of identities.
 ///
 /// [`fingerprint::normalise`]: super::fingerprint::normalise
+/// Scopes named in an identity at most (the innermost ones).
+const MAX_SCOPES: usize = 8;
+
+/// The enclosing named scopes of a match, outermost first: `class Shop /
+/// def checkout` in Python, `impl Parser / fn parse` in Rust; empty at
+/// module level.
+fn scope_of(node: &NodeMatch<StrDoc<SupportLang>>) -> String {
+    let mut scopes: Vec<String> = node
+        .ancestors()
+        .filter_map(|ancestor| {
+            let kind = ancestor.kind();
+            let (label, field) = match kind.as_ref() {
+                "function_definition" => ("def", "name"),
+                "class_definition" => ("class", "name"),
+                "function_item" => ("fn", "name"),
+                "impl_item" => ("impl", "type"),
+                "trait_item" => ("trait", "name"),
+                "mod_item" => ("mod", "name"),
+                _ => return None,
+            };
+            let name = ancestor.field(field)?.text().into_owned();
+            Some(format!("{label} {name}"))
+        })
+        .take(MAX_SCOPES)
+        .collect();
+    scopes.reverse();
+    scopes.join(" / ")
+}
+
 fn identity(text: &str) -> String {
     use sha2::{Digest, Sha256};
     if text.len() <= MAX_IDENTITY_BYTES {

@@ -19,8 +19,76 @@ pub struct PullRequestHead {
     pub draft: bool,
 }
 
+/// A check run as listed for a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedCheckRun {
+    /// Its id.
+    pub id: u64,
+    /// What the job that created it was about.
+    pub external_id: Option<String>,
+    /// When it started.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Open pull requests whose head is the commit.
+    pub pull_requests: Vec<CheckPull>,
+}
+
 /// GitHub lists at most this many files of a pull request.
 pub const MAX_PULL_REQUEST_FILES: usize = 3000;
+
+/// GitHub lists at most this many files of a comparison, all on its first
+/// page ("the list of changed files is only shown on the first page of
+/// results, and it includes up to 300 changed files for the entire
+/// comparison"; later pages only page through the commits).
+pub const MAX_COMPARE_FILES: usize = 300;
+
+/// A check run just created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedCheckRun {
+    /// Its id.
+    pub id: u64,
+    /// The open pull requests whose head is the check's commit, as GitHub
+    /// lists them in its answer (pull requests from forks are not listed).
+    pub pull_requests: Vec<CheckPull>,
+}
+
+/// A pull request as a check run lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CheckPull {
+    /// Its number.
+    pub number: u64,
+    /// Its base commit.
+    #[serde(deserialize_with = "base_sha")]
+    pub base: String,
+}
+
+fn base_sha<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Base {
+        sha: String,
+    }
+    Ok(<Base as serde::Deserialize>::deserialize(deserializer)?.sha)
+}
+
+/// What a user may do in a repository, as the collaborator permission API
+/// says it (`maintain` is reported as `write`, `triage` as `read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// `admin`.
+    Admin,
+    /// `write` (or `maintain`).
+    Write,
+    /// `read` (or `triage`).
+    Read,
+    /// `none`, an unknown value, or not a collaborator at all (404).
+    None,
+}
+
+impl Permission {
+    /// Whether the user can push to the repository.
+    pub fn can_write(self) -> bool {
+        matches!(self, Permission::Admin | Permission::Write)
+    }
+}
 
 fn to_value<T: Serialize>(route: &'static str, body: &T) -> Result<serde_json::Value, GitHubError> {
     serde_json::to_value(body).map_err(|error| GitHubError::Decode {
@@ -87,18 +155,90 @@ impl Installation {
         .await
     }
 
-    /// Creates a check run; answers its id. When GitHub's answer is lost,
-    /// looks for the run (same name, `external_id` and `started_at`) before
-    /// creating it again, so a retry never leaves an orphan in progress.
+    /// The files of a comparison `base...head` with their patches (at
+    /// most [`MAX_COMPARE_FILES`], all on the first page: one request).
+    /// `per_page=1` keeps the commit list, which the bot does not read, short.
+    pub async fn compare_files(
+        &self,
+        repo: &RepoRef,
+        base: &str,
+        head: &str,
+    ) -> Result<Vec<PullRequestFile>, GitHubError> {
+        const ROUTE: &str = "GET /repos/{owner}/{repo}/compare/{basehead}";
+        #[derive(serde::Deserialize)]
+        struct Comparison {
+            #[serde(default)]
+            files: Vec<PullRequestFile>,
+        }
+        let comparison: Comparison = self
+            .call(
+                Method::GET,
+                ROUTE,
+                &format!(
+                    "/repos/{}/{}/compare/{base}...{head}?per_page=1",
+                    repo.owner, repo.name
+                ),
+                None,
+            )
+            .await?
+            .json(ROUTE)?;
+        let mut files = comparison.files;
+        files.truncate(MAX_COMPARE_FILES);
+        Ok(files)
+    }
+
+    /// What `login` may do in the repository; a user who is not a
+    /// collaborator (404) has [`Permission::None`].
+    pub async fn collaborator_permission(
+        &self,
+        repo: &RepoRef,
+        login: &str,
+    ) -> Result<Permission, GitHubError> {
+        const ROUTE: &str = "GET /repos/{owner}/{repo}/collaborators/{username}/permission";
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            permission: String,
+        }
+        // A login is letters, digits and hyphens; anything else cannot be a
+        // collaborator and must not reach the path.
+        if login.is_empty()
+            || !login
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Ok(Permission::None);
+        }
+        let path = format!(
+            "/repos/{}/{}/collaborators/{login}/permission",
+            repo.owner, repo.name
+        );
+        match self.call(Method::GET, ROUTE, &path, None).await {
+            Ok(response) => Ok(match response.json::<Answer>(ROUTE)?.permission.as_str() {
+                "admin" => Permission::Admin,
+                "write" | "maintain" => Permission::Write,
+                "read" | "triage" => Permission::Read,
+                _ => Permission::None,
+            }),
+            Err(error) if error.is_status(404) => Ok(Permission::None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates a check run; answers its id and the pull requests GitHub
+    /// lists for its commit. When GitHub's answer is lost, looks for the run
+    /// (same name, `external_id` and `started_at`) before creating it again,
+    /// so a retry never leaves an orphan in progress.
     pub async fn create_check_run(
         &self,
         repo: &RepoRef,
         body: &CreateCheckRun,
-    ) -> Result<u64, GitHubError> {
+    ) -> Result<CreatedCheckRun, GitHubError> {
         const ROUTE: &str = "POST /repos/{owner}/{repo}/check-runs";
         #[derive(serde::Deserialize)]
         struct Created {
             id: u64,
+            #[serde(default)]
+            pull_requests: Vec<CheckPull>,
         }
         let path = format!("/repos/{}/{}/check-runs", repo.owner, repo.name);
         let value = to_value(ROUTE, body)?;
@@ -109,11 +249,17 @@ impl Installation {
                 .call_once(Method::POST, ROUTE, &path, Some(&value))
                 .await
             {
-                Ok(response) => return Ok(response.json::<Created>(ROUTE)?.id),
+                Ok(response) => {
+                    let created: Created = response.json(ROUTE)?;
+                    return Ok(CreatedCheckRun {
+                        id: created.id,
+                        pull_requests: created.pull_requests,
+                    });
+                }
                 Err(error @ GitHubError::Ambiguous { .. }) => {
                     tracing::warn!(%error, "check run creation unclear; looking for it");
-                    if let Some(id) = self.find_check_run(repo, body).await? {
-                        return Ok(id);
+                    if let Some(found) = self.find_check_run(repo, body).await? {
+                        return Ok(found);
                     }
                     if attempts >= 3 {
                         return Err(error);
@@ -129,7 +275,29 @@ impl Installation {
         &self,
         repo: &RepoRef,
         body: &CreateCheckRun,
-    ) -> Result<Option<u64>, GitHubError> {
+    ) -> Result<Option<CreatedCheckRun>, GitHubError> {
+        let started = chrono::DateTime::parse_from_rfc3339(&body.started_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc));
+        Ok(self
+            .list_check_runs(repo, &body.head_sha, &body.name)
+            .await?
+            .into_iter()
+            .find(|run| run.external_id == body.external_id && run.started_at == started)
+            .map(|run| CreatedCheckRun {
+                id: run.id,
+                pull_requests: run.pull_requests,
+            }))
+    }
+
+    /// The check runs named `name` on a commit, newest first (one page of
+    /// 100: the bot creates one per job).
+    pub async fn list_check_runs(
+        &self,
+        repo: &RepoRef,
+        sha: &str,
+        name: &str,
+    ) -> Result<Vec<ListedCheckRun>, GitHubError> {
         const ROUTE: &str = "GET /repos/{owner}/{repo}/commits/{ref}/check-runs";
         #[derive(serde::Deserialize)]
         struct Listed {
@@ -140,23 +308,29 @@ impl Installation {
             id: u64,
             external_id: Option<String>,
             started_at: Option<chrono::DateTime<chrono::Utc>>,
+            #[serde(default)]
+            pull_requests: Vec<CheckPull>,
         }
         let path = format!(
-            "/repos/{}/{}/commits/{}/check-runs?check_name={}&filter=all&per_page=100",
-            repo.owner, repo.name, body.head_sha, body.name
+            "/repos/{}/{}/commits/{sha}/check-runs?check_name={name}&filter=all&per_page=100",
+            repo.owner, repo.name
         );
         let listed: Listed = self
             .call(Method::GET, ROUTE, &path, None)
             .await?
             .json(ROUTE)?;
-        let started = chrono::DateTime::parse_from_rfc3339(&body.started_at)
-            .ok()
-            .map(|t| t.with_timezone(&chrono::Utc));
-        Ok(listed
+        let mut runs: Vec<ListedCheckRun> = listed
             .check_runs
             .into_iter()
-            .find(|run| run.external_id == body.external_id && run.started_at == started)
-            .map(|run| run.id))
+            .map(|run| ListedCheckRun {
+                id: run.id,
+                external_id: run.external_id,
+                started_at: run.started_at,
+                pull_requests: run.pull_requests,
+            })
+            .collect();
+        runs.sort_by_key(|run| std::cmp::Reverse(run.id));
+        Ok(runs)
     }
 
     /// A check run of ours on `head_sha` with `external_id` that is not

@@ -561,6 +561,11 @@ impl Installation {
         self.id
     }
 
+    /// The app's id.
+    pub fn app_id(&self) -> u64 {
+        self.app.identity.app_id
+    }
+
     /// The same installation with [`RetryPolicy::patient`], for the calls
     /// that must not give up early (completing a check run).
     pub fn patient(&self) -> Installation {

@@ -7,6 +7,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
+/// Whether `graphql_login` (as GraphQL names an actor) is `rest_login` (as
+/// REST does): GraphQL names an app's bot user without the `[bot]` suffix.
+pub fn same_login(graphql_login: &str, rest_login: &str) -> bool {
+    graphql_login == rest_login || rest_login.strip_suffix("[bot]") == Some(graphql_login)
+}
+
 /// Blobs per query: GitHub limits a query's cost and size; 100 aliases with
 /// three scalar fields each stay far below it.
 pub const BLOBS_PER_QUERY: usize = 100;
@@ -49,6 +55,8 @@ pub struct ReviewThread {
     pub is_resolved: bool,
     /// REST id of the thread's first comment.
     pub first_comment_id: Option<u64>,
+    /// Who resolved it, when resolved (`hunkscan[bot]` when the bot did).
+    pub resolved_by: Option<String>,
 }
 
 impl Installation {
@@ -124,7 +132,7 @@ impl Installation {
         repo: &RepoRef,
         number: u64,
     ) -> Result<Vec<ReviewThread>, GitHubError> {
-        const QUERY: &str = "query($owner:String!,$name:String!,$number:Int!,$cursor:String){repository(owner:$owner,name:$name){pullRequest(number:$number){reviewThreads(first:100,after:$cursor){pageInfo{hasNextPage endCursor} nodes{id isResolved comments(first:1){nodes{databaseId}}}}}}}";
+        const QUERY: &str = "query($owner:String!,$name:String!,$number:Int!,$cursor:String){repository(owner:$owner,name:$name){pullRequest(number:$number){reviewThreads(first:100,after:$cursor){pageInfo{hasNextPage endCursor} nodes{id isResolved resolvedBy{login} comments(first:1){nodes{databaseId}}}}}}}";
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Data {
@@ -158,7 +166,13 @@ impl Installation {
         struct ThreadNode {
             id: String,
             is_resolved: bool,
+            #[serde(default)]
+            resolved_by: Option<Actor>,
             comments: Connection<CommentNode>,
+        }
+        #[derive(Deserialize)]
+        struct Actor {
+            login: String,
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -184,6 +198,7 @@ impl Installation {
                 id: node.id,
                 is_resolved: node.is_resolved,
                 first_comment_id: node.comments.nodes.first().and_then(|c| c.database_id),
+                resolved_by: node.resolved_by.map(|a| a.login),
             }));
             match connection.page_info {
                 Some(PageInfo {
@@ -198,14 +213,29 @@ impl Installation {
 
     /// Resolves review threads, many per request.
     pub async fn resolve_review_threads(&self, thread_ids: &[String]) -> Result<(), GitHubError> {
-        for chunk in thread_ids.chunks(RESOLVES_PER_REQUEST) {
+        self.set_threads_resolved(thread_ids, &[]).await
+    }
+
+    /// Resolves `resolve` and reopens `unresolve`, as many per request as
+    /// [`RESOLVES_PER_REQUEST`] allows (one request for a usual push).
+    pub async fn set_threads_resolved(
+        &self,
+        resolve: &[String],
+        unresolve: &[String],
+    ) -> Result<(), GitHubError> {
+        let all: Vec<(&str, &String)> = resolve
+            .iter()
+            .map(|id| ("resolveReviewThread", id))
+            .chain(unresolve.iter().map(|id| ("unresolveReviewThread", id)))
+            .collect();
+        for chunk in all.chunks(RESOLVES_PER_REQUEST) {
             let mut declarations = Vec::new();
             let mut fields = String::new();
             let mut variables = Map::new();
-            for (i, id) in chunk.iter().enumerate() {
+            for (i, (mutation, id)) in chunk.iter().enumerate() {
                 declarations.push(format!("$t{i}:ID!"));
                 fields.push_str(&format!(
-                    "r{i}:resolveReviewThread(input:{{threadId:$t{i}}}){{thread{{id isResolved}}}} "
+                    "r{i}:{mutation}(input:{{threadId:$t{i}}}){{thread{{id isResolved}}}} "
                 ));
                 variables.insert(format!("t{i}"), json!(id));
             }

@@ -5,9 +5,11 @@
 
 use super::review::cwe_link;
 use super::severity_counts;
+use super::triage::{self as triage_text, Dismissal, Gate};
 use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
 use crate::github::types::Annotation;
 use crate::render::{self, code_span};
+use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write;
 
 /// GitHub's limit for `output.summary` and `output.text`, in characters.
@@ -34,6 +36,36 @@ pub struct ReviewStats {
     pub over_cap: usize,
     /// Threads of fixed findings resolved now.
     pub resolved: usize,
+    /// Threads of reintroduced findings reopened now.
+    pub reopened: usize,
+}
+
+/// Another open pull request whose head is the same commit: one check on
+/// a commit judges every pull request it is the head of.
+#[derive(Debug, Clone, Default)]
+pub struct OtherPull {
+    /// Its number.
+    pub number: u64,
+    /// Its new, undismissed findings, with the severities.
+    pub new: Vec<Finding>,
+    /// Fingerprints of those that fail the check.
+    pub failing: BTreeSet<String>,
+    /// Its dismissals.
+    pub dismissals: Vec<Dismissal>,
+}
+
+/// What the check covers beyond one analysis: the pull request's number,
+/// its dismissals in review, the other pull requests on the commit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The pull request analysed (0 for a merge group).
+    pub number: u64,
+    /// Fingerprints dismissed in review: not new problems any more.
+    pub dismissed: Option<&'a HashSet<String>>,
+    /// Those dismissals, for their section.
+    pub dismissals: &'a [Dismissal],
+    /// The other open pull requests whose head is this commit.
+    pub others: &'a [OtherPull],
 }
 
 /// Everything the output is built from.
@@ -52,6 +84,8 @@ pub struct CheckContext<'a> {
     pub notes: &'a [String],
     /// The review step's counts.
     pub review: ReviewStats,
+    /// Dismissals and other pull requests.
+    pub scope: Scope<'a>,
 }
 
 /// The output to send.
@@ -63,6 +97,8 @@ pub struct CheckRunOutput {
     pub title: String,
     /// Markdown, within [`MAX_OUTPUT_CHARS`].
     pub summary: String,
+    /// `output.text`: the hidden gate ([`Gate`]) that re-gating reads.
+    pub text: Option<String>,
     /// Every annotation; the caller sends them in batches of
     /// [`MAX_ANNOTATIONS_PER_REQUEST`].
     pub annotations: Vec<Annotation>,
@@ -77,11 +113,13 @@ pub fn is_new_problem(finding: &Finding) -> bool {
 /// Builds the output.
 pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
     let report = context.report;
+    let scope = context.scope;
+    let dismissed = |f: &Finding| scope.dismissed.is_some_and(|d| d.contains(&f.fingerprint));
     // Most severe first, then by place: a reviewer reads the worst first.
     let mut new: Vec<&Finding> = report
         .findings
         .iter()
-        .filter(|f| is_new_problem(f))
+        .filter(|f| is_new_problem(f) && !dismissed(f))
         .collect();
     new.sort_by(|a, b| {
         b.severity
@@ -98,7 +136,20 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         .iter()
         .filter(|f| f.suppression.is_some())
         .collect();
-    let failing = new.iter().any(|f| (context.fails)(f.severity));
+    let mut gate = Gate {
+        fail_on: context.fail_on.clone(),
+        ..Gate::default()
+    };
+    gate.failing.insert(
+        scope.number,
+        new.iter()
+            .filter(|f| (context.fails)(f.severity))
+            .map(|f| f.fingerprint.clone())
+            .collect(),
+    );
+    for other in scope.others {
+        gate.failing.insert(other.number, other.failing.clone());
+    }
 
     let mut title = match new.len() {
         0 => "No new findings".to_owned(),
@@ -116,20 +167,40 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
     }
 
     let mut summary = String::new();
-    let verdict = if failing {
-        format!(
-            "fails: at least one new finding is at or above `{}`",
-            context.fail_on
-        )
-    } else {
-        format!("passes: nothing new at or above `{}`", context.fail_on)
-    };
+    let dismissed_count = scope.dismissals.len()
+        + scope
+            .others
+            .iter()
+            .map(|o| o.dismissals.len())
+            .sum::<usize>();
     let _ = writeln!(
         summary,
-        "**{title}** in {} analysed file{}. The check {verdict}.\n",
+        "**{title}** in {} analysed file{}. {}{}{}\n",
         report.files_analyzed,
-        if report.files_analyzed == 1 { "" } else { "s" }
+        if report.files_analyzed == 1 { "" } else { "s" },
+        triage_text::VERDICT_START,
+        verdict(gate.conclusion(), &context.fail_on, dismissed_count),
+        triage_text::VERDICT_END,
     );
+    if !scope.others.is_empty() {
+        pulls_table(&mut summary, context, &new, &gate);
+    }
+    summary.push_str(triage_text::DISMISSALS_START);
+    let several = !scope.others.is_empty();
+    summary.push_str(&triage_text::dismissals_block(
+        scope.number,
+        several,
+        scope.dismissals,
+    ));
+    for other in scope.others {
+        summary.push_str(&triage_text::dismissals_block(
+            other.number,
+            several,
+            &other.dismissals,
+        ));
+    }
+    summary.push_str(triage_text::DISMISSALS_END);
+    summary.push_str("\n\n");
     if new.len() > MAX_ANNOTATIONS {
         let _ = writeln!(
             summary,
@@ -244,22 +315,108 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
             if review.resolved == 1 { "" } else { "s" }
         );
     }
+    if review.reopened > 0 {
+        let _ = write!(
+            summary,
+            ", {} thread{} of reintroduced findings reopened",
+            review.reopened,
+            if review.reopened == 1 { "" } else { "s" }
+        );
+    }
     summary.push_str("</sub>\n");
 
+    let mut annotations: Vec<Annotation> = new
+        .iter()
+        .take(MAX_ANNOTATIONS)
+        .map(|f| annotation(f, context))
+        .collect();
+    // The other pull requests' findings are on the same commit: annotated
+    // too, once each.
+    for finding in scope.others.iter().flat_map(|o| &o.new) {
+        if annotations.len() >= MAX_ANNOTATIONS {
+            break;
+        }
+        let candidate = annotation(finding, context);
+        if !annotations
+            .iter()
+            .any(|a| a.raw_details == candidate.raw_details && a.start_line == candidate.start_line)
+        {
+            annotations.push(candidate);
+        }
+    }
     CheckRunOutput {
-        conclusion: if failing { "failure" } else { "success" },
+        conclusion: gate.conclusion(),
         title: truncate(&title, MAX_ANNOTATION_TITLE_CHARS, ""),
         summary: truncate(
             &summary,
             MAX_OUTPUT_CHARS,
             "\n\n**Summary truncated** at GitHub's 65,535-character limit; the annotations list the findings.\n",
         ),
-        annotations: new
-            .iter()
-            .take(MAX_ANNOTATIONS)
-            .map(|f| annotation(f, context))
-            .collect(),
+        // A gate too large for `text` is left out: a dismissal then waits
+        // for the next analysis to change the conclusion.
+        text: Some(gate.marker()).filter(|m| m.len() <= MAX_OUTPUT_CHARS),
+        annotations,
     }
+}
+
+/// The verdict sentence, between the summary's verdict markers.
+pub fn verdict(conclusion: &str, fail_on: &str, dismissed: usize) -> String {
+    let set_aside = match dismissed {
+        0 => String::new(),
+        1 => " (1 finding dismissed in review is set aside)".to_owned(),
+        n => format!(" ({n} findings dismissed in review are set aside)"),
+    };
+    if conclusion == "failure" {
+        format!("The check fails: at least one new finding is at or above `{fail_on}`{set_aside}.")
+    } else {
+        format!("The check passes: nothing new at or above `{fail_on}`{set_aside}.")
+    }
+}
+
+/// The check's title with its dismissal count brought up to date.
+pub fn title_with_dismissals(title: &str, dismissed: usize) -> String {
+    let base = match title.rsplit_once(", ") {
+        Some((base, last)) if last.ends_with(" dismissed") => base,
+        _ => title,
+    };
+    let title = match dismissed {
+        0 => base.to_owned(),
+        n => format!("{base}, {n} dismissed"),
+    };
+    truncate(&title, MAX_ANNOTATION_TITLE_CHARS, "")
+}
+
+fn pulls_table(out: &mut String, context: &CheckContext<'_>, new: &[&Finding], gate: &Gate) {
+    out.push_str("This commit is the head of several open pull requests; the check judges them all.\n\n| Pull request | New findings | Verdict |\n| --- | --- | --- |\n");
+    let mut row = |number: u64, severities: Vec<Severity>| {
+        let verdict = if gate.failing.get(&number).is_some_and(|f| !f.is_empty()) {
+            "fails"
+        } else {
+            "passes"
+        };
+        let counts = if severities.is_empty() {
+            "none".to_owned()
+        } else {
+            format!(
+                "{} ({})",
+                severities.len(),
+                severity_counts(severities.iter())
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| [\\#\u{200B}{number}]({}/pull/{number}) | {counts} | {verdict} |",
+            context.repo_url
+        );
+    };
+    row(
+        context.scope.number,
+        new.iter().map(|f| f.severity).collect(),
+    );
+    for other in context.scope.others {
+        row(other.number, other.new.iter().map(|f| f.severity).collect());
+    }
+    out.push('\n');
 }
 
 fn capitalised(severity: Severity) -> String {
@@ -399,6 +556,7 @@ mod tests {
             fail_on: "high".into(),
             notes,
             review: ReviewStats::default(),
+            scope: Scope::default(),
         })
     }
 

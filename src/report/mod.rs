@@ -7,6 +7,7 @@ pub mod json;
 pub mod review;
 pub mod sarif;
 pub mod text;
+pub mod triage;
 
 use crate::engine::{Confidence, Severity};
 

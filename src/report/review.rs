@@ -8,30 +8,60 @@ use crate::engine::{ChangedFile, Finding, Severity};
 use crate::github::types::DraftReviewComment;
 use crate::render;
 use std::collections::HashMap;
-use std::collections::HashSet;
 
 const MARKER_PREFIX: &str = "<!-- hunkscan:fingerprint=";
 const MARKER_SUFFIX: &str = " -->";
+const RULES_KEY: &str = ";rules=";
 
-/// The hidden marker carrying a finding's fingerprint. The bot writes it as
-/// the last line of its own comments, after everything quoted from the pull
-/// request.
-pub fn marker(fingerprint: &str) -> String {
-    format!("{MARKER_PREFIX}{fingerprint}{MARKER_SUFFIX}")
+/// The hidden marker carrying the fingerprints (and rule ids) of the
+/// findings one comment is about. The bot writes it as the last line of its
+/// own comments, after everything quoted from the pull request.
+pub fn marker(fingerprints: &[String], rules: &[String]) -> String {
+    format!(
+        "{MARKER_PREFIX}{}{RULES_KEY}{}{MARKER_SUFFIX}",
+        fingerprints.join(","),
+        rules.join(",")
+    )
 }
 
-/// The fingerprint in a comment body written by [`marker`]: read from the
-/// body's LAST line only, which the bot writes itself outside any quoted
-/// content. A marker anywhere else (inside a suggestion block, in a quoted
-/// file name, in code) is not the bot's and counts for nothing. Callers also
-/// check that the comment's author is the app's own bot user.
-pub fn fingerprint_in(body: &str) -> Option<&str> {
+/// What a marker says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker<'a> {
+    /// The findings' fingerprints.
+    pub fingerprints: Vec<&'a str>,
+    /// Their rule ids (empty in markers of older versions).
+    pub rules: Vec<&'a str>,
+}
+
+/// The marker in a comment body written by [`marker`]: read from the body's
+/// LAST line only, which the bot writes itself outside any quoted content. A
+/// marker anywhere else (inside a suggestion block, in a quoted file name,
+/// in code) is not the bot's and counts for nothing. Callers also check that
+/// the comment's author is the app's own bot user.
+pub fn marker_in(body: &str) -> Option<Marker<'_>> {
     let last = body.trim_end_matches(['\n', '\r']).rsplit('\n').next()?;
-    let fingerprint = last
+    let inner = last
         .strip_prefix(MARKER_PREFIX)?
         .strip_suffix(MARKER_SUFFIX)?;
-    (!fingerprint.is_empty() && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(fingerprint)
+    let (fingerprints, rules) = inner.split_once(RULES_KEY).unwrap_or((inner, ""));
+    let fingerprints: Vec<&str> = fingerprints.split(',').collect();
+    let rules: Vec<&str> = rules.split(',').filter(|r| !r.is_empty()).collect();
+    let valid = fingerprints
+        .iter()
+        .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_hexdigit()))
+        && rules.iter().all(|r| {
+            r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    valid.then_some(Marker {
+        fingerprints,
+        rules,
+    })
+}
+
+/// The first fingerprint of a comment's marker (see [`marker_in`]).
+pub fn fingerprint_in(body: &str) -> Option<&str> {
+    marker_in(body).and_then(|m| m.fingerprints.first().copied())
 }
 
 /// Where a finding's comment goes, if anywhere.
@@ -90,12 +120,21 @@ pub struct ReviewPlan {
     pub already_posted: usize,
 }
 
-/// One comment per new, active finding, most severe first, at most
-/// `max_comments`, skipping fingerprints already posted.
+/// Whether two findings anchored on the same lines describe one problem
+/// (a token in a Dockerfile `ENV` is both a GitHub token to the secrets
+/// analyzer and a secret in an image layer to the Dockerfile rules): the
+/// same weakness (CWE) on the same lines is one comment.
+fn same_problem(a: &Finding, b: &Finding) -> bool {
+    a.path == b.path && a.cwe.is_some() && a.cwe == b.cwe
+}
+
+/// One comment per problem for the findings given (those not commented
+/// on yet), most severe first, at most `max_comments` comments. Findings on
+/// the same lines that describe one problem share one comment, whose marker
+/// covers all their fingerprints.
 pub fn plan(
     findings: &[&Finding],
     files: &HashMap<&str, &ChangedFile>,
-    already_posted: &HashSet<String>,
     max_comments: usize,
 ) -> ReviewPlan {
     let mut plan = ReviewPlan::default();
@@ -104,12 +143,11 @@ pub fn plan(
         b.severity
             .cmp(&a.severity)
             .then_with(|| (&a.path, a.start).cmp(&(&b.path, b.start)))
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
     });
+    // Commentable findings grouped by anchor and problem, in order.
+    let mut groups: Vec<(Anchor, Vec<&Finding>)> = Vec::new();
     for finding in ordered {
-        if already_posted.contains(&finding.fingerprint) {
-            plan.already_posted += 1;
-            continue;
-        }
         let Some(file) = files.get(finding.path.as_str()) else {
             plan.not_commentable += 1;
             continue;
@@ -118,26 +156,41 @@ pub fn plan(
             plan.not_commentable += 1;
             continue;
         };
+        match groups
+            .iter_mut()
+            .find(|(a, members)| *a == anchor && same_problem(members[0], finding))
+        {
+            Some((_, members)) => members.push(finding),
+            None => groups.push((anchor, vec![finding])),
+        }
+    }
+    for (anchor, members) in groups {
         if plan.comments.len() >= max_comments {
-            plan.over_cap += 1;
+            plan.over_cap += members.len();
             continue;
         }
+        let first = members[0];
         // The engine drops the fix of a finding on a line holding a
-        // secret; a suggestion also needs code GitHub can apply verbatim.
-        let suggestion = file
-            .head
-            .text()
-            .and_then(|text| suggestion(finding, anchor, text))
-            .filter(|code| render::is_plain_code(code));
+        // secret; a suggestion also needs code GitHub can apply verbatim,
+        // and one fix for one finding.
+        let suggestion = match (members.len(), files.get(first.path.as_str())) {
+            (1, Some(file)) => file
+                .head
+                .text()
+                .and_then(|text| suggestion(first, anchor, text))
+                .filter(|code| render::is_plain_code(code)),
+            _ => None,
+        };
         plan.comments.push(DraftReviewComment {
-            path: finding.path.clone(),
+            path: first.path.clone(),
             line: anchor.line,
             side: "RIGHT".into(),
             start_line: anchor.start_line,
             start_side: anchor.start_line.map(|_| "RIGHT".into()),
-            body: comment_body(finding, suggestion.as_deref()),
+            body: comment_body(&members, suggestion.as_deref()),
         });
-        plan.commented.push(finding.fingerprint.clone());
+        plan.commented
+            .extend(members.iter().map(|f| f.fingerprint.clone()));
     }
     plan.comments
         .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
@@ -187,17 +240,32 @@ pub fn cwe_link(cwe: &str) -> String {
     }
 }
 
-fn comment_body(finding: &Finding, suggestion: Option<&str>) -> String {
-    let mut body = format!(
-        "**{}** · {}",
-        severity_badge(finding.severity),
-        render::code_span(&finding.rule_id)
-    );
-    if let Some(cwe) = &finding.cwe {
+fn comment_body(findings: &[&Finding], suggestion: Option<&str>) -> String {
+    let first = findings[0];
+    let mut body = format!("**{}**", severity_badge(first.severity));
+    let mut rules: Vec<String> = Vec::new();
+    for finding in findings {
+        if !rules.contains(&finding.rule_id) {
+            rules.push(finding.rule_id.clone());
+            body.push_str(&format!(" · {}", render::code_span(&finding.rule_id)));
+        }
+    }
+    if let Some(cwe) = &first.cwe {
         body.push_str(&format!(" · {}", cwe_link(cwe)));
     }
-    body.push_str(&format!("\n\n{}\n", render::message(&finding.message)));
-    if let Some(remediation) = &finding.remediation {
+    body.push_str(&format!("\n\n{}\n", render::message(&first.message)));
+    let mut said = vec![first.message.as_str()];
+    for finding in &findings[1..] {
+        if !said.contains(&finding.message.as_str()) {
+            said.push(&finding.message);
+            body.push_str(&format!(
+                "\n{} also: {}\n",
+                render::code_span(&finding.rule_id),
+                render::message(&finding.message)
+            ));
+        }
+    }
+    if let Some(remediation) = &first.remediation {
         // Remediations are the rules' own Markdown, not the pull request's.
         body.push_str(&format!("\n{remediation}\n"));
     }
@@ -205,16 +273,17 @@ fn comment_body(finding: &Finding, suggestion: Option<&str>) -> String {
         body.push('\n');
         body.push_str(&render::code_block(suggestion, "suggestion"));
     }
-    let comment = if finding.path.ends_with(".rs") {
+    let comment = if first.path.ends_with(".rs") {
         "//"
     } else {
         "#"
     };
-    let hint = format!("{comment} hunkscan:ignore {} -- <reason>", finding.rule_id);
+    let hint = format!("{comment} hunkscan:ignore {} -- <reason>", rules.join(","));
+    let fingerprints: Vec<String> = findings.iter().map(|f| f.fingerprint.clone()).collect();
     body.push_str(&format!(
-        "\n<sub>Not a problem here? Add {} on this line or the line above.</sub>\n{}",
+        "\n<sub>Not a problem here? Add {} on this line or the line above, or reply `/hunkscan false-positive <reason>`.</sub>\n{}",
         render::code_span(&hint),
-        marker(&finding.fingerprint)
+        marker(&fingerprints, &rules)
     ));
     body
 }
@@ -321,7 +390,7 @@ mod tests {
         let finding = finding((3, 8), (3, 20), Some("yaml.safe_load(s)"));
         let file = changed(head);
         let files = HashMap::from([("app.py", &file)]);
-        let plan = plan(&[&finding], &files, &HashSet::new(), 25);
+        let plan = plan(&[&finding], &files, 25);
         assert_eq!(plan.comments.len(), 1);
         let body = &plan.comments[0].body;
         assert!(
@@ -333,27 +402,69 @@ mod tests {
     }
 
     #[test]
-    fn posted_fingerprints_are_skipped_and_the_cap_holds() {
+    fn the_most_severe_come_first_and_the_cap_holds() {
         let a = finding((3, 1), (3, 2), None);
         let mut b = finding((11, 1), (11, 2), None);
         b.fingerprint = "beef".into();
+        b.severity = Severity::Critical;
         let mut c = finding((1, 1), (1, 2), None);
         c.fingerprint = "cafe".into();
         c.severity = Severity::Low;
-        let posted: HashSet<String> = ["0123abcd".to_owned()].into();
         let file = changed("");
         let files = HashMap::from([("app.py", &file)]);
-        let plan = plan(&[&a, &b, &c], &files, &posted, 1);
-        assert_eq!(plan.already_posted, 1);
+        let plan = plan(&[&a, &b, &c], &files, 1);
         assert_eq!(plan.commented, vec!["beef"], "the most severe first");
-        assert_eq!(plan.over_cap, 1);
+        assert_eq!(plan.over_cap, 2);
+    }
+
+    #[test]
+    fn one_problem_on_one_line_is_one_comment() {
+        let mut secret = finding((3, 1), (3, 9), None);
+        secret.rule_id = "secrets.github-pat".into();
+        secret.cwe = Some("CWE-798".into());
+        secret.severity = Severity::Critical;
+        secret.fingerprint = "aa".into();
+        let mut env = secret.clone();
+        env.rule_id = "dockerfile.secret-in-env-or-arg".into();
+        env.severity = Severity::High;
+        env.message = "a secret in an image layer".into();
+        env.fingerprint = "bb".into();
+        let mut other = finding((3, 1), (3, 9), None);
+        other.fingerprint = "cc".into();
+        let file = changed("");
+        let files = HashMap::from([("app.py", &file)]);
+        let plan = plan(&[&env, &secret, &other], &files, 25);
+        assert_eq!(plan.comments.len(), 2, "{:#?}", plan.comments);
+        let both = plan
+            .comments
+            .iter()
+            .find(|c| c.body.contains("secrets.github-pat"))
+            .expect("the secret's comment");
+        assert!(
+            both.body.contains("dockerfile.secret-in-env-or-arg")
+                && both.body.starts_with("**Critical**"),
+            "{}",
+            both.body
+        );
+        let marker = marker_in(&both.body).expect("marker");
+        assert_eq!(marker.fingerprints, vec!["aa", "bb"]);
+        assert_eq!(
+            marker.rules,
+            vec!["secrets.github-pat", "dockerfile.secret-in-env-or-arg"]
+        );
+        assert_eq!(plan.commented.len(), 3);
     }
 
     #[test]
     fn markers_round_trip_and_reject_garbage() {
         assert_eq!(
-            fingerprint_in(&format!("text\n{}", marker("abc123"))),
+            fingerprint_in(&format!("text\n{}", marker(&["abc123".into()], &[]))),
             Some("abc123")
+        );
+        assert_eq!(
+            fingerprint_in("text\n<!-- hunkscan:fingerprint=abc123 -->"),
+            Some("abc123"),
+            "markers of earlier versions"
         );
         assert_eq!(
             fingerprint_in("<!-- hunkscan:fingerprint=not hex -->"),
@@ -363,11 +474,15 @@ mod tests {
         // Only the trailing line counts: a marker earlier in the body (in
         // a suggestion block, a quoted name) is the pull request's text.
         assert_eq!(
-            fingerprint_in(&format!("{}\ntext after", marker("abc123"))),
+            fingerprint_in(&format!("{}\ntext after", marker(&["abc123".into()], &[]))),
             None
         );
         assert_eq!(
-            fingerprint_in(&format!("```\n{}\n```\n{}", marker("f00d"), marker("beef"))),
+            fingerprint_in(&format!(
+                "```\n{}\n```\n{}",
+                marker(&["f00d".into()], &[]),
+                marker(&["beef".into()], &[])
+            )),
             Some("beef")
         );
     }

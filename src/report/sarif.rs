@@ -13,8 +13,12 @@ use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The key under `partialFingerprints`; bump the version if the fingerprint recipe changes.
-pub const FINGERPRINT_KEY: &str = "hunkscan/v1";
+/// The key under `partialFingerprints`; bump the version if the fingerprint
+/// recipe changes. v2: the identity is the enclosing scope, not an
+/// occurrence index, so several results may share a fingerprint; SARIF's is
+/// made unique per result with an occurrence suffix (`:1`, `:2`, …, in
+/// position order) that lives only here.
+pub const FINGERPRINT_KEY: &str = "hunkscan/v2";
 
 fn level(severity: Severity) -> &'static str {
     match severity {
@@ -110,7 +114,7 @@ fn rule_descriptor(rule: &RuleDoc) -> Value {
     descriptor
 }
 
-fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
+fn result(finding: &Finding, rule_index: Option<usize>, occurrence: usize) -> Value {
     let mut result = json!({
         "ruleId": finding.rule_id,
         "level": level(finding.severity),
@@ -127,7 +131,7 @@ fn result(finding: &Finding, rule_index: Option<usize>) -> Value {
                 },
             },
         }],
-        "partialFingerprints": { FINGERPRINT_KEY: finding.fingerprint },
+        "partialFingerprints": { FINGERPRINT_KEY: format!("{}:{occurrence}", finding.fingerprint) },
         "properties": {
             "analyzer": finding.analyzer.as_str(),
             "change": finding.change,
@@ -168,10 +172,34 @@ pub fn render(report: &ScanReport, rules: &[RuleDoc]) -> Value {
         });
     }
     let index: BTreeMap<&str, usize> = used.keys().enumerate().map(|(i, id)| (*id, i)).collect();
+    // Results sharing a fingerprint are numbered in position order (the
+    // change kind apart: a fixed result's position is in the base).
+    let mut order: Vec<&Finding> = report.findings.iter().collect();
+    order.sort_by(|a, b| {
+        (a.change == ChangeKind::Fixed, a.start).cmp(&(b.change == ChangeKind::Fixed, b.start))
+    });
+    let mut seen: BTreeMap<(&str, bool), usize> = BTreeMap::new();
+    let mut occurrences: BTreeMap<*const Finding, usize> = BTreeMap::new();
+    for finding in order {
+        let n = seen
+            .entry((
+                finding.fingerprint.as_str(),
+                finding.change == ChangeKind::Fixed,
+            ))
+            .or_insert(0);
+        *n += 1;
+        occurrences.insert(std::ptr::from_ref(finding), *n);
+    }
     let results: Vec<Value> = report
         .findings
         .iter()
-        .map(|f| result(f, index.get(f.rule_id.as_str()).copied()))
+        .map(|f| {
+            let occurrence = occurrences
+                .get(&std::ptr::from_ref(f))
+                .copied()
+                .unwrap_or(1);
+            result(f, index.get(f.rule_id.as_str()).copied(), occurrence)
+        })
         .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -210,5 +238,45 @@ mod tests {
         );
         assert_eq!(describe("costs $5"), "costs $5");
         assert_eq!(uri("src/my app#1.py"), "src/my%20app%231.py");
+    }
+
+    #[test]
+    fn results_sharing_an_identity_get_unique_partial_fingerprints() {
+        use crate::engine::{AnalyzerKind, Confidence, Position};
+        let finding = |line| Finding {
+            rule_id: "python.os-system-non-literal".into(),
+            analyzer: AnalyzerKind::Sast,
+            severity: Severity::High,
+            confidence: Confidence::High,
+            cwe: None,
+            path: "app.py".into(),
+            start: Position { line, column: 5 },
+            end: Position { line, column: 19 },
+            message: "m".into(),
+            remediation: None,
+            fix: None,
+            fingerprint: "ab12".into(),
+            change: ChangeKind::New,
+            suppression: None,
+            snippet: String::new(),
+        };
+        let report = ScanReport {
+            // Listed out of position order: the numbering follows position.
+            findings: vec![finding(9), finding(5)],
+            skipped: vec![],
+            files_analyzed: 1,
+        };
+        let sarif = render(&report, &[]);
+        let prints: Vec<&str> = sarif["runs"][0]["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                r["partialFingerprints"][FINGERPRINT_KEY]
+                    .as_str()
+                    .expect("print")
+            })
+            .collect();
+        assert_eq!(prints, vec!["ab12:2", "ab12:1"]);
     }
 }

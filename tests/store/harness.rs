@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use hunkscan::app::queue::Submitted;
 use hunkscan::app::store::{self, Claimed, Store};
-use hunkscan::app::webhook::{Job, Trigger};
+use hunkscan::app::webhook::{Job, JobKind, Trigger};
 use hunkscan::github::types::RepoRef;
 use sqlx::Connection;
 use std::io::Write;
@@ -137,6 +137,7 @@ pub fn job(id: &str, number: u64, head: &str, trigger: Trigger) -> Job {
         base_sha: "base".into(),
         draft: false,
         trigger,
+        kind: JobKind::PullRequest,
     }
 }
 

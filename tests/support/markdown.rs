@@ -5,14 +5,48 @@
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
 /// Headings the bot writes itself in check summaries.
-pub const OUR_HEADINGS: [&str; 6] = [
+pub const OUR_HEADINGS: [&str; 7] = [
     "New findings",
     "Made worse by this pull request",
     "Fixed by this pull request",
     "Suppressed in this pull request",
     "Skipped",
     "Notes",
+    "Dismissed in review",
 ];
+
+/// Whether `heading` is one the bot writes (some name a pull request).
+fn our_heading(heading: &str) -> bool {
+    OUR_HEADINGS.contains(&heading)
+        || heading
+            .strip_prefix("Dismissed in review of #\u{200B}")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `html` is nothing but the hidden markers the bot writes in its
+/// check summaries (the verdict and the dismissal blocks).
+fn only_summary_markers(html: &str) -> bool {
+    let mut rest = html.trim();
+    while !rest.is_empty() {
+        let Some(inner) = rest.strip_prefix("<!-- ") else {
+            return false;
+        };
+        let Some(end) = inner.find(" -->") else {
+            return false;
+        };
+        let name = inner[..end].trim_start_matches('/');
+        let known = name == "hunkscan:verdict"
+            || name == "hunkscan:dismissals"
+            || name
+                .strip_prefix("hunkscan:dismissals=")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !known {
+            return false;
+        }
+        rest = inner[end + 4..].trim_start();
+    }
+    true
+}
 
 /// Link targets the bot writes itself.
 pub fn our_link(url: &str) -> bool {
@@ -43,7 +77,7 @@ pub fn active_parts(markdown: &str) -> Vec<String> {
             Event::Start(Tag::Heading { .. }) => heading = Some(String::new()),
             Event::End(TagEnd::Heading(_)) => {
                 let text = heading.take().unwrap_or_default();
-                if !OUR_HEADINGS.contains(&text.trim()) {
+                if !our_heading(text.trim()) {
                     found.push(format!("heading {text:?}"));
                 }
             }
@@ -57,7 +91,10 @@ pub fn active_parts(markdown: &str) -> Vec<String> {
                 let html = html.trim();
                 let ours = html == "<sub>"
                     || html == "</sub>"
-                    || (html.starts_with("<!-- hunkscan:fingerprint=") && html == last_line);
+                    || only_summary_markers(html)
+                    || ((html.starts_with("<!-- hunkscan:fingerprint=")
+                        || html.starts_with("<!-- hunkscan:dismissed="))
+                        && html == last_line);
                 if !ours {
                     found.push(format!("html {html:?}"));
                 }

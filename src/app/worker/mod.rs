@@ -11,14 +11,16 @@ mod analyse;
 mod dispatch;
 mod errors;
 mod publish;
+mod subject;
 
 use errors::crashed;
 pub use errors::{JobError, github_failure_class};
 use publish::completion;
 
 use super::store::{self, Claimed, Lease, Store};
-use super::webhook::{CHECK_NAME, Job, check_external_id};
+use super::webhook::{CHECK_NAME, Job, JobKind};
 use crate::config::repo::ErrorConclusion;
+use crate::github::api::CreatedCheckRun;
 use crate::github::types::{CheckOutput, CreateCheckRun};
 use crate::github::{GitHubApp, Installation};
 use crate::metrics::{JobLabels, Metrics};
@@ -274,6 +276,24 @@ impl Worker {
             ..
         } = claimed;
         let github = self.github.installation(job.installation_id);
+        // Hook: a triage command is a light job, no check run of its own.
+        // Every way out records the outcome in the store, or the job would be
+        // taken over and run again when its lease runs out.
+        if let JobKind::Triage(command) = &job.kind {
+            let outcome = subject::triage(&github, &job, command).await;
+            return self.finish(&lease, outcome).await;
+        }
+        // Hook: a re-run that named no pull request (a fork's) finds it.
+        if job.number == 0 && job.kind == JobKind::PullRequest {
+            match subject::find(&github, &mut job).await {
+                Ok(true) => {}
+                Ok(false) => return self.finish(&lease, JobOutcome::Abandoned).await,
+                Err(error) => {
+                    tracing::error!(%error, "cannot find what the re-run is about");
+                    return self.finish(&lease, JobOutcome::Abandoned).await;
+                }
+            }
+        }
         if job.base_sha.is_empty() {
             // A re-run whose payload did not name the pull request's commits.
             match github.get_pull_request(&job.repo, job.number).await {
@@ -290,8 +310,8 @@ impl Worker {
                 }
             }
         }
-        let check_id = match self.check_run(&github, &job, &lease, &written).await {
-            Ok(id) => id,
+        let check = match self.check_run(&github, &job, &lease, &written).await {
+            Ok(check) => check,
             Err(error) => {
                 let class = github_failure_class(&error);
                 return self
@@ -299,6 +319,7 @@ impl Worker {
                     .await;
             }
         };
+        let check_id = check.id;
         let state = Arc::new(Mutex::new(JobState {
             on_error: ErrorConclusion::Neutral,
             conclusion: None,
@@ -317,7 +338,7 @@ impl Worker {
             let context = Arc::clone(&context);
             async move {
                 worker
-                    .analyse(&github, &job, check_id, &state, &context)
+                    .analyse(&github, &job, &check, &state, &context)
                     .await
             }
         });
@@ -365,18 +386,24 @@ impl Worker {
         job: &Job,
         lease: &Lease,
         written: &store::Written,
-    ) -> Result<u64, crate::github::GitHubError> {
+    ) -> Result<CreatedCheckRun, crate::github::GitHubError> {
+        // A check run taken up again: the pull requests sharing its commit
+        // are not known without another request; this job's own is judged.
+        let resumed = |id| CreatedCheckRun {
+            id,
+            pull_requests: Vec::new(),
+        };
         if let Some(id) = written.check_run_id {
-            return Ok(id);
+            return Ok(resumed(id));
         }
-        let external_id = check_external_id(&job.repo, job.number);
+        let external_id = job.check_external_id();
         if lease.attempt > 1
             && let Some(id) = github
                 .find_open_check_run(&job.repo, &job.head_sha, CHECK_NAME, &external_id)
                 .await?
         {
             self.record(self.store.record_check_run(lease, id).await, "check run");
-            return Ok(id);
+            return Ok(resumed(id));
         }
         let create = CreateCheckRun {
             name: CHECK_NAME.into(),
@@ -391,9 +418,12 @@ impl Worker {
                 annotations: Vec::new(),
             }),
         };
-        let id = github.create_check_run(&job.repo, &create).await?;
-        self.record(self.store.record_check_run(lease, id).await, "check run");
-        Ok(id)
+        let created = github.create_check_run(&job.repo, &create).await?;
+        self.record(
+            self.store.record_check_run(lease, created.id).await,
+            "check run",
+        );
+        Ok(created)
     }
 
     /// Records the job's outcome in the store.
@@ -457,7 +487,7 @@ impl Worker {
                 .check_run(github, job, lease, &store::Written::default())
                 .await
             {
-                Ok(id) => id,
+                Ok(check) => check.id,
                 Err(error) => {
                     tracing::error!(%error, "cannot create the check run to report the failure");
                     return self.finish(lease, JobOutcome::Abandoned).await;

@@ -4,39 +4,74 @@
 
 use super::errors::reported;
 use super::{Worker, now};
+use crate::app::threads::{Posted, ThreadState};
 use crate::app::webhook::Job;
 use crate::app::worker::github_failure_class;
 use crate::github::types::{Annotation, CheckOutput, CreateReview, RepoRef, UpdateCheckRun};
 use crate::github::{GitHubError, Installation};
 use crate::report::check_run::{self, MAX_ANNOTATIONS_PER_REQUEST};
 use crate::report::review;
+use crate::report::triage::{self, Dismissal};
 use std::collections::{HashMap, HashSet};
 
-impl Worker {
-    /// Our own top-level review comments on the pull request: fingerprint →
-    /// (comment id, path). Only the app's bot account counts, so nobody can
-    /// silence a finding by writing a marker into a comment.
-    pub(super) async fn posted_comments(
-        &self,
-        github: &Installation,
-        job: &Job,
-        bot_login: &str,
-    ) -> Result<HashMap<String, (u64, String)>, GitHubError> {
-        let existing = github.list_review_comments(&job.repo, job.number).await?;
-        let mut posted = HashMap::new();
-        for comment in &existing {
-            let ours = comment.user.as_ref().is_some_and(|u| u.login == bot_login);
-            if let (true, None, Some(fingerprint)) = (
-                ours,
-                comment.in_reply_to_id,
-                review::fingerprint_in(&comment.body),
-            ) {
-                posted.insert(fingerprint.to_owned(), (comment.id, comment.path.clone()));
-            }
-        }
-        Ok(posted)
-    }
+/// What the bot said on a pull request before: its comments (by the
+/// fingerprints their markers cover) and the dismissals its replies record.
+/// Only the app's bot account counts, so nobody can silence a finding or
+/// dismiss one by writing a marker into a comment.
+#[derive(Debug, Default)]
+pub(super) struct Ledger {
+    pub posted: Vec<Posted>,
+    pub dismissals: Vec<Dismissal>,
+}
 
+impl Ledger {
+    /// The fingerprints dismissed in review.
+    pub fn dismissed(&self) -> HashSet<String> {
+        self.dismissals
+            .iter()
+            .flat_map(|d| d.fingerprints.iter().cloned())
+            .collect()
+    }
+}
+
+/// Reads the pull request's review comments into a [`Ledger`].
+pub(super) async fn read_ledger(
+    github: &Installation,
+    repo: &RepoRef,
+    number: u64,
+    bot_login: &str,
+) -> Result<Ledger, GitHubError> {
+    let existing = github.list_review_comments(repo, number).await?;
+    let mut ledger = Ledger::default();
+    for comment in &existing {
+        if comment.user.as_ref().is_none_or(|u| u.login != bot_login) {
+            continue;
+        }
+        match comment.in_reply_to_id {
+            None => {
+                if let Some(marker) = review::marker_in(&comment.body) {
+                    ledger.posted.push(Posted {
+                        id: comment.id,
+                        path: comment.path.clone(),
+                        line: comment.line,
+                        fingerprints: marker
+                            .fingerprints
+                            .iter()
+                            .map(|f| (*f).to_owned())
+                            .collect(),
+                    });
+                }
+            }
+            Some(_) => ledger
+                .dismissals
+                .extend(triage::dismissal_in(&comment.body)),
+        }
+    }
+    ledger.dismissals = triage::latest(ledger.dismissals);
+    Ok(ledger)
+}
+
+impl Worker {
     /// Posts the review; when GitHub's answer is lost (it sometimes creates a
     /// large review and still answers 502), looks at what it has before
     /// posting again, so no comment appears twice.
@@ -62,10 +97,15 @@ impl Worker {
             Ok(()) => Ok(count),
             Err(error @ GitHubError::Ambiguous { .. }) => {
                 tracing::warn!(%error, "review outcome unclear; checking what GitHub has");
-                let posted = self.posted_comments(github, job, bot_login).await?;
+                let ledger = read_ledger(github, &job.repo, job.number, bot_login).await?;
+                let posted: HashSet<&str> = ledger
+                    .posted
+                    .iter()
+                    .flat_map(|p| p.fingerprints.iter().map(String::as_str))
+                    .collect();
                 let present = fingerprints
                     .iter()
-                    .filter(|f| posted.contains_key(*f))
+                    .filter(|f| posted.contains(f.as_str()))
                     .count();
                 if present == fingerprints.len() {
                     Ok(count)
@@ -112,7 +152,7 @@ pub(super) async fn complete(
     let output_with = |summary: &str, annotations: &[Annotation]| CheckOutput {
         title: output.title.clone(),
         summary: summary.to_owned(),
-        text: None,
+        text: output.text.clone(),
         annotations: annotations.to_vec(),
     };
     let mut summary = output.summary.clone();
@@ -153,20 +193,51 @@ pub(super) async fn complete(
         .await
 }
 
-pub(super) async fn resolve_gone(
+/// The pull request's threads, by the REST id of their first comment.
+pub(super) async fn thread_states(
     github: &Installation,
     repo: &RepoRef,
     number: u64,
-    gone: &HashSet<u64>,
-) -> Result<usize, GitHubError> {
+    bot_login: &str,
+) -> Result<HashMap<u64, (String, ThreadState)>, GitHubError> {
     let threads = github.review_threads(repo, number).await?;
-    let ids: Vec<String> = threads
+    Ok(threads
         .into_iter()
-        .filter(|t| !t.is_resolved && t.first_comment_id.is_some_and(|id| gone.contains(&id)))
-        .map(|t| t.id)
+        .filter_map(|t| {
+            let state = ThreadState {
+                resolved: t.is_resolved,
+                by_bot: t
+                    .resolved_by
+                    .as_deref()
+                    .is_some_and(|login| crate::github::graphql::same_login(login, bot_login)),
+            };
+            Some((t.first_comment_id?, (t.id, state)))
+        })
+        .collect())
+}
+
+/// Resolves the open threads of `gone` comments and reopens those of
+/// `reopen`, in one request; answers (resolved, reopened).
+pub(super) async fn update_threads(
+    github: &Installation,
+    threads: &HashMap<u64, (String, ThreadState)>,
+    gone: &[u64],
+    reopen: &[u64],
+) -> Result<(usize, usize), GitHubError> {
+    let resolve: Vec<String> = gone
+        .iter()
+        .filter_map(|id| threads.get(id))
+        .filter(|(_, state)| !state.resolved)
+        .map(|(thread, _)| thread.clone())
         .collect();
-    if !ids.is_empty() {
-        github.resolve_review_threads(&ids).await?;
+    let unresolve: Vec<String> = reopen
+        .iter()
+        .filter_map(|id| threads.get(id))
+        .filter(|(_, state)| state.resolved)
+        .map(|(thread, _)| thread.clone())
+        .collect();
+    if !resolve.is_empty() || !unresolve.is_empty() {
+        github.set_threads_resolved(&resolve, &unresolve).await?;
     }
-    Ok(ids.len())
+    Ok((resolve.len(), unresolve.len()))
 }

@@ -232,3 +232,20 @@ fn function_context(old_lines: &[&str], hunk_start: usize) -> Option<String> {
 pub(crate) fn counts(base: &str, head: &str) -> (u64, u64) {
     compute(base, head).map_or((0, 0), |p| (p.additions, p.deletions))
 }
+
+/// Where each line of `old` (index 0 = line 1) is in `new` (1-based), when
+/// the diff keeps it unchanged: how GitHub moves a review comment to its
+/// line's new place after a push.
+pub(crate) fn line_map(old: &str, new: &str) -> Vec<Option<u64>> {
+    let diff = TextDiff::from_lines(old, new);
+    let mut map = vec![None; old.lines().count().max(diff.old_slices().len())];
+    for change in diff.iter_all_changes() {
+        if let (ChangeTag::Equal, Some(o), Some(n)) =
+            (change.tag(), change.old_index(), change.new_index())
+            && let Some(slot) = map.get_mut(o)
+        {
+            *slot = Some(n as u64 + 1);
+        }
+    }
+    map
+}

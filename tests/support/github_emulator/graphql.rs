@@ -44,7 +44,7 @@ static REVIEW_THREADS: LazyLock<Regex> =
 static ARG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(\w+)\s*:\s*(\$\w+|\d+|"[^"]*"|null)"#).expect("valid regex"));
 static RESOLVE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:(\w+)\s*:\s*)?resolveReviewThread\s*\(\s*input\s*:\s*\{\s*threadId\s*:\s*(\$\w+|"[^"]*")\s*\}\s*\)"#)
+    Regex::new(r#"(?:(\w+)\s*:\s*)?\b(resolveReviewThread|unresolveReviewThread)\s*\(\s*input\s*:\s*\{\s*threadId\s*:\s*(\$\w+|"[^"]*")\s*\}\s*\)"#)
         .expect("valid regex")
 });
 
@@ -57,7 +57,7 @@ fn not_found(path: &str, message: String) -> Value {
 }
 
 /// Resolves `$var` from the variables, or a literal.
-fn argument(token: &str, variables: &Value) -> Result<Value, String> {
+pub(crate) fn argument(token: &str, variables: &Value) -> Result<Value, String> {
     if let Some(name) = token.strip_prefix('$') {
         return variables
             .get(name)
@@ -87,7 +87,9 @@ pub(crate) fn execute(state: &mut State, installation: u64, request: &Value) -> 
         Some(Value::Object(_)) => &request["variables"],
         _ => &empty,
     };
-    let result = if RESOLVE.is_match(query) {
+    let result = if super::graphql_triage::is_triage(query) {
+        super::graphql_triage::execute(state, installation, query, variables)
+    } else if RESOLVE.is_match(query) {
         resolve_threads(state, installation, query, variables)
     } else if REVIEW_THREADS.is_match(query) {
         review_threads(state, installation, query, variables)
@@ -100,7 +102,7 @@ pub(crate) fn execute(state: &mut State, installation: u64, request: &Value) -> 
 }
 
 /// The repository a query names, if the installation can see it.
-fn repository(
+pub(crate) fn repository(
     state: &State,
     installation: u64,
     query: &str,
@@ -233,7 +235,7 @@ fn parse_cursor(s: &str) -> Option<usize> {
     raw.strip_prefix("cursor:v2:")?.parse().ok()
 }
 
-fn review_threads(
+pub(crate) fn review_threads(
     state: &State,
     installation: u64,
     query: &str,
@@ -283,16 +285,26 @@ fn review_threads(
         }));
     };
     let wants = |field: &str| Regex::new(&format!(r"\b{field}\b")).is_ok_and(|r| r.is_match(query));
-    let (outdated, path, body, author) = (
+    let (outdated, path, body, author, resolved_by) = (
         wants("isOutdated"),
         wants("path"),
         wants("body"),
         wants("author"),
+        wants("resolvedBy"),
     );
-    let total = pull.comments.len();
-    let end = start.saturating_add(first as usize).min(total);
-    let nodes: Vec<Value> = pull
+    let comments_first = Regex::new(r"comments\s*\(\s*first\s*:\s*(\d+)\s*\)")
+        .ok()
+        .and_then(|r| r.captures(query))
+        .and_then(|c| c[1].parse::<usize>().ok())
+        .unwrap_or(1);
+    let threads: Vec<&super::state::CommentState> = pull
         .comments
+        .iter()
+        .filter(|c| c.in_reply_to.is_none())
+        .collect();
+    let total = threads.len();
+    let end = start.saturating_add(first as usize).min(total);
+    let nodes: Vec<Value> = threads
         .get(start.min(total)..end)
         .unwrap_or_default()
         .iter()
@@ -304,19 +316,33 @@ fn review_threads(
             if path {
                 node["path"] = json!(c.path);
             }
-            let mut comment = json!({ "databaseId": c.id });
-            if body {
-                comment["body"] = json!(c.body);
-            }
-            if author {
-                let login = if c.author_is_bot {
-                    super::shapes::APP_SLUG.to_owned()
-                } else {
-                    c.author.clone()
+            if resolved_by {
+                node["resolvedBy"] = match &c.resolved_by {
+                    Some(login) if c.resolved => json!({ "login": graphql_login(login) }),
+                    _ => Value::Null,
                 };
-                comment["author"] = json!({ "login": login });
             }
-            node["comments"] = json!({ "nodes": [comment] });
+            let members = std::iter::once(*c)
+                .chain(pull.comments.iter().filter(|r| r.in_reply_to == Some(c.id)));
+            let comments: Vec<Value> = members
+                .take(comments_first)
+                .map(|m| {
+                    let mut comment = json!({ "databaseId": m.id });
+                    if body {
+                        comment["body"] = json!(m.body);
+                    }
+                    if author {
+                        let login = if m.author_is_bot {
+                            super::shapes::APP_SLUG.to_owned()
+                        } else {
+                            m.author.clone()
+                        };
+                        comment["author"] = json!({ "login": login });
+                    }
+                    comment
+                })
+                .collect();
+            node["comments"] = json!({ "nodes": comments });
             node
         })
         .collect();
@@ -345,31 +371,24 @@ fn resolve_threads(
     let mut data = Map::new();
     let mut errors = Vec::new();
     for caps in RESOLVE.captures_iter(query) {
-        let alias = caps
-            .get(1)
-            .map_or("resolveReviewThread", |m| m.as_str())
-            .to_owned();
-        let id = argument(&caps[2], variables)?;
+        let resolve = &caps[2] == "resolveReviewThread";
+        let alias = caps.get(1).map_or(&caps[2], |m| m.as_str()).to_owned();
+        let id = argument(&caps[3], variables)?;
         let id = id.as_str().ok_or("threadId must be a string")?.to_owned();
-        let accessible: Vec<String> = state
-            .repos
-            .values()
-            .filter(|r| can_access(state, installation, &r.full_name))
-            .map(|r| r.full_name.to_ascii_lowercase())
-            .collect();
-        let comment = state
-            .repos
-            .iter_mut()
-            .filter(|(key, _)| accessible.contains(key))
-            .flat_map(|(_, r)| r.pulls.values_mut())
-            .flat_map(|p| p.comments.iter_mut())
-            .find(|c| c.thread_id == id);
-        match comment {
-            Some(c) => {
-                c.resolved = true;
-                data.insert(alias, json!({ "thread": { "id": id, "isResolved": true } }));
+        match set_resolved(
+            state,
+            installation,
+            &id,
+            resolve,
+            &super::shapes::bot_login(),
+        ) {
+            true => {
+                data.insert(
+                    alias,
+                    json!({ "thread": { "id": id, "isResolved": resolve } }),
+                );
             }
-            None => {
+            false => {
                 errors.push(not_found(
                     &alias,
                     format!("Could not resolve to a node with the global id of '{id}'"),
@@ -386,4 +405,40 @@ fn resolve_threads(
         answer["errors"] = Value::Array(errors);
     }
     Ok(answer)
+}
+
+/// GraphQL names a GitHub App's bot user without the `[bot]` REST adds.
+pub(crate) fn graphql_login(login: &str) -> &str {
+    login.strip_suffix("[bot]").unwrap_or(login)
+}
+
+/// Resolves (or reopens) thread `id` of a repository the installation can
+/// see, as `by`; whether the thread was found.
+pub(crate) fn set_resolved(
+    state: &mut State,
+    installation: u64,
+    id: &str,
+    resolve: bool,
+    by: &str,
+) -> bool {
+    let accessible: Vec<String> = state
+        .repos
+        .values()
+        .filter(|r| can_access(state, installation, &r.full_name))
+        .map(|r| r.full_name.to_ascii_lowercase())
+        .collect();
+    let mut found = false;
+    for comment in state
+        .repos
+        .iter_mut()
+        .filter(|(key, _)| accessible.contains(key))
+        .flat_map(|(_, r)| r.pulls.values_mut())
+        .flat_map(|p| p.comments.iter_mut())
+        .filter(|c| c.thread_id == id)
+    {
+        found = true;
+        comment.resolved = resolve;
+        comment.resolved_by = resolve.then(|| by.to_owned());
+    }
+    found
 }

@@ -29,6 +29,7 @@ mod deliveries;
 mod diff;
 mod faults;
 mod graphql;
+mod graphql_triage;
 pub mod openapi;
 mod pagination;
 mod reviews;
@@ -39,8 +40,8 @@ mod state;
 pub use deliveries::{Delivery, DeliverySpec, RedeliveryOutcome, RedeliveryRequest};
 pub use faults::Fault;
 pub use state::{
-    Annotation, CheckRun, CheckRunOutput, FileSpec, PullSpec, RecordedRequest, Review,
-    ReviewComment,
+    Annotation, CheckRun, CheckRunOutput, FileSpec, MergeGroupSpec, PullSpec, RecordedRequest,
+    Review, ReviewComment,
 };
 
 use axum::Router;
@@ -199,6 +200,59 @@ impl Emulator {
         reviews::add_user_comment(pull, id, author, path, line, body)
             .unwrap_or_else(|e| panic!("add_review_comment: {e}"));
         id
+    }
+
+    /// A merge group: its head commit on top of `base_sha`, comparable with
+    /// `GET /repos/{owner}/{repo}/compare/{base}...{head}`, and its blobs.
+    pub fn put_merge_group(&self, repo: &str, spec: MergeGroupSpec) {
+        self.shared.lock().put_merge_group(repo, spec);
+    }
+
+    /// Makes `login` a collaborator with `permission` (`admin`, `write`,
+    /// `read`); others are not collaborators (404).
+    pub fn set_permission(&self, repo: &str, login: &str, permission: &str) {
+        self.shared
+            .lock()
+            .repo_mut(repo)
+            .permissions
+            .insert(login.to_ascii_lowercase(), permission.to_owned());
+    }
+
+    /// A person's reply in the thread that comment `to` starts; its id.
+    ///
+    /// # Panics
+    /// When the pull request or the thread does not exist.
+    pub fn add_reply(&self, repo: &str, number: u64, author: &str, to: u64, body: &str) -> u64 {
+        let mut state = self.shared.lock();
+        let id = state.next_id();
+        let pull = state
+            .repo_mut(repo)
+            .pulls
+            .get_mut(&number)
+            .unwrap_or_else(|| panic!("no pull request {repo}#{number}"));
+        reviews::add_reply(pull, id, to, (author, false), body)
+            .unwrap_or_else(|e| panic!("add_reply: {e}"));
+        id
+    }
+
+    /// Resolves the thread of comment `comment_id` as `login` (a person).
+    pub fn resolve_thread_as(&self, repo: &str, number: u64, comment_id: u64, login: &str) {
+        let mut state = self.shared.lock();
+        let pull = state
+            .repo_mut(repo)
+            .pulls
+            .get_mut(&number)
+            .unwrap_or_else(|| panic!("no pull request {repo}#{number}"));
+        let thread = pull
+            .comments
+            .iter()
+            .find(|c| c.id == comment_id)
+            .map(|c| c.thread_id.clone())
+            .unwrap_or_else(|| panic!("no comment {comment_id}"));
+        for c in pull.comments.iter_mut().filter(|c| c.thread_id == thread) {
+            c.resolved = true;
+            c.resolved_by = Some(login.to_owned());
+        }
     }
 
     /// Adds an attempt to the app's webhook delivery log; returns its id.

@@ -171,6 +171,8 @@ pub(crate) fn create(
             author: author.to_owned(),
             author_is_bot: true,
             created_at: now.clone(),
+            in_reply_to: None,
+            resolved_by: None,
         });
         comment_ids.push(id);
     }
@@ -228,6 +230,48 @@ pub(crate) fn add_user_comment(
         author: author.to_owned(),
         author_is_bot: false,
         created_at: now(),
+        in_reply_to: None,
+        resolved_by: None,
     });
+    Ok(())
+}
+
+/// A reply in the thread of comment `to` (which must be a thread's first
+/// comment, as GitHub's `in_reply_to` must): it shares the thread and the
+/// anchor of the comment it answers.
+pub(crate) fn add_reply(
+    pull: &mut Pull,
+    id: u64,
+    to: u64,
+    (author, is_bot): (&str, bool),
+    body: &str,
+) -> Result<(), String> {
+    let parent = pull
+        .comments
+        .iter()
+        .find(|c| c.id == to && c.in_reply_to.is_none())
+        .ok_or_else(|| format!("no thread starts with comment {to}"))?;
+    let reply = CommentState {
+        id,
+        review_id: None,
+        thread_id: parent.thread_id.clone(),
+        resolved: parent.resolved,
+        path: parent.path.clone(),
+        anchor: parent.anchor.clone(),
+        anchor_texts: parent.anchor_texts.clone(),
+        current: parent.current,
+        position: parent.position,
+        original_position: parent.original_position,
+        diff_hunk: parent.diff_hunk.clone(),
+        commit_id: parent.commit_id.clone(),
+        original_commit_id: parent.original_commit_id.clone(),
+        body: body.to_owned(),
+        author: author.to_owned(),
+        author_is_bot: is_bot,
+        created_at: now(),
+        in_reply_to: Some(to),
+        resolved_by: None,
+    };
+    pull.comments.push(reply);
     Ok(())
 }

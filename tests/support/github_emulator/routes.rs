@@ -132,6 +132,8 @@ enum RepoOp {
     UpdateCheckRun(u64),
     GetContents(String),
     ListCheckRunsForRef(String),
+    Compare(String),
+    CollaboratorPermission(String),
 }
 
 fn repo_op(method: &Method, rest: &[&str]) -> Option<RepoOp> {
@@ -145,6 +147,10 @@ fn repo_op(method: &Method, rest: &[&str]) -> Option<RepoOp> {
         ("GET", ["check-runs", id]) => RepoOp::GetCheckRun(num(id)?),
         ("PATCH", ["check-runs", id]) => RepoOp::UpdateCheckRun(num(id)?),
         ("GET", ["commits", r, "check-runs"]) => RepoOp::ListCheckRunsForRef((*r).to_owned()),
+        ("GET", ["compare", basehead]) => RepoOp::Compare(percent_decode(basehead)),
+        ("GET", ["collaborators", user, "permission"]) => {
+            RepoOp::CollaboratorPermission(percent_decode(user))
+        }
         ("GET", ["contents", path @ ..]) if !path.is_empty() => {
             RepoOp::GetContents(percent_decode(&path.join("/")))
         }
@@ -538,6 +544,43 @@ fn answer(
                     Reply::json(200, shapes::check_run(api, repo, run, app_id))
                 }
                 Err(detail) => Reply::invalid(&detail, checks::UPDATE_DOCS),
+            }
+        }
+        RepoOp::Compare(basehead) => {
+            let repo = state.repo(full).expect("checked by caller");
+            let Some((base, head)) = basehead.split_once("...") else {
+                return not_found();
+            };
+            match repo.comparisons.get(&(base.to_owned(), head.to_owned())) {
+                // Every file on the first page (at most 300), none on later
+                // ones: `page`/`per_page` page through the commits only.
+                Some(files) => {
+                    let first_page = PageRequest::from_query(query).page <= 1;
+                    let files: &[_] = if first_page {
+                        &files[..files.len().min(300)]
+                    } else {
+                        &[]
+                    };
+                    Reply::json(200, shapes::comparison(api, repo, base, head, files))
+                }
+                None => Reply::error_with_docs(
+                    404,
+                    "Not Found",
+                    "https://docs.github.com/rest/commits/commits#compare-two-commits",
+                ),
+            }
+        }
+        RepoOp::CollaboratorPermission(user) => {
+            let repo = state.repo(full).expect("checked by caller");
+            match repo.permissions.get(&user.to_ascii_lowercase()) {
+                Some(permission) => {
+                    Reply::json(200, shapes::collaborator_permission(api, &user, permission))
+                }
+                None => Reply::error_with_docs(
+                    404,
+                    &format!("{user} is not a user"),
+                    "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user",
+                ),
             }
         }
         RepoOp::GetContents(path) => {

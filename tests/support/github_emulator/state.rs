@@ -91,6 +91,15 @@ impl FileSpec {
     }
 }
 
+/// A merge group as a test sets it up: the queue's commit `head_sha` on top
+/// of the target branch's `base_sha`, and the files that differ.
+#[derive(Clone, Debug, Default)]
+pub struct MergeGroupSpec {
+    pub base_sha: String,
+    pub head_sha: String,
+    pub files: Vec<FileSpec>,
+}
+
 /// One request the emulator received, in arrival order.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
@@ -174,6 +183,10 @@ pub struct ReviewComment {
     pub body: String,
     pub author: String,
     pub resolved: bool,
+    /// Who resolved the thread (the bot's login when the bot did).
+    pub resolved_by: Option<String>,
+    /// The comment this one replies to (replies sit in its thread).
+    pub in_reply_to: Option<u64>,
     pub outdated: bool,
     pub commit_id: String,
     pub original_commit_id: String,
@@ -219,6 +232,11 @@ pub(crate) struct Repo {
     pub check_runs: Vec<CheckRun>,
     /// (commit sha, path) → blob.
     pub blobs: HashMap<(String, String), Blob>,
+    /// (base sha, head sha) → the files that differ (merge groups).
+    pub comparisons: HashMap<(String, String), Vec<PrFile>>,
+    /// Lower-cased login → `admin`, `write`, `read` (absent: not a
+    /// collaborator, 404).
+    pub permissions: HashMap<String, String>,
 }
 
 pub(crate) struct Pull {
@@ -288,6 +306,10 @@ pub(crate) struct CommentState {
     pub author: String,
     pub author_is_bot: bool,
     pub created_at: String,
+    /// The first comment of the thread this one replies to.
+    pub in_reply_to: Option<u64>,
+    /// Who resolved the thread (kept on its first comment).
+    pub resolved_by: Option<String>,
 }
 
 /// Why a review comment cannot be anchored.
@@ -352,6 +374,8 @@ impl State {
                     pulls: BTreeMap::new(),
                     check_runs: Vec::new(),
                     blobs: HashMap::new(),
+                    comparisons: HashMap::new(),
+                    permissions: HashMap::new(),
                 },
             );
         }
@@ -364,6 +388,23 @@ impl State {
 
     pub fn repo_by_id(&self, id: u64) -> Option<&Repo> {
         self.repos.values().find(|r| r.id == id)
+    }
+
+    /// Stores a merge group's commits and their comparison.
+    pub fn put_merge_group(&mut self, repo_name: &str, spec: MergeGroupSpec) {
+        let files: Vec<PrFile> = spec.files.iter().map(pr_file).collect();
+        let repo = self.repo_mut(repo_name);
+        for f in &spec.files {
+            let base_path = f.previous_path.as_deref().unwrap_or(&f.path);
+            if let Some(base) = &f.base {
+                repo.put_blob(&spec.base_sha, base_path, base, f.binary);
+            }
+            if let Some(head) = &f.head {
+                repo.put_blob(&spec.head_sha, &f.path, head, f.binary);
+            }
+        }
+        repo.comparisons
+            .insert((spec.base_sha, spec.head_sha), files);
     }
 
     /// Creates or updates a pull request; a new head SHA is a push.
@@ -398,6 +439,7 @@ impl State {
         });
         pull.draft = spec.draft;
         pull.updated_at = now;
+        let previous_head = pull.pushes.last().map(|p| p.head_sha.clone());
         // Putting the same head again replaces it (no new commit).
         if pull
             .pushes
@@ -407,7 +449,18 @@ impl State {
             pull.pushes.pop();
         }
         pull.pushes.push(push);
-        pull.refresh_comment_positions();
+        let blobs = &repo.blobs;
+        let text_at = |sha: &str, path: &str| {
+            blobs
+                .get(&(sha.to_owned(), path.to_owned()))
+                .map(|b| b.content.clone())
+        };
+        let moves = |path: &str| -> Option<Vec<Option<u64>>> {
+            let old = text_at(previous_head.as_deref()?, path)?;
+            let new = text_at(&spec.head_sha, path)?;
+            Some(diff::line_map(&old, &new))
+        };
+        pull.refresh_comment_positions(&moves);
     }
 }
 
@@ -479,19 +532,48 @@ impl Pull {
         self.pushes.iter().rev().find(|p| p.head_sha == commit_id)
     }
 
-    /// After a push: a comment keeps its line when the same lines are still
+    /// After a push: like GitHub, a RIGHT-side comment moves with its line
+    /// when the new head keeps that line unchanged (`moves` maps the old
+    /// head's lines of a file to the new head's) and the line is still
     /// commentable with the same text; otherwise it becomes outdated
-    /// (`line: null` in REST, `isOutdated` in GraphQL), like on GitHub.
-    fn refresh_comment_positions(&mut self) {
+    /// (`line: null` in REST, `isOutdated` in GraphQL). Replies follow the
+    /// comment they answer.
+    fn refresh_comment_positions(&mut self, moves: &dyn Fn(&str) -> Option<Vec<Option<u64>>>) {
         let head = self.pushes.last().expect("just pushed");
+        let mut maps: HashMap<String, Option<Vec<Option<u64>>>> = HashMap::new();
         for c in &mut self.comments {
-            if c.current.is_none() {
+            let Some((line, start)) = c.current else {
                 continue;
-            }
-            match locate(head, &c.path, &c.anchor) {
+            };
+            let map = maps.entry(c.path.clone()).or_insert_with(|| moves(&c.path));
+            let map = &*map;
+            let moved = |l: u64| match (&c.anchor.side, map) {
+                (Side::Right, Some(map)) => map
+                    .get(usize::try_from(l).ok()?.checked_sub(1)?)
+                    .copied()
+                    .flatten(),
+                _ => Some(l),
+            };
+            let anchor = Anchor {
+                side: c.anchor.side,
+                line: match moved(line) {
+                    Some(l) => l,
+                    None => {
+                        c.current = None;
+                        c.position = None;
+                        continue;
+                    }
+                },
+                start: match (c.anchor.start, start) {
+                    (Some((side, _)), Some(s)) => moved(s).map(|s| (side, s)),
+                    _ => None,
+                },
+            };
+            match locate(head, &c.path, &anchor) {
                 Ok(found) if found.texts == c.anchor_texts => {
                     c.commit_id = head.head_sha.clone();
                     c.position = Some(found.position);
+                    c.current = Some((anchor.line, anchor.start.map(|(_, l)| l)));
                 }
                 _ => {
                     c.current = None;
@@ -551,6 +633,8 @@ impl CommentState {
             body: self.body.clone(),
             author: self.author.clone(),
             resolved: self.resolved,
+            resolved_by: self.resolved_by.clone(),
+            in_reply_to: self.in_reply_to,
             outdated: self.current.is_none(),
             commit_id: self.commit_id.clone(),
             original_commit_id: self.original_commit_id.clone(),
