@@ -2,10 +2,12 @@
 //! queued ([`queue`], durably in [`store`]), analysed and written back ([`worker`]).
 
 pub mod changes;
+pub mod external_id;
 pub mod merge_queue;
 pub mod queue;
 pub mod reconcile;
 pub mod server;
+pub mod signature;
 pub mod store;
 pub mod threads;
 pub mod triage;

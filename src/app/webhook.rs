@@ -1,103 +1,16 @@
-//! Webhook deliveries: the signature check on the raw body, and the events
-//! the app acts on, turned into jobs.
+//! Webhook deliveries: the events the app acts on, turned into jobs (the
+//! signature is checked first, in [`super::signature`]).
 
+pub use super::external_id::{
+    CheckSubject, check_external_id, merge_group_external_id, subject_of_external_id,
+};
+pub use super::signature::{SignatureError, SignatureVerifier, sign, verify_signature};
 use crate::github::types::RepoRef;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use thiserror::Error;
 
 /// The name of our check run; `check_run` events for other names are not ours.
 pub const CHECK_NAME: &str = "hunkscan";
-
-/// Why a delivery's signature was refused.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum SignatureError {
-    /// No `X-Hub-Signature-256` header.
-    #[error("missing X-Hub-Signature-256 header")]
-    Missing,
-    /// Not `sha256=<64 hex digits>`.
-    #[error("malformed X-Hub-Signature-256 header")]
-    Malformed,
-    /// Valid form, wrong value.
-    #[error("signature does not match the body")]
-    Mismatch,
-}
-
-/// Checks `X-Hub-Signature-256` (`sha256=` + hex HMAC-SHA256 of the raw
-/// body) of a body held whole. The server checks bodies as they stream in,
-/// with [`SignatureVerifier`].
-pub fn verify_signature(
-    secret: &[u8],
-    body: &[u8],
-    header: Option<&str>,
-) -> Result<(), SignatureError> {
-    let mut verifier = SignatureVerifier::new(secret, header)?;
-    verifier.update(body);
-    verifier.verify()
-}
-
-/// `X-Hub-Signature-256` checked over a body that arrives in pieces: the
-/// header's form before the first byte is read (a request without a
-/// signature is refused at once), its value after the last.
-pub struct SignatureVerifier {
-    mac: Hmac<Sha256>,
-    expected: Vec<u8>,
-}
-
-impl SignatureVerifier {
-    /// Starts a check against `header`; `Missing` or `Malformed` when no
-    /// body could ever match it.
-    pub fn new(secret: &[u8], header: Option<&str>) -> Result<Self, SignatureError> {
-        let header = header.ok_or(SignatureError::Missing)?;
-        let hex = header
-            .trim()
-            .strip_prefix("sha256=")
-            .ok_or(SignatureError::Malformed)?;
-        let expected = decode_hex(hex).ok_or(SignatureError::Malformed)?;
-        let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
-        Ok(Self { mac, expected })
-    }
-
-    /// Feeds the next piece of the body.
-    pub fn update(&mut self, piece: &[u8]) {
-        self.mac.update(piece);
-    }
-
-    /// Whether the body fed so far is the one signed. `verify_slice`
-    /// compares in constant time, so the answer's timing says nothing about
-    /// how much of a forged signature was right.
-    pub fn verify(self) -> Result<(), SignatureError> {
-        self.mac
-            .verify_slice(&self.expected)
-            .map_err(|_| SignatureError::Mismatch)
-    }
-}
-
-/// The signature GitHub would send for `body` (tests and benchmarks sign
-/// their deliveries with it).
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        // HMAC accepts keys of any length.
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    format!(
-        "sha256={}",
-        crate::engine::fingerprint::hex(&mac.finalize().into_bytes())
-    )
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
-}
 
 /// What triggered a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,48 +161,6 @@ struct CheckRun {
     external_id: Option<String>,
     #[serde(default)]
     pull_requests: Vec<PullRequestRef>,
-}
-
-/// The `external_id` our check runs carry: `owner/repo#number`. A re-run of
-/// a check on a pull request from a fork comes with an empty
-/// `pull_requests`; this is how the job finds its pull request again.
-pub fn check_external_id(repo: &RepoRef, number: u64) -> String {
-    format!("{repo}#{number}")
-}
-
-/// The `external_id` of a merge group's check run: `owner/repo@<base sha>`,
-/// so a re-run of it knows what to compare the head with.
-pub fn merge_group_external_id(repo: &RepoRef, base_sha: &str) -> String {
-    format!("{repo}@{base_sha}")
-}
-
-/// What one of our check runs was about, read back from its external id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckSubject {
-    /// A pull request.
-    PullRequest(u64),
-    /// A merge group with this base commit.
-    MergeGroup(String),
-}
-
-/// Reads [`check_external_id`] and [`merge_group_external_id`] back; `None`
-/// for another repository's or an unknown form. Repository names never hold
-/// `#` or `@`, so the forms cannot be confused.
-pub fn subject_of_external_id(external_id: &str, repo: &RepoRef) -> Option<CheckSubject> {
-    let full = repo.to_string();
-    if let Some(number) = external_id
-        .strip_prefix(full.as_str())
-        .and_then(|rest| rest.strip_prefix('#'))
-    {
-        return number
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(CheckSubject::PullRequest);
-    }
-    let base = external_id.strip_prefix(full.as_str())?.strip_prefix('@')?;
-    (!base.is_empty() && base.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| CheckSubject::MergeGroup(base.to_owned()))
 }
 
 #[derive(Deserialize)]
@@ -566,38 +437,6 @@ fn jobs_for(
 mod tests {
     use super::*;
 
-    #[test]
-    fn github_test_vector_verifies() {
-        // docs.github.com, "Validating webhook deliveries", test values.
-        let secret = b"It's a Secret to Everybody";
-        let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
-        assert_eq!(
-            verify_signature(secret, b"Hello, World!", Some(header)),
-            Ok(())
-        );
-        assert_eq!(sign(secret, b"Hello, World!"), header);
-        assert_eq!(
-            verify_signature(secret, b"Hello, World?", Some(header)),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify_signature(secret, b"x", None),
-            Err(SignatureError::Missing)
-        );
-        let mut streamed = SignatureVerifier::new(secret, Some(header)).expect("well-formed");
-        for piece in [&b"Hello"[..], b"", b", ", b"World!"] {
-            streamed.update(piece);
-        }
-        assert_eq!(streamed.verify(), Ok(()), "pieces hash as the whole");
-        for bad in ["sha1=abc", "sha256=zz", "sha256=", "757107ea"] {
-            assert_eq!(
-                verify_signature(secret, b"x", Some(bad)),
-                Err(SignatureError::Malformed),
-                "{bad}"
-            );
-        }
-    }
-
     fn pull_request(action: &str, with_installation: bool) -> Vec<u8> {
         let installation = if with_installation {
             r#","installation":{"id":7}"#
@@ -696,22 +535,6 @@ mod tests {
             ),
             "a push to a branch without a pull request runs nothing"
         );
-    }
-
-    #[test]
-    fn external_ids_name_pull_requests_and_merge_groups() {
-        let repo = RepoRef::parse("o/r").expect("repo");
-        assert_eq!(
-            subject_of_external_id("o/r#12", &repo),
-            Some(CheckSubject::PullRequest(12))
-        );
-        assert_eq!(
-            subject_of_external_id(&merge_group_external_id(&repo, "abc123"), &repo),
-            Some(CheckSubject::MergeGroup("abc123".into()))
-        );
-        for other in ["x/y#12", "o/r#0", "o/r#", "o/r@", "o/r@not-hex", "o/rr#1"] {
-            assert_eq!(subject_of_external_id(other, &repo), None, "{other}");
-        }
     }
 
     #[test]

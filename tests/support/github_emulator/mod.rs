@@ -25,6 +25,7 @@
 
 mod auth;
 mod checks;
+mod commits;
 mod deliveries;
 mod diff;
 mod faults;

@@ -11,6 +11,7 @@
 use super::Shared;
 use super::auth;
 use super::checks;
+use super::commits;
 use super::deliveries;
 use super::graphql;
 use super::pagination::{PageRequest, query_param};
@@ -548,40 +549,11 @@ fn answer(
         }
         RepoOp::Compare(basehead) => {
             let repo = state.repo(full).expect("checked by caller");
-            let Some((base, head)) = basehead.split_once("...") else {
-                return not_found();
-            };
-            match repo.comparisons.get(&(base.to_owned(), head.to_owned())) {
-                // Every file on the first page (at most 300), none on later
-                // ones: `page`/`per_page` page through the commits only.
-                Some(files) => {
-                    let first_page = PageRequest::from_query(query).page <= 1;
-                    let files: &[_] = if first_page {
-                        &files[..files.len().min(300)]
-                    } else {
-                        &[]
-                    };
-                    Reply::json(200, shapes::comparison(api, repo, base, head, files))
-                }
-                None => Reply::error_with_docs(
-                    404,
-                    "Not Found",
-                    "https://docs.github.com/rest/commits/commits#compare-two-commits",
-                ),
-            }
+            commits::compare(api, repo, &basehead, query)
         }
         RepoOp::CollaboratorPermission(user) => {
             let repo = state.repo(full).expect("checked by caller");
-            match repo.permissions.get(&user.to_ascii_lowercase()) {
-                Some(permission) => {
-                    Reply::json(200, shapes::collaborator_permission(api, &user, permission))
-                }
-                None => Reply::error_with_docs(
-                    404,
-                    &format!("{user} is not a user"),
-                    "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user",
-                ),
-            }
+            commits::permission(api, repo, &user)
         }
         RepoOp::GetContents(path) => {
             let repo = state.repo(full).expect("checked by caller");

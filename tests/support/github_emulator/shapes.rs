@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 /// The app's slug; its bot user is `hunkscan[bot]`.
 pub(crate) const APP_SLUG: &str = "hunkscan";
 const PR_AUTHOR: &str = "octocat";
-const HTML: &str = "https://github.com";
+pub(crate) const HTML: &str = "https://github.com";
 
 /// Percent-encodes a path for use in a URL, keeping `/`.
 pub(crate) fn encode_path(path: &str) -> String {
@@ -364,81 +364,6 @@ impl TapReply for Value {
         }
         self
     }
-}
-
-/// A commit as the commits and compare endpoints show it.
-pub(crate) fn commit(api: &str, repo: &Repo, sha: &str, parents: &[&str]) -> Value {
-    let full = &repo.full_name;
-    let person =
-        json!({ "name": "Mona Lisa", "email": "mona@example.com", "date": "2024-01-01T00:00:00Z" });
-    json!({
-        "url": format!("{api}/repos/{full}/commits/{sha}"),
-        "sha": sha,
-        "node_id": format!("C_{sha}"),
-        "html_url": format!("{HTML}/{full}/commit/{sha}"),
-        "comments_url": format!("{api}/repos/{full}/commits/{sha}/comments"),
-        "commit": {
-            "url": format!("{api}/repos/{full}/git/commits/{sha}"),
-            "author": person,
-            "committer": person,
-            "message": format!("commit {sha}"),
-            "comment_count": 0,
-            "tree": {
-                "sha": super::state::fake_sha(sha.as_bytes()),
-                "url": format!("{api}/repos/{full}/git/trees/{sha}")
-            },
-            "verification": { "verified": false, "reason": "unsigned", "payload": null, "signature": null, "verified_at": null }
-        },
-        "author": null,
-        "committer": null,
-        "parents": parents.iter().map(|p| json!({
-            "sha": p,
-            "url": format!("{api}/repos/{full}/commits/{p}"),
-            "html_url": format!("{HTML}/{full}/commit/{p}")
-        })).collect::<Vec<_>>()
-    })
-}
-
-/// `GET /repos/{owner}/{repo}/compare/{base}...{head}` of a head one commit
-/// ahead of its base.
-pub(crate) fn comparison(
-    api: &str,
-    repo: &Repo,
-    base: &str,
-    head: &str,
-    files: &[PrFile],
-) -> Value {
-    let full = &repo.full_name;
-    let html = format!("{HTML}/{full}/compare/{base}...{head}");
-    json!({
-        "url": format!("{api}/repos/{full}/compare/{base}...{head}"),
-        "html_url": html,
-        "permalink_url": html,
-        "diff_url": format!("{html}.diff"),
-        "patch_url": format!("{html}.patch"),
-        "base_commit": commit(api, repo, base, &[]),
-        "merge_base_commit": commit(api, repo, base, &[]),
-        "status": "ahead",
-        "ahead_by": 1,
-        "behind_by": 0,
-        "total_commits": 1,
-        "commits": [commit(api, repo, head, &[base])],
-        "files": files.iter().map(|f| diff_entry(api, repo, head, f)).collect::<Vec<_>>()
-    })
-}
-
-/// `GET /repos/{owner}/{repo}/collaborators/{username}/permission`.
-pub(crate) fn collaborator_permission(api: &str, login: &str, permission: &str) -> Value {
-    let mut collaborator = user(api, login, user_id(login), "User");
-    collaborator["role_name"] = json!(permission);
-    collaborator["permissions"] = json!({
-        "admin": permission == "admin",
-        "maintain": permission == "admin",
-        "push": permission == "admin" || permission == "write",
-        "triage": permission != "none",
-        "pull": permission != "none"
-    });
-    json!({ "permission": permission, "role_name": permission, "user": collaborator })
 }
 
 pub(crate) fn review(api: &str, repo: &Repo, number: u64, r: &ReviewState, app_id: u64) -> Value {
