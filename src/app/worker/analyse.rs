@@ -168,9 +168,11 @@ impl Worker {
                 .review(
                     github,
                     job,
-                    (&report, &change_set, &config),
-                    context,
+                    &report,
+                    &change_set,
+                    &config,
                     &mut notes,
+                    context,
                 )
                 .await?
         {
@@ -241,13 +243,17 @@ impl Worker {
     /// findings matched to its comments, new comments posted, threads
     /// resolved or reopened. `None` when the bot cannot tell its own
     /// comments (its login unknown): then it posts nothing this time.
+    // The job's parts it reads, and its context for recording the review.
+    #[allow(clippy::too_many_arguments)]
     async fn review(
         &self,
         github: &Installation,
         job: &Job,
-        (report, change_set, config): (&ScanReport, &ChangeSet, &RepoConfig),
-        context: &JobContext,
+        report: &ScanReport,
+        change_set: &ChangeSet,
+        config: &RepoConfig,
         notes: &mut Vec<String>,
+        context: &JobContext,
     ) -> Result<Option<(ReviewStats, Ledger)>, JobError> {
         // Only the app's own bot user's comments count: without knowing it,
         // the bot cannot tell its markers from anyone else's, so it posts no

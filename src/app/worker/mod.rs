@@ -276,7 +276,9 @@ impl Worker {
             ..
         } = claimed;
         let github = self.github.installation(job.installation_id);
-        // Hook: a triage command is a light job, with no check run of its own.
+        // Hook: a triage command is a light job, no check run of its own.
+        // Every way out records the outcome in the store, or the job would be
+        // taken over and run again when its lease runs out.
         if let JobKind::Triage(command) = &job.kind {
             let outcome = subject::triage(&github, &job, command).await;
             return self.finish(&lease, outcome).await;
@@ -287,10 +289,8 @@ impl Worker {
                 Ok(true) => {}
                 Ok(false) => return self.finish(&lease, JobOutcome::Abandoned).await,
                 Err(error) => {
-                    let class = github_failure_class(&error);
-                    return self
-                        .retry_or_give_up(&github, &job, &lease, enqueued_at, None, class, &error)
-                        .await;
+                    tracing::error!(%error, "cannot find what the re-run is about");
+                    return self.finish(&lease, JobOutcome::Abandoned).await;
                 }
             }
         }
@@ -387,15 +387,14 @@ impl Worker {
         lease: &Lease,
         written: &store::Written,
     ) -> Result<CreatedCheckRun, crate::github::GitHubError> {
-        // A check run an earlier attempt made: the pull requests GitHub
-        // listed with it are not known any more (the check then judges this
-        // pull request alone).
-        let known = |id| CreatedCheckRun {
+        // A check run taken up again: the pull requests sharing its commit
+        // are not known without another request; this job's own is judged.
+        let resumed = |id| CreatedCheckRun {
             id,
             pull_requests: Vec::new(),
         };
         if let Some(id) = written.check_run_id {
-            return Ok(known(id));
+            return Ok(resumed(id));
         }
         let external_id = job.check_external_id();
         if lease.attempt > 1
@@ -404,7 +403,7 @@ impl Worker {
                 .await?
         {
             self.record(self.store.record_check_run(lease, id).await, "check run");
-            return Ok(known(id));
+            return Ok(resumed(id));
         }
         let create = CreateCheckRun {
             name: CHECK_NAME.into(),
