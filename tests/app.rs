@@ -116,7 +116,9 @@ async fn pull_request_gets_one_review_and_one_completed_check() {
     assert_eq!(h.github.token_fetches(), 1);
     h.assert_valid_requests();
 
-    let metrics = h.metrics().await;
+    let metrics = h
+        .metrics_with("hunkscan_jobs_total{outcome=\"completed\"} 1")
+        .await;
     assert!(
         metrics.contains(
             "hunkscan_webhook_deliveries_total{event=\"pull_request\",outcome=\"accepted\"} 1"

@@ -213,6 +213,19 @@ impl Harness {
         }
     }
 
+    /// The metrics once they hold `needle` (a job's outcome is counted just
+    /// after its check run completes), or as they are after 5 s.
+    pub async fn metrics_with(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let metrics = self.metrics().await;
+            if metrics.contains(needle) {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.metrics().await
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(self.url("/metrics"))
