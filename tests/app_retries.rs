@@ -21,13 +21,7 @@ fn pull(number: u64, head: &str) -> PullSpec {
 }
 
 async fn counted(h: &Harness, needle: &str) -> bool {
-    for _ in 0..100 {
-        if h.metrics().await.contains(needle) {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    false
+    h.metrics_with(needle).await.contains(needle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,17 +43,8 @@ async fn a_job_past_its_deadline_completes_its_check_with_the_error_conclusion()
         "{summary}"
     );
     // The worker counts the outcome just after completing the check.
-    let mut counted = false;
-    for _ in 0..100 {
-        if h.metrics()
-            .await
-            .contains("hunkscan_jobs_total{outcome=\"failed\"} 1")
-        {
-            counted = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let needle = "hunkscan_jobs_total{outcome=\"failed\"} 1";
+    let counted = h.metrics_with(needle).await.contains(needle);
     assert!(counted, "the failed job is counted");
     h.assert_valid_requests();
 }

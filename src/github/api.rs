@@ -28,6 +28,8 @@ pub struct ListedCheckRun {
     pub external_id: Option<String>,
     /// When it started.
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
     /// Open pull requests whose head is the commit.
     pub pull_requests: Vec<CheckPull>,
 }
@@ -308,6 +310,7 @@ impl Installation {
             id: u64,
             external_id: Option<String>,
             started_at: Option<chrono::DateTime<chrono::Utc>>,
+            status: String,
             #[serde(default)]
             pull_requests: Vec<CheckPull>,
         }
@@ -326,6 +329,7 @@ impl Installation {
                 id: run.id,
                 external_id: run.external_id,
                 started_at: run.started_at,
+                status: run.status,
                 pull_requests: run.pull_requests,
             })
             .collect();
@@ -344,27 +348,9 @@ impl Installation {
         name: &str,
         external_id: &str,
     ) -> Result<Option<u64>, GitHubError> {
-        const ROUTE: &str = "GET /repos/{owner}/{repo}/commits/{ref}/check-runs";
-        #[derive(serde::Deserialize)]
-        struct Listed {
-            check_runs: Vec<Listed1>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Listed1 {
-            id: u64,
-            status: String,
-            external_id: Option<String>,
-        }
-        let path = format!(
-            "/repos/{}/{}/commits/{}/check-runs?check_name={}&filter=all&per_page=100",
-            repo.owner, repo.name, head_sha, name
-        );
-        let listed: Listed = self
-            .call(Method::GET, ROUTE, &path, None)
+        Ok(self
+            .list_check_runs(repo, head_sha, name)
             .await?
-            .json(ROUTE)?;
-        Ok(listed
-            .check_runs
             .into_iter()
             .find(|run| {
                 run.external_id.as_deref() == Some(external_id) && run.status != "completed"
