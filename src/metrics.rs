@@ -60,6 +60,14 @@ pub struct RouteLabels {
     pub route: &'static str,
 }
 
+/// Why a GitHub call waited before it was sent.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WaitLabels {
+    /// rate_limited (its installation is paused until GitHub's reset),
+    /// paced (content-creating calls of the installation are at the pace).
+    pub reason: &'static str,
+}
+
 /// A reconciler pass's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcilerRunLabels {
@@ -95,6 +103,12 @@ pub struct Metrics {
     pub api_calls: Family<ApiCallLabels, Counter>,
     /// Seconds per GitHub API call.
     pub api_seconds: Family<RouteLabels, Histogram>,
+    /// GitHub calls held back before sending, by reason.
+    pub github_waits: Family<WaitLabels, Counter>,
+    /// Seconds GitHub calls were held back, by reason.
+    pub github_wait_seconds: Family<WaitLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    /// Installations (and the app itself) paused by a rate limit now.
+    pub rate_limited_accounts: Gauge,
     /// Bytes of webhook bodies held now (read, being verified or handled);
     /// never above the body budget.
     pub body_bytes: Gauge,
@@ -233,6 +247,25 @@ impl Metrics {
             "Connections and requests ended by a timeout, by phase (header, body, idle)",
             timeouts.clone(),
         );
+        let github_waits = Family::<WaitLabels, Counter>::default();
+        registry.register(
+            "github_waits",
+            "GitHub calls held back before sending: rate_limited (the installation is paused until GitHub's reset) or paced (content-creating calls at HUNKSCAN_CONTENT_CALLS per window)",
+            github_waits.clone(),
+        );
+        let github_wait_seconds =
+            Family::<WaitLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "github_wait_seconds",
+            "Seconds GitHub calls were held back, by reason",
+            github_wait_seconds.clone(),
+        );
+        let rate_limited_accounts = Gauge::default();
+        registry.register(
+            "github_rate_limited_accounts",
+            "Installations (and the app itself) whose calls are paused by a GitHub rate limit now",
+            rate_limited_accounts.clone(),
+        );
         let reconciler_runs = Family::<ReconcilerRunLabels, Counter>::default();
         registry.register(
             "reconciler_runs",
@@ -265,6 +298,9 @@ impl Metrics {
             findings,
             api_calls,
             api_seconds,
+            github_waits,
+            github_wait_seconds,
+            rate_limited_accounts,
             body_bytes,
             body_bytes_peak,
             body_budget_refused,
@@ -280,6 +316,15 @@ impl Metrics {
     /// Counts a timeout of `phase` (header, body, idle).
     pub fn timed_out(&self, phase: &'static str) {
         self.timeouts.get_or_create(&TimeoutLabels { phase }).inc();
+    }
+
+    /// Counts a GitHub call held back for `wait`.
+    pub fn github_waited(&self, reason: &'static str, wait: std::time::Duration) {
+        let labels = WaitLabels { reason };
+        self.github_waits.get_or_create(&labels).inc();
+        self.github_wait_seconds
+            .get_or_create(&labels)
+            .inc_by(wait.as_secs_f64());
     }
 
     /// The store's numbers, read every few seconds (they span instances).

@@ -86,12 +86,15 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new());
-    let github = Arc::new(GitHubApp::new(
-        &settings.api,
-        settings.app.clone(),
-        Arc::clone(&metrics),
-        policy,
-    )?);
+    let github = Arc::new(
+        GitHubApp::new(
+            &settings.api,
+            settings.app.clone(),
+            Arc::clone(&metrics),
+            policy,
+        )?
+        .with_content_pace(settings.content_pace),
+    );
     let store = store::connect(&settings.database_url).await?;
     let worker = Arc::new(worker::Worker::new(
         Arc::clone(&github),
@@ -111,6 +114,7 @@ pub async fn start(
     housekeeping(
         Arc::clone(&store),
         Arc::clone(&metrics),
+        Arc::clone(&github),
         settings.job_retention,
         stopping_seen.clone(),
     );
@@ -157,6 +161,7 @@ pub async fn start(
 fn housekeeping(
     store: Arc<dyn store::Store>,
     metrics: Arc<Metrics>,
+    github: Arc<GitHubApp>,
     retention: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -168,6 +173,8 @@ fn housekeeping(
                 _ = ticks.tick() => {}
                 _ = stopping.wait_for(|stop| *stop) => return,
             }
+            // Refreshes the gauge of accounts paused by a rate limit.
+            github.paused_accounts();
             let now = chrono::Utc::now();
             match store.stats(now).await {
                 Ok(stats) => metrics.record_store(&stats),

@@ -154,6 +154,11 @@ pub struct Settings {
     /// default: fingerprints sit in public comment markers, and with a known
     /// key anyone could confirm a guessed secret offline.
     pub fingerprint_key: Secret,
+    /// `HUNKSCAN_CONTENT_CALLS` per `HUNKSCAN_CONTENT_WINDOW_MS`: the pace
+    /// of each installation's content-creating calls (default GitHub's 80 a
+    /// minute; `HUNKSCAN_CONTENT_CALLS=0` sends them unpaced, for a GitHub
+    /// Enterprise Server without secondary limits).
+    pub content_pace: Option<crate::github::pacing::ContentPace>,
     /// What unauthenticated traffic may take of the server.
     pub limits: ServerLimits,
 }
@@ -303,6 +308,30 @@ impl Settings {
             "HUNKSCAN_JOB_DEADLINE_SECS",
             crate::app::worker::DEFAULT_JOB_DEADLINE.as_secs(),
         )?);
+        // 0 is a choice here (unpaced), not a mistake as elsewhere.
+        let content_calls = match get("HUNKSCAN_CONTENT_CALLS") {
+            Some(raw) if raw.trim() == "0" => 0,
+            raw => parse_number(
+                raw,
+                "HUNKSCAN_CONTENT_CALLS",
+                crate::github::pacing::ContentPace::GITHUB.calls,
+            )?,
+        };
+        let content_window = std::time::Duration::from_millis(parse_number(
+            get("HUNKSCAN_CONTENT_WINDOW_MS"),
+            "HUNKSCAN_CONTENT_WINDOW_MS",
+            60_000u64,
+        )?);
+        if content_calls != 0 && content_calls < 4 {
+            return Err(problem(
+                "HUNKSCAN_CONTENT_CALLS",
+                format!("must be 0 (unpaced) or at least 4, got {content_calls}"),
+            ));
+        }
+        let content_pace = (content_calls > 0).then_some(crate::github::pacing::ContentPace {
+            calls: content_calls,
+            window: content_window,
+        });
         Ok(Self {
             app: AppIdentity { app_id, key },
             webhook_secret,
@@ -318,6 +347,7 @@ impl Settings {
             fingerprint_key: get("HUNKSCAN_FINGERPRINT_KEY")
                 .map(Secret::new)
                 .unwrap_or_else(|| derived_fingerprint_key(&pem)),
+            content_pace,
             limits: ServerLimits::from_lookup(get)?,
         })
     }

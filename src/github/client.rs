@@ -3,6 +3,7 @@
 //! limits (never hammers), and counts the call in the metrics.
 
 use super::auth::{InstallationToken, TokenCache, app_jwt};
+use super::pacing::{Account, ContentPace, Pacing, PausedAccount};
 use crate::config::settings::{ApiUrls, AppIdentity};
 use crate::metrics::{ApiCallLabels, Metrics, RouteLabels};
 use bytes::Bytes;
@@ -188,6 +189,7 @@ pub struct GitHubApp {
     tokens: TokenCache,
     metrics: Arc<Metrics>,
     policy: RetryPolicy,
+    pacing: Pacing,
     bot_login: tokio::sync::OnceCell<String>,
 }
 
@@ -231,8 +233,60 @@ impl GitHubApp {
             tokens: TokenCache::default(),
             metrics,
             policy,
+            pacing: Pacing::new(Some(ContentPace::GITHUB)),
             bot_login: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Paces each installation's content-creating calls at `pace` instead of
+    /// GitHub's documented 80 a minute; `None` sends them unpaced.
+    pub fn with_content_pace(mut self, pace: Option<ContentPace>) -> Self {
+        self.pacing = Pacing::new(pace);
+        self
+    }
+
+    /// The accounts a rate limit pauses now, and until when.
+    pub fn paused_accounts(&self) -> Vec<PausedAccount> {
+        let paused = self.pacing.paused();
+        self.metrics
+            .rate_limited_accounts
+            .set(i64::try_from(paused.len()).unwrap_or(i64::MAX));
+        paused
+    }
+
+    /// Holds a call back while its account is paused by a rate limit (up to
+    /// the policy's longest wait: beyond it the call fails at once, without
+    /// bothering GitHub), then, for a content-creating call, until the
+    /// installation's pace allows it.
+    async fn wait_turn(
+        &self,
+        account: Account,
+        creates_content: bool,
+        route: &'static str,
+        policy: &RetryPolicy,
+    ) -> Result<(), GitHubError> {
+        if let Some(left) = self.pacing.paused_for(account) {
+            if left > policy.max_rate_limit_wait {
+                return Err(GitHubError::RateLimited {
+                    route,
+                    wait_secs: left.as_secs().max(1),
+                });
+            }
+            tracing::info!(
+                route,
+                wait_secs = left.as_secs_f64(),
+                "rate limited: this installation's calls wait for GitHub's reset"
+            );
+            tokio::time::sleep(left).await;
+            self.metrics.github_waited("rate_limited", left);
+        }
+        if creates_content && let Account::Installation(id) = account {
+            let waited = self.pacing.content_slot(id).await;
+            if !waited.is_zero() {
+                self.metrics.github_waited("paced", waited);
+            }
+        }
+        Ok(())
     }
 
     /// A handle acting as one installation.
@@ -308,10 +362,17 @@ impl GitHubApp {
     ) -> Result<Response, GitHubError> {
         let graphql = route == "POST /graphql";
         let client = if graphql { &self.graphql } else { &self.rest };
+        let account = match credential {
+            Credential::App => Account::App,
+            Credential::Installation(id) => Account::Installation(id),
+        };
+        let creates_content = creates_content(credential, &method, graphql, body);
         let mut attempt = 0u32;
         let mut refreshed_token = false;
         loop {
             attempt += 1;
+            self.wait_turn(account, creates_content, route, policy)
+                .await?;
             let (authorization, token) = self.authorization(credential).await?;
             let builder = http::Request::builder()
                 .method(method.clone())
@@ -405,6 +466,9 @@ impl GitHubApp {
                 });
             }
             if let Some(wait) = rate_limit_wait(status, &parts.headers, &body, Utc::now()) {
+                // Every call of this installation waits, not only this one:
+                // GitHub counts the limit per installation.
+                self.pacing.pause(account, wait);
                 if wait > policy.max_rate_limit_wait || attempt >= policy.attempts + 2 {
                     return Err(GitHubError::RateLimited {
                         route,
@@ -416,7 +480,6 @@ impl GitHubApp {
                     wait_secs = wait.as_secs_f64(),
                     "rate limited; waiting"
                 );
-                tokio::time::sleep(wait).await;
                 continue;
             }
             if status == StatusCode::UNAUTHORIZED
@@ -483,6 +546,27 @@ impl GitHubApp {
         let jitter = delay.mul_f64(f64::from(nanos % 1000) / 4000.0);
         tokio::time::sleep(delay + jitter).await;
     }
+}
+
+/// Whether GitHub counts a call against the secondary limit on content
+/// creation: anything but a read made with an installation token, and
+/// GraphQL mutations (queries are reads).
+fn creates_content(
+    credential: Credential,
+    method: &Method,
+    graphql: bool,
+    body: Option<&serde_json::Value>,
+) -> bool {
+    if matches!(credential, Credential::App) {
+        return false;
+    }
+    if graphql {
+        return body
+            .and_then(|body| body.get("query"))
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|query| query.trim_start().starts_with("mutation"));
+    }
+    !matches!(*method, Method::GET | Method::HEAD)
 }
 
 /// How long GitHub asks us to wait, if this answer is a rate limit: 429, or
@@ -564,6 +648,11 @@ impl Installation {
     /// The app's id.
     pub fn app_id(&self) -> u64 {
         self.app.identity.app_id
+    }
+
+    /// How long a rate limit still pauses this installation's calls.
+    pub fn paused_for(&self) -> Option<Duration> {
+        self.app.pacing.paused_for(Account::Installation(self.id))
     }
 
     /// The same installation with [`RetryPolicy::patient`], for the calls
@@ -680,6 +769,7 @@ impl Installation {
                 Utc::now(),
             )
             .unwrap_or(Duration::from_secs(60));
+            self.app.pacing.pause(Account::Installation(self.id), wait);
             if wait > self.policy.max_rate_limit_wait {
                 return Err(GitHubError::RateLimited {
                     route: "POST /graphql",
@@ -691,7 +781,7 @@ impl Installation {
                 wait_secs = wait.as_secs(),
                 "GraphQL rate limited; waiting"
             );
-            tokio::time::sleep(wait).await;
+            // The next call waits out the pause (see `wait_turn`).
             waited += 1;
         };
         if !answer.errors.is_empty() {

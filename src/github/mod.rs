@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod deliveries;
 pub mod graphql;
+pub mod pacing;
 pub mod triage;
 pub mod types;
 

@@ -95,6 +95,9 @@ impl Harness {
             ("HUNKSCAN_RETRY_BASE_MS", "20".to_owned()),
             // Room for the benchmark's thousands of queued deliveries.
             ("HUNKSCAN_QUEUE_CAPACITY", "10000".to_owned()),
+            // Unpaced unless a test is about pacing (tests/app_retries.rs):
+            // GitHub's 80 a minute would make the benchmark take hours.
+            ("HUNKSCAN_CONTENT_CALLS", "0".to_owned()),
         ]);
         env.extend(
             settings

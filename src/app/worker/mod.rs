@@ -458,7 +458,10 @@ impl Worker {
         );
         let age = (Utc::now() - enqueued_at).to_std().unwrap_or_default();
         if transient && age < self.options.retry_max_age {
-            let delay = dispatch::retry_delay(self.options.retry_base_delay, lease.attempt);
+            // Not before a rate limit of the installation resets: trying
+            // earlier would only fail again.
+            let delay = dispatch::retry_delay(self.options.retry_base_delay, lease.attempt)
+                .max(github.paused_for().unwrap_or_default());
             tracing::warn!(
                 class = class.label(),
                 error = %crate::render::Untrusted(&error.to_string()),

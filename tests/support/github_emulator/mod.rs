@@ -26,6 +26,7 @@
 mod auth;
 mod checks;
 mod commits;
+mod content_limit;
 mod deliveries;
 mod diff;
 mod faults;
@@ -285,6 +286,22 @@ impl Emulator {
     pub fn inject(&self, fault: Fault) {
         let times = fault.times();
         self.shared.lock().faults.push((fault, times));
+    }
+
+    /// Arms GitHub's secondary limit on content creation: at most `calls`
+    /// content-creating requests per installation in any `window`; beyond
+    /// it, 403 with `retry-after` and nothing applied.
+    pub fn limit_content_creation(&self, calls: usize, window: std::time::Duration) {
+        self.shared.lock().content_limit = Some(content_limit::ContentLimit::new(calls, window));
+    }
+
+    /// Requests refused by the content-creation limit.
+    pub fn content_limit_refusals(&self) -> usize {
+        self.shared
+            .lock()
+            .content_limit
+            .as_ref()
+            .map_or(0, |limit| limit.refused)
     }
 
     /// Expires every installation token issued so far.

@@ -12,6 +12,7 @@ use super::Shared;
 use super::auth;
 use super::checks;
 use super::commits;
+use super::content_limit;
 use super::deliveries;
 use super::graphql;
 use super::pagination::{PageRequest, query_param};
@@ -167,6 +168,7 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = std::time::Instant::now();
     let path = uri.path().to_owned();
     let query = uri.query().map(str::to_owned);
     let parsed: Option<Result<Value, String>> = if body.iter().all(u8::is_ascii_whitespace) {
@@ -182,6 +184,7 @@ pub(crate) async fn handle(
         body: recorded_body.clone(),
         status: reply.status,
         installation_id,
+        at: arrived,
     };
 
     let mut applied_then: Option<Reply> = None;
@@ -214,6 +217,17 @@ pub(crate) async fn handle(
     }
 
     let mut state = shared.lock();
+    if content_limit::creates_content(method.as_str(), &path, recorded_body.as_ref())
+        && let Ok(installation) = auth::installation_of(&state, &headers)
+        && let Some(refusal) = state
+            .content_limit
+            .as_mut()
+            .and_then(|limit| limit.admit(installation, arrived))
+    {
+        let entry = record(&refusal, Some(installation));
+        state.requests.push(entry);
+        return refusal.into_response();
+    }
     let (reply, installation) = dispatch(
         &shared,
         &mut state,

@@ -112,6 +112,8 @@ pub struct RecordedRequest {
     /// The installation whose token authenticated the request (for a token
     /// fetch: the installation in the path).
     pub installation_id: Option<u64>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// A check run as the emulator holds it.
@@ -222,6 +224,8 @@ pub(crate) struct State {
     pub tokens_issued: u64,
     /// The app's webhook deliveries and the redeliveries asked for.
     pub deliveries: deliveries::Log,
+    /// GitHub's secondary limit on content creation, when armed.
+    pub content_limit: Option<super::content_limit::ContentLimit>,
     next_id: u64,
 }
 
@@ -352,6 +356,7 @@ impl State {
             response_violations: Vec::new(),
             tokens_issued: 0,
             deliveries: deliveries::Log::default(),
+            content_limit: None,
             next_id: 1000,
         }
     }
