@@ -1,0 +1,328 @@
+//! Webhook ingestion under load, on the durable store: 10,000 signed
+//! `pull_request` deliveries sent by this process, as fast as the machine
+//! sustains, to a separate `hunkscan serve` process, with SQLite and (when
+//! PostgreSQL answers) with PostgreSQL. It reports deliveries acknowledged
+//! per second, the acknowledgement latency (p50, p99, max), and how many
+//! acknowledged deliveries were lost: every one names its own pull request
+//! and head, and each must end with a completed check run on the GitHub API
+//! emulator of the tests. Targets on 2 cores: at least 2,000 deliveries/s
+//! with SQLite and p99 under 20 ms; PostgreSQL within 2× of that; none lost.
+//!
+//! `cargo bench --bench delivery_load`. PostgreSQL is the database of
+//! `HUNKSCAN_TEST_DATABASE_URL` (skipped, and said so, when unset), in a
+//! schema of its own dropped afterwards. `HUNKSCAN_BENCH_DELIVERIES=N`
+//! sends N instead of 10,000; `HUNKSCAN_BENCH_BIN=path` measures another
+//! build of `hunkscan`. The emulator and the load generator share this
+//! process; the server has its own. Both compete for the same 2 cores, and
+//! the server's workers analyse the pull requests while deliveries arrive.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+mod common;
+
+use hunkscan::app::webhook::sign;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::bot::{APP_ID, Harness, INSTALLATION, PRIVATE_KEY, PUBLIC_KEY, REPO};
+use support::github_emulator::{Emulator, FileSpec, PullSpec};
+
+const DEFAULT_DELIVERIES: usize = 10_000;
+/// Deliveries in flight at once (GitHub sends many at once from many hosts).
+const CONCURRENCY: usize = 32;
+const SECRET: &str = "bench webhook secret";
+const DRAIN_LIMIT: Duration = Duration::from_secs(900);
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+fn head_of(n: usize) -> String {
+    format!("{n:040x}")
+}
+
+fn start_server(port: u16, database_url: &str, github_url: &str) -> Child {
+    let binary = std::env::var("HUNKSCAN_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_hunkscan").to_owned());
+    Command::new(binary)
+        .arg("serve")
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .env("GITHUB_APP_ID", APP_ID.to_string())
+        .env("GITHUB_PRIVATE_KEY", PRIVATE_KEY)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("GITHUB_API_URL", github_url)
+        .env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        // The emulator does not limit content creation; pacing it at
+        // GitHub's 80 a minute would measure the pace, not the server.
+        .env("HUNKSCAN_CONTENT_CALLS", "0")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("hunkscan serve starts")
+}
+
+async fn wait_until_serving(client: &reqwest::Client, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await;
+        if health.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "hunkscan serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+struct Run {
+    acknowledged: usize,
+    refused: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    drained: Duration,
+    lost: usize,
+}
+
+/// Sends `count` deliveries, `CONCURRENCY` at a time, then waits until every
+/// acknowledged one has a completed check run.
+async fn run(backend: &str, database_url: &str, count: usize) -> Run {
+    let github = Emulator::start_without_openapi(APP_ID, PUBLIC_KEY).await;
+    github.add_installation(INSTALLATION, REPO);
+    for n in 0..count {
+        github.put_pull_request(
+            REPO,
+            PullSpec {
+                number: n as u64 + 1,
+                base_sha: "base0001".into(),
+                head_sha: head_of(n),
+                draft: false,
+                files: vec![FileSpec::added("app.py", "print('hello')\n")],
+            },
+        );
+    }
+    let port = free_port();
+    let mut server = start_server(port, database_url, &github.url);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("an HTTP client");
+    wait_until_serving(&client, port).await;
+
+    // Bodies signed ahead, so the clock measures the server.
+    let bodies: Vec<(String, Vec<u8>, String)> = (0..count)
+        .map(|n| {
+            let event =
+                Harness::pull_request_event("opened", n as u64 + 1, "base0001", &head_of(n), false);
+            let body = serde_json::to_vec(&event).expect("json");
+            let signature = sign(SECRET.as_bytes(), &body);
+            (format!("{backend}-{n}"), body, signature)
+        })
+        .collect();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = format!("http://127.0.0.1:{port}/api/github/webhooks");
+    let started = Instant::now();
+    let senders: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, bodies, next, url) = (
+                client.clone(),
+                Arc::clone(&bodies),
+                Arc::clone(&next),
+                url.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut acknowledged = Vec::new();
+                let mut refused = 0;
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((delivery, body, signature)) = bodies.get(n) else {
+                        break;
+                    };
+                    let sent = Instant::now();
+                    let answer = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("x-github-event", "pull_request")
+                        .header("x-github-delivery", delivery)
+                        .header("x-hub-signature-256", signature)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    latencies.push(sent.elapsed());
+                    match answer {
+                        Ok(answer) if answer.status().as_u16() == 202 => acknowledged.push(n),
+                        _ => refused += 1,
+                    }
+                }
+                (latencies, acknowledged, refused)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    let mut acknowledged = Vec::with_capacity(count);
+    let mut refused = 0;
+    for sender in senders {
+        let (l, a, r) = sender.await.expect("a sender");
+        latencies.extend(l);
+        acknowledged.extend(a);
+        refused += r;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+
+    // Every acknowledged delivery must end with a completed check run.
+    let wanted: std::collections::HashSet<String> =
+        acknowledged.iter().map(|n| head_of(*n)).collect();
+    let drain_started = Instant::now();
+    let lost = loop {
+        let completed: std::collections::HashSet<String> = github
+            .check_runs(REPO)
+            .into_iter()
+            .filter(|c| c.status == "completed")
+            .map(|c| c.head_sha)
+            .collect();
+        let missing = wanted.difference(&completed).count();
+        if missing == 0 || drain_started.elapsed() > DRAIN_LIMIT {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let drained = drain_started.elapsed();
+    let _ = server.kill();
+    let _ = server.wait();
+    Run {
+        acknowledged: acknowledged.len(),
+        refused,
+        elapsed,
+        latencies,
+        drained,
+        lost,
+    }
+}
+
+fn report(backend: &str, count: usize, run: &Run) {
+    let rate = run.acknowledged as f64 / run.elapsed.as_secs_f64();
+    println!(
+        "| {backend} | {count} | {} | {} | {:.0}/s | {} | {} | {} | {:.1} s | {} |",
+        run.acknowledged,
+        run.refused,
+        rate,
+        ms(percentile(&run.latencies, 50.0)),
+        ms(percentile(&run.latencies, 99.0)),
+        ms(run.latencies.last().copied().unwrap_or_default()),
+        run.drained.as_secs_f64(),
+        run.lost,
+    );
+}
+
+/// A PostgreSQL schema of the bench's own, and the URL that uses it.
+async fn postgres_schema(admin_url: &str) -> Option<(sqlx::PgPool, String, String)> {
+    let pool = match sqlx::PgPool::connect(admin_url).await {
+        Ok(pool) => pool,
+        Err(error) => {
+            println!("PostgreSQL at {admin_url} does not answer ({error}): skipped");
+            return None;
+        }
+    };
+    let schema = format!("hunkscan_bench_{}", std::process::id());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .expect("create the bench schema");
+    let separator = if admin_url.contains('?') { '&' } else { '?' };
+    let url = format!("{admin_url}{separator}options[search_path]={schema}");
+    Some((pool, schema, url))
+}
+
+#[tokio::main]
+async fn main() {
+    let count = std::env::var("HUNKSCAN_BENCH_DELIVERIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(DEFAULT_DELIVERIES);
+    println!("machine: {}", common::machine());
+    println!(
+        "{count} signed pull_request deliveries, {CONCURRENCY} in flight, to `hunkscan serve` in its own process"
+    );
+    println!();
+    println!(
+        "| store | sent | acknowledged | refused | deliveries/s | p50 ack | p99 ack | max ack | drain after last ack | lost |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+
+    let dir = tempfile::tempdir().expect("a directory for the SQLite store");
+    let sqlite = format!("sqlite://{}", dir.path().join("hunkscan.db").display());
+    let sqlite_run = run("sqlite", &sqlite, count).await;
+    report("SQLite", count, &sqlite_run);
+
+    let postgres_run = match std::env::var("HUNKSCAN_TEST_DATABASE_URL") {
+        Err(_) => {
+            println!("| PostgreSQL | skipped: HUNKSCAN_TEST_DATABASE_URL is not set |||||||||");
+            None
+        }
+        Ok(admin_url) => match postgres_schema(&admin_url).await {
+            None => None,
+            Some((pool, schema, url)) => {
+                let run = run("postgres", &url, count).await;
+                report("PostgreSQL", count, &run);
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&pool)
+                    .await;
+                Some(run)
+            }
+        },
+    };
+
+    println!();
+    let sqlite_rate = sqlite_run.acknowledged as f64 / sqlite_run.elapsed.as_secs_f64();
+    let sqlite_p99 = percentile(&sqlite_run.latencies, 99.0);
+    let verdict = |met: bool, text: String| {
+        println!("- {} {text}", if met { "PASS" } else { "MISS" });
+    };
+    verdict(
+        sqlite_rate >= 2000.0,
+        format!("SQLite: {sqlite_rate:.0} deliveries/s (target ≥ 2,000)"),
+    );
+    verdict(
+        sqlite_p99 < Duration::from_millis(20),
+        format!("SQLite: p99 {} (target < 20 ms)", ms(sqlite_p99)),
+    );
+    verdict(
+        sqlite_run.lost == 0,
+        format!("SQLite: {} lost", sqlite_run.lost),
+    );
+    if let Some(run) = postgres_run {
+        let rate = run.acknowledged as f64 / run.elapsed.as_secs_f64();
+        let p99 = percentile(&run.latencies, 99.0);
+        verdict(
+            rate * 2.0 >= sqlite_rate.min(2000.0),
+            format!("PostgreSQL: {rate:.0} deliveries/s (target within 2× of SQLite's)"),
+        );
+        verdict(
+            p99 < Duration::from_millis(40),
+            format!("PostgreSQL: p99 {} (target < 40 ms)", ms(p99)),
+        );
+        verdict(run.lost == 0, format!("PostgreSQL: {} lost", run.lost));
+    }
+}
