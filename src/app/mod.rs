@@ -129,6 +129,7 @@ pub async fn start(
         webhook_secret: settings.webhook_secret.clone(),
         app_id: settings.app.app_id,
         store: Arc::clone(&store),
+        intake: store::intake::Intake::start(Arc::clone(&store)),
         worker: Arc::clone(&worker),
         metrics: Arc::clone(&metrics),
         bodies: Arc::new(server::body::BodyBudget::new(

@@ -76,6 +76,14 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether storing this job ends the pull request's jobs for older
+    /// heads: a push does (a re-run of an older head does not). Merge groups
+    /// (number 0) are never obsolete to each other: a queue runs several at
+    /// once, and each needs its own verdict.
+    pub fn supersedes_older_heads(&self) -> bool {
+        self.trigger != Trigger::Rerun && self.kind == JobKind::PullRequest && self.number > 0
+    }
+
     /// The `external_id` of the check run this job creates.
     pub fn check_external_id(&self) -> String {
         match self.kind {

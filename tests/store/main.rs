@@ -553,6 +553,89 @@ async fn instances_starting_at_once_share_one_schema(db: &Db) {
     assert_eq!(reopened.stats(t(1)).await.expect("stats").running, 1);
 }
 
+async fn accept_stores_a_batch_in_order_with_its_supersedes(db: &Db) {
+    let store = db.open().await;
+    let incoming = |delivery: &str, jobs: Vec<hunkscan::app::webhook::Job>| store::Incoming {
+        delivery_id: delivery.into(),
+        jobs,
+    };
+    add(
+        store.as_ref(),
+        &job("old", 1, "h1", Trigger::PullRequest),
+        t(0),
+    )
+    .await;
+    let accepted = store
+        .accept(
+            &[
+                incoming("d1", vec![job("new", 1, "h2", Trigger::PullRequest)]),
+                // The same push announced again in the same batch.
+                incoming("d2", vec![job("again", 1, "h2", Trigger::SuiteRequested)]),
+                // A redelivery of an earlier delivery's job.
+                incoming("d3", vec![job("old", 1, "h1", Trigger::PullRequest)]),
+                // A re-run of an older head supersedes nothing.
+                incoming("d4", vec![job("rerun", 2, "h0", Trigger::Rerun)]),
+            ],
+            t(5),
+        )
+        .await
+        .expect("accept");
+    let submitted: Vec<Vec<Submitted>> = accepted.iter().map(|a| a.submitted.clone()).collect();
+    assert_eq!(
+        submitted,
+        [
+            vec![Submitted::Queued],
+            vec![Submitted::SameHeadQueued],
+            vec![Submitted::DuplicateDelivery],
+            vec![Submitted::Queued],
+        ]
+    );
+    let superseded: Vec<(usize, Vec<&str>)> = accepted[0]
+        .superseded
+        .iter()
+        .map(|(index, ended)| (*index, ended.iter().map(|s| s.job.id.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        superseded,
+        [(0, vec!["old"])],
+        "the push ends the older head"
+    );
+    assert!(accepted[1..].iter().all(|a| a.superseded.is_empty()));
+    for delivery in ["d1", "d2", "d3", "d4"] {
+        assert!(
+            store.knows_delivery(delivery).await.expect("knows"),
+            "{delivery}"
+        );
+    }
+    let old = store.job("old").await.expect("job").expect("stored");
+    assert_eq!(old.outcome, Some(Outcome::Superseded));
+
+    // Through the group-commit writer: many deliveries at once, each
+    // answered with its own outcome, none lost.
+    let intake = store::intake::Intake::start(Arc::clone(&store));
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 0..300u64 {
+        let intake = intake.clone();
+        burst.spawn(async move {
+            let delivery = incoming_owned(
+                &format!("burst-{n}"),
+                job(&format!("j{n}"), 100 + n, "h", Trigger::PullRequest),
+            );
+            intake.accept(delivery, t(10)).await.expect("accepted")
+        });
+    }
+    let answers = burst.join_all().await;
+    assert!(answers.iter().all(|a| a.submitted == [Submitted::Queued]));
+    assert_eq!(store.stats(t(10)).await.expect("stats").queued, 302);
+}
+
+fn incoming_owned(delivery: &str, job: hunkscan::app::webhook::Job) -> store::Incoming {
+    store::Incoming {
+        delivery_id: delivery.into(),
+        jobs: vec![job],
+    }
+}
+
 macro_rules! on_both_stores {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -593,4 +676,5 @@ on_both_stores!(
     the_lock_has_one_holder_and_expires,
     stats_count_waiting_running_and_age,
     instances_starting_at_once_share_one_schema,
+    accept_stores_a_batch_in_order_with_its_supersedes,
 );

@@ -7,8 +7,9 @@ mod connection;
 pub mod serve;
 
 use super::queue::Submitted;
-use super::store::Store;
-use super::webhook::{self, Delivery, Job, JobKind, SignatureVerifier, Trigger};
+use super::store::intake::Intake;
+use super::store::{Incoming, Store};
+use super::webhook::{self, Delivery, Job, SignatureVerifier};
 use super::worker::Worker;
 use crate::config::settings::Secret;
 use crate::metrics::{DeliveryLabels, Metrics};
@@ -36,8 +37,11 @@ pub struct ServerState {
     pub webhook_secret: Secret,
     /// Our app id, to tell our check runs from other apps'.
     pub app_id: u64,
-    /// Where jobs go: stored before the delivery is answered.
+    /// The store, for its health.
     pub store: Arc<dyn Store>,
+    /// Where jobs go: stored (with the deliveries arriving at the same
+    /// time, in one commit) before the delivery is answered.
+    pub intake: Intake,
     /// Woken when a job is stored; completes superseded check runs.
     pub worker: Arc<Worker>,
     /// Counters.
@@ -299,8 +303,13 @@ async fn store_jobs(
     jobs: Vec<Job>,
 ) -> (&'static str, Response) {
     let now = chrono::Utc::now();
-    let submitted = match state.store.enqueue(delivery, &jobs, now).await {
-        Ok(submitted) => submitted,
+    let heads: Vec<String> = jobs.iter().map(|job| job.head_sha.clone()).collect();
+    let incoming = Incoming {
+        delivery_id: delivery.to_owned(),
+        jobs,
+    };
+    let accepted = match state.intake.accept(incoming, now).await {
+        Ok(accepted) => accepted,
         Err(error) => {
             tracing::error!(event, delivery, %error, "delivery not stored");
             let mut response = answer(
@@ -314,28 +323,17 @@ async fn store_jobs(
             return ("store_unavailable", response);
         }
     };
-    let queued = submitted
+    let queued = accepted
+        .submitted
         .iter()
         .filter(|s| matches!(s, Submitted::Queued))
         .count();
-    let duplicates = submitted.len() - queued;
-    for (job, submitted) in jobs.iter().zip(&submitted) {
-        if !matches!(submitted, Submitted::Queued) {
-            continue;
-        }
-        // A push (not a re-run of an older head) makes the pull request's
-        // other heads obsolete; the store ends those not running now. Merge
-        // groups (number 0) are never obsolete to each other: a queue runs
-        // several at once, and each needs its own verdict.
-        if job.trigger != Trigger::Rerun && job.kind == JobKind::PullRequest && job.number > 0 {
-            match state
-                .store
-                .supersede(&job.repo, job.number, &job.head_sha, now)
-                .await
-            {
-                Ok(superseded) => state.worker.complete_superseded(superseded, &job.head_sha),
-                Err(error) => tracing::warn!(%error, "cannot supersede older heads"),
-            }
+    let duplicates = accepted.submitted.len() - queued;
+    // A push made the pull request's other heads obsolete; the store ended
+    // those not running now, and their check runs are completed here.
+    for (index, superseded) in accepted.superseded {
+        if let Some(head) = heads.get(index) {
+            state.worker.complete_superseded(superseded, head);
         }
     }
     if queued > 0 {

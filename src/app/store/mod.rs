@@ -32,6 +32,7 @@
 //!   interrupted job resumes without a second check run or review.
 
 mod codec;
+pub mod intake;
 mod migrations;
 mod postgres;
 mod sqlite;
@@ -74,6 +75,10 @@ pub enum StoreError {
     /// A time or duration past what the store can represent.
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
+    /// The task that writes incoming deliveries is gone (the server is
+    /// stopping).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Where a job is in its life.
@@ -152,6 +157,25 @@ pub struct SupersededJob {
     pub check_run_id: Option<u64>,
 }
 
+/// A delivery to accept: its id and the jobs it asks for.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// `X-GitHub-Delivery`.
+    pub delivery_id: String,
+    /// The jobs, in order.
+    pub jobs: Vec<Job>,
+}
+
+/// What [`Store::accept`] did with one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// One outcome per job, in order (as [`Store::enqueue`] answers).
+    pub submitted: Vec<Submitted>,
+    /// For each queued job that supersedes older heads (by its index in
+    /// the delivery's jobs), the jobs it ended (as [`Store::supersede`]).
+    pub superseded: Vec<(usize, Vec<SupersededJob>)>,
+}
+
 /// One job as stored (for operators and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
@@ -217,6 +241,16 @@ pub trait Store: Send + Sync {
         jobs: &[Job],
         now: DateTime<Utc>,
     ) -> Result<Vec<Submitted>, StoreError>;
+
+    /// Accepts several deliveries in one transaction, so that they share
+    /// one commit (one fsync): for each, in order, [`Store::enqueue`], then
+    /// [`Store::supersede`] for each job it queued whose
+    /// [`Job::supersedes_older_heads`]. All or none.
+    async fn accept(
+        &self,
+        deliveries: &[Incoming],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Accepted>, StoreError>;
 
     /// Claims up to `limit` (at most [`MAX_CLAIM`]) runnable jobs for
     /// `worker`, oldest first, each under a lease of `lease`.

@@ -17,7 +17,10 @@
 
 use super::codec::{self, RawJob, job_columns};
 use super::migrations;
-use super::{Claimed, JobRecord, Lease, Outcome, Store, StoreError, StoreStats, SupersededJob};
+use super::{
+    Accepted, Claimed, Incoming, JobRecord, Lease, Outcome, Store, StoreError, StoreStats,
+    SupersededJob,
+};
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
 use crate::github::types::RepoRef;
@@ -139,58 +142,48 @@ impl Store for PostgresStore {
         jobs: &[Job],
         now: DateTime<Utc>,
     ) -> Result<Vec<Submitted>, StoreError> {
-        let now = codec::at_millis(now)?;
-        let columns = jobs
-            .iter()
-            .map(codec::stored_columns)
-            .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(delivery_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let mut submitted = Vec::with_capacity(jobs.len());
-        for (job, columns) in jobs.iter().zip(&columns) {
-            // DO NOTHING on either unique key: the job id (a redelivery) or
-            // the automatic head (the same push announced twice). A
-            // concurrent insert of the same key waits for the first to
-            // commit, then does nothing.
-            let inserted = sqlx::query(
-                "INSERT INTO jobs (id, delivery_id, repo, number, head_sha, automatic, job, \
-                 state, enqueued_at, not_before) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) ON CONFLICT DO NOTHING",
-            )
-            .bind(&job.id)
-            .bind(delivery_id)
-            .bind(&columns.repo)
-            .bind(columns.number)
-            .bind(&job.head_sha)
-            .bind(columns.automatic)
-            .bind(&columns.json)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let outcome = if inserted == 1 {
-                Submitted::Queued
-            } else if sqlx::query_scalar::<_, bool>(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)",
-            )
-            .bind(&job.id)
-            .fetch_one(&mut *tx)
-            .await?
-            {
-                Submitted::DuplicateDelivery
-            } else {
-                Submitted::SameHeadQueued
-            };
-            submitted.push(outcome);
-        }
+        let submitted = enqueue_in(&mut tx, delivery_id, jobs, codec::at_millis(now)?).await?;
         tx.commit().await?;
         Ok(submitted)
+    }
+
+    async fn accept(
+        &self,
+        deliveries: &[Incoming],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut accepted = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let submitted = enqueue_in(
+                &mut tx,
+                &delivery.delivery_id,
+                &delivery.jobs,
+                codec::at_millis(now)?,
+            )
+            .await?;
+            let mut superseded = Vec::new();
+            for (index, (job, outcome)) in delivery.jobs.iter().zip(&submitted).enumerate() {
+                if matches!(outcome, Submitted::Queued) && job.supersedes_older_heads() {
+                    let ended = supersede_in(
+                        &mut tx,
+                        &job.repo,
+                        job.number,
+                        &job.head_sha,
+                        codec::at_millis(now)?,
+                    )
+                    .await?;
+                    superseded.push((index, ended));
+                }
+            }
+            accepted.push(Accepted {
+                submitted,
+                superseded,
+            });
+        }
+        tx.commit().await?;
+        Ok(accepted)
     }
 
     async fn claim(
@@ -336,23 +329,15 @@ impl Store for PostgresStore {
         current_head: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<SupersededJob>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "UPDATE jobs SET state = 'done', outcome = 'superseded', superseded_by = $1, \
-             finished_at = $2, lease_until = NULL \
-             WHERE repo = $3 AND number = $4 AND head_sha <> $1 \
-               AND (state = 'queued' OR (state = 'running' AND lease_until <= $2)) \
-             RETURNING ",
-            job_columns!()
-        ))
-        .bind(current_head)
-        .bind(codec::at_millis(now)?)
-        .bind(repo.to_string())
-        .bind(codec::to_i64(number, "pull request number")?)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
-        rows.sort_by_key(|row| (row.enqueued_at, row.seq));
-        rows.into_iter().map(RawJob::into_superseded).collect()
+        let mut conn = self.pool.acquire().await?;
+        supersede_in(
+            &mut conn,
+            repo,
+            number,
+            current_head,
+            codec::at_millis(now)?,
+        )
+        .await
     }
 
     async fn record_check_run(&self, lease: &Lease, check_run_id: u64) -> Result<bool, StoreError> {
@@ -508,4 +493,89 @@ impl Store for PostgresStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Records one delivery and queues its jobs on `conn` (inside the caller's
+/// transaction); see [`Store::enqueue`].
+async fn enqueue_in(
+    conn: &mut sqlx::PgConnection,
+    delivery_id: &str,
+    jobs: &[Job],
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<Submitted>, StoreError> {
+    let columns = jobs
+        .iter()
+        .map(codec::stored_columns)
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(
+        "INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(delivery_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let mut submitted = Vec::with_capacity(jobs.len());
+    for (job, columns) in jobs.iter().zip(&columns) {
+        // DO NOTHING on either unique key: the job id (a redelivery) or
+        // the automatic head (the same push announced twice). A
+        // concurrent insert of the same key waits for the first to
+        // commit, then does nothing.
+        let inserted = sqlx::query(
+            "INSERT INTO jobs (id, delivery_id, repo, number, head_sha, automatic, job, \
+             state, enqueued_at, not_before) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&job.id)
+        .bind(delivery_id)
+        .bind(&columns.repo)
+        .bind(columns.number)
+        .bind(&job.head_sha)
+        .bind(columns.automatic)
+        .bind(&columns.json)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        let outcome = if inserted == 1 {
+            Submitted::Queued
+        } else if sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)")
+            .bind(&job.id)
+            .fetch_one(&mut *conn)
+            .await?
+        {
+            Submitted::DuplicateDelivery
+        } else {
+            Submitted::SameHeadQueued
+        };
+        submitted.push(outcome);
+    }
+    Ok(submitted)
+}
+
+/// Ends the older heads' jobs of a pull request on `conn` (inside the
+/// caller's transaction, or alone); see [`Store::supersede`].
+async fn supersede_in(
+    conn: &mut sqlx::PgConnection,
+    repo: &RepoRef,
+    number: u64,
+    current_head: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Vec<SupersededJob>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "UPDATE jobs SET state = 'done', outcome = 'superseded', superseded_by = $1, \
+         finished_at = $2, lease_until = NULL \
+         WHERE repo = $3 AND number = $4 AND head_sha <> $1 \
+           AND (state = 'queued' OR (state = 'running' AND lease_until <= $2)) \
+         RETURNING ",
+        job_columns!()
+    ))
+    .bind(current_head)
+    .bind(now)
+    .bind(repo.to_string())
+    .bind(codec::to_i64(number, "pull request number")?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
+    rows.sort_by_key(|row| (row.enqueued_at, row.seq));
+    rows.into_iter().map(RawJob::into_superseded).collect()
 }
