@@ -250,15 +250,6 @@ pub struct Evidence<'a> {
 /// One way a condition held.
 pub type Match<'a> = Vec<Evidence<'a>>;
 
-fn join(prefix: &str, path: &[String]) -> String {
-    let rest = path.join(".");
-    match (prefix.is_empty(), rest.is_empty()) {
-        (true, _) => rest,
-        (false, true) => prefix.to_owned(),
-        (false, false) => format!("{prefix}.{rest}"),
-    }
-}
-
 fn at<'a>(node: &'a Node, path: &[String], prefix: &str) -> Vec<(String, &'a Node)> {
     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
     let mut out = Vec::new();
