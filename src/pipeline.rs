@@ -15,6 +15,7 @@ use crate::engine::secrets::{
 };
 use crate::engine::{ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severity};
 use crate::report::RuleDoc;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 use thiserror::Error;
@@ -115,6 +116,8 @@ impl Analyzers {
 pub struct Pipeline {
     engine: Engine,
     rule_docs: Vec<RuleDoc>,
+    /// Rules that report only where a repository enables them.
+    opt_in: HashSet<String>,
 }
 
 /// What the pipeline made of a change under a configuration.
@@ -139,12 +142,24 @@ impl Pipeline {
     /// The pipeline of analyzers already loaded.
     pub fn new(analyzers: Analyzers, options: &Options) -> Self {
         let rule_docs = analyzers.rule_docs();
+        let opt_in = analyzers
+            .iac
+            .policies()
+            .all()
+            .iter()
+            .filter(|p| p.opt_in)
+            .map(|p| p.id.clone())
+            .collect();
         let Analyzers { sast, iac, secrets } = analyzers;
         let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
             .with_threads(options.threads)
             .with_file_deadline(options.file_deadline)
             .with_fingerprint_key(options.fingerprint_key.clone());
-        Self { engine, rule_docs }
+        Self {
+            engine,
+            rule_docs,
+            opt_in,
+        }
     }
 
     /// The engine (the bot asks it which files to fetch).
@@ -168,6 +183,9 @@ impl Pipeline {
         report
             .findings
             .retain(|f| !config.disabled_rules.contains(&f.rule_id));
+        report.findings.retain(|f| {
+            !self.opt_in.contains(&f.rule_id) || config.enabled_rules.contains(&f.rule_id)
+        });
         for finding in &mut report.findings {
             if let Some(severity) = config.severity_overrides.get(&finding.rule_id) {
                 finding.severity = *severity;

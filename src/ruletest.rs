@@ -130,6 +130,17 @@ fn check_policy(engine: &Engine, policy: &Policy) -> Verdict {
     if policy.examples.positive.is_empty() || policy.examples.negative.is_empty() {
         problems.push("needs `examples.positive` and `examples.negative`".into());
     }
+    if !policy
+        .examples
+        .positive
+        .iter()
+        .any(|e| matches!(e, Example::Change { .. }))
+    {
+        problems.push(
+            "needs a `base`/`head` pair among `examples.positive` (a change that makes it worse)"
+                .into(),
+        );
+    }
     let regression_only = policy.removed || policy.report == Report::Regression;
     for (index, example) in policy.examples.positive.iter().enumerate() {
         if regression_only && matches!(example, Example::File(_)) {

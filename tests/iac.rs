@@ -13,7 +13,10 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
-    let policies = Policies::load(None).expect("embedded IaC rules load");
+    // What a repository runs by default: opt-in policies are off.
+    let policies = Policies::load(None)
+        .expect("embedded IaC rules load")
+        .without_opt_in();
     Engine::new(vec![Box::new(IacAnalyzer::new(policies))])
 });
 
@@ -37,6 +40,16 @@ fn summary(findings: &[Finding]) -> Vec<(String, String, &'static str, u32, bool
             )
         })
         .collect()
+}
+
+/// The policies on values a workload leaves at their defaults
+/// (`tests/iac_semantics.rs` covers them); tests about other things
+/// leave their findings out.
+fn not_about_defaults(rule: &str) -> bool {
+    !matches!(
+        rule,
+        "kubernetes.privilege-escalation-not-disabled" | "kubernetes.run-as-non-root-unset"
+    )
 }
 
 fn fixture_report() -> ScanReport {
@@ -118,6 +131,20 @@ fn fixture_pull_request_reports_exactly_what_the_change_did() {
         ),
         (
             "deploy/k8s/app.yaml",
+            "kubernetes.run-as-non-root-unset",
+            "new",
+            16,
+            false,
+        ),
+        (
+            "deploy/k8s/app.yaml",
+            "kubernetes.run-as-non-root-unset",
+            "regression",
+            22,
+            false,
+        ),
+        (
+            "deploy/k8s/app.yaml",
             "kubernetes.sensitive-host-path",
             "new",
             57,
@@ -133,6 +160,13 @@ fn fixture_pull_request_reports_exactly_what_the_change_did() {
         (
             "infra/modules/network/main.tf",
             "terraform.aws-security-group-open-admin-ports",
+            "new",
+            43,
+            false,
+        ),
+        (
+            "infra/modules/network/main.tf",
+            "terraform.aws-security-group-open-admin-ports",
             "regression",
             22,
             false,
@@ -142,6 +176,20 @@ fn fixture_pull_request_reports_exactly_what_the_change_did() {
             "terraform.aws-security-group-open-all-ports",
             "new",
             43,
+            false,
+        ),
+        (
+            "infra/old/cloudtrail.tf",
+            "terraform.aws-cloudtrail-log-validation-disabled",
+            "fixed",
+            1,
+            false,
+        ),
+        (
+            "infra/old/cloudtrail.tf",
+            "terraform.aws-cloudtrail-not-encrypted-with-kms",
+            "fixed",
+            1,
             false,
         ),
         (
@@ -500,6 +548,7 @@ fn kubernetes_skip_annotations_and_zizmor_comments_are_honoured() {
     let got: Vec<(String, Option<String>)> = report
         .findings
         .iter()
+        .filter(|f| not_about_defaults(&f.rule_id))
         .map(|f| {
             (
                 f.rule_id.clone(),
@@ -620,7 +669,8 @@ fn credentials_are_never_echoed() {
 #[test]
 fn multi_document_list_and_every_workload_kind_are_read() {
     let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: batch/v1\n  kind: CronJob\n  metadata: {name: a}\n  spec:\n    jobTemplate:\n      spec:\n        template:\n          spec:\n            automountServiceAccountToken: false\n            initContainers:\n            - {name: i, image: 'busybox:latest'}\n            containers:\n            - {name: c, image: 'app:1.0'}\n---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: b}\nspec:\n  template:\n    spec:\n      hostPID: true\n      automountServiceAccountToken: false\n      containers:\n      - {name: c, image: 'agent:2.0'}\n";
-    let report = change("all.yaml", None, Some(text));
+    let mut report = change("all.yaml", None, Some(text));
+    report.findings.retain(|f| not_about_defaults(&f.rule_id));
     assert_eq!(
         summary(&report.findings),
         vec![
@@ -802,6 +852,7 @@ fn a_wildcard_rule_inserted_before_an_existing_one_is_new_on_its_lines() {
     let got: Vec<(&str, u32)> = report
         .findings
         .iter()
+        .filter(|f| f.rule_id == "kubernetes.rbac-wildcard")
         .map(|f| (f.change.as_str(), f.start.line))
         .collect();
     assert_eq!(got, vec![("new", 8)], "{:?}", summary(&report.findings));
@@ -1010,6 +1061,7 @@ fn look_alike_forms_of_known_problems_are_caught() {
             .findings
             .iter()
             .map(|f| f.rule_id.clone())
+            .filter(|rule| not_about_defaults(rule))
             .collect()
     };
     let workflow = "on: issue_comment\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"${{ github.event.issue.title || 'x' }}\"\n      - run: echo '${{ toJSON(github.event.comment) }}'\n      - run: echo \"PR ${{ github.event.pull_request.number }}\"\n";

@@ -74,6 +74,9 @@ pub struct RepoConfig {
     pub ignore_patterns: Vec<String>,
     /// Rules that do not report.
     pub disabled_rules: Vec<String>,
+    /// Opt-in rules switched on (off by default: they fire on most
+    /// ordinary files).
+    pub enabled_rules: Vec<String>,
     /// Rules re-levelled.
     pub severity_overrides: BTreeMap<String, Severity>,
     /// Inline comments per analysis at most; the rest go to annotations.
@@ -97,6 +100,7 @@ impl Default for RepoConfig {
             ignore: GlobSet::empty(),
             ignore_patterns: Vec::new(),
             disabled_rules: Vec::new(),
+            enabled_rules: Vec::new(),
             severity_overrides: BTreeMap::new(),
             max_comments: DEFAULT_MAX_COMMENTS,
             drafts: DraftPolicy::Analyze,
@@ -165,6 +169,8 @@ struct PathsSection {
 struct RulesSection {
     #[serde(default)]
     disable: Vec<String>,
+    #[serde(default)]
+    enable: Vec<String>,
     #[serde(default)]
     severity: BTreeMap<String, Spanned<String>>,
 }
@@ -248,6 +254,7 @@ impl RepoConfig {
         }
         if let Some(rules) = file.rules {
             config.disabled_rules = rules.disable;
+            config.enabled_rules = rules.enable;
             for (rule, level) in rules.severity {
                 match level.value.parse::<Severity>() {
                     Ok(severity) => {
@@ -345,6 +352,7 @@ paths:
   ignore: [\"vendor/**\", \"**/*_test.py\"]
 rules:
   disable: [python.flask-debug]
+  enable: [kubernetes.automount-service-account-token]
   severity:
     python.md5-for-security: low
 comments:
@@ -361,6 +369,10 @@ triage: false
         assert!(config.ignores("app/db_test.py"));
         assert!(!config.ignores("app/db.py"));
         assert_eq!(config.disabled_rules, vec!["python.flask-debug"]);
+        assert_eq!(
+            config.enabled_rules,
+            vec!["kubernetes.automount-service-account-token"]
+        );
         assert_eq!(
             config.severity_overrides.get("python.md5-for-security"),
             Some(&Severity::Low)

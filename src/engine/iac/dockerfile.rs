@@ -332,6 +332,7 @@ pub fn parse(text: &str) -> Model {
     let mut stage_index = 0usize;
     let mut stage: Option<(String, Node)> = None;
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut unnamed: HashMap<String, usize> = HashMap::new();
     let finish =
         |stage: Option<(String, Node)>, model: &mut Model, finished: &mut FinishedStages| {
             if let Some((key, node)) = stage {
@@ -374,10 +375,20 @@ pub fn parse(text: &str) -> Model {
             if let Some(digest) = digest {
                 from_entries.push(("digest", str_node(span, &digest)));
             }
-            let key_name = from
-                .alias
-                .clone()
-                .unwrap_or_else(|| stage_index.to_string());
+            // Stages pair across versions by name: their `AS` name, else
+            // their image (`alpine`, `alpine#2` for the second unnamed one),
+            // never their position, so inserting a stage above another
+            // does not make it a different stage.
+            let key_name = from.alias.clone().unwrap_or_else(|| {
+                let image = name.to_ascii_lowercase();
+                let count = unnamed.entry(image.clone()).or_insert(0usize);
+                *count += 1;
+                if *count == 1 {
+                    image
+                } else {
+                    format!("{image}#{count}")
+                }
+            });
             if let Some(alias) = &from.alias {
                 aliases.insert(alias.to_ascii_lowercase());
             }
@@ -562,7 +573,7 @@ mod tests {
         // Its own USER replaces the inherited one.
         assert_eq!(user("stage:debug"), Some(("root".into(), 6)));
         // A stage from an image starts as the image's user: unknown.
-        assert_eq!(user("stage:4"), None);
+        assert_eq!(user("stage:python"), None);
     }
 
     #[test]
@@ -590,7 +601,7 @@ mod tests {
                 ("stage:build", Some("image"), Some("false"), Some("root")),
                 // Inherited from stage `build`.
                 ("stage:test", Some("stage"), Some("false"), Some("root")),
-                ("stage:3", Some("scratch"), Some("true"), Some("1000")),
+                ("stage:scratch", Some("scratch"), Some("true"), Some("1000")),
             ]
         );
         let env = parse("FROM a:1\nENV A=1 B=\"two words\"\nENV LEGACY some value\n");

@@ -258,9 +258,11 @@ pub fn resolve<'a>(node: &'a Node, path: &[&str], prefix: &str, out: &mut Vec<(S
         (_, None) => out.push((prefix.to_owned(), node)),
         (Value::Map(entries), Some((first, rest))) => {
             for (key, child) in entries {
-                if key == first {
+                // `*` stands for every key (each variable of an `env` map).
+                if key == first || *first == "*" {
+                    let key = escape_key(key);
                     let concrete = if prefix.is_empty() {
-                        key.clone()
+                        key.into_owned()
                     } else {
                         format!("{prefix}.{key}")
                     };
@@ -278,7 +280,7 @@ pub fn lookup<'a>(node: &'a Node, concrete: &str) -> Option<&'a Node> {
     let mut current = node;
     for segment in split_concrete(concrete) {
         current = match (segment, &current.value) {
-            (Segment::Key(key), Value::Map(_)) => current.get(key)?,
+            (Segment::Key(key), Value::Map(_)) => current.get(key.as_ref())?,
             (Segment::Item(label), Value::List(items)) => item_at(items, label)?,
             _ => return None,
         };
@@ -292,7 +294,7 @@ pub fn deepest<'a>(node: &'a Node, concrete: &str) -> &'a Node {
     let mut current = node;
     for segment in split_concrete(concrete) {
         let next = match (segment, &current.value) {
-            (Segment::Key(key), Value::Map(_)) => current.get(key),
+            (Segment::Key(key), Value::Map(_)) => current.get(key.as_ref()),
             (Segment::Item(label), Value::List(items)) => item_at(items, label),
             _ => None,
         };
@@ -312,7 +314,7 @@ pub fn missing_part_has_item(node: &Node, concrete: &str) -> bool {
     let mut current = node;
     for (index, segment) in segments.iter().enumerate() {
         let next = match (segment, &current.value) {
-            (Segment::Key(key), Value::Map(_)) => current.get(key),
+            (Segment::Key(key), Value::Map(_)) => current.get(key.as_ref()),
             (Segment::Item(label), Value::List(items)) => item_at(items, label),
             _ => None,
         };
@@ -541,12 +543,12 @@ impl<'a> Translator<'a> {
         let (mut h, mut b) = (self.head, Some(self.base));
         for (at, segment) in segments.iter().enumerate() {
             let next = match (segment, &h.value) {
-                (Segment::Key(key), Value::Map(_)) => h.get(key).map(|next| {
+                (Segment::Key(key), Value::Map(_)) => h.get(key.as_ref()).map(|next| {
                     if !out.is_empty() {
                         out.push('.');
                     }
-                    out.push_str(key);
-                    (next, b.and_then(|b| b.get(key)))
+                    out.push_str(&escape_key(key));
+                    (next, b.and_then(|b| b.get(key.as_ref())))
                 }),
                 (Segment::Item(label), Value::List(items)) => {
                     let Some(index) = index_of(items, label) else {
@@ -590,7 +592,7 @@ fn rest(mut done: String, segments: &[Segment<'_>]) -> String {
                 if !done.is_empty() {
                     done.push('.');
                 }
-                done.push_str(key);
+                done.push_str(&escape_key(key));
             }
             Segment::Item(label) => done.push_str(label),
         }
@@ -599,20 +601,63 @@ fn rest(mut done: String, segments: &[Segment<'_>]) -> String {
 }
 
 enum Segment<'a> {
-    Key(&'a str),
+    /// A map key, unescaped.
+    Key(std::borrow::Cow<'a, str>),
     Item(&'a str),
+}
+
+/// A key as a concrete path writes it: a dot in the key (Kubernetes
+/// annotations such as `nginx.ingress.kubernetes.io/server-snippet`) is
+/// written `\.`, so it is not read as a step.
+pub fn escape_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains('.') {
+        std::borrow::Cow::Owned(key.replace('.', "\\."))
+    } else {
+        std::borrow::Cow::Borrowed(key)
+    }
+}
+
+/// The steps of a dot-separated path: dots inside `[…]` (an item label such
+/// as `[name=web.v1]`) or written `\.` do not separate steps.
+pub fn split_steps(path: &str) -> Vec<&str> {
+    let bytes = path.as_bytes();
+    let (mut steps, mut start, mut depth, mut index) = (Vec::new(), 0, 0usize, 0);
+    while index < bytes.len() {
+        match bytes[index] {
+            b'\\' if bytes.get(index + 1) == Some(&b'.') => index += 1,
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b'.' if depth == 0 => {
+                steps.push(&path[start..index]);
+                start = index + 1;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    steps.push(&path[start..]);
+    steps.retain(|s| !s.is_empty());
+    steps
+}
+
+fn unescape(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains("\\.") {
+        std::borrow::Cow::Owned(key.replace("\\.", "."))
+    } else {
+        std::borrow::Cow::Borrowed(key)
+    }
 }
 
 fn split_concrete(path: &str) -> Vec<Segment<'_>> {
     let mut segments = Vec::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
+    for part in split_steps(path) {
         // `key[label][label]`: a key, then list items.
         let (key, mut rest) = match part.find('[') {
             Some(at) => part.split_at(at),
             None => (part, ""),
         };
         if !key.is_empty() {
-            segments.push(Segment::Key(key));
+            segments.push(Segment::Key(unescape(key)));
         }
         while let Some(end) = rest.find(']') {
             segments.push(Segment::Item(&rest[..=end]));
@@ -646,6 +691,9 @@ pub struct Subject {
 pub struct Model {
     /// Everything policies look at, in file order.
     pub subjects: Vec<Subject>,
+    /// Set when a limit left part of the file unread: why, for a visible
+    /// "partly analysed" reason.
+    pub partial: Option<String>,
 }
 
 #[cfg(test)]

@@ -214,7 +214,8 @@ fn convert(node: &MarkedYaml, templates_are_expr: bool) -> Node {
             }
         }
         YamlData::Mapping(map) => {
-            let mut entries = Vec::with_capacity(map.len());
+            let mut entries: Vec<(String, Node)> = Vec::with_capacity(map.len());
+            let mut merged: Vec<Node> = Vec::new();
             let mut whole = span.first_line();
             for (key, value) in map {
                 // Complex keys do not occur in the files we read; skip them.
@@ -224,7 +225,32 @@ fn convert(node: &MarkedYaml, templates_are_expr: bool) -> Node {
                 let mut child = convert(value, templates_are_expr);
                 child.span = marker_span(key).union(child.span);
                 whole = whole.union(child.span);
+                if name == "<<" {
+                    merged.push(child);
+                    continue;
+                }
                 entries.push((name, child));
+            }
+            // YAML 1.1 merge keys (`<<: *defaults`), which Kubernetes and
+            // Actions files use although YAML 1.2 dropped them: the merged
+            // maps' keys join unless the mapping sets them itself, the first
+            // merged map winning. Their size is already counted against
+            // the alias limit by `load`.
+            for source in merged {
+                let maps = match source.value {
+                    Value::Map(_) => vec![source],
+                    Value::List(items) => items,
+                    Value::Scalar(_) => Vec::new(),
+                };
+                for merged_map in maps {
+                    if let Value::Map(more) = merged_map.value {
+                        for (name, child) in more {
+                            if !entries.iter().any(|(k, _)| *k == name) {
+                                entries.push((name, child));
+                            }
+                        }
+                    }
+                }
             }
             Node {
                 span: whole,
@@ -250,6 +276,17 @@ mod tests {
         assert_eq!(docs[0].get("next").map(|n| n.span.start.line), Some(5));
         assert_eq!((docs[0].span.start.line, docs[0].span.end.line), (1, 5));
         assert_eq!(docs[1].get("b").map(Node::display), Some("[1, 2]".into()));
+    }
+
+    #[test]
+    fn merge_keys_join_the_merged_map_under_the_mapping_s_own_keys() {
+        let text =
+            "base: &base\n  privileged: true\n  runAsUser: 0\nc:\n  <<: *base\n  runAsUser: 1000\n";
+        let docs = parse(text, false).expect("parses");
+        let c = docs[0].get("c").expect("c");
+        assert_eq!(c.get_text("privileged"), Some("true"));
+        assert_eq!(c.get_text("runAsUser"), Some("1000"));
+        assert!(c.get("<<").is_none());
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! over the model are bounded; `serde_json` refuses JSON heredocs deeper
 //! than 128, which then stay strings.
 
+mod derive;
+
 use super::model::{Model, Node, ReadError, Scalar, Span, Subject, Value};
 use crate::engine::Deadline;
 use hcl_edit::Span as _;
@@ -108,6 +110,9 @@ pub fn parse(text: &str) -> Result<Model, String> {
 /// [`parse`], stopping when `deadline` passes (the parse itself cannot be
 /// interrupted; it is linear, and the model is built block by block).
 pub fn parse_until(text: &str, deadline: &Deadline) -> Result<Model, ReadError> {
+    // A byte-order mark is not HCL, but editors on Windows write one; it
+    // moves no line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let body = hcl_edit::parser::parse_body(text).map_err(|e| {
         ReadError::Invalid(format!(
             "HCL syntax error at line {}, column {}: {}",
@@ -128,6 +133,7 @@ pub fn parse_until(text: &str, deadline: &Deadline) -> Result<Model, ReadError> 
             model.subjects.push(subject);
         }
     }
+    derive::derive(&mut model);
     Ok(model)
 }
 
@@ -135,6 +141,9 @@ fn top_level(block: &Block, index: &LineIndex) -> Option<Subject> {
     let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
     let span = index.span(block.span()?);
     let node = body_node(&block.body, span, index);
+    if derive::creates_nothing(&node) {
+        return None;
+    }
     let (target, kind, key, label) = match (block.ident.as_str(), labels.as_slice()) {
         ("resource", [kind, name]) => (
             "resource",
@@ -350,6 +359,18 @@ pub fn json_node(json: &serde_json::Value, span: Span) -> Node {
 /// Parses a `.tf.json` file: the same blocks in JSON syntax, read through
 /// the YAML loader (JSON is YAML) so every value keeps its lines.
 pub fn parse_json(text: &str, deadline: &Deadline) -> Result<Model, ReadError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // JSON's own parser first, so a broken file gets a JSON error (with its
+    // line), not the YAML loader's view of it; serde_json stops at 128
+    // levels of nesting.
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(ReadError::Invalid(format!(
+            "JSON syntax error at line {}, column {}: {}",
+            error.line(),
+            error.column(),
+            json_reason(&error)
+        )));
+    }
     let docs = super::yaml::parse_until(text, false, deadline)?;
     let mut model = Model::default();
     let Some(root) = docs.into_iter().next() else {
@@ -367,6 +388,9 @@ pub fn parse_json(text: &str, deadline: &Deadline) -> Result<Model, ReadError> {
                 continue;
             };
             for (name, node) in named {
+                if derive::creates_nothing(node) {
+                    continue;
+                }
                 let prefix = if target == "data" { "data." } else { "" };
                 model.subjects.push(Subject {
                     target,
@@ -391,7 +415,32 @@ pub fn parse_json(text: &str, deadline: &Deadline) -> Result<Model, ReadError> {
             });
         }
     }
+    if let Some(Value::Map(modules)) = root.get("module").map(|m| &m.value) {
+        for (name, node) in modules {
+            if derive::creates_nothing(node) {
+                continue;
+            }
+            model.subjects.push(Subject {
+                target: "module",
+                kind: "module".into(),
+                key: format!("module.{name}"),
+                label: format!("module.{name}"),
+                node: node.clone(),
+                skips: Vec::new(),
+            });
+        }
+    }
+    derive::derive(&mut model);
     Ok(model)
+}
+
+/// serde_json's message without its own " at line L column C" suffix.
+fn json_reason(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
 }
 
 #[cfg(test)]

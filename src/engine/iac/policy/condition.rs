@@ -1,73 +1,15 @@
-//! IaC policies are data (`rules/terraform/`, `rules/kubernetes/`,
-//! `rules/dockerfile/`, `rules/github-actions/`): which subjects a policy
-//! is about, and a condition over their tree.
+//! The condition language of IaC policies: paths, a handful of tests,
+//! `all`/`any`/`not`, and `each` to tie several tests to one list item.
 //!
-//! The condition language is deliberately small — paths, a handful of
-//! tests, `all`/`any`/`not`, and `each` to tie several tests to one list
-//! item (the same ingress block, the same IAM statement) — so that a new
-//! policy never needs Rust code as long as it is "this value, here". A path
-//! walks lists by itself: `ingress.cidr_blocks` reaches every CIDR of every
-//! ingress block. Values the file only knows at run time (`var.cidr`,
-//! `${{ inputs.x }}`, `$VAR`) never equal a literal, so they cannot be
-//! misread as a problem.
-//!
-//! Every match carries its evidence: the concrete path and node of each
-//! test that held. The last one is the primary evidence (where the finding
-//! points); all of them are what the base/head comparison looks at to say
-//! what changed.
+//! A path walks lists by itself: `ingress.cidr_blocks` reaches every CIDR
+//! of every ingress block. Values the file only knows at run time
+//! (`var.cidr`, `${{ inputs.x }}`, `$VAR`) never equal a literal, so they
+//! cannot be misread as a problem. Every match carries its evidence: the
+//! concrete path and node of each test that held.
 
-use super::model::{Node, Scalar, Subject, Value, resolve};
-use crate::engine::{Confidence, Severity};
-use crate::rules::{self, RuleSource};
+use crate::engine::iac::model::{Node, Scalar, Value, resolve};
 use regex::Regex;
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::path::Path;
-
-/// The IaC formats, one rule folder each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IacKind {
-    /// `*.tf`, `*.tf.json`.
-    Terraform,
-    /// YAML manifests with `apiVersion` and `kind`.
-    Kubernetes,
-    /// `Dockerfile`, `*.dockerfile`, `Containerfile`.
-    Dockerfile,
-    /// `.github/workflows/*.yml`.
-    GithubActions,
-}
-
-impl IacKind {
-    /// The rule folder, which is also the rule id prefix.
-    pub fn folder(self) -> &'static str {
-        match self {
-            IacKind::Terraform => "terraform",
-            IacKind::Kubernetes => "kubernetes",
-            IacKind::Dockerfile => "dockerfile",
-            IacKind::GithubActions => "github-actions",
-        }
-    }
-
-    fn from_folder(folder: &str) -> Option<Self> {
-        match folder {
-            "terraform" => Some(IacKind::Terraform),
-            "kubernetes" => Some(IacKind::Kubernetes),
-            "dockerfile" => Some(IacKind::Dockerfile),
-            "github-actions" => Some(IacKind::GithubActions),
-            _ => None,
-        }
-    }
-
-    /// The subject targets this format produces.
-    pub fn targets(self) -> &'static [&'static str] {
-        match self {
-            IacKind::Terraform => &["resource", "data", "provider", "module"],
-            IacKind::Kubernetes => &["manifest", "pod", "container"],
-            IacKind::Dockerfile => &["stage", "instruction"],
-            IacKind::GithubActions => &["workflow", "job", "step"],
-        }
-    }
-}
 
 /// A literal in a condition.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -204,15 +146,15 @@ pub enum Condition {
 pub struct TestBox(Test);
 
 fn split_path(path: Option<&str>) -> Vec<String> {
-    path.unwrap_or("")
-        .split('.')
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
+    // `\.` is a dot inside a key (`metadata.annotations.nginx\.ingress\.kubernetes\.io/server-snippet`).
+    crate::engine::iac::model::split_steps(path.unwrap_or(""))
+        .into_iter()
+        .map(|step| step.replace("\\.", "."))
         .collect()
 }
 
 impl ConditionSpec {
-    fn compile(&self) -> Result<Condition, String> {
+    pub(super) fn compile(&self) -> Result<Condition, String> {
         let path = split_path(self.path.as_deref());
         let mut groups: Vec<Condition> = Vec::new();
         let leaf = |test: Test| Condition::Leaf {
@@ -308,15 +250,6 @@ pub struct Evidence<'a> {
 /// One way a condition held.
 pub type Match<'a> = Vec<Evidence<'a>>;
 
-fn join(prefix: &str, path: &[String]) -> String {
-    let rest = path.join(".");
-    match (prefix.is_empty(), rest.is_empty()) {
-        (true, _) => rest,
-        (false, true) => prefix.to_owned(),
-        (false, false) => format!("{prefix}.{rest}"),
-    }
-}
-
 fn at<'a>(node: &'a Node, path: &[String], prefix: &str) -> Vec<(String, &'a Node)> {
     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
     let mut out = Vec::new();
@@ -324,16 +257,55 @@ fn at<'a>(node: &'a Node, path: &[String], prefix: &str) -> Vec<(String, &'a Nod
     out
 }
 
-/// Parses "22", "20-30", "*" / "all" / "-1" into an inclusive range.
+/// The concrete path of an absent value: through the part that exists,
+/// with the label of a block's only item (`server_side_encryption[0].enabled`
+/// when an empty `server_side_encryption {}` lacks `enabled`), so the base
+/// value it replaced can be looked up; the missing rest as written.
+fn absent_path(node: &Node, path: &[String], prefix: &str) -> String {
+    let mut concrete = prefix.to_owned();
+    let mut current = Some(node);
+    for key in path {
+        if let Some(Value::List(items)) = current.map(|n| &n.value)
+            && let [only] = items.as_slice()
+        {
+            concrete.push_str(&only.item_label(0));
+            current = Some(only);
+        }
+        if !concrete.is_empty() {
+            concrete.push('.');
+        }
+        concrete.push_str(&crate::engine::iac::model::escape_key(key));
+        current = current.and_then(|n| n.get(key));
+    }
+    concrete
+}
+
+/// At most this many comma-separated parts of one port value are read.
+const MAX_PORT_PARTS: usize = 1_000;
+
+/// Parses "22", "20-30", "*" / "all" / "-1" (any case) into an inclusive range.
 fn port_range(text: &str) -> Option<(u32, u32)> {
     let text = text.trim();
-    if matches!(text, "*" | "all" | "-1" | "Any" | "any") {
+    if text == "*"
+        || text == "-1"
+        || text.eq_ignore_ascii_case("all")
+        || text.eq_ignore_ascii_case("any")
+    {
         return Some((0, 65535));
     }
     match text.split_once('-') {
         Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
         None => text.parse().ok().map(|p| (p, p)),
     }
+}
+
+/// True when a port value opens one of `ports`: a port, a range, or a
+/// comma-separated list of them (`"22,3389"`, `"20-25, 80"`).
+fn opens(text: &str, ports: &[u32]) -> bool {
+    text.split(',')
+        .take(MAX_PORT_PARTS)
+        .filter_map(port_range)
+        .any(|(a, b)| ports.iter().any(|p| a <= *p && *p <= b))
 }
 
 fn number(node: &Node) -> Option<f64> {
@@ -365,7 +337,7 @@ impl Condition {
                     Vec::new()
                 } else {
                     vec![vec![Evidence {
-                        path: join(prefix, path),
+                        path: absent_path(node, path, prefix),
                         node: None,
                     }]]
                 }
@@ -375,8 +347,7 @@ impl Condition {
                 .filter(|(_, n)| {
                     n.as_scalar()
                         .filter(|s| !matches!(s, Scalar::Expr(_)))
-                        .and_then(|s| port_range(s.text()))
-                        .is_some_and(|(a, b)| ports.iter().any(|p| a <= *p && *p <= b))
+                        .is_some_and(|s| opens(s.text(), ports))
                 })
                 .map(|(path, n)| {
                     vec![Evidence {
@@ -466,299 +437,6 @@ impl Test {
     }
 }
 
-/// Which changes a policy reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Report {
-    /// New findings and regressions (the default).
-    #[default]
-    Any,
-    /// Only when an existing subject is made worse: for conditions that are
-    /// too common to flag on new code (a missing optional block) but that
-    /// are a clear regression when the change deletes them.
-    Regression,
-}
-
-/// Other tools' ids for the same check, so their suppression comments
-/// silence exactly this policy.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Aliases {
-    /// Checkov ids (`CKV_AWS_20`).
-    #[serde(default)]
-    pub checkov: Vec<String>,
-    /// tfsec ids (`aws-s3-block-public-acls`).
-    #[serde(default)]
-    pub tfsec: Vec<String>,
-    /// Trivy ids (`AVD-AWS-0086`); tfsec's long ids are accepted too.
-    #[serde(default)]
-    pub trivy: Vec<String>,
-    /// KICS query ids.
-    #[serde(default)]
-    pub kics: Vec<String>,
-    /// zizmor audit names (`template-injection`).
-    #[serde(default)]
-    pub zizmor: Vec<String>,
-}
-
-/// One example: a file (its head), or a base/head pair for a change.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Example {
-    /// The file as added by the change.
-    File(String),
-    /// A change from `base` to `head`.
-    Change {
-        /// Before.
-        base: String,
-        /// After.
-        head: String,
-    },
-}
-
-/// What a policy's examples must show.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Examples {
-    /// Must be reported by this policy (a file: as new; a change: as new or regression).
-    #[serde(default)]
-    pub positive: Vec<Example>,
-    /// Must not be reported by this policy.
-    #[serde(default)]
-    pub negative: Vec<Example>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    id: String,
-    severity: Severity,
-    #[serde(default = "default_confidence")]
-    confidence: Confidence,
-    cwe: String,
-    message: String,
-    remediation: String,
-    #[serde(default)]
-    references: Vec<String>,
-    #[serde(default)]
-    aliases: Aliases,
-    target: OneOrMany,
-    #[serde(default)]
-    types: Vec<String>,
-    #[serde(default)]
-    report: Report,
-    #[serde(default)]
-    removed: bool,
-    #[serde(default)]
-    sensitive: bool,
-    when: ConditionSpec,
-    #[serde(default)]
-    examples: Examples,
-}
-
-fn default_confidence() -> Confidence {
-    Confidence::High
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// A compiled IaC policy.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    /// Rule id, `<folder>.<slug>`.
-    pub id: String,
-    /// Which format.
-    pub kind: IacKind,
-    /// Severity of its findings.
-    pub severity: Severity,
-    /// How sure a match is a real problem.
-    pub confidence: Confidence,
-    /// `CWE-<n>`.
-    pub cwe: String,
-    /// Message template: `{label}`, `{path}`, `{value}` are filled in.
-    pub message: String,
-    /// What to do instead (Markdown).
-    pub remediation: String,
-    /// Links for the reader.
-    pub references: Vec<String>,
-    /// Other tools' ids for this check.
-    pub aliases: Aliases,
-    /// Subject targets it looks at.
-    pub targets: Vec<String>,
-    /// Subject types (resource types, kinds, keywords); empty: all.
-    pub types: Vec<String>,
-    /// Which changes it reports.
-    pub report: Report,
-    /// Fires when a subject that satisfied `when` in the base is deleted.
-    pub removed: bool,
-    /// Matched values are credentials: messages never show them and
-    /// snippets are masked.
-    pub sensitive: bool,
-    /// The condition.
-    pub when: Condition,
-    /// Its examples.
-    pub examples: Examples,
-    /// Where it was read from.
-    pub origin: String,
-}
-
-impl Policy {
-    /// Whether the policy looks at this subject.
-    pub fn applies_to(&self, subject: &Subject) -> bool {
-        self.targets.iter().any(|t| t == subject.target)
-            && (self.types.is_empty() || self.types.contains(&subject.kind))
-    }
-}
-
-/// A policy file that cannot be used. Each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    /// The rule folder cannot be read.
-    #[error(transparent)]
-    Source(#[from] rules::RuleSourceError),
-    /// The YAML does not fit the format, or a condition is malformed.
-    #[error("{origin}: {message}")]
-    Format {
-        /// The file.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// Two files of the same origin define one id.
-    #[error("rule id `{id}` is defined twice: {first} and {second}")]
-    DuplicateId {
-        /// The id.
-        id: String,
-        /// The first file.
-        first: String,
-        /// The second file.
-        second: String,
-    },
-}
-
-fn compile(source: &RuleSource) -> Result<Policy, PolicyError> {
-    let format = |message: String| PolicyError::Format {
-        origin: source.origin.clone(),
-        message,
-    };
-    let file: PolicyFile =
-        ast_grep_config::from_str(&source.text).map_err(|e| format(e.to_string()))?;
-    let kind = IacKind::from_folder(&source.folder)
-        .ok_or_else(|| format(format!("`{}` is not an IaC rule folder", source.folder)))?;
-    let prefix = format!("{}.", kind.folder());
-    if !file.id.starts_with(&prefix) {
-        return Err(format(format!(
-            "rule id `{}` must start with `{prefix}`",
-            file.id
-        )));
-    }
-    let targets = match file.target {
-        OneOrMany::One(t) => vec![t],
-        OneOrMany::Many(t) => t,
-    };
-    for target in &targets {
-        if !kind.targets().contains(&target.as_str()) {
-            return Err(format(format!(
-                "rule `{}`: target `{target}` is not one of {:?}",
-                file.id,
-                kind.targets()
-            )));
-        }
-    }
-    let when = file
-        .when
-        .compile()
-        .map_err(|e| format(format!("rule `{}`: when: {e}", file.id)))?;
-    Ok(Policy {
-        id: file.id,
-        kind,
-        severity: file.severity,
-        confidence: file.confidence,
-        cwe: file.cwe,
-        message: file.message,
-        remediation: file.remediation,
-        references: file.references,
-        aliases: file.aliases,
-        targets,
-        types: file.types,
-        report: file.report,
-        removed: file.removed,
-        sensitive: file.sensitive,
-        when,
-        examples: file.examples,
-        origin: source.origin.clone(),
-    })
-}
-
-/// The compiled IaC policies.
-#[derive(Debug, Default)]
-pub struct Policies {
-    policies: Vec<Policy>,
-}
-
-impl Policies {
-    /// The embedded policies, with `overrides` (a folder laid out like
-    /// `rules/`) adding policies or replacing embedded ones of the same id.
-    pub fn load(overrides: Option<&Path>) -> Result<Self, PolicyError> {
-        let mut sources = rules::embedded(&rules::IAC_FOLDERS);
-        let embedded = sources.len();
-        if let Some(dir) = overrides {
-            sources.extend(rules::from_dir(dir, &rules::IAC_FOLDERS)?);
-        }
-        // id ─▶ (index in `policies`, index of its source)
-        let mut by_id: HashMap<String, (usize, usize)> = HashMap::new();
-        let mut policies: Vec<Policy> = Vec::new();
-        for (index, source) in sources.iter().enumerate() {
-            let policy = compile(source)?;
-            match by_id.get(&policy.id).copied() {
-                Some((at, earlier)) => {
-                    // Same origin twice is a mistake; a run-time file replacing an embedded one is the point.
-                    if (index < embedded) == (earlier < embedded) {
-                        return Err(PolicyError::DuplicateId {
-                            id: policy.id.clone(),
-                            first: policies[at].origin.clone(),
-                            second: policy.origin,
-                        });
-                    }
-                    by_id.insert(policy.id.clone(), (at, index));
-                    policies[at] = policy;
-                }
-                None => {
-                    by_id.insert(policy.id.clone(), (policies.len(), index));
-                    policies.push(policy);
-                }
-            }
-        }
-        policies.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(Self { policies })
-    }
-
-    /// Every policy, sorted by id.
-    pub fn all(&self) -> &[Policy] {
-        &self.policies
-    }
-
-    /// The policies of one format.
-    pub fn of(&self, kind: IacKind) -> impl Iterator<Item = &Policy> {
-        self.policies.iter().filter(move |p| p.kind == kind)
-    }
-
-    /// Number of policies.
-    pub fn len(&self) -> usize {
-        self.policies.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,6 +494,9 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(spec("{path: port, ports: [22]}").eval(&node, "").len(), 1);
+        let list = map(vec![("port", scalar("80, 3380-3390"))]);
+        assert_eq!(spec("{path: port, ports: [3389]}").eval(&list, "").len(), 1);
+        assert!(spec("{path: port, ports: [22]}").eval(&list, "").is_empty());
         assert!(
             spec("{path: port, ports: [3389]}")
                 .eval(&node, "")
