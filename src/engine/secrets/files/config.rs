@@ -185,6 +185,25 @@ fn not_a_credential(key: &str, value: &str) -> Option<DropReason> {
     if value.contains(char::is_whitespace) {
         return Some(DropReason::ReadsAsWords);
     }
+    // `get_token(session)`, `os.environ["KEY"]`, `settings.DB_PASSWORD`:
+    // code or a look-up, not a value (a `.env` read by a script, YAML
+    // templated by a tool).
+    let call_or_index = value.find(['(', '[']).is_some_and(|at| {
+        at > 0
+            && value[..at]
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    });
+    let dotted_name = value.contains('.')
+        && value.split('.').count() >= 2
+        && value.split('.').all(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphabetic() || c == '_')
+        });
+    if call_or_index || dotted_name {
+        return Some(DropReason::Placeholder {
+            what: "a code expression or look-up",
+        });
+    }
     None
 }
 
