@@ -1,7 +1,8 @@
 //! Secret detection throughput: 100,000 added lines of mixed text (code,
 //! YAML, JSON, `.env`, prose), scanned on one core with every embedded
-//! secret rule. Target: under 100 ms. Prints the best and median of several
-//! runs and the process's peak memory (VmHWM, Linux).
+//! secret rule, read once as source and once as a YAML configuration file
+//! (the credential-file readers too). Target: under 100 ms each. Prints the
+//! best and median of several runs and the process's peak memory (VmHWM, Linux).
 //!
 //! Run: `cargo bench --bench secrets_throughput`
 
@@ -72,33 +73,40 @@ fn main() {
         SecretsOptions::default(),
     );
     let text = corpus();
-    let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
-    let mut findings = 0;
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        findings = analyzer.findings_in("mixed.txt", &text, None).len();
-        times.push(start.elapsed());
+    // The verdict is on the slower of the two.
+    let mut slowest_best = Duration::ZERO;
+    // The same lines as a source file (provider, generic and entropy rules)
+    // and as a YAML configuration file (the credential-file readers too).
+    for path in ["mixed.txt", "config/settings.yml"] {
+        let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
+        let mut findings = 0;
+        for _ in 0..RUNS {
+            let start = Instant::now();
+            findings = analyzer.findings_in(path, &text, None).len();
+            times.push(start.elapsed());
+        }
+        times.sort();
+        let best = times[0];
+        let median = times[RUNS / 2];
+        slowest_best = slowest_best.max(best);
+        println!(
+            "secret detection as `{path}`, {LINES} lines ({:.1} MB), {rule_count} rules, {findings} findings, one core",
+            text.len() as f64 / 1e6
+        );
+        println!("| run | time | lines/s |");
+        println!("| --- | --- | --- |");
+        println!(
+            "| best of {RUNS} | {:.1} ms | {:.0} |",
+            best.as_secs_f64() * 1e3,
+            LINES as f64 / best.as_secs_f64()
+        );
+        println!(
+            "| median | {:.1} ms | {:.0} |",
+            median.as_secs_f64() * 1e3,
+            LINES as f64 / median.as_secs_f64()
+        );
     }
-    times.sort();
-    let best = times[0];
-    let median = times[RUNS / 2];
-    let rate = LINES as f64 / best.as_secs_f64();
-    println!(
-        "secret detection, {LINES} lines ({:.1} MB), {rule_count} rules, {findings} findings, one core",
-        text.len() as f64 / 1e6
-    );
-    println!("| run | time | lines/s |");
-    println!("| --- | --- | --- |");
-    println!(
-        "| best of {RUNS} | {:.1} ms | {:.0} |",
-        best.as_secs_f64() * 1e3,
-        rate
-    );
-    println!(
-        "| median | {:.1} ms | {:.0} |",
-        median.as_secs_f64() * 1e3,
-        LINES as f64 / median.as_secs_f64()
-    );
+    let best = slowest_best;
     match peak_memory_mb() {
         Some(mb) => println!("peak memory (VmHWM, corpus included): {mb:.1} MB"),
         None => println!("peak memory: not available on this platform"),

@@ -105,6 +105,10 @@ struct ScanArgs {
     /// Also look for secrets in lock files and minified assets (skipped by default).
     #[arg(long)]
     include_generated: bool,
+    /// List the secret candidates not reported (placeholders, documentation
+    /// samples) with the reason, values masked (`dropped` in JSON).
+    #[arg(long)]
+    explain_dropped: bool,
     /// Longest time one file may take to parse, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_PARSE_TIMEOUT.as_millis() as u64)]
     parse_timeout_ms: u64,
@@ -238,14 +242,21 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
     };
     let (config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
-    let outcome = pipeline.run(changes, &config);
+    let (outcome, dropped) = pipeline.run_explained(changes, &config);
     notes.extend(outcome.notes);
     for note in &notes {
         eprintln!("hunkscan: note: {}", hunkscan::render::terminal(note));
     }
     let report = outcome.report;
     let rendered = match args.format {
+        Format::Text if args.explain_dropped => {
+            report::text::render(&report) + "\n" + &report::text::render_dropped(&dropped)
+        }
         Format::Text => report::text::render(&report),
+        Format::Json if args.explain_dropped => {
+            let document = report::json::with_dropped(report::json::render(&report), &dropped);
+            serde_json::to_string_pretty(&document)? + "\n"
+        }
         Format::Json => serde_json::to_string_pretty(&report::json::render(&report))? + "\n",
         Format::Sarif => {
             serde_json::to_string_pretty(&report::sarif::render(&report, pipeline.rule_docs()))?

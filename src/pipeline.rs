@@ -175,11 +175,24 @@ impl Pipeline {
     /// Scans `changes` under `config`: ignored paths are left out (and
     /// counted in a note), switched-off analyzers do not run, disabled rules
     /// are dropped and severities overridden.
-    pub fn run(&self, mut changes: ChangeSet, config: &RepoConfig) -> Outcome {
+    pub fn run(&self, changes: ChangeSet, config: &RepoConfig) -> Outcome {
+        self.run_explained(changes, config).0
+    }
+
+    /// [`Pipeline::run`], with the secret candidates turned down on added
+    /// lines and why (values masked), for `--explain-dropped`.
+    pub fn run_explained(
+        &self,
+        mut changes: ChangeSet,
+        config: &RepoConfig,
+    ) -> (Outcome, Vec<crate::engine::secrets::Dropped>) {
         let before = changes.files.len();
         changes.files.retain(|f| !config.ignores(&f.diff.path));
         let ignored = before - changes.files.len();
-        let mut report = self.engine.scan_with(&changes, &|kind| config.runs(kind));
+        let (mut report, mut dropped) = self
+            .engine
+            .scan_explained(&changes, &|kind| config.runs(kind));
+        dropped.retain(|d| !config.disabled_rules.contains(&d.rule_id));
         report
             .findings
             .retain(|f| !config.disabled_rules.contains(&f.rule_id));
@@ -199,11 +212,14 @@ impl Pipeline {
                 config.ignore_patterns.join(", ")
             ));
         }
-        Outcome {
-            report,
-            notes,
-            changes,
-        }
+        (
+            Outcome {
+                report,
+                notes,
+                changes,
+            },
+            dropped,
+        )
     }
 }
 

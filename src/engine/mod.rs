@@ -160,6 +160,9 @@ pub struct FileOutcome {
     pub compared: Vec<ComparedFinding>,
     /// Reasons parts of the file were not analysed.
     pub skipped: Vec<Skipped>,
+    /// Candidates a detector matched on an added line and turned down
+    /// (placeholders, documentation samples), with the reason.
+    pub dropped: Vec<secrets::Dropped>,
     /// The file's time budget, shared by all its analyzers: each loop that
     /// grows with the input asks [`Deadline::expired`] and stops when it
     /// passes, recording [`Deadline::skipped`] (see [`deadline`]).
@@ -290,28 +293,42 @@ impl Engine {
         changes: &ChangeSet,
         enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
     ) -> ScanReport {
+        self.scan_explained(changes, enabled).0
+    }
+
+    /// Like [`Engine::scan_with`], with the candidates the detectors turned
+    /// down on added lines (placeholders, documentation samples) and why,
+    /// their values masked: what `--explain-dropped` lists.
+    pub fn scan_explained(
+        &self,
+        changes: &ChangeSet,
+        enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
+    ) -> (ScanReport, Vec<secrets::Dropped>) {
         let scan_one = |file: &ChangedFile| {
-            let mut part = ScanReport::default();
+            let mut part = (ScanReport::default(), Vec::new());
             self.scan_file(file, enabled, &mut part);
             part
         };
-        let parts: Vec<ScanReport> = match self.thread_pool(changes.files.len()) {
-            Some(pool) => {
-                use rayon::prelude::*;
-                pool.install(|| changes.files.par_iter().map(scan_one).collect())
-            }
-            None => changes.files.iter().map(scan_one).collect(),
-        };
+        let parts: Vec<(ScanReport, Vec<secrets::Dropped>)> =
+            match self.thread_pool(changes.files.len()) {
+                Some(pool) => {
+                    use rayon::prelude::*;
+                    pool.install(|| changes.files.par_iter().map(scan_one).collect())
+                }
+                None => changes.files.iter().map(scan_one).collect(),
+            };
         let mut report = ScanReport::default();
-        for mut part in parts {
+        let mut dropped = Vec::new();
+        for (mut part, mut part_dropped) in parts {
             report.findings.append(&mut part.findings);
             report.skipped.append(&mut part.skipped);
             report.files_analyzed += part.files_analyzed;
+            dropped.append(&mut part_dropped);
         }
         report
             .findings
             .sort_by(|a, b| (&a.path, a.start, &a.rule_id).cmp(&(&b.path, b.start, &b.rule_id)));
-        report
+        (report, dropped)
     }
 
     /// A pool of worker threads when more than one file can be scanned at
@@ -347,7 +364,7 @@ impl Engine {
         &self,
         file: &ChangedFile,
         enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
-        report: &mut ScanReport,
+        (report, dropped): &mut (ScanReport, Vec<secrets::Dropped>),
     ) {
         let path = &file.diff.path;
         let interested: Vec<&dyn Analyzer> = self
@@ -374,7 +391,7 @@ impl Engine {
             for analyzer in comparing {
                 analyze_guarded(analyzer, file, "", &mut outcome);
             }
-            return self.collect(file, "", outcome, report);
+            return self.collect(file, "", outcome, report, dropped);
         }
         let head = match (&file.head, file.diff.binary) {
             (Content::Text(text), false) => text,
@@ -409,7 +426,7 @@ impl Engine {
         for analyzer in run {
             analyze_guarded(analyzer, file, head, &mut outcome);
         }
-        self.collect(file, head, outcome, report);
+        self.collect(file, head, outcome, report, dropped);
     }
 
     /// An empty outcome for one file, its deadline starting now.
@@ -428,15 +445,18 @@ impl Engine {
         head: &str,
         outcome: FileOutcome,
         report: &mut ScanReport,
+        dropped: &mut Vec<secrets::Dropped>,
     ) {
         let path = &file.diff.path;
         let FileOutcome {
             findings: raw,
             compared,
             skipped: mut skipped_parts,
+            dropped: mut dropped_parts,
             ..
         } = outcome;
         report.skipped.append(&mut skipped_parts);
+        dropped.append(&mut dropped_parts);
         let lines = &file.diff.lines;
         let touches_added = |raw: &RawFinding| {
             let end = if raw.anchor_first_line {
@@ -614,6 +634,7 @@ fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out:
             out.findings.append(&mut own.findings);
             out.compared.append(&mut own.compared);
             out.skipped.append(&mut own.skipped);
+            out.dropped.append(&mut own.dropped);
         }
         Err(panic) => {
             let message = panic

@@ -33,3 +33,11 @@ pub fn render(report: &ScanReport) -> Value {
         "skipped": report.skipped,
     })
 }
+
+/// `document` with the secret candidates turned down on added lines, and
+/// why (`--explain-dropped`): `"dropped": [{path, line, column, rule_id,
+/// value (masked), code, explanation, …}]`.
+pub fn with_dropped(mut document: Value, dropped: &[crate::engine::secrets::Dropped]) -> Value {
+    document["dropped"] = serde_json::to_value(dropped).unwrap_or_else(|_| json!([]));
+    document
+}

@@ -135,3 +135,26 @@ pub fn render(report: &ScanReport) -> String {
     );
     out
 }
+
+/// The secret candidates turned down on added lines and why
+/// (`--explain-dropped`), values masked, after the report.
+pub fn render_dropped(dropped: &[crate::engine::secrets::Dropped]) -> String {
+    let mut out = format!(
+        "{} secret candidate{} not reported:\n",
+        dropped.len(),
+        if dropped.len() == 1 { "" } else { "s" }
+    );
+    for item in dropped {
+        let _ = writeln!(
+            out,
+            "  {}:{}:{}: [{}] `{}`: {}",
+            terminal(&item.path),
+            item.line,
+            item.column,
+            item.rule_id,
+            terminal(&item.value),
+            item.explanation
+        );
+    }
+    out
+}
