@@ -380,3 +380,36 @@ fn a_function_of_five_thousand_statements_and_a_long_call_chain_finish() {
         report.skipped
     );
 }
+
+#[test]
+fn pattern_findings_at_sinks_only_constants_reach_are_dropped() {
+    let head = r#"import subprocess
+from flask import request
+
+def dead_branch():
+    param = request.args["p"]
+    num = 106
+    x = "echo ok" if (7 * 18) + num > 200 else param
+    subprocess.run(x, shell=True)
+
+def checked_literal():
+    bar = request.args.get("expr")
+    if bar == "1 + 1":
+        return eval(bar)
+
+def still_unknown(cmd):
+    subprocess.run(cmd, shell=True)
+"#;
+    let report = scan(None, head);
+    let got: Vec<(String, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.clone(), f.start.line))
+        .collect();
+    // Only the call whose command is not known stays flagged.
+    assert_eq!(
+        got,
+        vec![("python.subprocess-shell-true".to_owned(), 16)],
+        "{got:#?}"
+    );
+}
