@@ -84,7 +84,14 @@ pub fn embedded(folders: &[&str]) -> Vec<RuleSource> {
         let Some(dir) = EMBEDDED.get_dir(folder) else {
             continue;
         };
-        for file in dir.files() {
+        // Subfolders too (`python/taint/`), as a run-time folder is read.
+        let mut dirs = vec![dir];
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            files.extend(dir.files());
+            dirs.extend(dir.dirs());
+        }
+        for file in files {
             if !is_rule_file(file.path()) {
                 continue;
             }

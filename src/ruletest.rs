@@ -214,7 +214,65 @@ fn check_secret_rule(analyzer: &SecretsAnalyzer, rule: &SecretRule) -> Verdict {
     }
 }
 
+/// A taint rule's examples go through the whole analyzer as new files:
+/// parse, alias resolution, prefilter and the taint engine, as in a scan.
+/// An `invalid` example must be reported by the rule, a `valid` one not.
+fn check_taint_rule(analyzer: &SastAnalyzer, info: &RuleInfo) -> Verdict {
+    use crate::engine::{Analyzer, FileOutcome};
+    let mut problems = check_metadata(info);
+    let path = match info.language.to_string().to_ascii_lowercase().as_str() {
+        "rust" => "example.rs",
+        _ => "example.py",
+    };
+    for (kind, snippets, want_match) in [
+        ("valid", &info.valid, false),
+        ("invalid", &info.invalid, true),
+    ] {
+        for (index, snippet) in snippets.iter().enumerate() {
+            let file = match crate::local::changed_file(
+                path,
+                Content::Absent,
+                Content::Text(snippet.clone()),
+            ) {
+                Ok(file) => file,
+                Err(error) => {
+                    problems.push(format!("{kind}[{index}]: {error}"));
+                    continue;
+                }
+            };
+            let mut out = FileOutcome::default();
+            analyzer.analyze(&file, snippet, &mut out);
+            if let Some(skipped) = out.skipped.first() {
+                problems.push(format!(
+                    "{kind}[{index}]: not fully analysed: {}",
+                    skipped.reason
+                ));
+            }
+            let hits = out
+                .findings
+                .iter()
+                .filter(|f| f.finding.rule_id == info.id)
+                .count();
+            match (want_match, hits) {
+                (false, n) if n > 0 => {
+                    problems.push(format!("Noisy: {kind}[{index}] reported {n} flow(s)"))
+                }
+                (true, 0) => problems.push(format!("Missing: {kind}[{index}] reported no flow")),
+                _ => {}
+            }
+        }
+    }
+    if problems.is_empty() {
+        Verdict::Validated
+    } else {
+        Verdict::Failed { problems }
+    }
+}
+
 fn check_rule(analyzer: &SastAnalyzer, info: &RuleInfo) -> Verdict {
+    if info.taint {
+        return check_taint_rule(analyzer, info);
+    }
     let mut problems = check_metadata(info);
     let Some(config) = analyzer.rules().config(&info.id) else {
         problems.push("rule is not compiled".into());
@@ -234,7 +292,8 @@ fn check_rule(analyzer: &SastAnalyzer, info: &RuleInfo) -> Verdict {
             };
             // The examples go through the prefilter too: a literal list that
             // misses an invalid example is a bug in the rule.
-            let selected = analyzer.rules().passes_prefilter(&info.id, snippet);
+            let resolved = sast::resolved_text(&root);
+            let selected = analyzer.rules().passes_prefilter(&info.id, &resolved);
             if want_match && !selected {
                 problems.push(format!(
                     "Missing: {kind}[{index}] is excluded by metadata.prefilter"

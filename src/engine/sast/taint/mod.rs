@@ -1,0 +1,262 @@
+//! Taint tracking: untrusted input (sources) reaching dangerous calls
+//! (sinks) through the code in between, with rules as data.
+//!
+//! The rules live next to the pattern rules (`rules/python/taint/`), in
+//! the format [`spec`] describes. The analysis ([`python`]) runs on the
+//! same tree, aliases resolved, that the pattern rules read; it is a single
+//! forward pass per function over the syntax tree (no separate IR: the
+//! tree is already in memory and a pass over it is what keeps taint within
+//! the scan's speed budget), with the limits of [`Limit`].
+//!
+//! Findings ([`report`]) follow the rest of hunkscan: one per sink and
+//! rule, kept when the change added the source, the sink or any step of
+//! the path between; anchored at the sink when the sink's lines were
+//! added, else at the added step nearest to the sink.
+
+mod consts;
+pub mod flow;
+mod python;
+pub mod report;
+pub(crate) mod spec;
+
+use ast_grep_core::AstGrep;
+use ast_grep_core::matcher::Matcher;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_language::SupportLang;
+use flow::Taint;
+use spec::{Library, TaintRule};
+use std::collections::HashMap;
+
+use crate::engine::Deadline;
+
+/// Taint rules per language at most: the sanitised-for set is a `u64`.
+pub const MAX_RULES_PER_LANGUAGE: usize = 64;
+
+/// A source reaching a sink.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// Index of the rule in its language's list.
+    pub rule: usize,
+    /// The sink's byte range in the analysed text.
+    pub sink: (usize, usize),
+    /// The sink's first and last rows (0-based).
+    pub sink_rows: (usize, usize),
+    /// The taint, its path ending at the sink.
+    pub taint: Taint,
+}
+
+/// What the analysis of one file found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Sources reaching sinks.
+    pub hits: Vec<Hit>,
+    /// Sinks only constants reach: (rule index, start byte).
+    pub constant_sinks: Vec<(usize, usize)>,
+    /// The first limit reached, if any.
+    pub limit: Option<Limit>,
+}
+
+/// A limit that stopped part of a file's analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Nesting deeper than the analysis follows.
+    Depth,
+    /// The work budget (a multiple of the file's size) ran out.
+    Work,
+    /// The file's deadline passed.
+    Deadline,
+    /// Helper functions call each other deeper than summaries are computed.
+    Summaries,
+}
+
+impl Limit {
+    /// Why the file was only partly analysed, for the skipped list.
+    pub fn reason(self) -> String {
+        match self {
+            Limit::Depth => format!(
+                "taint analysis: code nested deeper than {} levels was not followed; flows inside it may be missed",
+                python::MAX_DEPTH
+            ),
+            Limit::Work => {
+                "taint analysis: the work limit for this file was reached; later functions were not analysed".into()
+            }
+            Limit::Deadline => {
+                "taint analysis: the file's deadline passed; later functions were not analysed".into()
+            }
+            Limit::Summaries => format!(
+                "taint analysis: helper functions call each other more than {} deep; deeper calls were treated as unknown functions",
+                python::MAX_SUMMARY_DEPTH
+            ),
+        }
+    }
+}
+
+/// One language's compiled taint rules, indexed by node kind.
+pub struct LanguageTaint {
+    pub(crate) library: Library,
+    pub(crate) rules: Vec<TaintRule>,
+    /// Kind id ─▶ (rule, or `None` for the library; source index).
+    pub(crate) sources_by_kind: Vec<Vec<(Option<usize>, usize)>>,
+    /// Kind id ─▶ (rule, sink index).
+    pub(crate) sinks_by_kind: Vec<Vec<(usize, usize)>>,
+    /// Kind id ─▶ (rule, or `None` for the library; sanitizer index).
+    pub(crate) sanitizers_by_kind: Vec<Vec<(Option<usize>, usize)>>,
+    /// Rules the library's sources do not feed (`own-sources-only`).
+    pub(crate) library_excluded: u64,
+}
+
+fn index<T: Copy>(by_kind: &mut Vec<Vec<T>>, matcher: &impl Matcher, entry: T) {
+    for kind in matcher.potential_kinds().iter().flatten() {
+        if by_kind.len() <= kind {
+            by_kind.resize_with(kind + 1, Vec::new);
+        }
+        by_kind[kind].push(entry);
+    }
+}
+
+impl LanguageTaint {
+    fn new(library: Library, rules: Vec<TaintRule>) -> Self {
+        let mut sources_by_kind = Vec::new();
+        let mut sinks_by_kind = Vec::new();
+        let mut sanitizers_by_kind = Vec::new();
+        for (index_, source) in library.sources.iter().enumerate() {
+            index(&mut sources_by_kind, &source.matcher, (None, index_));
+        }
+        for (index_, sanitizer) in library.sanitizers.iter().enumerate() {
+            index(&mut sanitizers_by_kind, &sanitizer.matcher, (None, index_));
+        }
+        for (rule_index, rule) in rules.iter().enumerate() {
+            for (i, source) in rule.sources.iter().enumerate() {
+                index(&mut sources_by_kind, &source.matcher, (Some(rule_index), i));
+            }
+            for (i, sink) in rule.sinks.iter().enumerate() {
+                index(&mut sinks_by_kind, &sink.matcher, (rule_index, i));
+            }
+            for (i, sanitizer) in rule.sanitizers.iter().enumerate() {
+                index(
+                    &mut sanitizers_by_kind,
+                    &sanitizer.matcher,
+                    (Some(rule_index), i),
+                );
+            }
+        }
+        let library_excluded = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.own_sources_only)
+            .fold(0u64, |mask, (index, _)| mask | (1 << index));
+        Self {
+            library_excluded,
+            library,
+            rules,
+            sources_by_kind,
+            sinks_by_kind,
+            sanitizers_by_kind,
+        }
+    }
+}
+
+/// Every language's taint rules.
+#[derive(Default)]
+pub struct TaintRules {
+    languages: HashMap<SupportLang, LanguageTaint>,
+}
+
+impl TaintRules {
+    /// Compiled libraries and rules, grouped by language. A language with
+    /// rules but no library has no shared sources (its rules bring their own).
+    pub(crate) fn new(
+        libraries: Vec<(SupportLang, Library)>,
+        rules: Vec<(SupportLang, TaintRule)>,
+    ) -> Result<Self, String> {
+        let mut grouped: HashMap<SupportLang, (Option<Library>, Vec<TaintRule>)> = HashMap::new();
+        for (language, library) in libraries {
+            let entry = grouped.entry(language).or_default();
+            if let Some(first) = &entry.0 {
+                return Err(format!(
+                    "two taint-sources files for {language}: `{}` and `{}`",
+                    first.id, library.id
+                ));
+            }
+            entry.0 = Some(library);
+        }
+        for (language, rule) in rules {
+            grouped.entry(language).or_default().1.push(rule);
+        }
+        let mut languages = HashMap::new();
+        for (language, (library, rules)) in grouped {
+            if rules.len() > MAX_RULES_PER_LANGUAGE {
+                return Err(format!(
+                    "{} taint rules for {language}; at most {MAX_RULES_PER_LANGUAGE} are supported",
+                    rules.len()
+                ));
+            }
+            languages.insert(
+                language,
+                LanguageTaint::new(library.unwrap_or_default(), rules),
+            );
+        }
+        Ok(Self { languages })
+    }
+
+    /// The rules of a language, by index.
+    pub fn rule_ids(&self, language: SupportLang) -> Vec<&str> {
+        self.languages
+            .get(&language)
+            .map(|l| l.rules.iter().map(|r| r.id.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The rule id of index `rule` in `language`.
+    pub fn rule_id(&self, language: SupportLang, rule: usize) -> Option<&str> {
+        Some(self.languages.get(&language)?.rules.get(rule)?.id.as_str())
+    }
+
+    /// The message of rule `rule` in `language`.
+    pub fn message(&self, language: SupportLang, rule: usize) -> Option<&str> {
+        Some(
+            self.languages
+                .get(&language)?
+                .rules
+                .get(rule)?
+                .message
+                .as_str(),
+        )
+    }
+
+    /// Runs the rules `active` (by id) of the tree's language over it.
+    pub fn analyze(
+        &self,
+        root: &AstGrep<StrDoc<SupportLang>>,
+        active: &dyn Fn(&str) -> bool,
+        deadline: &Deadline,
+    ) -> Outcome {
+        let language = root.root().get_doc().lang;
+        let Some(rules) = self.languages.get(&language) else {
+            return Outcome::default();
+        };
+        let mut mask = 0u64;
+        for (index, rule) in rules.rules.iter().enumerate() {
+            if active(&rule.id) {
+                mask |= 1 << index;
+            }
+        }
+        if mask == 0 {
+            return Outcome::default();
+        }
+        match language {
+            SupportLang::Python => {
+                let mut analysis = python::Analysis::new(rules, mask, root, deadline);
+                analysis.run();
+                Outcome {
+                    hits: analysis.hits,
+                    constant_sinks: analysis.constant_sinks,
+                    limit: analysis.limit,
+                }
+            }
+            // No front-end for other languages yet: their taint rules
+            // would find nothing, so none are shipped.
+            _ => Outcome::default(),
+        }
+    }
+}
