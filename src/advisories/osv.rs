@@ -89,19 +89,18 @@ pub struct Range {
     pub events: Vec<RangeEvent>,
 }
 
-/// One event; exactly one field is set.
+/// One event; exactly one field is set. `limit` (which only bounds GIT
+/// ranges) is not read.
 #[derive(Debug, Deserialize)]
 pub struct RangeEvent {
     introduced: Option<String>,
     fixed: Option<String>,
     last_affected: Option<String>,
-    limit: Option<String>,
 }
 
 impl RangeEvent {
-    /// The event, or `None` for `limit` (which only bounds GIT ranges).
+    /// The event, or `None` for a `limit`.
     pub fn event(&self) -> Option<Event> {
-        let _ = &self.limit;
         if let Some(v) = &self.introduced {
             return Some(Event::Introduced(v.clone()));
         }

@@ -34,9 +34,9 @@ pub fn read(text: &str) -> Result<Resolved, ReadError> {
             push(&mut resolved, code, comment, number)?;
             continue;
         }
-        let mut words = code.splitn(2, char::is_whitespace);
-        let verb = words.next().unwrap_or("");
-        let rest = words.next().unwrap_or("").trim();
+        let (verb, rest) = code
+            .split_once(char::is_whitespace)
+            .map_or((code, ""), |(verb, rest)| (verb, rest.trim()));
         match verb {
             "require" if rest == "(" => in_require = true,
             "require" => push(&mut resolved, rest, comment, number)?,

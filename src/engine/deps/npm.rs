@@ -241,7 +241,8 @@ mod tests {
     #[test]
     fn v3_direct_dev_transitive_and_lines() {
         let resolved = read(V3).expect("reads");
-        let got: Vec<(&str, Option<bool>, Option<bool>, (u32, u32))> = resolved
+        type Row<'a> = (&'a str, Option<bool>, Option<bool>, (u32, u32));
+        let got: Vec<Row<'_>> = resolved
             .packages
             .iter()
             .map(|p| (p.name.as_str(), p.direct, p.dev, p.lines))
@@ -281,7 +282,8 @@ mod tests {
   }
 }"#;
         let resolved = read(text).expect("reads");
-        let got: Vec<(&str, &str, (u32, u32), Option<bool>)> = resolved
+        type Row<'a> = (&'a str, &'a str, (u32, u32), Option<bool>);
+        let got: Vec<Row<'_>> = resolved
             .packages
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str(), p.lines, p.dev))

@@ -229,7 +229,8 @@ Django>=3.0  # not pinned
 pyyaml===5.3 ; python_version >= \"3.8\"
 ";
         let resolved = read_requirements(text).expect("reads");
-        let got: Vec<(&str, &str, (u32, u32), Option<bool>)> = resolved
+        type Row<'a> = (&'a str, &'a str, (u32, u32), Option<bool>);
+        let got: Vec<Row<'_>> = resolved
             .packages
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str(), p.lines, p.direct))

@@ -112,10 +112,8 @@ pub fn in_range(ecosystem: Ecosystem, version: &Version, events: &[Event]) -> Re
         match event {
             Event::Introduced(_) if at_or_after => affected = true,
             Event::Fixed(_) if at_or_after => affected = false,
-            Event::LastAffected(_) => {
-                if bound.as_ref().is_some_and(|b| version > b) {
-                    affected = false;
-                }
+            Event::LastAffected(_) if bound.as_ref().is_some_and(|b| version > b) => {
+                affected = false
             }
             _ => {}
         }
