@@ -244,6 +244,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
+    let (advisories, advisory_lines) = advisory_index(args.advisory_db.clone());
     let options = Options {
         secrets: SecretsOptions {
             skip_lock_files: !args.include_generated,
@@ -251,7 +252,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         },
         threads,
         file_deadline: Duration::from_millis(args.file_timeout_ms),
-        advisories: advisory_index(args.advisory_db.clone()),
+        advisories,
         ..cli_options(
             args.rules.clone(),
             Duration::from_millis(args.parse_timeout_ms),
@@ -263,6 +264,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
     };
+    // Said once the change is read: a bad revision stays the one line.
+    for line in &advisory_lines {
+        eprintln!("{line}");
+    }
     let (config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
     let outcome = pipeline.run(changes, &config);
     notes.extend(outcome.notes);
@@ -288,38 +293,54 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The advisory database for a scan, with a line on stderr saying which
+/// The advisory database for a scan, with lines for stderr saying which
 /// and how old; `None` (dependency review lists lockfiles as skipped)
 /// when there is none or it cannot be read.
-fn advisory_index(flag: Option<PathBuf>) -> Option<std::sync::Arc<hunkscan::advisories::Index>> {
+fn advisory_index(
+    flag: Option<PathBuf>,
+) -> (
+    Option<std::sync::Arc<hunkscan::advisories::Index>>,
+    Vec<String>,
+) {
+    let mut lines = Vec::new();
+    let index = load_advisories(flag, &mut lines);
+    (index, lines)
+}
+
+fn load_advisories(
+    flag: Option<PathBuf>,
+    lines: &mut Vec<String>,
+) -> Option<std::sync::Arc<hunkscan::advisories::Index>> {
     let dir = hunkscan::advisories::db_dir(flag)?;
     let shown = hunkscan::render::terminal(&dir.display().to_string());
     match hunkscan::advisories::open(&dir) {
         Ok(Some(index)) => {
             for status in &index.status {
-                eprintln!(
+                lines.push(format!(
                     "hunkscan: advisories: {} {} records (newest {}), from {shown}",
                     status.ecosystem.osv_name(),
                     status.records,
                     status.newest.as_deref().unwrap_or("unknown"),
-                );
+                ));
                 if let Some(problem) = &status.first_problem {
-                    eprintln!(
+                    lines.push(format!(
                         "hunkscan: advisories: {} unreadable records skipped, first: {}",
                         status.unreadable,
                         hunkscan::render::terminal(problem)
-                    );
+                    ));
                 }
             }
             Some(std::sync::Arc::new(index))
         }
         Ok(None) => {
-            eprintln!("hunkscan: advisories: none in {shown}");
+            lines.push(format!("hunkscan: advisories: none in {shown}"));
             None
         }
         Err(error) => {
             let error = hunkscan::render::terminal(&error.to_string());
-            eprintln!("hunkscan: advisories: cannot be read, dependencies not checked: {error}");
+            lines.push(format!(
+                "hunkscan: advisories: cannot be read, dependencies not checked: {error}"
+            ));
             None
         }
     }
@@ -416,7 +437,13 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         fingerprint_key: settings.fingerprint_key.expose().as_bytes().to_vec(),
         // Loaded once at start-up from $HUNKSCAN_ADVISORY_DB (or the cache
         // directory); refreshing it is `hunkscan advisories sync`'s job.
-        advisories: advisory_index(None),
+        advisories: {
+            let (index, lines) = advisory_index(None);
+            for line in lines {
+                tracing::info!("{line}");
+            }
+            index
+        },
         ..Options::default()
     })?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
