@@ -6,6 +6,7 @@
 //! a git repository or from two directory trees.
 #![deny(missing_docs)]
 
+pub mod advisories;
 pub mod alloc;
 pub mod app;
 pub mod config;

@@ -1,5 +1,5 @@
-//! The command line: `hunkscan scan`, `hunkscan rules test` and
-//! `hunkscan serve` (the GitHub App).
+//! The command line: `hunkscan scan`, `hunkscan rules test`,
+//! `hunkscan advisories sync` and `hunkscan serve` (the GitHub App).
 //!
 //! Exit codes follow linters: 0 nothing at or above `--fail-on`, 1 findings,
 //! 2 an error (bad flag, missing repository, bad revision, bad rule).
@@ -34,6 +34,9 @@ enum Command {
     /// Work with the rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Work with the OSV advisory database dependency review uses.
+    #[command(subcommand)]
+    Advisories(AdvisoriesCommand),
     /// Run the GitHub App: receive webhooks on $PORT and review pull requests.
     /// Settings come from the environment (and a .env file); see the README.
     Serve {
@@ -56,6 +59,20 @@ enum RulesCommand {
         /// A folder laid out like `rules/` whose rules add to or replace the embedded ones.
         #[arg(long, value_name = "DIR")]
         rules: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdvisoriesCommand {
+    /// Download OSV's per-ecosystem exports (`all.zip`) into the database
+    /// directory; the base URL is $HUNKSCAN_OSV_URL when set.
+    Sync {
+        /// The database directory [default: $HUNKSCAN_ADVISORY_DB, else the user cache directory].
+        #[arg(long, value_name = "DIR")]
+        db: Option<PathBuf>,
+        /// Only these ecosystems (OSV's names: crates.io, npm, PyPI, Go) [default: all four].
+        #[arg(long, value_name = "NAME")]
+        ecosystem: Vec<String>,
     },
 }
 
@@ -122,6 +139,11 @@ struct ScanArgs {
     /// the same whatever the number.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<std::num::NonZeroUsize>,
+    /// The OSV advisory database for dependency review [default:
+    /// $HUNKSCAN_ADVISORY_DB, else the user cache directory]; fill it with
+    /// `hunkscan advisories sync`.
+    #[arg(long, value_name = "DIR")]
+    advisory_db: Option<PathBuf>,
 }
 
 /// The Rust side of the one allocator; `hunkscan::alloc` explains the choice.
@@ -150,6 +172,9 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Rules(RulesCommand::Test { rules }) => rules_test(rules),
         Command::Rules(RulesCommand::List { rules }) => rules_list(rules),
+        Command::Advisories(AdvisoriesCommand::Sync { db, ecosystem }) => {
+            advisories_sync(db, &ecosystem)
+        }
         Command::Serve { rules } => serve(rules),
     };
     match outcome {
@@ -223,6 +248,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
+    let (advisories, advisory_lines) = advisory_index(args.advisory_db.clone());
     let options = Options {
         secrets: SecretsOptions {
             skip_lock_files: !args.include_generated,
@@ -230,6 +256,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         },
         threads,
         file_deadline: Duration::from_millis(args.file_timeout_ms),
+        advisories,
         ..cli_options(
             args.rules.clone(),
             Duration::from_millis(args.parse_timeout_ms),
@@ -241,6 +268,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         (Some(base), Some(head)) => local::from_trees(base, head)?,
         _ => local::from_git(&args.repo, &args.base, args.head.as_deref())?,
     };
+    // Said once the change is read: a bad revision stays the one line.
+    for line in &advisory_lines {
+        eprintln!("{line}");
+    }
     let (config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
     let (outcome, dropped) = pipeline.run_explained(changes, &config);
     notes.extend(outcome.notes);
@@ -268,6 +299,96 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .is_some_and(|threshold| report.fails_at(threshold));
     Ok(if fails {
         ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The advisory database for a scan, with lines for stderr saying which
+/// and how old; `None` (dependency review lists lockfiles as skipped)
+/// when there is none or it cannot be read.
+fn advisory_index(
+    flag: Option<PathBuf>,
+) -> (
+    Option<std::sync::Arc<hunkscan::advisories::Index>>,
+    Vec<String>,
+) {
+    let mut lines = Vec::new();
+    let index = load_advisories(flag, &mut lines);
+    (index, lines)
+}
+
+fn load_advisories(
+    flag: Option<PathBuf>,
+    lines: &mut Vec<String>,
+) -> Option<std::sync::Arc<hunkscan::advisories::Index>> {
+    let dir = hunkscan::advisories::db_dir(flag)?;
+    let shown = hunkscan::render::terminal(&dir.display().to_string());
+    match hunkscan::advisories::open(&dir) {
+        Ok(Some(index)) => {
+            for status in &index.status {
+                lines.push(format!(
+                    "hunkscan: advisories: {} {} records (newest {}), from {shown}",
+                    status.ecosystem.osv_name(),
+                    status.records,
+                    status.newest.as_deref().unwrap_or("unknown"),
+                ));
+                if let Some(problem) = &status.first_problem {
+                    lines.push(format!(
+                        "hunkscan: advisories: {} unreadable records skipped, first: {}",
+                        status.unreadable,
+                        hunkscan::render::terminal(problem)
+                    ));
+                }
+            }
+            Some(std::sync::Arc::new(index))
+        }
+        Ok(None) => {
+            lines.push(format!("hunkscan: advisories: none in {shown}"));
+            None
+        }
+        Err(error) => {
+            let error = hunkscan::render::terminal(&error.to_string());
+            lines.push(format!(
+                "hunkscan: advisories: cannot be read, dependencies not checked: {error}"
+            ));
+            None
+        }
+    }
+}
+
+fn advisories_sync(db: Option<PathBuf>, names: &[String]) -> anyhow::Result<ExitCode> {
+    use hunkscan::advisories::sync::{self, Outcome, SyncOptions};
+    use hunkscan::engine::deps::model::Ecosystem;
+    let dir = hunkscan::advisories::db_dir(db)
+        .context("no database directory: pass --db or set HUNKSCAN_ADVISORY_DB")?;
+    let mut options = SyncOptions::default();
+    if !names.is_empty() {
+        options.ecosystems = names
+            .iter()
+            .map(|name| {
+                Ecosystem::from_osv(name).with_context(|| {
+                    format!("--ecosystem {name}: expected one of crates.io, npm, PyPI, Go")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    let mut failed = false;
+    for (ecosystem, outcome) in sync::sync(&dir, &options) {
+        let name = ecosystem.osv_name();
+        match outcome {
+            Outcome::Updated { bytes, records } => {
+                println!("{name}: updated, {records} records ({bytes} bytes)")
+            }
+            Outcome::NotModified => println!("{name}: up to date"),
+            Outcome::Failed(reason) => {
+                failed = true;
+                println!("{name}: FAILED: {}", hunkscan::render::terminal(&reason));
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
@@ -325,6 +446,15 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let pipeline = std::sync::Arc::new(Pipeline::load(&Options {
         rules_dir: rules,
         fingerprint_key: settings.fingerprint_key.expose().as_bytes().to_vec(),
+        // Loaded once at start-up from $HUNKSCAN_ADVISORY_DB (or the cache
+        // directory); refreshing it is `hunkscan advisories sync`'s job.
+        advisories: {
+            let (index, lines) = advisory_index(None);
+            for line in lines {
+                tracing::info!("{line}");
+            }
+            index
+        },
         ..Options::default()
     })?);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -6,7 +6,9 @@
 //! same order, same keys, same ignored paths, disabled rules, severity
 //! overrides and fail threshold.
 
+use crate::advisories::Index;
 use crate::config::repo::{ConfigProblem, FailOn, RepoConfig};
+use crate::engine::deps::DepsAnalyzer;
 use crate::engine::iac::IacAnalyzer;
 use crate::engine::iac::policy::Policies;
 use crate::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
@@ -17,6 +19,7 @@ use crate::engine::{ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severi
 use crate::report::RuleDoc;
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -39,6 +42,9 @@ pub struct Options {
     /// Time one file may take, all analyzers together
     /// ([`Engine::with_file_deadline`]).
     pub file_deadline: Duration,
+    /// The OSV advisories dependency review matches against; `None`:
+    /// changed lockfiles are listed as skipped, "not synced".
+    pub advisories: Option<Arc<Index>>,
 }
 
 impl Default for Options {
@@ -55,6 +61,7 @@ impl Default for Options {
             fingerprint_key: DEFAULT_FINGERPRINT_KEY.to_vec(),
             threads: 1,
             file_deadline: DEFAULT_FILE_DEADLINE,
+            advisories: None,
         }
     }
 }
@@ -82,6 +89,8 @@ pub struct Analyzers {
     pub iac: IacAnalyzer,
     /// Credential detection.
     pub secrets: SecretsAnalyzer,
+    /// Dependency review.
+    pub deps: DepsAnalyzer,
 }
 
 impl Analyzers {
@@ -96,6 +105,7 @@ impl Analyzers {
                 options.fingerprint_key.clone(),
                 options.secrets,
             ),
+            deps: DepsAnalyzer::new(options.advisories.clone()),
         })
     }
 
@@ -133,7 +143,7 @@ pub struct Outcome {
 }
 
 impl Pipeline {
-    /// SAST, IaC and secrets, in that order, with the embedded rules plus
+    /// SAST, IaC, secrets and deps, in that order, with the embedded rules plus
     /// `options.rules_dir`.
     pub fn load(options: &Options) -> Result<Self, PipelineError> {
         Ok(Self::new(Analyzers::load(options)?, options))
@@ -150,11 +160,21 @@ impl Pipeline {
             .filter(|p| p.opt_in)
             .map(|p| p.id.clone())
             .collect();
-        let Analyzers { sast, iac, secrets } = analyzers;
-        let engine = Engine::new(vec![Box::new(sast), Box::new(iac), Box::new(secrets)])
-            .with_threads(options.threads)
-            .with_file_deadline(options.file_deadline)
-            .with_fingerprint_key(options.fingerprint_key.clone());
+        let Analyzers {
+            sast,
+            iac,
+            secrets,
+            deps,
+        } = analyzers;
+        let engine = Engine::new(vec![
+            Box::new(sast),
+            Box::new(iac),
+            Box::new(secrets),
+            Box::new(deps),
+        ])
+        .with_threads(options.threads)
+        .with_file_deadline(options.file_deadline)
+        .with_fingerprint_key(options.fingerprint_key.clone());
         Self {
             engine,
             rule_docs,

@@ -67,6 +67,8 @@ pub struct RepoConfig {
     pub iac: bool,
     /// See `sast`.
     pub secrets: bool,
+    /// See `sast` (dependency review).
+    pub deps: bool,
     /// When the check concludes `failure`.
     pub fail_on: FailOn,
     ignore: GlobSet,
@@ -96,6 +98,7 @@ impl Default for RepoConfig {
             sast: true,
             iac: true,
             secrets: true,
+            deps: true,
             fail_on: FailOn::AtLeast(Severity::High),
             ignore: GlobSet::empty(),
             ignore_patterns: Vec::new(),
@@ -155,6 +158,7 @@ struct AnalyzersSection {
     sast: Option<bool>,
     iac: Option<bool>,
     secrets: Option<bool>,
+    deps: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -208,6 +212,7 @@ impl RepoConfig {
             config.sast = analyzers.sast.unwrap_or(true);
             config.iac = analyzers.iac.unwrap_or(true);
             config.secrets = analyzers.secrets.unwrap_or(true);
+            config.deps = analyzers.deps.unwrap_or(true);
         }
         if let Some(fail_on) = file.fail_on {
             match fail_on.value.as_str() {
@@ -297,6 +302,7 @@ impl RepoConfig {
             AnalyzerKind::Sast => self.sast,
             AnalyzerKind::Iac => self.iac,
             AnalyzerKind::Secrets => self.secrets,
+            AnalyzerKind::Deps => self.deps,
         }
     }
 
@@ -347,6 +353,7 @@ mod tests {
         let text = "\
 analyzers:
   secrets: false
+  deps: false
 fail_on: medium
 paths:
   ignore: [\"vendor/**\", \"**/*_test.py\"]
@@ -363,7 +370,7 @@ triage: false
 ";
         let (config, problems) = RepoConfig::parse(text);
         assert!(problems.is_empty(), "{problems:?}");
-        assert!(config.sast && config.iac && !config.secrets);
+        assert!(config.sast && config.iac && !config.secrets && !config.deps);
         assert!(config.fails(Severity::Medium) && !config.fails(Severity::Low));
         assert!(config.ignores("vendor/lib/a.py"));
         assert!(config.ignores("app/db_test.py"));

@@ -97,6 +97,8 @@ pub enum AnalyzerKind {
     Iac,
     /// Credential detection.
     Secrets,
+    /// Dependency review: vulnerable packages a lockfile change introduces.
+    Deps,
 }
 
 impl AnalyzerKind {
@@ -106,6 +108,7 @@ impl AnalyzerKind {
             AnalyzerKind::Sast => "sast",
             AnalyzerKind::Iac => "iac",
             AnalyzerKind::Secrets => "secrets",
+            AnalyzerKind::Deps => "deps",
         }
     }
 }

@@ -18,6 +18,7 @@
 //! removed files and changes that only delete lines.
 
 pub mod deadline;
+pub mod deps;
 mod finding;
 pub mod fingerprint;
 pub mod iac;

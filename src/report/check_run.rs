@@ -220,6 +220,9 @@ pub fn build(context: &CheckContext<'_>) -> CheckRunOutput {
         for finding in &new {
             finding_line(&mut summary, context, finding);
         }
+        if let Some(table) = super::deps::table(&new) {
+            summary.push_str(&table);
+        }
     }
     let regressions: Vec<&&Finding> = new
         .iter()

@@ -2,6 +2,7 @@
 //! [`RuleDoc`], so every analyzer's rules render the same way.
 
 pub mod check_run;
+pub mod deps;
 pub mod failure;
 pub mod json;
 pub mod review;

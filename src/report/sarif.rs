@@ -9,7 +9,7 @@
 //! problem; its region is in the base version of the file.
 
 use super::RuleDoc;
-use crate::engine::{ChangeKind, Finding, ScanReport, Severity};
+use crate::engine::{AnalyzerKind, ChangeKind, Finding, ScanReport, Severity};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -114,6 +114,35 @@ fn rule_descriptor(rule: &RuleDoc) -> Value {
     descriptor
 }
 
+/// An advisory as a rule: dependency review's rule ids are advisory ids
+/// from the database, described by osv.dev (which resolves every OSV id
+/// and alias). An id with characters an OSV id never has gets no link.
+fn advisory_descriptor(finding: &Finding) -> Value {
+    let id = &finding.rule_id;
+    let text = format!("Dependency affected by advisory {id}");
+    let mut descriptor = json!({
+        "id": id,
+        "name": id,
+        "shortDescription": { "text": text },
+        "fullDescription": { "text": text },
+        "help": { "text": finding.remediation.clone().unwrap_or_else(|| text.clone()) },
+        "defaultConfiguration": { "level": level(finding.severity) },
+        "properties": {
+            "tags": ["security", "dependency"],
+            "precision": "high",
+            "security-severity": security_severity(finding.severity),
+        },
+    });
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    {
+        descriptor["helpUri"] = json!(format!("https://osv.dev/vulnerability/{id}"));
+    }
+    descriptor
+}
+
 fn result(finding: &Finding, rule_index: Option<usize>, occurrence: usize) -> Value {
     let mut result = json!({
         "ruleId": finding.rule_id,
@@ -168,6 +197,7 @@ pub fn render(report: &ScanReport, rules: &[RuleDoc]) -> Value {
     for finding in &report.findings {
         used.entry(finding.rule_id.as_str()).or_insert_with(|| match known.get(finding.rule_id.as_str()) {
             Some(rule) => rule_descriptor(rule),
+            None if finding.analyzer == AnalyzerKind::Deps => advisory_descriptor(finding),
             None => json!({ "id": finding.rule_id, "shortDescription": { "text": describe(&finding.rule_id) } }),
         });
     }

@@ -1,0 +1,118 @@
+//! Dependency review: loading an OSV database into the index, and matching
+//! a change of 5,000 lockfile entries against it.
+//!
+//! The real exports cannot be fetched here, so the database is generated:
+//! `RECORDS` records per ecosystem (crates.io, npm, PyPI) zipped as OSV
+//! publishes them, each with one affected package, two ranges and a CVSS
+//! vector, about the size of a real record's matching part. The change is a
+//! `requirements.txt` whose 5,000 pins all move to another version, half of
+//! them into an affected range. Prints the best and median of several runs
+//! and the process's peak memory (VmHWM, Linux).
+//!
+//! Run: `cargo bench --bench deps_matching`
+
+use hunkscan::advisories::Index;
+use hunkscan::engine::deps::DepsAnalyzer;
+use hunkscan::engine::{Analyzer, Content, FileOutcome};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RECORDS: usize = 30_000;
+const ENTRIES: usize = 5_000;
+const RUNS: usize = 5;
+
+fn record(ecosystem: &str, n: usize) -> String {
+    format!(
+        r#"{{"schema_version":"1.6.0","id":"GHSA-bench-{ecosystem}-{n}","modified":"2026-01-01T00:00:00Z","aliases":["CVE-2026-{n}"],"summary":"Synthetic advisory {n}","details":"{details}","severity":[{{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}}],"affected":[{{"package":{{"ecosystem":"{ecosystem}","name":"package-{p}"}},"ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"1.0.0"}},{{"fixed":"1.{n}.1"}}]}},{{"type":"ECOSYSTEM","events":[{{"introduced":"2.0.0"}},{{"last_affected":"2.{n}.0"}}]}}]}}],"references":[{{"type":"ADVISORY","url":"https://example.com/{n}"}}],"database_specific":{{"severity":"HIGH","cwe_ids":["CWE-79"]}}}}"#,
+        details = "x".repeat(600),
+        p = n % 20_000,
+    )
+}
+
+fn database(dir: &std::path::Path) {
+    for ecosystem in ["crates.io", "npm", "PyPI"] {
+        std::fs::create_dir_all(dir.join(ecosystem)).expect("mkdir");
+        let file = std::fs::File::create(dir.join(ecosystem).join("all.zip")).expect("zip");
+        let mut writer = zip::ZipWriter::new(std::io::BufWriter::new(file));
+        for n in 0..RECORDS {
+            writer
+                .start_file(
+                    format!("GHSA-bench-{n}.json"),
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .expect("entry");
+            writer
+                .write_all(record(ecosystem, n).as_bytes())
+                .expect("write");
+        }
+        writer.finish().expect("finish");
+    }
+}
+
+fn requirements(version: impl Fn(usize) -> String) -> String {
+    (0..ENTRIES)
+        .map(|n| format!("package-{n}=={}\n", version(n)))
+        .collect()
+}
+
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn report(what: &str, mut times: Vec<Duration>) {
+    times.sort();
+    println!(
+        "{what}: best {:.1} ms, median {:.1} ms",
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() / 2].as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    database(dir.path());
+    let mut load = Vec::new();
+    let mut index = None;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let loaded = Index::load(dir.path()).expect("index");
+        load.push(started.elapsed());
+        index = Some(loaded);
+    }
+    let index = Arc::new(index.expect("loaded"));
+    println!("index: {} advisories in 3 ecosystems", index.len());
+    report("load", load);
+    // Base: every pin safe (0.9); head: half move into 1.0.x (affected), half to 3.0.
+    let base = requirements(|_| "0.9".into());
+    let head = requirements(|n| {
+        if n % 2 == 0 {
+            "1.0.5".into()
+        } else {
+            "3.0".into()
+        }
+    });
+    let file = hunkscan::local::changed_file(
+        "requirements.txt",
+        Content::Text(base),
+        Content::Text(head.clone()),
+    )
+    .expect("diff");
+    let analyzer = DepsAnalyzer::new(Some(index));
+    let mut matching = Vec::new();
+    let mut found = 0;
+    for _ in 0..RUNS {
+        let mut out = FileOutcome::default();
+        let started = Instant::now();
+        analyzer.analyze(&file, &head, &mut out);
+        matching.push(started.elapsed());
+        found = out.compared.len();
+    }
+    println!("change: {ENTRIES} entries moved, {found} findings");
+    report("match", matching);
+    if let Some(kb) = peak_memory_kb() {
+        println!("peak memory: {} MB", kb / 1024);
+    }
+}

@@ -1,0 +1,548 @@
+//! Dependency review: the packages a change adds or moves to another
+//! version, checked against OSV advisories.
+//!
+//! Each changed lockfile or pinned manifest is read on both sides into
+//! resolved packages ([`model`]); a package version the head has and the
+//! base does not is what the change introduces. It is a **new** finding
+//! when an advisory affects it that did not already affect the version it
+//! replaced (an upgrade that stays inside the same vulnerable range adds
+//! nothing the base did not have); a base version the change removes or
+//! upgrades away from an advisory is **fixed**. Packages on both sides are
+//! not reported, vulnerable or not: the change did not bring them.
+//!
+//! Findings sit on the package's entry (lockfile header to version line,
+//! the pinned requirement, the `go.mod` require line), name the advisories
+//! folded by alias ([`matching`]), the fixed versions and the path from a
+//! direct dependency, and suggest the fixed version where the line pins it.
+//!
+//! Without an advisory database every changed lockfile is listed as
+//! skipped with how to get one, never silently passed. A file that does
+//! not parse is skipped with the parser's line and reason.
+
+pub mod cargo;
+pub mod go;
+pub mod matching;
+pub mod model;
+pub mod npm;
+pub mod python;
+pub mod version;
+pub mod yarn;
+
+use self::matching::Group;
+use self::model::{Package, ReadError, Resolved};
+use super::{
+    Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Confidence, Content,
+    FileOutcome, Finding, Fix, Position, RawFinding, Severity, Skipped,
+};
+use crate::advisories::Index;
+use crate::diff::FileStatus;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// What the analyzer says when there is no advisory database.
+pub const NOT_SYNCED: &str = "advisory database not synced: run `hunkscan advisories sync`";
+
+/// Severity of an advisory that states none.
+const UNRATED: Severity = Severity::Medium;
+
+/// The formats read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `Cargo.lock`.
+    CargoLock,
+    /// `package-lock.json` / `npm-shrinkwrap.json`.
+    PackageLock,
+    /// `yarn.lock`, classic or berry.
+    YarnLock,
+    /// `requirements*.txt`.
+    Requirements,
+    /// `poetry.lock`.
+    PoetryLock,
+    /// `go.mod`.
+    GoMod,
+}
+
+/// The format of a path, from its name.
+pub fn detect(path: &str) -> Option<Format> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name {
+        "Cargo.lock" => Some(Format::CargoLock),
+        "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::PackageLock),
+        "yarn.lock" => Some(Format::YarnLock),
+        "poetry.lock" => Some(Format::PoetryLock),
+        "go.mod" => Some(Format::GoMod),
+        _ if name.ends_with(".txt")
+            && (name.starts_with("requirements") || path.contains("requirements/")) =>
+        {
+            Some(Format::Requirements)
+        }
+        _ => None,
+    }
+}
+
+/// Reads one side of a file in `format`.
+pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
+    match format {
+        Format::CargoLock => cargo::read(text),
+        Format::PackageLock => npm::read(text),
+        Format::YarnLock => yarn::read(text),
+        Format::Requirements => python::read_requirements(text),
+        Format::PoetryLock => python::read_poetry(text),
+        Format::GoMod => go::read(text),
+    }
+}
+
+/// The `deps` analyzer.
+pub struct DepsAnalyzer {
+    index: Option<Arc<Index>>,
+}
+
+impl DepsAnalyzer {
+    /// Matching against `index`; `None`: no database, lockfiles are skipped
+    /// with [`NOT_SYNCED`].
+    pub fn new(index: Option<Arc<Index>>) -> Self {
+        Self { index }
+    }
+
+    /// The database in use.
+    pub fn index(&self) -> Option<&Index> {
+        self.index.as_deref()
+    }
+}
+
+impl Analyzer for DepsAnalyzer {
+    fn kind(&self) -> AnalyzerKind {
+        AnalyzerKind::Deps
+    }
+
+    fn handles(&self, path: &str) -> bool {
+        detect(path).is_some()
+    }
+
+    fn needs_base(&self, _path: &str) -> bool {
+        true
+    }
+
+    fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+        let path = file.diff.path.as_str();
+        let Some(format) = detect(path) else { return };
+        let skip = |reason: String, partial: bool| Skipped {
+            path: path.to_owned(),
+            analyzer: Some(AnalyzerKind::Deps),
+            reason,
+            partial,
+        };
+        let head_side = if file.diff.status == FileStatus::Removed {
+            Resolved::default()
+        } else {
+            match read(format, head) {
+                Ok(resolved) => resolved,
+                Err(error) => {
+                    return out.skipped.push(skip(
+                        format!("cannot be read ({error}); dependencies not checked"),
+                        false,
+                    ));
+                }
+            }
+        };
+        let base_text = match &file.base {
+            Content::Text(text) => Some(text.as_str()),
+            Content::Absent => Some(""),
+            _ => None,
+        };
+        let base_side = match base_text.map(|t| {
+            if t.is_empty() {
+                Ok(Resolved::default())
+            } else {
+                read(format, t)
+            }
+        }) {
+            Some(Ok(resolved)) => resolved,
+            Some(Err(error)) => {
+                out.skipped.push(skip(
+                    format!("base version cannot be read ({error}): every package of the head is treated as added"),
+                    true,
+                ));
+                Resolved::default()
+            }
+            None => {
+                out.skipped.push(skip(
+                    "base version not available: every package of the head is treated as added"
+                        .into(),
+                    true,
+                ));
+                Resolved::default()
+            }
+        };
+        for note in &head_side.notes {
+            out.skipped.push(skip(note.clone(), true));
+        }
+        let change = Change::between(&base_side, &head_side);
+        let Some(index) = self.index.as_deref() else {
+            return out.skipped.push(skip(
+                format!(
+                    "{NOT_SYNCED} ({} package version{} added or changed not checked)",
+                    change.introduced.len(),
+                    if change.introduced.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
+                ),
+                false,
+            ));
+        };
+        let ecosystems: BTreeSet<model::Ecosystem> = head_side
+            .packages
+            .iter()
+            .chain(&base_side.packages)
+            .map(|p| p.ecosystem)
+            .collect();
+        for eco in ecosystems {
+            if !index.has(eco) {
+                out.skipped.push(skip(
+                    format!(
+                        "the advisory database has no {} advisories: run `hunkscan advisories sync --ecosystem {}`",
+                        eco.osv_name(),
+                        eco.osv_name()
+                    ),
+                    false,
+                ));
+                return;
+            }
+        }
+        let head_lines: Vec<&str> = head.lines().collect();
+        let base_lines: Vec<&str> = base_text.unwrap_or("").lines().collect();
+        // Advisory ids affecting each name on each side, for "already there" and "fixed".
+        let base_ids = ids_by_name(index, &base_side);
+        let head_ids = ids_by_name(index, &head_side);
+        let paths = head_side.paths();
+        for &i in &change.introduced {
+            if out.deadline.expired() {
+                return out
+                    .skipped
+                    .push(out.deadline.skipped(path, AnalyzerKind::Deps, true));
+            }
+            let package = &head_side.packages[i];
+            let before = change.previous.get(&key(package));
+            let known = base_ids.get(&key(package));
+            for group in matching::groups(index, package) {
+                if known.is_some_and(|ids| group.ids().iter().any(|id| ids.contains(*id))) {
+                    continue;
+                }
+                let finding = finding(
+                    path,
+                    package,
+                    &group,
+                    before.map(Vec::as_slice),
+                    paths.to(i),
+                    &head_lines,
+                    ChangeKind::New,
+                );
+                out.compared.push(ComparedFinding {
+                    raw: raw(finding, package),
+                    change: ChangeKind::New,
+                    base_lines: None,
+                });
+            }
+        }
+        for &i in &change.gone {
+            if out.deadline.expired() {
+                return out
+                    .skipped
+                    .push(out.deadline.skipped(path, AnalyzerKind::Deps, true));
+            }
+            let package = &base_side.packages[i];
+            let still = head_ids.get(&key(package));
+            for group in matching::groups(index, package) {
+                if still.is_some_and(|ids| group.ids().iter().any(|id| ids.contains(*id))) {
+                    continue;
+                }
+                let now = change.now.get(&key(package));
+                let finding = finding(
+                    path,
+                    package,
+                    &group,
+                    now.map(Vec::as_slice),
+                    None,
+                    &base_lines,
+                    ChangeKind::Fixed,
+                );
+                out.compared.push(ComparedFinding {
+                    raw: raw(finding, package),
+                    change: ChangeKind::Fixed,
+                    base_lines: Some(package.lines),
+                });
+            }
+        }
+    }
+}
+
+type Key = (model::Ecosystem, String);
+
+fn key(package: &Package) -> Key {
+    (
+        package.ecosystem,
+        package.ecosystem.normalise_name(&package.name),
+    )
+}
+
+fn ids_by_name(index: &Index, side: &Resolved) -> HashMap<Key, HashSet<String>> {
+    let mut out: HashMap<Key, HashSet<String>> = HashMap::new();
+    for package in &side.packages {
+        let ids = out.entry(key(package)).or_default();
+        for group in matching::groups(index, package) {
+            ids.extend(group.ids().into_iter().map(str::to_owned));
+        }
+    }
+    out
+}
+
+/// What a change did to the packages of one file.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// Head entries whose version the base did not have.
+    pub introduced: Vec<usize>,
+    /// Base entries whose version the head no longer has.
+    pub gone: Vec<usize>,
+    /// For a name the change moved, the base's versions.
+    pub previous: HashMap<Key, Vec<String>>,
+    /// For a name the change moved, the head's versions.
+    pub now: HashMap<Key, Vec<String>>,
+}
+
+impl Change {
+    /// Compares the two sides by (ecosystem, name, version).
+    pub fn between(base: &Resolved, head: &Resolved) -> Change {
+        let versions = |side: &Resolved| {
+            let mut map: HashMap<Key, Vec<String>> = HashMap::new();
+            for p in &side.packages {
+                let list = map.entry(key(p)).or_default();
+                if !list.contains(&p.version) {
+                    list.push(p.version.clone());
+                }
+            }
+            map
+        };
+        let (before, after) = (versions(base), versions(head));
+        let introduced: Vec<usize> = head
+            .packages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !before.get(&key(p)).is_some_and(|v| v.contains(&p.version)))
+            .map(|(i, _)| i)
+            .collect();
+        let gone: Vec<usize> = base
+            .packages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !after.get(&key(p)).is_some_and(|v| v.contains(&p.version)))
+            .map(|(i, _)| i)
+            .collect();
+        let previous = introduced
+            .iter()
+            .filter_map(|&i| {
+                let k = key(&head.packages[i]);
+                before.get(&k).map(|v| (k, v.clone()))
+            })
+            .collect();
+        let now = gone
+            .iter()
+            .filter_map(|&i| {
+                let k = key(&base.packages[i]);
+                after.get(&k).map(|v| (k, v.clone()))
+            })
+            .collect();
+        Change {
+            introduced,
+            gone,
+            previous,
+            now,
+        }
+    }
+}
+
+/// The package name and version text (`1.0 → 1.1`, `1.1 (added)`) of a
+/// finding's message, as [`finding`] writes it: for reports that tabulate.
+pub fn headline(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix('`')?;
+    let (name, rest) = rest.split_once('`')?;
+    let rest = rest.trim_start();
+    let end = rest.find(" (").map_or(rest.len(), |i| {
+        // "(added)" belongs to the version text.
+        if rest[i..].starts_with(" (added)") {
+            i + " (added)".len()
+        } else {
+            i
+        }
+    });
+    Some((name, &rest[..end]))
+}
+
+/// The fixed version to suggest: for each advisory of the group the
+/// lowest fix above the version, and the highest of those (so every
+/// advisory is addressed); `None` when one has no fix.
+fn suggested_fix(package: &Package, group: &Group<'_>) -> Option<String> {
+    let eco = package.ecosystem;
+    let mut wanted: Option<(version::Version, String)> = None;
+    for hit in &group.hits {
+        let lowest = hit
+            .fixed
+            .iter()
+            .filter_map(|f| version::parse(eco, f).map(|v| (v, f.clone())))
+            .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))?;
+        if wanted.as_ref().is_none_or(|w| lowest.0 > w.0) {
+            wanted = Some(lowest);
+        }
+    }
+    wanted.map(|(_, text)| text)
+}
+
+fn finding(
+    path: &str,
+    package: &Package,
+    group: &Group<'_>,
+    other_versions: Option<&[String]>,
+    chain: Option<Vec<String>>,
+    lines: &[&str],
+    change: ChangeKind,
+) -> Finding {
+    let (start, end) = package.lines;
+    let line_text = |n: u32| {
+        lines
+            .get((n as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or("")
+    };
+    let snippet = (start..=end).map(line_text).collect::<Vec<_>>().join("\n");
+    let mut ids = group.primary.clone();
+    if !group.aliases.is_empty() {
+        ids.push_str(&format!(" ({})", group.aliases.join(", ")));
+    }
+    let fixed: BTreeSet<&str> = group
+        .hits
+        .iter()
+        .flat_map(|h| h.fixed.iter().map(String::as_str))
+        .collect();
+    let fix_version = suggested_fix(package, group);
+    let how = match (package.direct, &chain) {
+        (Some(true), _) => "direct".to_owned(),
+        (_, Some(chain)) => format!("transitive, via {}", chain.join(" → ")),
+        (Some(false), None) => "transitive".to_owned(),
+        (None, _) => "direct or transitive: the file does not say".to_owned(),
+    };
+    let dev = if package.dev == Some(true) {
+        ", dev only"
+    } else {
+        ""
+    };
+    let summary = group.summary();
+    let summary = if summary.is_empty() {
+        String::new()
+    } else {
+        format!(": {summary}")
+    };
+    let message = match change {
+        ChangeKind::Fixed => {
+            let now = match other_versions {
+                Some(v) => format!("upgraded from {} to {}", package.version, v.join(", ")),
+                None => format!("{} removed", package.version),
+            };
+            format!(
+                "`{}` {now}, no longer affected by {ids}{summary}",
+                package.name
+            )
+        }
+        _ => {
+            let version = match other_versions {
+                Some(previous) => format!("{} → {}", previous.join(", "), package.version),
+                None => format!("{} (added)", package.version),
+            };
+            let fixes = if fixed.is_empty() {
+                " No fixed version is known.".to_owned()
+            } else {
+                format!(
+                    " Fixed in {}.",
+                    fixed.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            let undecided = group
+                .hits
+                .iter()
+                .find_map(|h| h.undecided.as_deref())
+                .map(|reason| {
+                    format!(" (a range could not be evaluated, {reason}: counted as affected)")
+                })
+                .unwrap_or_default();
+            format!(
+                "`{}` {version} ({how}{dev}) is affected by {ids}{summary}.{fixes}{undecided}",
+                package.name
+            )
+        }
+    };
+    let remediation = Some(match &fix_version {
+        Some(v) => format!("Upgrade `{}` to {v} or later.", package.name),
+        None => format!(
+            "No fixed release of `{}` is known: consider removing or replacing it.",
+            package.name
+        ),
+    });
+    let fix = (change == ChangeKind::New && package.pinned && start == end)
+        .then(|| {
+            fix_version
+                .as_ref()
+                .and_then(|v| pin_replacement(package, line_text(start), v))
+        })
+        .flatten();
+    let end_column = u32::try_from(line_text(end).chars().count() + 1).unwrap_or(u32::MAX);
+    Finding {
+        rule_id: group.primary.clone(),
+        analyzer: AnalyzerKind::Deps,
+        severity: group.severity().unwrap_or(UNRATED),
+        confidence: Confidence::High,
+        cwe: group.cwe(),
+        path: path.to_owned(),
+        start: Position {
+            line: start,
+            column: 1,
+        },
+        end: Position {
+            line: end,
+            column: end_column,
+        },
+        message,
+        remediation,
+        fix,
+        fingerprint: String::new(),
+        change,
+        suppression: None,
+        snippet,
+    }
+}
+
+/// The pinned line with its version replaced by `fixed` (Go's keep their `v`).
+fn pin_replacement(package: &Package, line: &str, fixed: &str) -> Option<Fix> {
+    let new = match package.ecosystem {
+        model::Ecosystem::Go => format!("v{}", fixed.trim_start_matches('v')),
+        _ => fixed.to_owned(),
+    };
+    let at = line.find(package.version.as_str())?;
+    let mut replacement = line.to_owned();
+    replacement.replace_range(at..at + package.version.len(), &new);
+    Some(Fix { replacement })
+}
+
+fn raw(finding: Finding, package: &Package) -> RawFinding {
+    RawFinding {
+        identity: format!(
+            "{}:{}@{}",
+            package.ecosystem.osv_name(),
+            package.name,
+            package.version
+        ),
+        finding,
+        anchor_first_line: false,
+        masked: false,
+        secrets: Vec::new(),
+    }
+}

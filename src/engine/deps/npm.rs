@@ -1,0 +1,306 @@
+//! `package-lock.json`, lockfile versions 1 to 3.
+//!
+//! v2 and v3 list every installed package under `packages`, keyed by its
+//! `node_modules/…` path, with `dev` flags; the root entry (`""`) names the
+//! direct dependencies. v1 nests `dependencies` by installation folder and
+//! records neither the root's requests nor dev-ness beyond `dev: true`.
+//!
+//! `serde_json` keeps no positions, so an entry's lines are found again in
+//! the text: npm writes each key as `"key": {` on its own line with the
+//! `version` a few lines below. The search walks forward in document order
+//! (keys are unique under `packages`; v1's nested names are found after
+//! their parent's), falling back to the first occurrence.
+
+use super::model::{Ecosystem, LineIndex, Package, ReadError, Resolved};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+
+/// Nesting depth of v1 `dependencies` read at most.
+const MAX_DEPTH: usize = 64;
+/// Lines below an entry's key in which its `version` is looked for.
+const VERSION_WITHIN_LINES: usize = 12;
+
+/// Reads a `package-lock.json` (or `npm-shrinkwrap.json`).
+pub fn read(text: &str) -> Result<Resolved, ReadError> {
+    let value: Value = serde_json::from_str(text).map_err(|error| ReadError {
+        line: u32::try_from(error.line()).ok(),
+        reason: error.to_string(),
+    })?;
+    let lines = LineIndex::new(text);
+    let mut locator = Locator {
+        text,
+        lines: &lines,
+        cursor: 0,
+    };
+    if let Some(packages) = value.get("packages").and_then(Value::as_object) {
+        return Ok(read_packages(packages, &mut locator));
+    }
+    if let Some(dependencies) = value.get("dependencies").and_then(Value::as_object) {
+        let mut resolved = Resolved::default();
+        read_v1(dependencies, 0, &mut locator, &mut resolved);
+        let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
+        collect_v1_requires(dependencies, 0, &mut parents_of);
+        for package in &mut resolved.packages {
+            package.parents = parents_of.remove(&package.name).unwrap_or_default();
+        }
+        return Ok(resolved);
+    }
+    Err(ReadError {
+        line: None,
+        reason: "neither `packages` nor `dependencies`: not a package-lock.json".into(),
+    })
+}
+
+fn names(entry: &Value, fields: &[&str]) -> Vec<String> {
+    fields
+        .iter()
+        .filter_map(|field| entry.get(*field).and_then(Value::as_object))
+        .flat_map(|map| map.keys().cloned())
+        .collect()
+}
+
+const DEPENDENCY_FIELDS: [&str; 4] = [
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+];
+
+fn read_packages(packages: &Map<String, Value>, locator: &mut Locator) -> Resolved {
+    let direct: HashSet<String> = packages
+        .get("")
+        .map(|root| names(root, &DEPENDENCY_FIELDS).into_iter().collect())
+        .unwrap_or_default();
+    let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
+    let mut resolved = Resolved::default();
+    for (key, entry) in packages {
+        let Some(at) = key.rfind("node_modules/") else {
+            // The root and workspace folders are the project, not dependencies.
+            continue;
+        };
+        let folder_name = &key[at + "node_modules/".len()..];
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(folder_name)
+            .to_owned();
+        let parent = folder_name_of(&key[..at]).unwrap_or_default();
+        for child in names(entry, &DEPENDENCY_FIELDS[..]) {
+            parents_of.entry(child).or_default().push(name.clone());
+        }
+        let lines = locator.find(key);
+        if entry.get("link").and_then(Value::as_bool) == Some(true) {
+            continue;
+        }
+        let Some(version) = entry.get("version").and_then(Value::as_str) else {
+            continue;
+        };
+        let top_level = parent.is_empty();
+        resolved.packages.push(Package {
+            direct: Some(top_level && direct.contains(&name)),
+            dev: Some(entry.get("dev").and_then(Value::as_bool) == Some(true)),
+            lines,
+            parents: Vec::new(),
+            pinned: false,
+            version: version.to_owned(),
+            ecosystem: Ecosystem::Npm,
+            name,
+        });
+    }
+    for package in &mut resolved.packages {
+        package.parents = parents_of.get(&package.name).cloned().unwrap_or_default();
+    }
+    resolved
+}
+
+/// `node_modules/a/node_modules/` → `a`; `` → `None`.
+fn folder_name_of(prefix: &str) -> Option<&str> {
+    let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+    let at = trimmed.rfind("node_modules/")?;
+    Some(&trimmed[at + "node_modules/".len()..])
+}
+
+fn read_v1(deps: &Map<String, Value>, depth: usize, locator: &mut Locator, out: &mut Resolved) {
+    if depth > MAX_DEPTH {
+        out.notes.push(format!(
+            "dependencies nested deeper than {MAX_DEPTH} levels not read"
+        ));
+        return;
+    }
+    for (name, entry) in deps {
+        let lines = locator.find(name);
+        if let Some(version) = entry.get("version").and_then(Value::as_str) {
+            // A `file:`/`git+` version is not a registry release.
+            if !version.contains(':') {
+                out.packages.push(Package {
+                    direct: None,
+                    dev: Some(entry.get("dev").and_then(Value::as_bool) == Some(true)),
+                    lines,
+                    parents: Vec::new(),
+                    pinned: false,
+                    version: version.to_owned(),
+                    ecosystem: Ecosystem::Npm,
+                    name: name.clone(),
+                });
+            }
+        }
+        if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
+            read_v1(nested, depth + 1, locator, out);
+        }
+    }
+}
+
+fn collect_v1_requires(
+    deps: &Map<String, Value>,
+    depth: usize,
+    parents_of: &mut HashMap<String, Vec<String>>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for (name, entry) in deps {
+        for child in names(entry, &["requires"]) {
+            parents_of.entry(child).or_default().push(name.clone());
+        }
+        if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
+            collect_v1_requires(nested, depth + 1, parents_of);
+        }
+    }
+}
+
+struct Locator<'a> {
+    text: &'a str,
+    lines: &'a LineIndex,
+    cursor: usize,
+}
+
+impl Locator<'_> {
+    /// The lines of the entry keyed `key`: its key line to its version line.
+    fn find(&mut self, key: &str) -> (u32, u32) {
+        let Ok(quoted) = serde_json::to_string(key) else {
+            return (1, 1);
+        };
+        let needle = format!("{quoted}: {{");
+        let found = self
+            .text
+            .get(self.cursor..)
+            .and_then(|rest| rest.find(&needle).map(|i| i + self.cursor))
+            .or_else(|| self.text.find(&needle));
+        let Some(at) = found else {
+            return (1, 1);
+        };
+        self.cursor = at + needle.len();
+        let first = self.lines.line_of(at);
+        let version = self.text[self.cursor..]
+            .lines()
+            .take(VERSION_WITHIN_LINES)
+            .position(|line| line.trim_start().starts_with("\"version\":"));
+        let last = version.map_or(first, |n| first + u32::try_from(n).unwrap_or(0));
+        (first, last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V3: &str = r#"{
+  "name": "web",
+  "version": "1.0.0",
+  "lockfileVersion": 3,
+  "requires": true,
+  "packages": {
+    "": {
+      "name": "web",
+      "version": "1.0.0",
+      "dependencies": {
+        "express": "^4.17.0"
+      },
+      "devDependencies": {
+        "mocha": "^10.0.0"
+      }
+    },
+    "node_modules/express": {
+      "version": "4.17.1",
+      "resolved": "https://registry.npmjs.org/express/-/express-4.17.1.tgz",
+      "dependencies": {
+        "qs": "6.7.0"
+      }
+    },
+    "node_modules/mocha": {
+      "version": "10.0.0",
+      "dev": true
+    },
+    "node_modules/qs": {
+      "version": "6.7.0"
+    }
+  }
+}
+"#;
+
+    #[test]
+    fn v3_direct_dev_transitive_and_lines() {
+        let resolved = read(V3).expect("reads");
+        type Row<'a> = (&'a str, Option<bool>, Option<bool>, (u32, u32));
+        let got: Vec<Row<'_>> = resolved
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.direct, p.dev, p.lines))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("express", Some(true), Some(false), (17, 18)),
+                ("mocha", Some(true), Some(true), (24, 25)),
+                ("qs", Some(false), Some(false), (28, 29)),
+            ]
+        );
+        assert_eq!(
+            resolved.path_to(2),
+            Some(vec!["express".into(), "qs".into()])
+        );
+    }
+
+    #[test]
+    fn v1_nested_entries_are_found_after_their_parent() {
+        let text = r#"{
+  "lockfileVersion": 1,
+  "dependencies": {
+    "a": {
+      "version": "1.0.0",
+      "requires": { "b": "^2.0.0" },
+      "dependencies": {
+        "b": {
+          "version": "2.0.0"
+        }
+      }
+    },
+    "b": {
+      "version": "3.0.0",
+      "dev": true
+    }
+  }
+}"#;
+        let resolved = read(text).expect("reads");
+        type Row<'a> = (&'a str, &'a str, (u32, u32), Option<bool>);
+        let got: Vec<Row<'_>> = resolved
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.lines, p.dev))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", "1.0.0", (4, 5), Some(false)),
+                ("b", "2.0.0", (8, 9), Some(false)),
+                ("b", "3.0.0", (13, 14), Some(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_json_names_its_line() {
+        let error = read(&V3[..V3.find("node_modules/qs").expect("cut")]).expect_err("cut");
+        assert!(error.line.is_some_and(|l| l >= 28), "{error}");
+    }
+}

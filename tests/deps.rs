@@ -1,0 +1,386 @@
+//! Dependency review end to end: the fixture pull request under
+//! `fixtures/deps/pr` (a base and a head tree with every lockfile format
+//! read) through the same pipeline `hunkscan scan` runs, against the OSV
+//! records under `fixtures/deps/osv` in both database layouts; the CLI's
+//! outputs; and `hunkscan advisories sync` against an emulated OSV
+//! download endpoint (`support::osv_endpoint`).
+
+#[path = "support/osv_endpoint.rs"]
+mod osv_endpoint;
+
+use hunkscan::advisories::{self, Index};
+use hunkscan::engine::deps::NOT_SYNCED;
+use hunkscan::engine::{AnalyzerKind, ChangeKind, Finding, ScanReport, Severity};
+use hunkscan::pipeline::{Options, Pipeline};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/deps")
+}
+
+fn scan(index: Option<Index>) -> ScanReport {
+    let pipeline = Pipeline::load(&Options {
+        advisories: index.map(Arc::new),
+        ..Options::default()
+    })
+    .expect("pipeline");
+    let root = fixtures().join("pr");
+    let changes =
+        hunkscan::local::from_trees(&root.join("base"), &root.join("head")).expect("trees");
+    let (config, _) = hunkscan::pipeline::config_from(None);
+    pipeline.run(changes, &config).report
+}
+
+fn deps(report: &ScanReport) -> Vec<(&str, &str, ChangeKind)> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.analyzer == AnalyzerKind::Deps)
+        .map(|f| (f.path.as_str(), f.rule_id.as_str(), f.change))
+        .collect()
+}
+
+fn find<'a>(report: &'a ScanReport, path: &str, rule: &str) -> &'a Finding {
+    report
+        .findings
+        .iter()
+        .find(|f| f.path == path && f.rule_id == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {path}: {:?}", deps(report)))
+}
+
+/// The unpacked layout: `<Ecosystem>/*.json`.
+fn unpacked() -> Index {
+    Index::load(&fixtures().join("osv")).expect("fixture database")
+}
+
+/// The published layout: the same records zipped as `<Ecosystem>/all.zip`.
+fn zipped(dir: &Path) {
+    for entry in std::fs::read_dir(fixtures().join("osv")).expect("osv") {
+        let folder = entry.expect("entry").path();
+        let name = folder.file_name().expect("name").to_owned();
+        std::fs::create_dir_all(dir.join(&name)).expect("mkdir");
+        std::fs::write(dir.join(&name).join("all.zip"), zip_of(&folder)).expect("write");
+    }
+}
+
+fn zip_of(folder: &Path) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut out);
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+            .expect("folder")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        paths.sort();
+        for path in paths {
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            writer
+                .start_file(name, zip::write::SimpleFileOptions::default())
+                .expect("start");
+            writer
+                .write_all(&std::fs::read(&path).expect("read"))
+                .expect("write");
+        }
+        writer.finish().expect("finish");
+    }
+    out.into_inner()
+}
+
+#[test]
+fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
+    let report = scan(Some(unpacked()));
+    let mut got = deps(&report);
+    got.sort_by_key(|(path, rule, _)| (*path, *rule));
+    assert_eq!(
+        got,
+        vec![
+            ("go/go.mod", "GO-2021-0113", ChangeKind::Fixed),
+            ("go/go.mod", "GO-2022-0969", ChangeKind::New),
+            (
+                "legacy/package-lock.json",
+                "GHSA-p6mc-m468-83gw",
+                ChangeKind::New
+            ),
+            ("poetry/poetry.lock", "PYSEC-2022-42969", ChangeKind::New),
+            (
+                "py/requirements.txt",
+                "GHSA-mh33-7rrq-662w",
+                ChangeKind::New
+            ),
+            ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            (
+                "web/package-lock.json",
+                "GHSA-hrpp-h998-j3pp",
+                ChangeKind::New
+            ),
+            (
+                "web/package-lock.json",
+                "GHSA-p6mc-m468-83gw",
+                ChangeKind::Fixed
+            ),
+            (
+                "web/package-lock.json",
+                "GHSA-xvch-5gv4-984h",
+                ChangeKind::New
+            ),
+            ("yarn/yarn.lock", "GHSA-xvch-5gv4-984h", ChangeKind::New),
+        ],
+        "unchanged vulnerable (time, yarn's lodash), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
+    );
+    // The broken lockfile is skipped with the parser's line; the rest was analysed.
+    let broken = report
+        .skipped
+        .iter()
+        .find(|s| s.path == "broken/package-lock.json" && s.analyzer == Some(AnalyzerKind::Deps))
+        .expect("broken lockfile listed as skipped");
+    assert!(
+        broken.reason.contains("cannot be read (line 6"),
+        "{}",
+        broken.reason
+    );
+}
+
+#[test]
+fn aliases_fold_into_one_finding_at_the_highest_severity() {
+    let report = scan(Some(unpacked()));
+    let smallvec = find(&report, "rust/Cargo.lock", "GHSA-43w2-9j62-hq99");
+    assert_eq!(smallvec.severity, Severity::Critical);
+    assert_eq!(smallvec.cwe.as_deref(), Some("CWE-787"));
+    assert!(
+        smallvec
+            .message
+            .contains("(CVE-2021-25900, RUSTSEC-2021-0003)"),
+        "{}",
+        smallvec.message
+    );
+    assert!(
+        smallvec.message.contains("1.6.1 → 1.6.0 (direct)"),
+        "{}",
+        smallvec.message
+    );
+    assert!(
+        smallvec.message.contains("Fixed in 1.6.1."),
+        "{}",
+        smallvec.message
+    );
+    // Anchored on the entry: `[[package]]` header to version line.
+    assert_eq!((smallvec.start.line, smallvec.end.line), (19, 21));
+}
+
+#[test]
+fn messages_name_path_dev_and_suggest_the_pinned_fix() {
+    let report = scan(Some(unpacked()));
+    let minimist = find(&report, "web/package-lock.json", "GHSA-xvch-5gv4-984h");
+    assert!(
+        minimist
+            .message
+            .contains("1.2.5 (added) (transitive, via mkdirp → minimist)"),
+        "{}",
+        minimist.message
+    );
+    assert_eq!(minimist.severity, Severity::Critical);
+    let qs = find(&report, "web/package-lock.json", "GHSA-hrpp-h998-j3pp");
+    assert!(qs.message.contains("dev only"), "{}", qs.message);
+    assert!(qs.message.contains("via supertest → qs"), "{}", qs.message);
+    let lodash = find(&report, "web/package-lock.json", "GHSA-p6mc-m468-83gw");
+    assert!(
+        lodash.message.contains("upgraded from 4.17.15 to 4.17.21"),
+        "{}",
+        lodash.message
+    );
+    let urllib3 = find(&report, "py/requirements.txt", "GHSA-mh33-7rrq-662w");
+    assert_eq!(
+        urllib3.fix.as_ref().map(|f| f.replacement.as_str()),
+        Some("urllib3==1.24.2"),
+        "a pinned line gets the fixed version as a suggestion"
+    );
+    assert!(
+        urllib3
+            .message
+            .contains("transitive, via requests → urllib3"),
+        "{}",
+        urllib3.message
+    );
+    let net = find(&report, "go/go.mod", "GO-2022-0969");
+    assert_eq!(
+        net.fix.as_ref().map(|f| f.replacement.as_str()),
+        Some("\tgolang.org/x/net v0.0.0-20220906165146-f3363e06e74c // indirect"),
+        "a pseudo-version before the fixing commit is affected"
+    );
+    let py = find(&report, "poetry/poetry.lock", "PYSEC-2022-42969");
+    assert!(py.message.contains("dev only"), "{}", py.message);
+    assert!(
+        py.message.contains("No fixed version is known"),
+        "{}",
+        py.message
+    );
+    let lockfile_fix = find(&report, "rust/Cargo.lock", "GHSA-43w2-9j62-hq99");
+    assert!(lockfile_fix.fix.is_none(), "lockfiles get no suggestion");
+}
+
+#[test]
+fn both_database_layouts_give_the_same_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    zipped(dir.path());
+    let from_zip = Index::load(dir.path()).expect("zipped database");
+    assert_eq!(from_zip.len(), unpacked().len());
+    let a = scan(Some(from_zip));
+    let b = scan(Some(unpacked()));
+    assert!(!deps(&a).is_empty());
+    assert_eq!(deps(&a), deps(&b));
+}
+
+#[test]
+fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
+    let report = scan(None);
+    assert!(deps(&report).is_empty());
+    let skipped: Vec<&str> = report
+        .skipped
+        .iter()
+        .filter(|s| s.reason.starts_with(NOT_SYNCED))
+        .map(|s| s.path.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            "go/go.mod",
+            "legacy/package-lock.json",
+            "poetry/poetry.lock",
+            "py/requirements.txt",
+            "rust/Cargo.lock",
+            "web/package-lock.json",
+            "yarn/yarn.lock",
+        ]
+    );
+    // An empty directory is no database either.
+    let empty = tempfile::tempdir().expect("tempdir");
+    assert!(advisories::open(empty.path()).expect("opens").is_none());
+}
+
+#[test]
+fn switched_off_in_the_repository_config() {
+    let pipeline = Pipeline::load(&Options {
+        advisories: Some(Arc::new(unpacked())),
+        ..Options::default()
+    })
+    .expect("pipeline");
+    let root = fixtures().join("pr");
+    let changes =
+        hunkscan::local::from_trees(&root.join("base"), &root.join("head")).expect("trees");
+    let (config, notes) = hunkscan::pipeline::config_from(Some("analyzers:\n  deps: false\n"));
+    assert!(notes.is_empty(), "{notes:?}");
+    let report = pipeline.run(changes, &config).report;
+    assert!(deps(&report).is_empty());
+}
+
+#[test]
+fn sarif_and_json_carry_advisory_ids_and_help_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    zipped(dir.path());
+    let root = fixtures().join("pr");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["scan", "--no-config", "--format", "sarif", "--advisory-db"])
+        .arg(dir.path())
+        .arg("--base-tree")
+        .arg(root.join("base"))
+        .arg("--head-tree")
+        .arg(root.join("head"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "critical findings fail the scan"
+    );
+    let sarif: serde_json::Value = serde_json::from_slice(&output.stdout).expect("sarif");
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
+    let smallvec = rules
+        .iter()
+        .find(|r| r["id"] == "GHSA-43w2-9j62-hq99")
+        .expect("advisory id as rule id");
+    assert_eq!(
+        smallvec["helpUri"],
+        "https://osv.dev/vulnerability/GHSA-43w2-9j62-hq99"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("crates.io 3 records"), "{stderr}");
+}
+
+#[test]
+fn sync_downloads_conditionally_and_refuses_bad_archives() {
+    let endpoint = osv_endpoint::OsvEndpoint::start();
+    let good = zip_of(&fixtures().join("osv/crates.io"));
+    endpoint.serve("crates.io", good.clone(), "\"v1\"");
+    let db = tempfile::tempdir().expect("tempdir");
+    let sync = |ecosystem: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+            .args(["advisories", "sync", "--ecosystem", ecosystem, "--db"])
+            .arg(db.path())
+            .env("HUNKSCAN_OSV_URL", endpoint.url())
+            .output()
+            .expect("runs")
+    };
+    let first = sync("crates.io");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("crates.io: updated, 3 records"));
+    let archive = db.path().join("crates.io/all.zip");
+    assert_eq!(std::fs::read(&archive).expect("archive"), good);
+    // Second run: the server sees the ETag and answers 304.
+    let second = sync("crates.io");
+    assert!(String::from_utf8_lossy(&second.stdout).contains("crates.io: up to date"));
+    assert_eq!(endpoint.conditional_requests(), 1);
+    // A corrupt archive is refused and the working one kept.
+    endpoint.serve(
+        "crates.io",
+        b"PK\x03\x04 not really a zip".to_vec(),
+        "\"v2\"",
+    );
+    let corrupt = sync("crates.io");
+    assert_eq!(corrupt.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&corrupt.stdout).contains("refused, the previous database is kept")
+    );
+    assert_eq!(std::fs::read(&archive).expect("archive"), good);
+    // A zip bomb (one record inflating far past the per-record limit) too.
+    endpoint.serve("crates.io", bomb(), "\"v3\"");
+    let bombed = sync("crates.io");
+    assert_eq!(bombed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bombed.stdout).contains("inflates to over"));
+    assert_eq!(std::fs::read(&archive).expect("archive"), good);
+    // The unknown ecosystem is a usage error.
+    let wrong = sync("cargo");
+    assert_eq!(wrong.status.code(), Some(2));
+}
+
+/// A small archive holding one entry of 9 MB of spaces (deflated to a few KB).
+fn bomb() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut writer = zip::ZipWriter::new(&mut out);
+        writer
+            .start_file(
+                "BOMB-1.json",
+                zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated),
+            )
+            .expect("start");
+        let chunk = vec![b' '; 1024 * 1024];
+        for _ in 0..9 {
+            writer.write_all(&chunk).expect("write");
+        }
+        writer.finish().expect("finish");
+    }
+    out.into_inner()
+}
