@@ -14,6 +14,7 @@ use super::checks;
 use super::commits;
 use super::deliveries;
 use super::graphql;
+use super::manifests;
 use super::pagination::{PageRequest, query_param};
 use super::reviews;
 use super::shapes;
@@ -169,6 +170,10 @@ pub(crate) async fn handle(
 ) -> Response {
     let path = uri.path().to_owned();
     let query = uri.query().map(str::to_owned);
+    // GitHub's web page for manifests takes a form, not JSON.
+    if method == Method::POST && manifests::form_path(&path).is_some() {
+        return manifests::form(&shared, &path, query.as_deref(), &body);
+    }
     let parsed: Option<Result<Value, String>> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -274,6 +279,9 @@ fn dispatch(
             ),
             Err(_) => (Reply::error(404, "Not Found"), None),
         },
+        ("POST", ["app-manifests", code, "conversions"]) => {
+            (manifests::convert(shared, state, code, path), None)
+        }
         ("POST", ["graphql"]) => {
             let installation = match auth::installation_of(state, headers) {
                 Ok(i) => i,

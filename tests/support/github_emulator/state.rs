@@ -222,6 +222,8 @@ pub(crate) struct State {
     pub tokens_issued: u64,
     /// The app's webhook deliveries and the redeliveries asked for.
     pub deliveries: deliveries::Log,
+    /// Manifests posted to the app-registration page, oldest first.
+    pub manifests: Vec<super::manifests::PostedManifest>,
     next_id: u64,
 }
 
@@ -352,6 +354,7 @@ impl State {
             response_violations: Vec::new(),
             tokens_issued: 0,
             deliveries: deliveries::Log::default(),
+            manifests: Vec::new(),
             next_id: 1000,
         }
     }
