@@ -223,6 +223,11 @@ async fn setup_registers_the_app_keeps_its_credentials_and_becomes_it() {
         bot.deliver("anything", "ping", "d-0", &json!({})).await,
         503
     );
+    let (status, body) = bot.get(&format!("{base}/healthz"), None).await;
+    assert_eq!(
+        status, 200,
+        "health checks keep the setup page reachable: {body}"
+    );
     let (status, page) = bot.get(&format!("{base}/"), None).await;
     assert_eq!(status, 200, "{page}");
     assert!(

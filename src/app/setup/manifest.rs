@@ -334,7 +334,8 @@ mod tests {
 
     #[test]
     fn bad_choices_are_named() {
-        let cases: [(fn(&mut Form), &str); 5] = [
+        type Change = fn(&mut Form);
+        let cases: [(Change, &str); 5] = [
             (|f| f.account.clear(), "choose a personal account"),
             (|f| f.org = "acme corp".into(), "the organisation must be"),
             (

@@ -120,6 +120,15 @@ async fn fallback(State(setup): State<Arc<Setup>>, request: Request) -> Response
             Err(never) => match never {},
         };
     }
+    // The process is up and serving its setup page: health checks (fly's,
+    // Docker's) must not take it out of rotation before it is registered.
+    if request.uri().path() == "/healthz" {
+        return (
+            StatusCode::OK,
+            "ok (setup mode: the app is not registered yet)\n",
+        )
+            .into_response();
+    }
     if request.uri().path() != "/" || request.method() != http::Method::GET {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
