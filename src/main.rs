@@ -440,7 +440,11 @@ fn rules_list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    use hunkscan::config::settings::Settings;
+    use hunkscan::config::settings::{Settings, credentials_absent};
+    // No credentials at all: a first run, which registers the app.
+    if credentials_absent(|name| std::env::var(name).ok()) {
+        return serve_setup(rules);
+    }
     // One line naming the setting, then stop: nothing half-configured runs.
     let settings = Settings::from_env().map_err(|error| anyhow::anyhow!("{error}"))?;
     let pipeline = std::sync::Arc::new(Pipeline::load(&Options {
@@ -481,6 +485,54 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let put_back = running.worker.drain(SHUTDOWN_GRACE).await;
         running.store.close().await;
         tracing::info!(put_back, "shut down");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Setup mode: the page that registers the GitHub App, then the app itself.
+fn serve_setup(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use hunkscan::config::settings::{Settings, SetupSettings};
+    let settings = SetupSettings::from_lookup(|name| std::env::var(name).ok())
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let pipeline_for: hunkscan::app::PipelineFor =
+        std::sync::Arc::new(move |settings: &Settings| {
+            Pipeline::load(&Options {
+                rules_dir: rules.clone(),
+                fingerprint_key: settings.fingerprint_key.expose().as_bytes().to_vec(),
+                ..Options::default()
+            })
+            .map(std::sync::Arc::new)
+            .map_err(|error| format!("{error:#}"))
+        });
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let address = std::net::SocketAddr::from(([0, 0, 0, 0], settings.port));
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("PORT: cannot listen on {address}"))?;
+        let running = hunkscan::app::start_setup(
+            &settings,
+            std::sync::Arc::new(|name: &str| std::env::var(name).ok()),
+            pipeline_for,
+            hunkscan::github::RetryPolicy::default(),
+            listener,
+            shutdown_signal(),
+        )
+        .await?;
+        tracing::info!(
+            "hunkscan has no GitHub App yet: open http://localhost:{}/ to register it",
+            running.addr.port()
+        );
+        running
+            .server
+            .await
+            .context("server task")?
+            .context("server")?;
+        if let Some(app) = running.app.get() {
+            let put_back = app.worker.drain(SHUTDOWN_GRACE).await;
+            app.store.close().await;
+            tracing::info!(put_back, "shut down");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -1,7 +1,8 @@
 //! Untrusted text made inert: the ONE place where text a pull request
 //! controls (code, file names, resource names, messages interpolated from
-//! code, suppression reasons, config values) enters Markdown, terminals and
-//! logs.
+//! code, suppression reasons, config values) or GitHub sends (app names,
+//! repository names, login names) enters Markdown, terminals, logs and the
+//! operator's HTML pages ([`html`]).
 //!
 //! Whoever can open a pull request (a fork included) writes that text. In
 //! Markdown it must not become a mention (`@org/team` notifies a whole team
@@ -224,6 +225,36 @@ pub fn plain(text: &str) -> String {
     terminal_lines(text)
 }
 
+/// Untrusted text inside HTML, as element content or a quoted attribute
+/// value: `&`, `<`, `>`, `"` and `'` become entities, so no tag, attribute
+/// or entity can start; controls and bidirectional overrides appear escaped
+/// as [`terminal`] shows them (line breaks included: one line).
+pub fn html(text: &str) -> String {
+    html_escaped(text, false)
+}
+
+/// Like [`html`], keeping line breaks (`\n`): for `<pre>` blocks.
+pub fn html_lines(text: &str) -> String {
+    html_escaped(text, true)
+}
+
+fn html_escaped(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' if keep_lines => out.push('\n'),
+            c if is_dangerous(c) => push_escaped(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn longest_backtick_run(text: &str) -> usize {
     text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
@@ -266,6 +297,17 @@ mod tests {
             "`os.system(x)` runs a shell"
         );
         assert_eq!(message("a `b` c `d"), "a `b` c \\`d");
+    }
+
+    #[test]
+    fn html_starts_no_tag_attribute_or_entity() {
+        assert_eq!(
+            html("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(html("a\nb\u{202e}c\x1b"), "a\\nb\\u{202e}c\\x1b");
+        assert_eq!(html_lines("a\n<b>\r"), "a\n&lt;b&gt;\\r");
+        assert_eq!(html("&amp;"), "&amp;amp;");
     }
 
     #[test]

@@ -4,23 +4,26 @@
 pub mod changes;
 pub mod external_id;
 pub mod merge_queue;
+pub mod page;
 pub mod queue;
 pub mod reconcile;
 pub mod server;
+pub mod setup;
 pub mod signature;
+pub mod status;
 pub mod store;
 pub mod threads;
 pub mod triage;
 pub mod webhook;
 pub mod worker;
 
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, SetupSettings};
 use crate::github::{GitHubApp, GitHubError, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -75,6 +78,14 @@ impl reconcile::KnownDeliveries for StoredDeliveries {
 /// How often store numbers reach /metrics and finished jobs are pruned.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
 
+/// The app's parts beside the HTTP server.
+struct Parts {
+    router: axum::Router,
+    worker: Arc<worker::Worker>,
+    workers: JoinHandle<()>,
+    store: Arc<dyn store::Store>,
+}
+
 /// Wires settings, the analysis pipeline, GitHub client, queue, workers and
 /// routes, and serves on `listener`, under `settings.limits`, until
 /// `shutdown` resolves.
@@ -86,6 +97,130 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new());
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
+    let parts = assemble(
+        settings,
+        pipeline,
+        policy,
+        Arc::clone(&metrics),
+        stopping_seen,
+    )
+    .await?;
+    let addr = listener.local_addr().map_err(StartError::Listen)?;
+    let server = tokio::spawn(server::serve::serve(
+        listener,
+        parts.router,
+        settings.limits.clone(),
+        Arc::clone(&metrics),
+        shutdown,
+        stopping,
+    ));
+    Ok(Running {
+        addr,
+        metrics,
+        server,
+        workers: parts.workers,
+        worker: parts.worker,
+        store: parts.store,
+    })
+}
+
+/// Loads the analysis pipeline for settings known only once the app is
+/// registered (its fingerprint key derives from the private key).
+pub type PipelineFor = Arc<dyn Fn(&Settings) -> Result<Arc<Pipeline>, String> + Send + Sync>;
+
+/// What runs beside the server once setup mode became the app.
+pub struct AppHandles {
+    /// The job dispatcher.
+    pub workers: JoinHandle<()>,
+    /// The workers, to drain on shutdown.
+    pub worker: Arc<worker::Worker>,
+    /// The job store.
+    pub store: Arc<dyn store::Store>,
+}
+
+/// A server in setup mode ([`setup`]), which becomes the app once the app
+/// is registered.
+pub struct SetupRunning {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its metrics (the app's, once it runs).
+    pub metrics: Arc<Metrics>,
+    /// The HTTP server; ends within a few seconds of `shutdown` resolving.
+    pub server: JoinHandle<std::io::Result<()>>,
+    /// The app's workers and store, once setup is done.
+    pub app: Arc<OnceLock<AppHandles>>,
+}
+
+/// Serves the setup pages on `listener` until `shutdown` resolves; once
+/// the app is registered, assembles it (with `env` and the new
+/// credentials, and `pipeline_for`) and hands it every request.
+pub async fn start_setup(
+    settings: &SetupSettings,
+    env: setup::Lookup,
+    pipeline_for: PipelineFor,
+    policy: RetryPolicy,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<SetupRunning, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
+    let handles: Arc<OnceLock<AppHandles>> = Arc::new(OnceLock::new());
+    let become_app: setup::BecomeApp = {
+        let (metrics, handles) = (Arc::clone(&metrics), Arc::clone(&handles));
+        Arc::new(move |settings: Settings| {
+            let (metrics, handles) = (Arc::clone(&metrics), Arc::clone(&handles));
+            let (pipeline_for, policy) = (Arc::clone(&pipeline_for), policy.clone());
+            let stopping_seen = stopping_seen.clone();
+            let becoming: std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<axum::Router, String>> + Send>,
+            > = Box::pin(async move {
+                // Loading the rules takes a moment of CPU: not on the
+                // threads that answer requests.
+                let loading = settings.clone();
+                let pipeline = tokio::task::spawn_blocking(move || pipeline_for(&loading))
+                    .await
+                    .map_err(|error| format!("loading the rules failed: {error}"))??;
+                let parts = assemble(&settings, pipeline, policy, metrics, stopping_seen)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let _ = handles.set(AppHandles {
+                    workers: parts.workers,
+                    worker: parts.worker,
+                    store: parts.store,
+                });
+                Ok(parts.router)
+            });
+            becoming
+        })
+    };
+    let setup = setup::Setup::new(settings.clone(), env, become_app);
+    let addr = listener.local_addr().map_err(StartError::Listen)?;
+    let server = tokio::spawn(server::serve::serve(
+        listener,
+        setup::router(setup),
+        settings.limits.clone(),
+        Arc::clone(&metrics),
+        shutdown,
+        stopping,
+    ));
+    Ok(SetupRunning {
+        addr,
+        metrics,
+        server,
+        app: handles,
+    })
+}
+
+/// The app without its listener: client, store, workers, background tasks
+/// (which stop when `stopping_seen` turns true) and routes.
+async fn assemble(
+    settings: &Settings,
+    pipeline: Arc<Pipeline>,
+    policy: RetryPolicy,
+    metrics: Arc<Metrics>,
+    stopping_seen: tokio::sync::watch::Receiver<bool>,
+) -> Result<Parts, StartError> {
     let github = Arc::new(
         GitHubApp::new(
             &settings.api,
@@ -110,7 +245,6 @@ pub async fn start(
         },
     ));
     let workers = Arc::clone(&worker).start();
-    let (stopping, stopping_seen) = tokio::sync::watch::channel(false);
     housekeeping(
         Arc::clone(&store),
         Arc::clone(&metrics),
@@ -137,22 +271,16 @@ pub async fn start(
             Arc::clone(&metrics),
         )),
         stopping: stopping_seen,
+        status: Arc::new(status::StatusPage::new(
+            settings.status_token.clone(),
+            Arc::clone(&github),
+            Arc::clone(&store),
+        )),
     });
-    let addr = listener.local_addr().map_err(StartError::Listen)?;
-    let server = tokio::spawn(server::serve::serve(
-        listener,
+    Ok(Parts {
         router,
-        settings.limits.clone(),
-        Arc::clone(&metrics),
-        shutdown,
-        stopping,
-    ));
-    Ok(Running {
-        addr,
-        metrics,
-        server,
-        workers,
         worker,
+        workers,
         store,
     })
 }

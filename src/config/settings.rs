@@ -161,6 +161,77 @@ pub struct Settings {
     pub content_pace: Option<crate::github::pacing::ContentPace>,
     /// What unauthenticated traffic may take of the server.
     pub limits: ServerLimits,
+    /// `HUNKSCAN_STATUS_TOKEN`: the operator's status page at `/` asks for
+    /// it (`Authorization: Bearer …`, or basic auth with it as password);
+    /// unset, the page is off.
+    pub status_token: Option<Secret>,
+}
+
+/// The settings of setup mode: `hunkscan serve` started without any of the
+/// app's credentials serves the page that registers the app.
+#[derive(Debug, Clone)]
+pub struct SetupSettings {
+    /// `PORT`.
+    pub port: u16,
+    /// `GITHUB_API_URL` when set: the GitHub (Enterprise Server) the page
+    /// offers first.
+    pub api: Option<ApiUrls>,
+    /// `HUNKSCAN_ENV_FILE` (default `.env`): where the credentials are
+    /// written; an existing file is never overwritten.
+    pub env_file: PathBuf,
+    /// `HUNKSCAN_STATUS_TOKEN`: when set, the setup page asks for it too.
+    pub access_token: Option<Secret>,
+    /// What unauthenticated traffic may take of the server.
+    pub limits: ServerLimits,
+}
+
+/// The variables that make up the app's credentials.
+pub const CREDENTIAL_VARIABLES: [&str; 3] = [
+    "GITHUB_APP_ID",
+    "GITHUB_PRIVATE_KEY",
+    "GITHUB_PRIVATE_KEY_PATH",
+];
+
+/// Whether none of the app's credentials is set (empty counts as unset):
+/// `hunkscan serve` then runs the setup page instead of stopping. Some set
+/// and others missing is a half-configured deployment, which stops.
+pub fn credentials_absent(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    CREDENTIAL_VARIABLES
+        .iter()
+        .all(|name| lookup(name).is_none_or(|value| value.trim().is_empty()))
+}
+
+impl SetupSettings {
+    /// Reads what setup mode needs through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let api = get("GITHUB_API_URL")
+            .map(|raw| api_url(&raw).map(|url| ApiUrls::from_rest(&url)))
+            .transpose()?;
+        Ok(Self {
+            port: parse_number(get("PORT"), "PORT", DEFAULT_PORT)?,
+            api,
+            env_file: get("HUNKSCAN_ENV_FILE").map_or_else(|| PathBuf::from(".env"), PathBuf::from),
+            access_token: get("HUNKSCAN_STATUS_TOKEN").map(Secret::new),
+            limits: ServerLimits::from_lookup(get)?,
+        })
+    }
+}
+
+/// A checked `GITHUB_API_URL`, without surrounding white space.
+fn api_url(raw: &str) -> Result<String, SettingsError> {
+    let api_url = raw.trim();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://"))
+        || api_url.parse::<http::Uri>().is_err()
+    {
+        return Err(problem(
+            "GITHUB_API_URL",
+            format!(
+                "must be an http(s) URL such as {DEFAULT_API_URL} or https://HOST/api/v3, got {api_url:?}"
+            ),
+        ));
+    }
+    Ok(api_url.to_owned())
 }
 
 /// Bounds on what any client, signed or not, may hold of the server: memory
@@ -250,18 +321,8 @@ impl Settings {
         let webhook_secret = get("GITHUB_WEBHOOK_SECRET")
             .map(Secret::new)
             .ok_or_else(|| problem("GITHUB_WEBHOOK_SECRET", "is not set"))?;
-        let api_url = get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let api_url = api_url.trim();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://"))
-            || api_url.parse::<http::Uri>().is_err()
-        {
-            return Err(problem(
-                "GITHUB_API_URL",
-                format!(
-                    "must be an http(s) URL such as {DEFAULT_API_URL} or https://HOST/api/v3, got {api_url:?}"
-                ),
-            ));
-        }
+        let api_url =
+            api_url(&get("GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.to_owned()))?;
         let port = parse_number(get("PORT"), "PORT", DEFAULT_PORT)?;
         let database_url = match get("DATABASE_URL") {
             None => DEFAULT_DATABASE_URL.to_owned(),
@@ -335,7 +396,7 @@ impl Settings {
         Ok(Self {
             app: AppIdentity { app_id, key },
             webhook_secret,
-            api: ApiUrls::from_rest(api_url),
+            api: ApiUrls::from_rest(&api_url),
             port,
             database_url,
             workers,
@@ -348,6 +409,7 @@ impl Settings {
                 .map(Secret::new)
                 .unwrap_or_else(|| derived_fingerprint_key(&pem)),
             content_pace,
+            status_token: get("HUNKSCAN_STATUS_TOKEN").map(Secret::new),
             limits: ServerLimits::from_lookup(get)?,
         })
     }
@@ -491,6 +553,39 @@ mod tests {
                 max_connections: 8,
             }
         );
+    }
+
+    #[test]
+    fn setup_mode_is_for_no_credentials_at_all() {
+        let absent = |pairs: &[(&str, &str)]| {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            credentials_absent(|name| map.get(name).cloned())
+        };
+        assert!(absent(&[]));
+        assert!(absent(&[("GITHUB_APP_ID", " "), ("PORT", "8080")]));
+        assert!(!absent(&[("GITHUB_APP_ID", "1")]));
+        assert!(!absent(&[("GITHUB_PRIVATE_KEY_PATH", "/k.pem")]));
+        let setup = SetupSettings::from_lookup(|name| match name {
+            "GITHUB_API_URL" => Some("https://ghe.example.com/api/v3".into()),
+            "HUNKSCAN_STATUS_TOKEN" => Some("tok".into()),
+            _ => None,
+        })
+        .expect("setup settings");
+        assert_eq!(setup.port, DEFAULT_PORT);
+        assert_eq!(setup.env_file, PathBuf::from(".env"));
+        assert_eq!(
+            setup.api.map(|api| api.graphql).as_deref(),
+            Some("https://ghe.example.com/api/graphql")
+        );
+        assert!(!format!("{:?}", setup.access_token).contains("tok"));
+        let error = SetupSettings::from_lookup(|name| {
+            (name == "GITHUB_API_URL").then(|| "ghe.example.com".to_owned())
+        })
+        .expect_err("a bare host is not a URL");
+        assert!(error.to_string().starts_with("GITHUB_API_URL: must be"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! rules or findings; `report` turns findings into the shapes sent here.
 
 pub mod api;
+pub mod app_info;
 pub mod auth;
 pub mod client;
 pub mod deliveries;

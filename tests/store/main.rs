@@ -534,6 +534,83 @@ async fn stats_count_waiting_running_and_age(db: &Db) {
     );
 }
 
+async fn recent_deliveries_and_jobs_newest_first(db: &Db) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    add(store, &job("a", 1, "h1", Trigger::PullRequest), t(10)).await;
+    add(store, &job("b", 2, "h2", Trigger::PullRequest), t(20)).await;
+    let record = |id: &str, outcome: &str, at: i64| store::DeliveryRecord {
+        id: id.to_owned(),
+        event: "pull_request".to_owned(),
+        outcome: outcome.to_owned(),
+        received_at: t(at),
+        ack: Some(Duration::from_millis(7)),
+    };
+    assert!(
+        store
+            .recent_deliveries(10)
+            .await
+            .expect("deliveries")
+            .is_empty(),
+        "deliveries without a recorded outcome are not listed"
+    );
+    // "a" was stored by enqueue: recording keeps its first reception time.
+    store
+        .record_delivery(&record("a", "accepted", 11))
+        .await
+        .expect("record");
+    store
+        .record_delivery(&record("p", "pong", 30))
+        .await
+        .expect("record");
+    store
+        .record_delivery(&record("p", "duplicate", 31))
+        .await
+        .expect("record again");
+    let listed = store.recent_deliveries(10).await.expect("deliveries");
+    assert_eq!(
+        listed,
+        vec![
+            store::DeliveryRecord {
+                outcome: "duplicate".to_owned(),
+                ..record("p", "", 30)
+            },
+            record("a", "accepted", 10),
+        ]
+    );
+    assert_eq!(
+        store.recent_deliveries(1).await.expect("deliveries").len(),
+        1
+    );
+    assert!(store.knows_delivery("p").await.expect("knows"));
+
+    let lease = &store.claim("w", 1, MINUTE, t(40)).await.expect("claim")[0].lease;
+    store
+        .complete(lease, Outcome::Completed, t(45))
+        .await
+        .expect("complete");
+    let jobs = store.recent_jobs(10).await.expect("jobs");
+    let summary: Vec<_> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j.record.job.id.as_str(),
+                j.record.outcome,
+                j.enqueued_at,
+                j.record.finished_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("b", None, t(20), None),
+            ("a", Some(Outcome::Completed), t(10), Some(t(45))),
+        ]
+    );
+    assert_eq!(store.recent_jobs(1).await.expect("jobs").len(), 1);
+}
+
 async fn instances_starting_at_once_share_one_schema(db: &Db) {
     // Every instance migrates at start-up; the second finds nothing to do.
     let url = db.url();
@@ -675,6 +752,7 @@ on_both_stores!(
     prune_removes_old_finished_jobs_and_keeps_totals,
     the_lock_has_one_holder_and_expires,
     stats_count_waiting_running_and_age,
+    recent_deliveries_and_jobs_newest_first,
     instances_starting_at_once_share_one_schema,
     accept_stores_a_batch_in_order_with_its_supersedes,
 );

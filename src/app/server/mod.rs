@@ -51,12 +51,16 @@ pub struct ServerState {
     /// Becomes true when the server begins to shut down: bodies still
     /// arriving are then refused rather than waited for.
     pub stopping: watch::Receiver<bool>,
+    /// The operator's status page at `/`.
+    pub status: Arc<crate::app::status::StatusPage>,
 }
 
 /// The routes: `POST /api/github/webhooks` (Probot's path, so existing app
-/// registrations keep working) and `/webhook`, `GET /healthz`, `GET /metrics`.
+/// registrations keep working) and `/webhook`, `GET /healthz`, `GET /metrics`,
+/// and the operator's status page at `GET /`.
 pub fn router(state: ServerState) -> Router {
     Router::new()
+        .route("/", get(status))
         .route("/api/github/webhooks", post(deliver))
         .route("/webhook", post(deliver))
         .route("/healthz", get(healthz))
@@ -85,6 +89,10 @@ async fn refuse_declared_oversize(
     next.run(request).await
 }
 
+async fn status(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    state.status.respond(&headers).await
+}
+
 async fn metrics(State(state): State<ServerState>) -> Response {
     (
         [(
@@ -108,6 +116,7 @@ async fn deliver(State(state): State<ServerState>, request: Request) -> Response
     let (parts, body) = request.into_parts();
     let (outcome, response, whole) = receive(&state, &parts.headers, body, started).await;
     let event = header_value(&parts.headers, "x-github-event").unwrap_or("unknown");
+    record(&state, &parts.headers, event, outcome, whole.elapsed());
     state
         .metrics
         .deliveries
@@ -123,6 +132,49 @@ async fn deliver(State(state): State<ServerState>, request: Request) -> Response
         .ack_seconds
         .observe(whole.elapsed().as_secs_f64());
     response
+}
+
+/// Outcomes of deliveries whose signature was checked: only those reach
+/// the status page's list (anyone can send the others).
+const SIGNED_OUTCOMES: [&str; 5] = ["accepted", "duplicate", "pong", "ignored", "malformed"];
+
+/// A GitHub delivery id is a UUID; anything much longer is not one.
+const MAX_DELIVERY_ID: usize = 100;
+
+/// Records a signed delivery's outcome for the status page, off the
+/// answer's path: a slow store delays no acknowledgement.
+fn record(
+    state: &ServerState,
+    headers: &HeaderMap,
+    event: &str,
+    outcome: &str,
+    ack: std::time::Duration,
+) {
+    let delivery = header_value(headers, "x-github-delivery").unwrap_or("");
+    if !SIGNED_OUTCOMES.contains(&outcome)
+        || delivery.is_empty()
+        || delivery.len() > MAX_DELIVERY_ID
+    {
+        return;
+    }
+    let record = crate::app::store::DeliveryRecord {
+        id: delivery.to_owned(),
+        // Signed, but the header is not: bounded to what an event name looks like.
+        event: if event.len() <= 40 && event.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            event.to_owned()
+        } else {
+            "other".to_owned()
+        },
+        outcome: outcome.to_owned(),
+        received_at: chrono::Utc::now(),
+        ack: Some(ack),
+    };
+    let store = Arc::clone(&state.store);
+    tokio::spawn(async move {
+        if let Err(error) = store.record_delivery(&record).await {
+            tracing::warn!(%error, "delivery outcome not recorded for the status page");
+        }
+    });
 }
 
 fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -205,6 +205,43 @@ pub(super) fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// A `recent_*` limit, bounded.
+pub(super) fn recent_limit(limit: usize) -> i64 {
+    // MAX_RECENT fits any integer type.
+    limit.min(super::MAX_RECENT) as i64
+}
+
+/// An answer time in milliseconds, as stored.
+pub(super) fn ack_ms(ack: Option<Duration>) -> Option<i64> {
+    ack.map(|ack| i64::try_from(ack.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A stored answer time.
+pub(super) fn ack(ms: Option<i64>) -> Option<Duration> {
+    ms.and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis)
+}
+
+/// The jobs of a `recent_jobs` query that this version can read.
+pub(super) fn recent(rows: Vec<RawJob>) -> Vec<super::RecentJob> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let enqueued_at = row.enqueued_at;
+            let id = row.id.clone();
+            match row.into_record() {
+                Ok(record) => Some(super::RecentJob {
+                    record,
+                    enqueued_at,
+                }),
+                Err(error) => {
+                    tracing::warn!(job = %crate::render::Untrusted(&id), %error, "job left off the status page");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// `claim`'s limit, bounded.
 pub(super) fn claim_limit(limit: usize) -> i64 {
     // MAX_CLAIM fits any integer type.

@@ -16,17 +16,31 @@ use std::pin::Pin;
 /// `(version, description, sql)`.
 type Embedded = &'static [(i64, &'static str, &'static str)];
 
-pub(super) const SQLITE: Embedded = &[(
-    1,
-    "jobs",
-    include_str!("../../../migrations/sqlite/0001_jobs.sql"),
-)];
+pub(super) const SQLITE: Embedded = &[
+    (
+        1,
+        "jobs",
+        include_str!("../../../migrations/sqlite/0001_jobs.sql"),
+    ),
+    (
+        2,
+        "status",
+        include_str!("../../../migrations/sqlite/0002_status.sql"),
+    ),
+];
 
-pub(super) const POSTGRES: Embedded = &[(
-    1,
-    "jobs",
-    include_str!("../../../migrations/postgres/0001_jobs.sql"),
-)];
+pub(super) const POSTGRES: Embedded = &[
+    (
+        1,
+        "jobs",
+        include_str!("../../../migrations/postgres/0001_jobs.sql"),
+    ),
+    (
+        2,
+        "status",
+        include_str!("../../../migrations/postgres/0002_status.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Source(Embedded);

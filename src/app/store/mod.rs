@@ -203,6 +203,36 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// Most rows [`Store::recent_deliveries`] and [`Store::recent_jobs`] hand
+/// out, whatever was asked.
+pub const MAX_RECENT: usize = 200;
+
+/// A signed delivery and what the server answered it, for the status page.
+/// Unsigned requests are never recorded: anyone can send them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// `X-GitHub-Delivery`.
+    pub id: String,
+    /// `X-GitHub-Event`, bounded to the names GitHub sends.
+    pub event: String,
+    /// The server's outcome label (`accepted`, `duplicate`, `pong`,
+    /// `ignored`, `malformed`), as in `hunkscan_webhook_deliveries_total`.
+    pub outcome: String,
+    /// When it was first received.
+    pub received_at: DateTime<Utc>,
+    /// From the request being whole to the answer.
+    pub ack: Option<Duration>,
+}
+
+/// A job for the status page: as stored, and when it was enqueued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentJob {
+    /// The job as stored.
+    pub record: JobRecord,
+    /// When the delivery that brought it was stored.
+    pub enqueued_at: DateTime<Utc>,
+}
+
 /// Numbers for /metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -341,6 +371,19 @@ pub trait Store: Send + Sync {
 
     /// A cheap round trip to the database.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// Records (or updates) what the server answered a signed delivery:
+    /// its event, outcome and answer time. The delivery row is the one
+    /// [`Store::enqueue`] writes; pruned like it.
+    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError>;
+
+    /// The newest deliveries with a recorded outcome, newest first, at most
+    /// `limit` (and [`MAX_RECENT`]).
+    async fn recent_deliveries(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// The newest jobs, newest first, at most `limit` (and [`MAX_RECENT`]).
+    /// A row this version cannot read is left out.
+    async fn recent_jobs(&self, limit: usize) -> Result<Vec<RecentJob>, StoreError>;
 
     /// Deletes the jobs finished before `finished_before` (their counts stay
     /// in the totals), deliveries received before it that have no job left,

@@ -18,7 +18,8 @@
 use super::codec::{self, RawJob, job_columns};
 use super::migrations;
 use super::{
-    Accepted, Claimed, Incoming, JobRecord, Lease, Outcome, Store, StoreError, StoreStats,
+    Accepted, Claimed, DeliveryRecord, Incoming, JobRecord, Lease, Outcome, RecentJob, Store,
+    StoreError, StoreStats,
     SupersededJob,
 };
 use crate::app::queue::Submitted;
@@ -420,6 +421,60 @@ impl Store for PostgresStore {
     async fn health(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
+             event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
+        )
+        .bind(&record.id)
+        .bind(codec::at_millis(record.received_at)?)
+        .bind(&record.event)
+        .bind(&record.outcome)
+        .bind(codec::ack_ms(record.ack))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent_deliveries(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, received_at, event, outcome, ack_ms FROM deliveries \
+             WHERE outcome IS NOT NULL ORDER BY received_at DESC, id LIMIT $1",
+        )
+        .bind(codec::recent_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRecord {
+                    id: row.try_get("id")?,
+                    event: row
+                        .try_get::<Option<String>, _>("event")?
+                        .unwrap_or_default(),
+                    outcome: row
+                        .try_get::<Option<String>, _>("outcome")?
+                        .unwrap_or_default(),
+                    received_at: row.try_get("received_at")?,
+                    ack: codec::ack(row.try_get("ack_ms")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn recent_jobs(&self, limit: usize) -> Result<Vec<RecentJob>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs ORDER BY enqueued_at DESC, seq DESC LIMIT $1"
+        ))
+        .bind(codec::recent_limit(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
+        Ok(codec::recent(rows))
     }
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -32,6 +32,7 @@ mod diff;
 mod faults;
 mod graphql;
 mod graphql_triage;
+mod manifests;
 pub mod openapi;
 mod pagination;
 mod reviews;
@@ -41,6 +42,7 @@ mod state;
 
 pub use deliveries::{Delivery, DeliverySpec, RedeliveryOutcome, RedeliveryRequest};
 pub use faults::Fault;
+pub use manifests::PostedManifest;
 pub use state::{
     Annotation, CheckRun, CheckRunOutput, FileSpec, MergeGroupSpec, PullSpec, RecordedRequest,
     Review, ReviewComment,
@@ -280,6 +282,12 @@ impl Emulator {
     /// an attempt answered 200).
     pub fn set_redelivery_outcome(&self, outcome: RedeliveryOutcome) {
         self.shared.lock().deliveries.outcome = outcome;
+    }
+
+    /// Every manifest posted to the app-registration page, oldest first,
+    /// with the code handed back and whether it was exchanged.
+    pub fn manifests(&self) -> Vec<PostedManifest> {
+        self.shared.lock().manifests.clone()
     }
 
     /// Arms a fault for the next matching requests.

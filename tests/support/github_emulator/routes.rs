@@ -15,6 +15,7 @@ use super::commits;
 use super::content_limit;
 use super::deliveries;
 use super::graphql;
+use super::manifests;
 use super::pagination::{PageRequest, query_param};
 use super::reviews;
 use super::shapes;
@@ -171,6 +172,10 @@ pub(crate) async fn handle(
     let arrived = std::time::Instant::now();
     let path = uri.path().to_owned();
     let query = uri.query().map(str::to_owned);
+    // GitHub's web page for manifests takes a form, not JSON.
+    if method == Method::POST && manifests::form_path(&path).is_some() {
+        return manifests::form(&shared, &path, query.as_deref(), &body);
+    }
     let parsed: Option<Result<Value, String>> = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -288,6 +293,9 @@ fn dispatch(
             ),
             Err(_) => (Reply::error(404, "Not Found"), None),
         },
+        ("POST", ["app-manifests", code, "conversions"]) => {
+            (manifests::convert(shared, state, code, path), None)
+        }
         ("POST", ["graphql"]) => {
             let installation = match auth::installation_of(state, headers) {
                 Ok(i) => i,

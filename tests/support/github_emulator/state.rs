@@ -226,6 +226,8 @@ pub(crate) struct State {
     pub deliveries: deliveries::Log,
     /// GitHub's secondary limit on content creation, when armed.
     pub content_limit: Option<super::content_limit::ContentLimit>,
+    /// Manifests posted to the app-registration page, oldest first.
+    pub manifests: Vec<super::manifests::PostedManifest>,
     next_id: u64,
 }
 
@@ -357,6 +359,7 @@ impl State {
             tokens_issued: 0,
             deliveries: deliveries::Log::default(),
             content_limit: None,
+            manifests: Vec::new(),
             next_id: 1000,
         }
     }
