@@ -543,13 +543,15 @@ fn serve_stops_at_start_up_with_one_line_naming_a_missing_or_bad_setting() {
         }
         command.output().expect("run hunkscan serve")
     };
-    let output = run(&[]);
+    // No credentials at all is setup mode (tests/setup.rs); some without
+    // the others is a half-configured deployment, which stops.
+    let key = include_str!("../fixtures/github/test-app-private-key.pem");
+    let output = run(&[("GITHUB_PRIVATE_KEY", key), ("GITHUB_WEBHOOK_SECRET", "s")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("GITHUB_APP_ID: is not set"), "{stderr}");
 
-    let key = include_str!("../fixtures/github/test-app-private-key.pem");
     let output = run(&[
         ("GITHUB_APP_ID", "12"),
         ("GITHUB_PRIVATE_KEY", key),

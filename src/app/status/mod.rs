@@ -16,6 +16,7 @@ use crate::app::webhook::JobKind;
 use crate::config::settings::Secret;
 use crate::github::GitHubApp;
 use crate::github::app_info::AppInfo;
+use crate::github::pacing::{Account, PausedAccount};
 use crate::render::html;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -83,6 +84,7 @@ impl StatusPage {
                 .recent_jobs(RECENT)
                 .await
                 .map_err(|e| e.to_string()),
+            paused: self.github.paused_accounts(),
         };
         page::respond(StatusCode::OK, render(&view), None)
     }
@@ -106,6 +108,27 @@ pub struct View {
     pub deliveries: Result<Vec<DeliveryRecord>, String>,
     /// The newest jobs.
     pub jobs: Result<Vec<RecentJob>, String>,
+    /// The installations (or the app itself) a GitHub rate limit pauses
+    /// now, in this instance.
+    pub paused: Vec<PausedAccount>,
+}
+
+/// Which installations wait for a rate limit's reset, and until when.
+fn paused(accounts: &[PausedAccount]) -> String {
+    if accounts.is_empty() {
+        return "no installation is paused by a GitHub rate limit in this instance".to_owned();
+    }
+    accounts
+        .iter()
+        .map(|paused| {
+            let who = match paused.account {
+                Account::App => "the app's own calls".to_owned(),
+                Account::Installation(id) => format!("installation {id}"),
+            };
+            format!("{who} paused until {}", when(paused.until))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn when(time: DateTime<Utc>) -> String {
@@ -171,8 +194,8 @@ pub fn render(view: &View) -> String {
          <dt>This instance</dt><dd>up {uptime}; page made {now}</dd>\
          <dt>Job store</dt><dd id=\"store-health\">{health}</dd>\
          <dt>Queue</dt><dd id=\"queue\">{queue}</dd>\
-         <dt>Rate limits</dt><dd>not recorded per installation by this version \
-         (see <code>hunkscan_github_api_calls_total</code> in <code>/metrics</code>)</dd></dl>",
+         <dt>Rate limits</dt><dd id=\"rate-limits\">{paused}</dd></dl>",
+        paused = paused(&view.paused),
         version = html(view.version),
         uptime = seconds(view.uptime),
         now = when(view.now),
@@ -305,8 +328,13 @@ mod tests {
                 ack: Some(Duration::from_millis(4)),
             }]),
             jobs: Err(hostile.to_owned()),
+            paused: vec![PausedAccount {
+                account: Account::Installation(77),
+                until: Utc::now(),
+            }],
         };
         let page = render(&view);
+        assert!(page.contains("installation 77 paused until"), "{page}");
         assert!(
             !page.contains("<img") && !page.contains("<script>"),
             "{page}"

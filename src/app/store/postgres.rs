@@ -19,8 +19,7 @@ use super::codec::{self, RawJob, job_columns};
 use super::migrations;
 use super::{
     Accepted, Claimed, DeliveryRecord, Incoming, JobRecord, Lease, Outcome, RecentJob, Store,
-    StoreError, StoreStats,
-    SupersededJob,
+    StoreError, StoreStats, SupersededJob,
 };
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
