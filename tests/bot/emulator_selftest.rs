@@ -5,12 +5,10 @@
 //! Every test ends with `assert_shapes`, which fails when one of the
 //! emulator's own answers does not match GitHub's response schemas.
 
-mod support;
-
+use crate::support::github_emulator::{Emulator, Fault, FileSpec, PullSpec};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::github_emulator::{Emulator, Fault, FileSpec, PullSpec};
 
 const APP_ID: u64 = 4242;
 const INSTALLATION: u64 = 77;
@@ -1029,7 +1027,7 @@ async fn an_openapi_invalid_body_is_refused_and_recorded() {
     if !gh.openapi_available() {
         eprintln!(
             "skipped: {} is absent, so there is nothing to validate against",
-            support::github_emulator::openapi::spec_path().display()
+            crate::support::github_emulator::openapi::spec_path().display()
         );
         return;
     }

@@ -6,10 +6,8 @@
 //! comes back reopens its thread (or gets a fresh comment when the old one
 //! is outdated); a thread a person resolved stays resolved.
 
-mod support;
-
-use support::bot::{Harness, REPO};
-use support::github_emulator::{FileSpec, PullSpec, ReviewComment};
+use crate::support::bot::{Harness, REPO};
+use crate::support::github_emulator::{FileSpec, PullSpec, ReviewComment};
 
 const BASE: &str = "import os\n";
 const ONE: &str = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n";

@@ -5,11 +5,9 @@
 //! not the bot's, and a real marker copied into code or into another user's
 //! comment counts for nothing.
 
-mod support;
-
+use crate::support::bot::{Harness, REPO};
+use crate::support::github_emulator::{FileSpec, PullSpec, ReviewComment};
 use std::process::Command;
-use support::bot::{Harness, REPO};
-use support::github_emulator::{FileSpec, PullSpec, ReviewComment};
 
 const BASE: &str = "import os\nimport subprocess\nimport yaml\n";
 const NUMBER: u64 = 31;

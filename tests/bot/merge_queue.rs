@@ -3,12 +3,10 @@
 //! `hunkscan` check on the merge group's head commit, judged like a pull
 //! request, with annotations and no review; `destroyed` does nothing.
 
-mod support;
-
+use crate::support::bot::{Harness, INSTALLATION, REPO};
+use crate::support::github_emulator::{FileSpec, MergeGroupSpec};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use support::bot::{Harness, INSTALLATION, REPO};
-use support::github_emulator::{FileSpec, MergeGroupSpec};
 
 const BASE: &str = "1111111111111111111111111111111111111111";
 const HEAD: &str = "2222222222222222222222222222222222222222";
@@ -142,17 +140,21 @@ async fn a_rerequested_suite_of_a_merge_group_runs_again_from_the_external_id() 
     // GitHub's re-run of the suite names no pull request for a merge group.
     let rerun = json!({
         "action": "rerequested",
-        "check_suite": { "head_sha": HEAD, "pull_requests": [], "app": { "id": support::bot::APP_ID } },
+        "check_suite": { "head_sha": HEAD, "pull_requests": [], "app": { "id": crate::support::bot::APP_ID } },
         "repository": { "full_name": REPO, "html_url": format!("https://github.com/{REPO}") },
         "installation": { "id": INSTALLATION },
     });
     let (status, _) = h.deliver("check_suite", &rerun).await;
     assert_eq!(status, 202);
     h.github
-        .wait_for("a second completed check run", support::bot::WAIT, |gh| {
-            let runs = gh.check_runs(REPO);
-            (runs.len() == 2 && runs.iter().all(|r| r.status == "completed")).then_some(runs)
-        })
+        .wait_for(
+            "a second completed check run",
+            crate::support::bot::WAIT,
+            |gh| {
+                let runs = gh.check_runs(REPO);
+                (runs.len() == 2 && runs.iter().all(|r| r.status == "completed")).then_some(runs)
+            },
+        )
         .await;
     let runs = h.github.check_runs(REPO);
     assert!(

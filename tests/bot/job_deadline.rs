@@ -2,10 +2,8 @@
 //! conclusion: a required check never hangs on a slow GitHub or a slow
 //! analysis.
 
-mod support;
-
-use support::bot::{Harness, test_policy};
-use support::github_emulator::{Fault, FileSpec, PullSpec};
+use crate::support::bot::{Harness, test_policy};
+use crate::support::github_emulator::{Fault, FileSpec, PullSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_past_its_deadline_completes_its_check_with_the_error_conclusion() {

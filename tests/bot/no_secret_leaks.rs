@@ -5,13 +5,11 @@
 //! it in every format. No request body the bot sends, no log line at any
 //! level and no CLI output may hold any eight characters of any secret.
 
-mod support;
-
+use crate::support::bot::{Harness, REPO};
+use crate::support::github_emulator::{FileSpec, PullSpec};
 use std::io::Write;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use support::bot::{Harness, REPO};
-use support::github_emulator::{FileSpec, PullSpec};
 
 /// Everything the process logs, at every level, for the whole test binary.
 #[derive(Clone, Default)]

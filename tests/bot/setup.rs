@@ -4,8 +4,10 @@
 //! page lists deliveries and jobs from the store; and both pages in a real
 //! headless Chromium (skipped loudly where it is not installed).
 
-mod support;
-
+use crate::support::bot::{
+    APP_ID, Harness, INSTALLATION, PUBLIC_KEY, REPO, WAIT, pipeline, test_policy,
+};
+use crate::support::github_emulator::{Emulator, Fault, FileSpec, PullSpec};
 use hunkscan::app::webhook::sign;
 use hunkscan::app::{self, PipelineFor, SetupRunning};
 use hunkscan::config::settings::SetupSettings;
@@ -14,8 +16,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use support::bot::{APP_ID, Harness, INSTALLATION, PUBLIC_KEY, REPO, WAIT, pipeline, test_policy};
-use support::github_emulator::{Emulator, Fault, FileSpec, PullSpec};
 
 const TOKEN: &str = "status token for tests";
 

@@ -545,7 +545,7 @@ fn serve_stops_at_start_up_with_one_line_naming_a_missing_or_bad_setting() {
     };
     // No credentials at all is setup mode (tests/setup.rs); some without
     // the others is a half-configured deployment, which stops.
-    let key = include_str!("../fixtures/github/test-app-private-key.pem");
+    let key = include_str!("../../fixtures/github/test-app-private-key.pem");
     let output = run(&[("GITHUB_PRIVATE_KEY", key), ("GITHUB_WEBHOOK_SECRET", "s")]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);

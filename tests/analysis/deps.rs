@@ -3,10 +3,9 @@
 //! read) through the same pipeline `hunkscan scan` runs, against the OSV
 //! records under `fixtures/deps/osv` in both database layouts; the CLI's
 //! outputs; and `hunkscan advisories sync` against an emulated OSV
-//! download endpoint (`support::osv_endpoint`).
+//! download endpoint (`crate::support::osv_endpoint`).
 
-#[path = "support/osv_endpoint.rs"]
-mod osv_endpoint;
+use crate::osv_endpoint;
 
 use hunkscan::advisories::{self, Index};
 use hunkscan::engine::deps::NOT_SYNCED;

@@ -5,11 +5,9 @@
 //! id of the earlier check run and runs. And one problem on one line is one
 //! comment, whichever analyzers saw it.
 
-mod support;
-
+use crate::support::bot::{APP_ID, Harness, INSTALLATION, REPO, WAIT};
+use crate::support::github_emulator::{CheckRun, FileSpec, PullSpec};
 use serde_json::json;
-use support::bot::{APP_ID, Harness, INSTALLATION, REPO, WAIT};
-use support::github_emulator::{CheckRun, FileSpec, PullSpec};
 
 const VULNERABLE: &str = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n";
 

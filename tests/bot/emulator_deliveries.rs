@@ -5,13 +5,11 @@
 //! Every test ends with `assert_shapes`, which fails when one of the
 //! emulator's answers does not match GitHub's response schemas.
 
-mod support;
-
+use crate::support::bot::{APP_ID, INSTALLATION, PRIVATE_KEY, PUBLIC_KEY, REPO};
+use crate::support::github_emulator::{DeliverySpec, Emulator, Fault, RedeliveryOutcome};
 use chrono::{Duration, Utc};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use support::bot::{APP_ID, INSTALLATION, PRIVATE_KEY, PUBLIC_KEY, REPO};
-use support::github_emulator::{DeliverySpec, Emulator, Fault, RedeliveryOutcome};
 
 fn app_jwt() -> String {
     let now = Utc::now().timestamp();

@@ -5,11 +5,9 @@
 //! refused, an unknown command gets help, and `triage: false` switches it
 //! off.
 
-mod support;
-
+use crate::support::bot::{Harness, INSTALLATION, REPO, WAIT};
+use crate::support::github_emulator::{CheckRun, FileSpec, PullSpec, ReviewComment};
 use serde_json::{Value, json};
-use support::bot::{Harness, INSTALLATION, REPO, WAIT};
-use support::github_emulator::{CheckRun, FileSpec, PullSpec, ReviewComment};
 
 const BASE: &str = "import os\n";
 const HEAD: &str = "import os\n\n\ndef run(cmd):\n    os.system(cmd)\n";

@@ -4,14 +4,12 @@
 //! accepted delivery ends with exactly one completed check run and no
 //! comment twice.
 
-mod support;
-
+use crate::support::bot::{APP_ID, Harness, INSTALLATION, PRIVATE_KEY, PUBLIC_KEY, REPO, SECRET};
+use crate::support::github_emulator::{Emulator, Fault, FileSpec, PullSpec};
 use hunkscan::app::webhook::sign;
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::bot::{APP_ID, Harness, INSTALLATION, PRIVATE_KEY, PUBLIC_KEY, REPO, SECRET};
-use support::github_emulator::{Emulator, Fault, FileSpec, PullSpec};
 
 /// A `hunkscan serve` process.
 struct Serve {
@@ -52,6 +50,10 @@ async fn serve(github: &Emulator, database_url: &str, extra: &[(&str, &str)]) ->
         .env("HUNKSCAN_WORKERS", "2")
         .env("HUNKSCAN_LEASE_SECS", "2")
         .env("HUNKSCAN_RETRY_BASE_MS", "50")
+        // Unpaced, as in the in-process harness: at GitHub's 80 content
+        // calls a minute the scale-out test's 175 pull requests took eight
+        // minutes of waiting. Pacing has its own tests (app_retries).
+        .env("HUNKSCAN_CONTENT_CALLS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -231,7 +233,7 @@ async fn a_deploy_leaves_queued_jobs_to_the_next_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_quick_pushes_end_with_one_analysed_head_and_two_superseded() {
     let h = Harness::start_configured(
-        support::bot::test_policy(),
+        crate::support::bot::test_policy(),
         true,
         &[("HUNKSCAN_WORKERS", "1")],
         std::future::pending(),

@@ -2,13 +2,11 @@
 //! against the GitHub API emulator in `tests/support`, driven by signed
 //! webhook deliveries, as GitHub drives it.
 
-mod support;
-
+use crate::support::bot::{APP_ID, Harness, INSTALLATION, REPO, WAIT};
+use crate::support::github_emulator::{Fault, FileSpec, PullSpec};
 use hunkscan::app::webhook::sign;
 use serde_json::json;
 use std::time::Duration;
-use support::bot::{APP_ID, Harness, INSTALLATION, REPO, WAIT};
-use support::github_emulator::{Fault, FileSpec, PullSpec};
 
 const APP_PY_BASE: &str = "import subprocess\nimport yaml\n";
 const APP_PY_HEAD: &str = "import subprocess\nimport yaml\n\n\ndef run(cmd):\n    subprocess.run(cmd, shell=True)\n\n\ndef load(stream):\n    return yaml.load(stream)\n";

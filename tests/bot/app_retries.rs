@@ -2,11 +2,9 @@
 //! growing delay, and only once it is older than the retry age is its check
 //! run completed with the error conclusion, naming the class of failure.
 
-mod support;
-
+use crate::support::bot::{Harness, test_policy};
+use crate::support::github_emulator::{Fault, FileSpec, PullSpec};
 use std::time::{Duration, Instant};
-use support::bot::{Harness, test_policy};
-use support::github_emulator::{Fault, FileSpec, PullSpec};
 
 fn pull(number: u64, head: &str) -> PullSpec {
     PullSpec {
@@ -40,7 +38,7 @@ async fn a_burst_of_failures_is_retried_and_the_check_completes_with_the_analysi
     let check = h.completed_check("head0001").await;
     assert_eq!(check.conclusion.as_deref(), Some("failure"), "{check:#?}");
     assert!(counted(&h, "hunkscan_jobs_total{outcome=\"retried\"}").await);
-    let runs = h.github.check_runs(support::bot::REPO);
+    let runs = h.github.check_runs(crate::support::bot::REPO);
     assert_eq!(
         runs.len(),
         1,
@@ -98,7 +96,7 @@ async fn check_run_creation_failing_for_a_while_is_retried_not_abandoned() {
         "analysed: {check:#?}"
     );
     assert_eq!(
-        h.github.check_runs(support::bot::REPO).len(),
+        h.github.check_runs(crate::support::bot::REPO).len(),
         1,
         "one check run in the end"
     );
@@ -178,10 +176,10 @@ async fn under_bursts_of_failures_every_pull_request_completes_at_the_content_pa
         let check = h.completed_check(head).await;
         assert_eq!(check.conclusion.as_deref(), Some("failure"), "{check:#?}");
     }
-    let runs = h.github.check_runs(support::bot::REPO);
+    let runs = h.github.check_runs(crate::support::bot::REPO);
     assert_eq!(runs.len(), heads.len(), "one check run per head: {runs:#?}");
     for n in 101..=106 {
-        let reviews = h.github.reviews(support::bot::REPO, n);
+        let reviews = h.github.reviews(crate::support::bot::REPO, n);
         assert_eq!(reviews.len(), 1, "one review on #{n}: {reviews:#?}");
     }
     assert_eq!(
@@ -189,7 +187,7 @@ async fn under_bursts_of_failures_every_pull_request_completes_at_the_content_pa
         0,
         "the bot went over GitHub's content-creation limit"
     );
-    let busiest = busiest_window(&h, support::bot::REPO, window);
+    let busiest = busiest_window(&h, crate::support::bot::REPO, window);
     assert!(
         busiest <= 8,
         "{busiest} content-creating calls in one window"
@@ -214,7 +212,7 @@ async fn a_rate_limit_pauses_only_the_installation_that_hit_it() {
     h.open(pull(11, "limited1")).await;
     let limited_at = h
         .github
-        .wait_for("the rate limit answered", support::bot::WAIT, |gh| {
+        .wait_for("the rate limit answered", crate::support::bot::WAIT, |gh| {
             gh.requests()
                 .into_iter()
                 .find(|r| r.status == 403 && r.path.contains("/repos/acme/shop/"))
@@ -232,11 +230,15 @@ async fn a_rate_limit_pauses_only_the_installation_that_hit_it() {
     assert_eq!(status, 202, "{body}");
     let other_done = h
         .github
-        .wait_for("the other installation's check", support::bot::WAIT, |gh| {
-            gh.check_runs(OTHER_REPO)
-                .into_iter()
-                .find(|c| c.status == "completed")
-        })
+        .wait_for(
+            "the other installation's check",
+            crate::support::bot::WAIT,
+            |gh| {
+                gh.check_runs(OTHER_REPO)
+                    .into_iter()
+                    .find(|c| c.status == "completed")
+            },
+        )
         .await;
     assert_eq!(other_done.conclusion.as_deref(), Some("failure"));
     let other_finished_at = h
@@ -265,6 +267,6 @@ async fn a_rate_limit_pauses_only_the_installation_that_hit_it() {
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(early.is_empty(), "sent during the pause: {early:?}");
-    assert_eq!(h.github.check_runs(support::bot::REPO).len(), 1);
+    assert_eq!(h.github.check_runs(crate::support::bot::REPO).len(), 1);
     assert!(counted(&h, "hunkscan_github_waits_total{reason=\"rate_limited\"}").await);
 }

@@ -2,8 +2,8 @@
 //! every attempt failed and that the store (a set here) does not hold are
 //! redelivered, once each; everything else is left alone.
 
-mod support;
-
+use crate::support::bot::{APP_ID, PRIVATE_KEY, PUBLIC_KEY, test_policy};
+use crate::support::github_emulator::{DeliverySpec, Emulator, Fault, RedeliveryOutcome};
 use chrono::{Duration as Age, Utc};
 use hunkscan::app::reconcile::{
     KnownDeliveries, ReconcileError, ReconcileOptions, ReconcileReport, Reconciler, StoreError,
@@ -17,8 +17,6 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::bot::{APP_ID, PRIVATE_KEY, PUBLIC_KEY, test_policy};
-use support::github_emulator::{DeliverySpec, Emulator, Fault, RedeliveryOutcome};
 
 const WAIT: Duration = Duration::from_secs(20);
 

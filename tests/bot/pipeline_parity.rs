@@ -4,14 +4,12 @@
 //! and the CLI reads that configuration from the base of the change, from
 //! `--config`, or not at all with `--no-config`.
 
-mod support;
-
+use crate::support::bot::{Harness, REPO};
+use crate::support::github_emulator::{FileSpec, PullSpec};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
-use support::bot::{Harness, REPO};
-use support::github_emulator::{FileSpec, PullSpec};
 
 /// The base's configuration: every kind of setting the pipeline applies.
 const CONFIG: &str = "fail_on: medium\npaths:\n  ignore: [\"vendor/**\"]\nrules:\n  disable: [python.tempfile-mktemp]\n  severity:\n    python.os-system-non-literal: low\n";

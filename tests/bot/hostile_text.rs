@@ -4,8 +4,7 @@
 //! tag or marker outside code that the bot did not write itself, and the
 //! terminal text no control character.
 
-mod support;
-
+use crate::support::markdown::{active_parts, terminal_controls};
 use hunkscan::diff::parse_patch;
 use hunkscan::diff::{FileDiff, FileStatus};
 use hunkscan::engine::{
@@ -16,7 +15,6 @@ use hunkscan::report::check_run::{self, CheckContext, ReviewStats, Scope};
 use hunkscan::report::triage::{self, Dismissal, Verb};
 use hunkscan::report::{review, text};
 use std::collections::HashMap;
-use support::markdown::{active_parts, terminal_controls};
 
 /// The shapes an attacker writes into file names, code, resource names and
 /// suppression reasons.

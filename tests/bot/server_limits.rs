@@ -7,12 +7,10 @@
 //! No assertion is about speed: the timeouts configured are short, and each
 //! wait for the server to act has a generous bound.
 
-mod support;
-
+use crate::support::bot::{Harness, SECRET, test_policy};
+use crate::support::github_emulator::{FileSpec, PullSpec};
 use hunkscan::app::webhook::sign;
 use std::time::Duration;
-use support::bot::{Harness, SECRET, test_policy};
-use support::github_emulator::{FileSpec, PullSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};

@@ -1,0 +1,19 @@
+//! The analysis pipeline without GitHub: the engine's analyzers, the diff
+//! model, SARIF and the command line.
+//!
+//! One test binary for all of them, so the library is linked once.
+
+#[path = "../support/osv_endpoint.rs"]
+mod osv_endpoint;
+
+mod cli;
+mod cli_paths;
+mod deadline;
+mod deps;
+mod diff_model;
+mod engine;
+mod iac;
+mod iac_semantics;
+mod sarif_schema;
+mod secrets;
+mod taint;
