@@ -264,6 +264,7 @@ async fn assemble(
         app_id: settings.app.app_id,
         store: Arc::clone(&store),
         intake: store::intake::Intake::start(Arc::clone(&store)),
+        delivery_log: store::delivery_log::DeliveryLog::start(Arc::clone(&store)),
         worker: Arc::clone(&worker),
         metrics: Arc::clone(&metrics),
         bodies: Arc::new(server::body::BodyBudget::new(

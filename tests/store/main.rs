@@ -555,18 +555,16 @@ async fn recent_deliveries_and_jobs_newest_first(db: &Db) {
         "deliveries without a recorded outcome are not listed"
     );
     // "a" was stored by enqueue: recording keeps its first reception time.
+    // One batch, as the server's delivery log writes them: the later
+    // record of "p" wins.
     store
-        .record_delivery(&record("a", "accepted", 11))
+        .record_deliveries(&[
+            record("a", "accepted", 11),
+            record("p", "pong", 30),
+            record("p", "duplicate", 31),
+        ])
         .await
         .expect("record");
-    store
-        .record_delivery(&record("p", "pong", 30))
-        .await
-        .expect("record");
-    store
-        .record_delivery(&record("p", "duplicate", 31))
-        .await
-        .expect("record again");
     let listed = store.recent_deliveries(10).await.expect("deliveries");
     assert_eq!(
         listed,

@@ -7,6 +7,7 @@ mod connection;
 pub mod serve;
 
 use super::queue::Submitted;
+use super::store::delivery_log::DeliveryLog;
 use super::store::intake::Intake;
 use super::store::{Incoming, Store};
 use super::webhook::{self, Delivery, Job, SignatureVerifier};
@@ -42,6 +43,8 @@ pub struct ServerState {
     /// Where jobs go: stored (with the deliveries arriving at the same
     /// time, in one commit) before the delivery is answered.
     pub intake: Intake,
+    /// What each signed delivery was answered, for the status page.
+    pub delivery_log: DeliveryLog,
     /// Woken when a job is stored; completes superseded check runs.
     pub worker: Arc<Worker>,
     /// Counters.
@@ -169,12 +172,7 @@ fn record(
         received_at: chrono::Utc::now(),
         ack: Some(ack),
     };
-    let store = Arc::clone(&state.store);
-    tokio::spawn(async move {
-        if let Err(error) = store.record_delivery(&record).await {
-            tracing::warn!(%error, "delivery outcome not recorded for the status page");
-        }
-    });
+    state.delivery_log.record(record);
 }
 
 fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

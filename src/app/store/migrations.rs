@@ -27,6 +27,11 @@ pub(super) const SQLITE: Embedded = &[
         "status",
         include_str!("../../../migrations/sqlite/0002_status.sql"),
     ),
+    (
+        3,
+        "claim_order",
+        include_str!("../../../migrations/sqlite/0003_claim_order.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES: Embedded = &[
@@ -39,6 +44,11 @@ pub(super) const POSTGRES: Embedded = &[
         2,
         "status",
         include_str!("../../../migrations/postgres/0002_status.sql"),
+    ),
+    (
+        3,
+        "claim_order",
+        include_str!("../../../migrations/postgres/0003_claim_order.sql"),
     ),
 ];
 

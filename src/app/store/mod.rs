@@ -32,6 +32,7 @@
 //!   interrupted job resumes without a second check run or review.
 
 mod codec;
+pub mod delivery_log;
 pub mod intake;
 mod migrations;
 mod postgres;
@@ -372,10 +373,10 @@ pub trait Store: Send + Sync {
     /// A cheap round trip to the database.
     async fn health(&self) -> Result<(), StoreError>;
 
-    /// Records (or updates) what the server answered a signed delivery:
-    /// its event, outcome and answer time. The delivery row is the one
-    /// [`Store::enqueue`] writes; pruned like it.
-    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Records (or updates) what the server answered signed deliveries:
+    /// their event, outcome and answer time, in one transaction. The
+    /// delivery row is the one [`Store::enqueue`] writes; pruned like it.
+    async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError>;
 
     /// The newest deliveries with a recorded outcome, newest first, at most
     /// `limit` (and [`MAX_RECENT`]).

@@ -197,19 +197,25 @@ impl Store for PostgresStore {
         let now = codec::at_millis(now)?;
         let mut tx = self.pool.begin().await?;
         let candidates: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT seq, repo, number FROM jobs \
-             WHERE seq IN ( \
-               SELECT DISTINCT ON (j.repo, j.number) j.seq FROM jobs AS j \
-               WHERE ((j.state = 'queued' AND j.not_before <= $1) \
-                   OR (j.state = 'running' AND j.lease_until <= $1)) \
-                 AND NOT EXISTS ( \
-                   SELECT 1 FROM jobs AS o WHERE o.repo = j.repo AND o.number = j.number \
-                     AND o.state = 'running' AND o.lease_until > $1) \
-               ORDER BY j.repo, j.number, j.enqueued_at, j.seq) \
-             AND ((state = 'queued' AND not_before <= $1) \
-               OR (state = 'running' AND lease_until <= $1)) \
-             ORDER BY enqueued_at, seq LIMIT $2 \
-             FOR UPDATE SKIP LOCKED",
+            // The oldest runnable job of each pull request that no live
+            // lease holds, walking open jobs in order (index
+            // jobs_open_order) and stopping at the limit, so a claim costs
+            // the same however many jobs are queued.
+            "SELECT j.seq, j.repo, j.number FROM jobs AS j \
+             WHERE j.state <> 'done' \
+               AND ((j.state = 'queued' AND j.not_before <= $1) \
+                 OR (j.state = 'running' AND j.lease_until <= $1)) \
+               AND NOT EXISTS ( \
+                 SELECT 1 FROM jobs AS o \
+                 WHERE o.repo = j.repo AND o.number = j.number \
+                   AND o.state <> 'done' AND o.seq <> j.seq \
+                   AND ((o.state = 'running' AND o.lease_until > $1) \
+                     OR (((o.state = 'queued' AND o.not_before <= $1) \
+                         OR (o.state = 'running' AND o.lease_until <= $1)) \
+                       AND (o.enqueued_at < j.enqueued_at \
+                         OR (o.enqueued_at = j.enqueued_at AND o.seq < j.seq))))) \
+             ORDER BY j.enqueued_at, j.seq LIMIT $2 \
+             FOR UPDATE OF j SKIP LOCKED",
         )
         .bind(now)
         .bind(codec::claim_limit(limit))
@@ -422,19 +428,23 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
-             event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
-        )
-        .bind(&record.id)
-        .bind(codec::at_millis(record.received_at)?)
-        .bind(&record.event)
-        .bind(&record.outcome)
-        .bind(codec::ack_ms(record.ack))
-        .execute(&self.pool)
-        .await?;
+    async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for record in records {
+            sqlx::query(
+                "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
+                 event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
+            )
+            .bind(&record.id)
+            .bind(codec::at_millis(record.received_at)?)
+            .bind(&record.event)
+            .bind(&record.outcome)
+            .bind(codec::ack_ms(record.ack))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,14 +1,28 @@
 //! The embedded store: one SQLite file, for a single instance.
 //!
-//! WAL mode so readers (/metrics, health) never wait for the writer;
-//! `synchronous = FULL` so an acknowledged delivery survives a power cut,
-//! not only a crash; a busy timeout so writers queue instead of failing.
-//! SQLite has one writer at a time, so a claim is a single
-//! `UPDATE … RETURNING` and sees a consistent picture of every lease;
-//! multi-statement writes begin with `BEGIN IMMEDIATE`, taking the write
-//! lock first (a deferred transaction that reads, then writes, can fail
-//! with `SQLITE_BUSY` instead of waiting). Times are milliseconds since the
-//! Unix epoch, UTC.
+//! WAL mode so readers (/metrics, health, the status page) never wait for
+//! the writer. SQLite has one writer at a time, and a writer that finds the
+//! lock taken sleeps in SQLite's busy handler, up to 100 ms a time: so every
+//! write here takes [`SqliteStore::turn`] first, in arrival order, and never
+//! meets a busy lock from this process (the busy timeout is only for another
+//! process opening the same file, which is not supported).
+//!
+//! Two writer connections share that turn, because durability has two
+//! prices. Deliveries are written with `synchronous = FULL`: each commit is
+//! flushed before the delivery is acknowledged, so it survives a power cut,
+//! not only a crash. Every other write (claims, leases, completions, status
+//! records) uses `synchronous = NORMAL`: committed in the write-ahead log
+//! without a flush of its own, so it survives a crash of the process, and
+//! reaches the disk with the next delivery's flush (which flushes the whole
+//! log) or the next checkpoint. A power cut can lose only such worker
+//! writes made since the last delivery: the job then runs again, and every
+//! GitHub write of a job is idempotent (it finds its own check run and
+//! comments before creating them). Before this split, the workers' flushes
+//! took most of the disk's time and deliveries waited behind them.
+//!
+//! A claim is a single `UPDATE … RETURNING`, so it sees a consistent picture
+//! of every lease; multi-statement writes begin with `BEGIN IMMEDIATE`.
+//! Times are milliseconds since the Unix epoch, UTC.
 
 use super::codec::{self, RawJob, job_columns};
 use super::migrations;
@@ -27,19 +41,28 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Mutex;
 
-/// How long a writer waits for another to finish before giving up.
+/// How long a writer waits for another process's write before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections: readers run beside the one writer.
-const MAX_CONNECTIONS: u32 = 4;
+/// Reader connections, beside the two writers.
+const READERS: u32 = 3;
 /// How long a caller waits for a free connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The job store in one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// Reads only.
+    readers: SqlitePool,
+    /// The connection that stores deliveries (`synchronous = FULL`).
+    intake: SqlitePool,
+    /// The connection for every other write (`synchronous = NORMAL`).
+    writes: SqlitePool,
+    /// Held by every write, first come first served.
+    turn: Arc<Mutex<()>>,
 }
 
 fn ms(time: DateTime<Utc>) -> i64 {
@@ -82,18 +105,25 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
+        let pool = |connections: u32, synchronous: SqliteSynchronous| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone().synchronous(synchronous))
+        };
+        // The intake's connection first: it creates the file and migrates.
+        let intake = pool(1, SqliteSynchronous::Full).await?;
         migrations::migrator(migrations::SQLITE)
             .await?
-            .run(&pool)
+            .run(&intake)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            readers: pool(READERS, SqliteSynchronous::Normal).await?,
+            writes: pool(1, SqliteSynchronous::Normal).await?,
+            intake,
+            turn: Arc::new(Mutex::new(())),
+        })
     }
 
     /// A fenced write: applies only while `lease` is the job's current claim.
@@ -117,9 +147,11 @@ impl SqliteStore {
         if let Some(time) = time {
             query = query.bind(time);
         }
-        Ok(query.execute(&self.pool).await?.rows_affected() == 1)
+        let _turn = self.turn.lock().await;
+        Ok(query.execute(&self.writes).await?.rows_affected() == 1)
     }
 
+    /// The caller holds the write turn.
     async fn abandon_unreadable(&self, ids: &[String], now: i64) -> Result<(), StoreError> {
         for id in ids {
             sqlx::query(
@@ -129,7 +161,7 @@ impl SqliteStore {
             .bind(codec::UNREADABLE)
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?;
         }
         Ok(())
@@ -144,7 +176,8 @@ impl Store for SqliteStore {
         jobs: &[Job],
         now: DateTime<Utc>,
     ) -> Result<Vec<Submitted>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let _turn = self.turn.lock().await;
+        let mut tx = self.intake.begin_with("BEGIN IMMEDIATE").await?;
         let submitted = enqueue_in(&mut tx, delivery_id, jobs, ms(now)).await?;
         tx.commit().await?;
         Ok(submitted)
@@ -155,7 +188,8 @@ impl Store for SqliteStore {
         deliveries: &[Incoming],
         now: DateTime<Utc>,
     ) -> Result<Vec<Accepted>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let _turn = self.turn.lock().await;
+        let mut tx = self.intake.begin_with("BEGIN IMMEDIATE").await?;
         let mut accepted = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let submitted =
@@ -188,24 +222,31 @@ impl Store for SqliteStore {
         let until = ms(codec::after(now, lease)?);
         let now = ms(now);
         // One statement: the oldest runnable job of each pull request that
-        // no live lease holds, oldest first. In SET, `state` is the old
-        // value: a running job here is a takeover of an expired lease.
+        // no live lease holds, oldest first. The scan walks open jobs in
+        // order (index jobs_open_order) and stops at `limit`: a claim costs
+        // the same with ten thousand jobs queued as with ten. In SET, `state`
+        // is the old value: a running job here is a takeover of an expired
+        // lease.
         let rows = sqlx::query(concat!(
             "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_until = ?2, \
              attempts = attempts + 1, \
              lease_expiries = lease_expiries + (state = 'running'), \
              last_error = CASE WHEN state = 'running' THEN ?5 ELSE last_error END \
              WHERE seq IN ( \
-               SELECT seq FROM ( \
-                 SELECT j.seq, j.enqueued_at, row_number() OVER ( \
-                   PARTITION BY j.repo, j.number ORDER BY j.enqueued_at, j.seq) AS turn \
-                 FROM jobs AS j \
-                 WHERE ((j.state = 'queued' AND j.not_before <= ?3) \
-                     OR (j.state = 'running' AND j.lease_until <= ?3)) \
-                   AND NOT EXISTS ( \
-                     SELECT 1 FROM jobs AS o WHERE o.repo = j.repo AND o.number = j.number \
-                       AND o.state = 'running' AND o.lease_until > ?3)) \
-               WHERE turn = 1 ORDER BY enqueued_at, seq LIMIT ?4) \
+               SELECT j.seq FROM jobs AS j \
+               WHERE j.state <> 'done' \
+                 AND ((j.state = 'queued' AND j.not_before <= ?3) \
+                   OR (j.state = 'running' AND j.lease_until <= ?3)) \
+                 AND NOT EXISTS ( \
+                   SELECT 1 FROM jobs AS o \
+                   WHERE o.repo = j.repo AND o.number = j.number \
+                     AND o.state <> 'done' AND o.seq <> j.seq \
+                     AND ((o.state = 'running' AND o.lease_until > ?3) \
+                       OR (((o.state = 'queued' AND o.not_before <= ?3) \
+                           OR (o.state = 'running' AND o.lease_until <= ?3)) \
+                         AND (o.enqueued_at < j.enqueued_at \
+                           OR (o.enqueued_at = j.enqueued_at AND o.seq < j.seq))))) \
+               ORDER BY j.enqueued_at, j.seq LIMIT ?4) \
              RETURNING ",
             job_columns!()
         ))
@@ -213,9 +254,9 @@ impl Store for SqliteStore {
         .bind(until)
         .bind(now)
         .bind(codec::claim_limit(limit))
-        .bind(codec::LEASE_EXPIRED)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(codec::LEASE_EXPIRED);
+        let _turn = self.turn.lock().await;
+        let rows = rows.fetch_all(&self.writes).await?;
         let rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
         let (claimed, unreadable) = codec::claimed(rows);
         self.abandon_unreadable(&unreadable, now).await?;
@@ -291,7 +332,8 @@ impl Store for SqliteStore {
         current_head: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<SupersededJob>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let _turn = self.turn.lock().await;
+        let mut conn = self.writes.acquire().await?;
         supersede_in(&mut conn, repo, number, current_head, ms(now)).await
     }
 
@@ -325,7 +367,7 @@ impl Store for SqliteStore {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)")
                 .bind(delivery_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.readers)
                 .await?,
         )
     }
@@ -337,7 +379,7 @@ impl Store for SqliteStore {
             " FROM jobs WHERE id = ?1"
         ))
         .bind(job_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await?;
         row.as_ref()
             .map(raw)
@@ -361,7 +403,7 @@ impl Store for SqliteStore {
                   FROM counters WHERE name = 'retries') AS retries",
         )
         .bind(ms(now))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.readers)
         .await?;
         let oldest = row
             .try_get::<Option<i64>, _>("oldest")?
@@ -377,23 +419,28 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
-    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET \
-             event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
-        )
-        .bind(&record.id)
-        .bind(ms(record.received_at))
-        .bind(&record.event)
-        .bind(&record.outcome)
-        .bind(codec::ack_ms(record.ack))
-        .execute(&self.pool)
-        .await?;
+    async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError> {
+        let _turn = self.turn.lock().await;
+        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
+        for record in records {
+            sqlx::query(
+                "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET \
+                 event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
+            )
+            .bind(&record.id)
+            .bind(ms(record.received_at))
+            .bind(&record.event)
+            .bind(&record.outcome)
+            .bind(codec::ack_ms(record.ack))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -403,7 +450,7 @@ impl Store for SqliteStore {
              WHERE outcome IS NOT NULL ORDER BY received_at DESC, id LIMIT ?1",
         )
         .bind(codec::recent_limit(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         rows.iter()
             .map(|row| {
@@ -429,7 +476,7 @@ impl Store for SqliteStore {
             " FROM jobs ORDER BY enqueued_at DESC, seq DESC LIMIT ?1"
         ))
         .bind(codec::recent_limit(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         let rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
         Ok(codec::recent(rows))
@@ -437,7 +484,8 @@ impl Store for SqliteStore {
 
     async fn prune(&self, finished_before: DateTime<Utc>) -> Result<u64, StoreError> {
         let cutoff = ms(finished_before);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let _turn = self.turn.lock().await;
+        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
         for counter in ["lease_expiries", "retries"] {
             // `counter` is one of two column names, never outside input.
             let sql = format!(
@@ -488,24 +536,27 @@ impl Store for SqliteStore {
         .bind(name)
         .bind(holder)
         .bind(until)
-        .bind(ms(now))
-        .fetch_optional(&self.pool)
-        .await?;
+        .bind(ms(now));
+        let _turn = self.turn.lock().await;
+        let taken = taken.fetch_optional(&self.writes).await?;
         Ok(taken.is_some())
     }
 
     async fn unlock(&self, name: &str, holder: &str) -> Result<bool, StoreError> {
+        let _turn = self.turn.lock().await;
         let deleted = sqlx::query("DELETE FROM locks WHERE name = ?1 AND holder = ?2")
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.writes)
             .await?
             .rows_affected();
         Ok(deleted == 1)
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.readers.close().await;
+        self.writes.close().await;
+        self.intake.close().await;
     }
 }
 
