@@ -75,8 +75,14 @@ impl reconcile::KnownDeliveries for StoredDeliveries {
     }
 }
 
-/// How often store numbers reach /metrics and finished jobs are pruned.
+/// How often store numbers reach /metrics, the instance says it is alive
+/// and finished jobs are pruned.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// How long an instance counts as live after it last said so: three
+/// housekeeping rounds, so one slow round does not halve the others' pace.
+const INSTANCE_LEASE: Duration = Duration::from_secs(15);
+/// The lock each live instance holds, `instance:<worker id>`.
+const INSTANCE_LOCK: &str = "instance:";
 
 /// The app's parts beside the HTTP server.
 struct Parts {
@@ -249,6 +255,7 @@ async fn assemble(
         Arc::clone(&store),
         Arc::clone(&metrics),
         Arc::clone(&github),
+        worker.id().to_owned(),
         settings.job_retention,
         stopping_seen.clone(),
     );
@@ -292,20 +299,30 @@ fn housekeeping(
     store: Arc<dyn store::Store>,
     metrics: Arc<Metrics>,
     github: Arc<GitHubApp>,
+    instance: String,
     retention: Duration,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(HOUSEKEEPING);
         let mut last_prune: Option<tokio::time::Instant> = None;
+        let lock = format!("{INSTANCE_LOCK}{instance}");
         loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = stopping.wait_for(|stop| *stop) => return,
+            let stop = tokio::select! {
+                _ = ticks.tick() => false,
+                _ = stopping.wait_for(|stop| *stop) => true,
+            };
+            if stop {
+                // The others may take this instance's share at once.
+                if let Err(error) = store.unlock(&lock, &instance).await {
+                    tracing::warn!(%error, "cannot say this instance is leaving");
+                }
+                return;
             }
             // Refreshes the gauge of accounts paused by a rate limit.
             github.paused_accounts();
             let now = chrono::Utc::now();
+            share_content_pace(store.as_ref(), &github, &lock, &instance, now).await;
             match store.stats(now).await {
                 Ok(stats) => metrics.record_store(&stats),
                 Err(error) => tracing::warn!(%error, "cannot read the store's numbers"),
@@ -321,6 +338,31 @@ fn housekeeping(
             }
         }
     });
+}
+
+/// Says this instance is alive, and paces GitHub content calls at its
+/// share among the live instances: GitHub counts an installation's calls
+/// whichever instance makes them. A store that cannot answer leaves the
+/// share as it was.
+async fn share_content_pace(
+    store: &dyn store::Store,
+    github: &GitHubApp,
+    lock: &str,
+    instance: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let live = match store.try_lock(lock, instance, INSTANCE_LEASE, now).await {
+        Ok(_) => store.live_locks(INSTANCE_LOCK, now).await,
+        Err(error) => Err(error),
+    };
+    match live {
+        Ok(instances) => {
+            if github.share_content_pace(instances) {
+                tracing::info!(instances, "content calls paced at this instance's share");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot count the live instances"),
+    }
 }
 
 /// The reconciler, one instance at a time (a lock in the store), at

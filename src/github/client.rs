@@ -245,6 +245,12 @@ impl GitHubApp {
         self
     }
 
+    /// Shares the content pace among `instances` live instances (see
+    /// [`Pacing::share_among`]); answers whether the share changed.
+    pub fn share_content_pace(&self, instances: u32) -> bool {
+        self.pacing.share_among(instances)
+    }
+
     /// The accounts a rate limit pauses now, and until when.
     pub fn paused_accounts(&self) -> Vec<PausedAccount> {
         let paused = self.pacing.paused();

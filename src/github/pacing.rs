@@ -6,12 +6,18 @@
 //! content-creating calls (check runs, reviews, replies, mutations), which
 //! GitHub limits to 80 a minute per installation before it starts answering
 //! secondary rate limits. Waiting for one installation never delays another.
+//!
+//! GitHub counts an installation's content calls whichever instance of the
+//! app makes them, so instances sharing a PostgreSQL store share the pace:
+//! each paces itself at the pace divided by the live instances
+//! ([`Pacing::share_among`]), which the server refreshes from the store
+//! every few seconds.
 
 use chrono::{DateTime, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Whose limits a call counts against: the app itself (its JWT calls) or one
@@ -65,9 +71,17 @@ pub struct PausedAccount {
     pub until: DateTime<Utc>,
 }
 
+/// This instance's share of the content pace: the limiter, and among how
+/// many instances the pace is shared.
+struct Share {
+    instances: u32,
+    limiter: Arc<DefaultKeyedRateLimiter<u64>>,
+}
+
 /// The pauses and the content pace of every installation.
 pub struct Pacing {
-    content: Option<DefaultKeyedRateLimiter<u64>>,
+    pace: Option<ContentPace>,
+    content: Mutex<Option<Share>>,
     paused: Mutex<HashMap<Account, (Instant, DateTime<Utc>)>>,
 }
 
@@ -75,10 +89,46 @@ impl Pacing {
     /// Pacing content-creating calls at `pace`, or not at all (`None`: a
     /// GitHub Enterprise Server without secondary limits, or a benchmark).
     pub fn new(pace: Option<ContentPace>) -> Self {
-        Self {
-            content: pace.and_then(ContentPace::quota).map(RateLimiter::dashmap),
+        let pacing = Self {
+            pace,
+            content: Mutex::new(None),
             paused: Mutex::new(HashMap::new()),
+        };
+        pacing.share_among(1);
+        pacing
+    }
+
+    /// Paces this instance at the pace divided by `instances` (at least one),
+    /// the instances now sharing the store and so GitHub's limit. A change
+    /// starts a fresh bucket; answers whether the share changed. With more
+    /// instances than calls in the window, each still gets the bucket's
+    /// smallest size (two calls a window), which then exceeds the pace.
+    pub fn share_among(&self, instances: u32) -> bool {
+        let Some(pace) = self.pace else {
+            return false;
+        };
+        let instances = instances.max(1);
+        let mut content = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        if content
+            .as_ref()
+            .is_some_and(|share| share.instances == instances)
+        {
+            return false;
         }
+        let share = ContentPace {
+            calls: (pace.calls / instances).max(1),
+            window: pace.window,
+        };
+        *content = share.quota().map(|quota| Share {
+            instances,
+            limiter: Arc::new(RateLimiter::dashmap(quota)),
+        });
+        true
+    }
+
+    fn limiter(&self) -> Option<Arc<DefaultKeyedRateLimiter<u64>>> {
+        let content = self.content.lock().unwrap_or_else(|e| e.into_inner());
+        content.as_ref().map(|share| Arc::clone(&share.limiter))
     }
 
     /// How long `account` is still paused, if it is.
@@ -110,7 +160,7 @@ impl Pacing {
     /// Waits for a content-creating slot of `installation`; answers how long
     /// it waited.
     pub async fn content_slot(&self, installation: u64) -> Duration {
-        let Some(limiter) = &self.content else {
+        let Some(limiter) = self.limiter() else {
             return Duration::ZERO;
         };
         let started = Instant::now();
@@ -187,5 +237,34 @@ mod tests {
         assert!(paced >= Duration::from_millis(500), "{paced:?}");
         let other = pacing.content_slot(2).await;
         assert!(other * 4 < paced, "installation 2 waited {other:?}");
+    }
+
+    /// Calls of `installation` let through at once, without waiting.
+    fn immediate(pacing: &Pacing, installation: u64) -> usize {
+        let limiter = pacing.limiter().expect("paced");
+        (0..1000)
+            .take_while(|_| limiter.check_key(&installation).is_ok())
+            .count()
+    }
+
+    #[test]
+    fn instances_sharing_a_store_share_the_pace() {
+        let pacing = Pacing::new(Some(ContentPace {
+            calls: 80,
+            window: Duration::from_secs(60),
+        }));
+        // Alone: a burst of 20 (a quarter of 80).
+        assert_eq!(immediate(&pacing, 1), 20);
+        // Two instances: each gets half the pace, so half the burst.
+        assert!(pacing.share_among(2));
+        assert!(!pacing.share_among(2), "the same share is no change");
+        assert_eq!(immediate(&pacing, 1), 10);
+        // Zero live instances (the store not yet read) counts as one.
+        assert!(pacing.share_among(0));
+        assert_eq!(immediate(&pacing, 1), 20);
+        // Unpaced stays unpaced.
+        let unpaced = Pacing::new(None);
+        assert!(!unpaced.share_among(2));
+        assert!(unpaced.limiter().is_none());
     }
 }

@@ -497,6 +497,45 @@ async fn the_lock_has_one_holder_and_expires(db: &Db) {
     assert!(lock(&one, "i1", 92).await, "free again once given up");
 }
 
+async fn live_instances_are_counted_by_their_locks(db: &Db) {
+    let one = db.open().await;
+    let two = db.open().await;
+    let live = |store: &Arc<dyn Store>, at: i64| {
+        let store = Arc::clone(store);
+        async move {
+            store
+                .live_locks("instance:", t(at))
+                .await
+                .expect("live_locks")
+        }
+    };
+    assert_eq!(live(&one, 0).await, 0);
+    assert!(
+        one.try_lock("instance:a", "a", MINUTE, t(0))
+            .await
+            .expect("lock")
+    );
+    assert!(
+        two.try_lock("instance:b", "b", MINUTE, t(30))
+            .await
+            .expect("lock")
+    );
+    // Other locks are not instances.
+    assert!(
+        one.try_lock("reconciler", "a", MINUTE, t(0))
+            .await
+            .expect("lock")
+    );
+    assert_eq!(live(&two, 31).await, 2, "both instances, seen from either");
+    assert_eq!(
+        live(&one, 60).await,
+        1,
+        "a's lease ran out: it stopped saying it is alive"
+    );
+    assert!(two.unlock("instance:b", "b").await.expect("unlock"));
+    assert_eq!(live(&one, 61).await, 0, "b left");
+}
+
 async fn stats_count_waiting_running_and_age(db: &Db) {
     let store = db.open().await;
     let store = store.as_ref();
@@ -749,6 +788,7 @@ on_both_stores!(
     recorded_writes_survive_a_reopen,
     prune_removes_old_finished_jobs_and_keeps_totals,
     the_lock_has_one_holder_and_expires,
+    live_instances_are_counted_by_their_locks,
     stats_count_waiting_running_and_age,
     recent_deliveries_and_jobs_newest_first,
     instances_starting_at_once_share_one_schema,

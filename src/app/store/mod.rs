@@ -405,6 +405,12 @@ pub trait Store: Send + Sync {
     /// Gives the lock up; `false` if `holder` did not hold it.
     async fn unlock(&self, name: &str, holder: &str) -> Result<bool, StoreError>;
 
+    /// How many locks whose name begins with `prefix` are live at `now`:
+    /// the instances sharing this store, when each holds `instance:<id>`.
+    /// `prefix` is the caller's constant, not outside input (`%` and `_`
+    /// in it would match as patterns).
+    async fn live_locks(&self, prefix: &str, now: DateTime<Utc>) -> Result<u32, StoreError>;
+
     /// Closes the connections, waiting for those in use to be returned.
     async fn close(&self);
 }

@@ -553,6 +553,17 @@ impl Store for SqliteStore {
         Ok(deleted == 1)
     }
 
+    async fn live_locks(&self, prefix: &str, now: DateTime<Utc>) -> Result<u32, StoreError> {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM locks WHERE name LIKE ?1 || '%' AND expires_at > ?2",
+        )
+        .bind(prefix)
+        .bind(ms(now))
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(u32::try_from(live).unwrap_or(u32::MAX))
+    }
+
     async fn close(&self) {
         self.readers.close().await;
         self.writes.close().await;
