@@ -43,7 +43,7 @@ impl DeliveryLog {
         if self.records.try_send(record).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Said once, then every thousandth: a flood must not flood the log.
-            if dropped == 1 || dropped % 1000 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(1000) {
                 tracing::warn!(
                     dropped,
                     "the status page's delivery log is behind; records dropped"
