@@ -743,6 +743,73 @@ async fn accept_stores_a_batch_in_order_with_its_supersedes(db: &Db) {
     assert_eq!(store.stats(t(10)).await.expect("stats").queued, 302);
 }
 
+/// One batch may hold several pushes to one pull request, and the same
+/// delivery twice: stored together, the newest head ends every older one
+/// (the batch's own included) and the repeated job is queued once.
+async fn a_batch_keeps_the_newest_push_of_each_pull_request(db: &Db) {
+    let store = db.open().await;
+    add(
+        store.as_ref(),
+        &job("stored", 7, "a0", Trigger::PullRequest),
+        t(0),
+    )
+    .await;
+    let accepted = store
+        .accept(
+            &[
+                incoming_owned("p1", job("push-1", 7, "a1", Trigger::PullRequest)),
+                incoming_owned("other", job("elsewhere", 8, "b1", Trigger::PullRequest)),
+                incoming_owned("p2", job("push-2", 7, "a2", Trigger::PullRequest)),
+                incoming_owned("p2", job("push-2", 7, "a2", Trigger::PullRequest)),
+            ],
+            t(3),
+        )
+        .await
+        .expect("accept");
+    let submitted: Vec<Vec<Submitted>> = accepted.iter().map(|a| a.submitted.clone()).collect();
+    assert_eq!(
+        submitted,
+        [
+            vec![Submitted::Queued],
+            vec![Submitted::Queued],
+            vec![Submitted::Queued],
+            vec![Submitted::DuplicateDelivery],
+        ]
+    );
+    let ended = |a: &store::Accepted| -> Vec<(usize, Vec<String>)> {
+        a.superseded
+            .iter()
+            .map(|(index, ended)| (*index, ended.iter().map(|s| s.job.id.clone()).collect()))
+            .collect()
+    };
+    assert_eq!(
+        ended(&accepted[0]),
+        [],
+        "an older push of the batch ends nothing"
+    );
+    assert_eq!(ended(&accepted[1]), [(0, vec![])], "nothing older on #8");
+    assert_eq!(
+        ended(&accepted[2]),
+        [(0, vec!["stored".to_owned(), "push-1".to_owned()])],
+        "the newest push ends the stored head and the batch's older one, oldest first"
+    );
+    assert_eq!(ended(&accepted[3]), []);
+    for (id, superseded) in [
+        ("stored", true),
+        ("push-1", true),
+        ("push-2", false),
+        ("elsewhere", false),
+    ] {
+        let record = store.job(id).await.expect("job").expect("stored");
+        assert_eq!(
+            record.outcome == Some(Outcome::Superseded),
+            superseded,
+            "{id}: {record:?}"
+        );
+    }
+    assert_eq!(store.stats(t(3)).await.expect("stats").queued, 2);
+}
+
 fn incoming_owned(delivery: &str, job: hunkscan::app::webhook::Job) -> store::Incoming {
     store::Incoming {
         delivery_id: delivery.into(),
@@ -793,4 +860,5 @@ on_both_stores!(
     recent_deliveries_and_jobs_newest_first,
     instances_starting_at_once_share_one_schema,
     accept_stores_a_batch_in_order_with_its_supersedes,
+    a_batch_keeps_the_newest_push_of_each_pull_request,
 );

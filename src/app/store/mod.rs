@@ -31,6 +31,7 @@
 //!   [`Store::record_review`]) and handed back on claim ([`Written`]), so an
 //!   interrupted job resumes without a second check run or review.
 
+mod batch;
 mod codec;
 pub mod delivery_log;
 pub mod intake;

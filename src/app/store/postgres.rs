@@ -16,11 +16,11 @@
 //! schema each).
 
 use super::codec::{self, RawJob, job_columns};
-use super::migrations;
 use super::{
     Accepted, Claimed, DeliveryRecord, Incoming, JobRecord, Lease, Outcome, RecentJob, Store,
     StoreError, StoreStats, SupersededJob,
 };
+use super::{batch, migrations};
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
 use crate::github::types::RepoRef;
@@ -142,10 +142,14 @@ impl Store for PostgresStore {
         jobs: &[Job],
         now: DateTime<Utc>,
     ) -> Result<Vec<Submitted>, StoreError> {
+        let delivery = [Incoming {
+            delivery_id: delivery_id.to_owned(),
+            jobs: jobs.to_vec(),
+        }];
         let mut tx = self.pool.begin().await?;
-        let submitted = enqueue_in(&mut tx, delivery_id, jobs, codec::at_millis(now)?).await?;
+        let mut accepted = store_batch(&mut tx, &delivery, codec::at_millis(now)?, false).await?;
         tx.commit().await?;
-        Ok(submitted)
+        Ok(accepted.pop().map(|a| a.submitted).unwrap_or_default())
     }
 
     async fn accept(
@@ -154,34 +158,7 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<Accepted>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut accepted = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
-            let submitted = enqueue_in(
-                &mut tx,
-                &delivery.delivery_id,
-                &delivery.jobs,
-                codec::at_millis(now)?,
-            )
-            .await?;
-            let mut superseded = Vec::new();
-            for (index, (job, outcome)) in delivery.jobs.iter().zip(&submitted).enumerate() {
-                if matches!(outcome, Submitted::Queued) && job.supersedes_older_heads() {
-                    let ended = supersede_in(
-                        &mut tx,
-                        &job.repo,
-                        job.number,
-                        &job.head_sha,
-                        codec::at_millis(now)?,
-                    )
-                    .await?;
-                    superseded.push((index, ended));
-                }
-            }
-            accepted.push(Accepted {
-                submitted,
-                superseded,
-            });
-        }
+        let accepted = store_batch(&mut tx, deliveries, codec::at_millis(now)?, true).await?;
         tx.commit().await?;
         Ok(accepted)
     }
@@ -335,15 +312,9 @@ impl Store for PostgresStore {
         current_head: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<SupersededJob>, StoreError> {
+        let heads = [batch::newest_head(repo, number, current_head)?];
         let mut conn = self.pool.acquire().await?;
-        supersede_in(
-            &mut conn,
-            repo,
-            number,
-            current_head,
-            codec::at_millis(now)?,
-        )
-        .await
+        supersede_older(&mut conn, &heads, codec::at_millis(now)?).await
     }
 
     async fn record_check_run(&self, lease: &Lease, check_run_id: u64) -> Result<bool, StoreError> {
@@ -570,87 +541,57 @@ impl Store for PostgresStore {
     }
 }
 
-/// Records one delivery and queues its jobs on `conn` (inside the caller's
-/// transaction); see [`Store::enqueue`].
-async fn enqueue_in(
+/// Stores a batch of deliveries on `conn`, inside the caller's transaction
+/// (see [`batch`]); with `supersede`, a push ends its pull request's older
+/// heads.
+async fn store_batch(
     conn: &mut sqlx::PgConnection,
-    delivery_id: &str,
-    jobs: &[Job],
-    now: chrono::DateTime<Utc>,
-) -> Result<Vec<Submitted>, StoreError> {
-    let columns = jobs
-        .iter()
-        .map(codec::stored_columns)
-        .collect::<Result<Vec<_>, _>>()?;
-    sqlx::query(
-        "INSERT INTO deliveries (id, received_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(delivery_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let mut submitted = Vec::with_capacity(jobs.len());
-    for (job, columns) in jobs.iter().zip(&columns) {
-        // DO NOTHING on either unique key: the job id (a redelivery) or
-        // the automatic head (the same push announced twice). A
-        // concurrent insert of the same key waits for the first to
-        // commit, then does nothing.
-        let inserted = sqlx::query(
-            "INSERT INTO jobs (id, delivery_id, repo, number, head_sha, automatic, job, \
-             state, enqueued_at, not_before) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(&job.id)
-        .bind(delivery_id)
-        .bind(&columns.repo)
-        .bind(columns.number)
-        .bind(&job.head_sha)
-        .bind(columns.automatic)
-        .bind(&columns.json)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        let outcome = if inserted == 1 {
-            Submitted::Queued
-        } else if sqlx::query_scalar::<_, bool>("SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1)")
-            .bind(&job.id)
-            .fetch_one(&mut *conn)
-            .await?
-        {
-            Submitted::DuplicateDelivery
-        } else {
-            Submitted::SameHeadQueued
-        };
-        submitted.push(outcome);
+    deliveries: &[Incoming],
+    now: DateTime<Utc>,
+    supersede: bool,
+) -> Result<Vec<Accepted>, StoreError> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(submitted)
+    let plan = batch::Plan::new(deliveries)?;
+    plan.insert_deliveries::<Postgres, _>(now)
+        .build()
+        .execute(&mut *conn)
+        .await?;
+    if !plan.has_jobs() {
+        return plan.accepted(Vec::new(), Vec::new());
+    }
+    let inserted: Vec<String> = plan
+        .insert_jobs::<Postgres, _>(now)
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await?;
+    let stored: Vec<String> = match plan.lookup_not_inserted::<Postgres>(&inserted) {
+        Some(mut lookup) => lookup.build_query_scalar().fetch_all(&mut *conn).await?,
+        None => Vec::new(),
+    };
+    let outcomes = plan.outcomes(&inserted, &stored);
+    let heads = if supersede {
+        plan.newest_heads(&outcomes)
+    } else {
+        Vec::new()
+    };
+    let ended = supersede_older(conn, &heads, now).await?;
+    plan.accepted(outcomes, ended)
 }
 
-/// Ends the older heads' jobs of a pull request on `conn` (inside the
-/// caller's transaction, or alone); see [`Store::supersede`].
-async fn supersede_in(
+/// Ends the older heads' open jobs of each pull request in `heads`.
+async fn supersede_older(
     conn: &mut sqlx::PgConnection,
-    repo: &RepoRef,
-    number: u64,
-    current_head: &str,
-    now: chrono::DateTime<Utc>,
+    heads: &[batch::NewestHead<'_>],
+    now: DateTime<Utc>,
 ) -> Result<Vec<SupersededJob>, StoreError> {
-    let rows = sqlx::query(concat!(
-        "UPDATE jobs SET state = 'done', outcome = 'superseded', superseded_by = $1, \
-         finished_at = $2, lease_until = NULL \
-         WHERE repo = $3 AND number = $4 AND head_sha <> $1 \
-           AND (state = 'queued' OR (state = 'running' AND lease_until <= $2)) \
-         RETURNING ",
-        job_columns!()
-    ))
-    .bind(current_head)
-    .bind(now)
-    .bind(repo.to_string())
-    .bind(codec::to_i64(number, "pull request number")?)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut rows = rows.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
-    rows.sort_by_key(|row| (row.enqueued_at, row.seq));
-    rows.into_iter().map(RawJob::into_superseded).collect()
+    if heads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = batch::supersede_older::<Postgres, _>(heads, now)
+        .build()
+        .fetch_all(&mut *conn)
+        .await?;
+    batch::oldest_first(rows.iter().map(raw).collect::<Result<_, _>>()?)
 }
