@@ -41,6 +41,9 @@ pub enum StartError {
     /// The listening socket.
     #[error("PORT: {0}")]
     Listen(std::io::Error),
+    /// The analysis threads (HUNKSCAN_WORKERS).
+    #[error("cannot start the analysis threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
 /// A running server and its workers.
@@ -249,7 +252,7 @@ async fn assemble(
             retry_max_age: settings.retry_max_age,
             retry_base_delay: settings.retry_base_delay,
         },
-    ));
+    )?);
     let workers = Arc::clone(&worker).start();
     housekeeping(
         Arc::clone(&store),

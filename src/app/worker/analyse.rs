@@ -8,7 +8,7 @@
 //! it judges them all: their changes are analysed too (read only: each pull
 //! request's own job writes its review), and the worst verdict wins.
 
-use super::errors::{crashed, reported};
+use super::errors::reported;
 use super::publish::{Ledger, complete, completion, read_ledger, thread_states, update_threads};
 use super::{JobContext, JobOutcome, JobState, Worker, lock};
 use crate::app::changes::{self, FetchPlan};
@@ -68,16 +68,19 @@ impl Worker {
             ));
         }
         // Diffing patch-less files and scanning are CPU work: off the async
-        // threads, so deliveries keep being answered in milliseconds. The
-        // same pipeline as `hunkscan scan`, under the same configuration.
+        // threads and below their priority, so deliveries keep being
+        // answered in milliseconds (see `cpu`). The same pipeline as
+        // `hunkscan scan`, under the same configuration.
         let pipeline = Arc::clone(&self.pipeline);
         let scan_config = config.clone();
-        let (outcome, unreadable) = tokio::task::spawn_blocking(move || {
-            let (change_set, unreadable) = changes::build(&files, &plan, &blobs);
-            (pipeline.run(change_set, &scan_config), unreadable)
-        })
-        .await
-        .map_err(crashed)?;
+        let (outcome, unreadable) = self
+            .analysis
+            .run(move || {
+                let (change_set, unreadable) = changes::build(&files, &plan, &blobs);
+                (pipeline.run(change_set, &scan_config), unreadable)
+            })
+            .await
+            .map_err(|crashed| JobError::Crashed(crashed.0))?;
         let pipeline::Outcome {
             mut report,
             notes: scan_notes,

@@ -8,6 +8,7 @@
 //! completed with the error conclusion (`errors` says what users are told).
 
 mod analyse;
+pub mod cpu;
 mod dispatch;
 mod errors;
 mod publish;
@@ -126,6 +127,8 @@ impl Default for WorkerOptions {
 pub struct Worker {
     github: Arc<GitHubApp>,
     pipeline: Arc<Pipeline>,
+    /// Where the analyses' CPU work runs, below the server's priority.
+    analysis: cpu::AnalysisPool,
     metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
     /// Unique per process: the store tells this worker's leases from others'.
@@ -152,18 +155,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Worker {
-    /// A worker taking jobs from `store`.
+    /// A worker taking jobs from `store`, with one analysis thread per job
+    /// it runs at once.
     pub fn new(
         github: Arc<GitHubApp>,
         pipeline: Arc<Pipeline>,
         metrics: Arc<Metrics>,
         store: Arc<dyn Store>,
         options: WorkerOptions,
-    ) -> Self {
+    ) -> Result<Self, rayon::ThreadPoolBuildError> {
         let concurrency = options.concurrency.max(1);
-        Self {
+        Ok(Self {
             github,
             pipeline,
+            analysis: cpu::AnalysisPool::new(concurrency)?,
             metrics,
             store,
             id: worker_id(),
@@ -175,7 +180,7 @@ impl Worker {
             running: Mutex::default(),
             wake: Notify::new(),
             stopping: watch::channel(false).0,
-        }
+        })
     }
 
     /// This worker's id in the store's leases.
