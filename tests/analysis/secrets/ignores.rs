@@ -78,6 +78,15 @@ fn a_gitleaksignore_fingerprint_suppresses_that_finding_only() {
         );
     }
     assert_eq!(report.active().count(), 4);
+    // SARIF says the suppression lives outside the file.
+    let sarif = hunkscan::report::sarif::render(&report, &[]);
+    let kinds: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["suppressions"][0]["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, vec!["external", "external"], "{kinds:?}");
 }
 
 #[test]
