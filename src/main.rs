@@ -243,6 +243,30 @@ fn scan_config(args: &ScanArgs) -> anyhow::Result<Option<String>> {
     Ok(text)
 }
 
+/// The base's `.gitleaksignore`, read like the configuration (from the
+/// base, so a change cannot silence its own secret); a file that cannot be
+/// read is a note, and the scan goes on without it.
+fn gitleaks_ignore(
+    args: &ScanArgs,
+    config: &mut hunkscan::config::repo::RepoConfig,
+    notes: &mut Vec<String>,
+) {
+    use hunkscan::engine::secrets::{GITLEAKS_IGNORE_PATH, GitleaksIgnore};
+    let text = match &args.base_tree {
+        Some(base) => local::file_in_tree(base, GITLEAKS_IGNORE_PATH),
+        None => local::file_at_revision(&args.repo, &args.base, GITLEAKS_IGNORE_PATH),
+    };
+    match text {
+        Ok(Some(text)) => {
+            let (ignore, problems) = GitleaksIgnore::parse(&text);
+            notes.extend(problems);
+            config.gitleaks_ignore = ignore;
+        }
+        Ok(None) => {}
+        Err(error) => notes.push(format!("{GITLEAKS_IGNORE_PATH} not read: {error}")),
+    }
+}
+
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let threads = args
         .jobs
@@ -272,7 +296,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for line in &advisory_lines {
         eprintln!("{line}");
     }
-    let (config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
+    let (mut config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
+    gitleaks_ignore(&args, &mut config, &mut notes);
     let (outcome, dropped) = pipeline.run_explained(changes, &config);
     notes.extend(outcome.notes);
     for note in &notes {

@@ -13,7 +13,7 @@ use crate::engine::iac::IacAnalyzer;
 use crate::engine::iac::policy::Policies;
 use crate::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use crate::engine::secrets::{
-    DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions,
+    DEFAULT_FINGERPRINT_KEY, GitleaksAliases, SecretRules, SecretsAnalyzer, SecretsOptions,
 };
 use crate::engine::{ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severity};
 use crate::report::RuleDoc;
@@ -116,7 +116,7 @@ impl Analyzers {
             .infos()
             .into_iter()
             .map(RuleDoc::from)
-            .chain(self.secrets.rules().rules().iter().map(RuleDoc::from))
+            .chain(self.secrets.rule_docs())
             .chain(self.iac.policies().all().iter().map(RuleDoc::from))
             .collect()
     }
@@ -128,6 +128,8 @@ pub struct Pipeline {
     rule_docs: Vec<RuleDoc>,
     /// Rules that report only where a repository enables them.
     opt_in: HashSet<String>,
+    /// What a `.gitleaksignore` line's rule id maps to.
+    gitleaks_aliases: GitleaksAliases,
 }
 
 /// What the pipeline made of a change under a configuration.
@@ -160,6 +162,7 @@ impl Pipeline {
             .filter(|p| p.opt_in)
             .map(|p| p.id.clone())
             .collect();
+        let gitleaks_aliases = GitleaksAliases::of(analyzers.secrets.rules());
         let Analyzers {
             sast,
             iac,
@@ -179,6 +182,7 @@ impl Pipeline {
             engine,
             rule_docs,
             opt_in,
+            gitleaks_aliases,
         }
     }
 
@@ -213,6 +217,9 @@ impl Pipeline {
             .engine
             .scan_explained(&changes, &|kind| config.runs(kind));
         dropped.retain(|d| !config.disabled_rules.contains(&d.rule_id));
+        config
+            .gitleaks_ignore
+            .apply(&self.gitleaks_aliases, &mut report.findings);
         report
             .findings
             .retain(|f| !config.disabled_rules.contains(&f.rule_id));

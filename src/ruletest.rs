@@ -9,7 +9,7 @@
 use crate::engine::iac::IacAnalyzer;
 use crate::engine::iac::policy::{Example, IacKind, Policy, Report};
 use crate::engine::sast::{self, RuleInfo, SastAnalyzer};
-use crate::engine::secrets::{SecretRule, SecretsAnalyzer};
+use crate::engine::secrets::{DropReason, SecretRule, SecretsAnalyzer};
 use crate::engine::{ChangeKind, ChangeSet, Content, Engine};
 use serde::Serialize;
 
@@ -206,6 +206,26 @@ fn check_secret_rule(analyzer: &SecretsAnalyzer, rule: &SecretRule) -> Verdict {
                 hit.finding.rule_id
             ));
         }
+    }
+    // One negative must be a stand-in the rule's own regex takes and the
+    // placeholder checks turn down (`<your-token>`, a run of `x`, a
+    // provider's documentation sample): the check every rule relies on.
+    let has_placeholder = rule.examples.negative.iter().any(|line| {
+        analyzer
+            .dropped_in("example.txt", line)
+            .iter()
+            .any(|dropped| {
+                dropped.rule_id == rule.id
+                    && matches!(
+                        dropped.reason,
+                        DropReason::Placeholder { .. } | DropReason::DocumentationSample
+                    )
+            })
+    });
+    if !has_placeholder {
+        problems.push(
+            "needs a placeholder negative: a line the rule matches whose value the placeholder checks drop (`<your-token>`, a run of `x`, `EXAMPLE`)".into(),
+        );
     }
     if problems.is_empty() {
         Verdict::Validated

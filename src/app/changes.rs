@@ -5,6 +5,7 @@
 
 use crate::config::repo::CONFIG_PATH;
 use crate::diff::{self, FileDiff, FileStatus};
+use crate::engine::secrets::GITLEAKS_IGNORE_PATH;
 use crate::engine::{ChangeSet, ChangedFile, Content, MAX_FILE_BYTES};
 use crate::github::graphql::Blob;
 use crate::github::types::PullRequestFile;
@@ -13,7 +14,7 @@ use crate::local;
 /// What to fetch for one pull request.
 #[derive(Debug, Default)]
 pub struct FetchPlan {
-    /// `<sha>:<path>` expressions, the config file first.
+    /// `<sha>:<path>` expressions, the config file first, `.gitleaksignore` second.
     pub expressions: Vec<String>,
     /// Per listed file: where its head and base versions come from.
     slots: Vec<Slot>,
@@ -66,7 +67,10 @@ pub fn plan_fetch(
     reads: &impl Reads,
 ) -> FetchPlan {
     let mut plan = FetchPlan {
-        expressions: vec![format!("{base_sha}:{CONFIG_PATH}")],
+        expressions: vec![
+            format!("{base_sha}:{CONFIG_PATH}"),
+            format!("{base_sha}:{GITLEAKS_IGNORE_PATH}"),
+        ],
         slots: Vec::with_capacity(files.len()),
     };
     for file in files {
@@ -103,6 +107,11 @@ impl FetchPlan {
     /// The config file's text at the base commit, when it exists.
     pub fn config(blobs: &[Option<Blob>]) -> Option<String> {
         blobs.first()?.as_ref()?.text.clone()
+    }
+
+    /// `.gitleaksignore`'s text at the base commit, when it exists.
+    pub fn gitleaks_ignore(blobs: &[Option<Blob>]) -> Option<String> {
+        blobs.get(1)?.as_ref()?.text.clone()
     }
 }
 
@@ -321,15 +330,26 @@ mod tests {
         let plan = plan_fetch(&files, "B", "H", &Python);
         assert_eq!(
             plan.expressions,
-            vec!["B:.github/hunkscan.yml", "H:a.py", "H:big.py", "B:big.py"]
+            vec![
+                "B:.github/hunkscan.yml",
+                "B:.gitleaksignore",
+                "H:a.py",
+                "H:big.py",
+                "B:big.py"
+            ]
         );
         let blobs = vec![
             blob("fail_on: low\n"),
+            blob("a.py:github-pat:1\n"),
             blob("y\n"),
             blob("a\nb\nc\n"),
             blob("a\nc\n"),
         ];
         assert_eq!(FetchPlan::config(&blobs).as_deref(), Some("fail_on: low\n"));
+        assert_eq!(
+            FetchPlan::gitleaks_ignore(&blobs).as_deref(),
+            Some("a.py:github-pat:1\n")
+        );
         let (changes, problems) = build(&files, &plan, &blobs);
         assert!(problems.is_empty());
         assert_eq!(changes.files.len(), 2);

@@ -90,6 +90,8 @@ pub struct RepoConfig {
     /// Whether writers may dismiss findings by replying `/hunkscan …` to
     /// the bot's comments (`triage: false` switches it off).
     pub triage: bool,
+    /// The base's `.gitleaksignore` fingerprints, applied to secret findings.
+    pub gitleaks_ignore: crate::engine::secrets::GitleaksIgnore,
 }
 
 impl Default for RepoConfig {
@@ -109,6 +111,7 @@ impl Default for RepoConfig {
             drafts: DraftPolicy::Analyze,
             on_error: ErrorConclusion::Neutral,
             triage: true,
+            gitleaks_ignore: Default::default(),
         }
     }
 }

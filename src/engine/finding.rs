@@ -179,6 +179,10 @@ pub enum SuppressionSource {
     /// ast-grep's `ast-grep-ignore` / `ast-grep-ignore: <id>, <id>` (SAST).
     #[serde(rename = "ast-grep")]
     AstGrep,
+    /// TruffleHog's `trufflehog:ignore` on the secret's line (secrets only).
+    Trufflehog,
+    /// A fingerprint line of the repository's `.gitleaksignore` (secrets only).
+    GitleaksIgnore,
 }
 
 impl SuppressionSource {
@@ -196,6 +200,8 @@ impl SuppressionSource {
             SuppressionSource::Kics => "kics-scan",
             SuppressionSource::Zizmor => "zizmor: ignore",
             SuppressionSource::AstGrep => "ast-grep-ignore",
+            SuppressionSource::Trufflehog => "trufflehog:ignore",
+            SuppressionSource::GitleaksIgnore => ".gitleaksignore",
         }
     }
 }

@@ -22,13 +22,17 @@ pub enum ConfigSource {
 /// `None` when that revision has none. A link or submodule there is an
 /// error: the file is config, not something to follow.
 pub fn config_at_revision(repo: &Path, rev: &str) -> Result<Option<String>, LocalError> {
+    file_at_revision(repo, rev, CONFIG_PATH)
+}
+
+/// The text of the regular file `path` at revision `rev` (a repository's
+/// own settings file: `.github/hunkscan.yml`, `.gitleaksignore`); `None`
+/// when that revision has none.
+pub fn file_at_revision(repo: &Path, rev: &str, path: &str) -> Result<Option<String>, LocalError> {
     let top = top_level(repo)?;
     let commit = resolve(&top, rev)?;
     // `ls-tree -z` names the entry byte for byte with its mode and blob id.
-    let listing = git(
-        &top,
-        &["ls-tree", "-z", "--full-tree", &commit, "--", CONFIG_PATH],
-    )?;
+    let listing = git(&top, &["ls-tree", "-z", "--full-tree", &commit, "--", path])?;
     let Some(entry) = listing.split(|&b| b == 0).find(|e| !e.is_empty()) else {
         return Ok(None);
     };
@@ -37,8 +41,8 @@ pub fn config_at_revision(repo: &Path, rev: &str) -> Result<Option<String>, Loca
     let (mode, kind, id) = (fields.next(), fields.next(), fields.next());
     if kind != Some("blob") || !matches!(mode, Some("100644" | "100755")) {
         return Err(LocalError::Git {
-            args: format!("ls-tree {commit} -- {CONFIG_PATH}"),
-            message: format!("{CONFIG_PATH} is not a regular file at {rev} (mode {mode:?})"),
+            args: format!("ls-tree {commit} -- {path}"),
+            message: format!("{path} is not a regular file at {rev} (mode {mode:?})"),
         });
     }
     let id = id.unwrap_or_default();
@@ -48,11 +52,16 @@ pub fn config_at_revision(repo: &Path, rev: &str) -> Result<Option<String>, Loca
 
 /// `.github/hunkscan.yml` under the directory `root`; `None` when absent.
 pub fn config_in_tree(root: &Path) -> Result<Option<String>, LocalError> {
-    match read_under(root, Path::new(CONFIG_PATH)) {
+    file_in_tree(root, CONFIG_PATH)
+}
+
+/// The text of the file `path` under the directory `root`; `None` when absent.
+pub fn file_in_tree(root: &Path, path: &str) -> Result<Option<String>, LocalError> {
+    match read_under(root, Path::new(path)) {
         Content::Text(text) => Ok(Some(text)),
         Content::Absent => Ok(None),
         other => Err(LocalError::Io {
-            path: root.join(CONFIG_PATH),
+            path: root.join(path),
             source: std::io::Error::other(match other {
                 Content::Unreadable(reason) => reason,
                 Content::TooLarge(bytes) => format!("{bytes} bytes, too large for a config"),

@@ -11,7 +11,9 @@ mod git;
 mod raw;
 mod tree;
 
-pub use config::{ConfigSource, config_at_revision, config_in_tree};
+pub use config::{
+    ConfigSource, config_at_revision, config_in_tree, file_at_revision, file_in_tree,
+};
 pub use git::from_git;
 pub use tree::from_trees;
 

@@ -181,8 +181,13 @@ fn result(finding: &Finding, rule_index: Option<usize>, occurrence: usize) -> Va
         result["ruleIndex"] = json!(index);
     }
     if let Some(suppression) = &finding.suppression {
+        // A `.gitleaksignore` line lives outside the file it silences.
+        let kind = match suppression.source {
+            crate::engine::SuppressionSource::GitleaksIgnore => "external",
+            _ => "inSource",
+        };
         result["suppressions"] = json!([{
-            "kind": "inSource",
+            "kind": kind,
             "justification": suppression.reason.clone().unwrap_or_default(),
         }]);
     }

@@ -1,6 +1,11 @@
 //! Secret detection: found on added lines only, never echoed in any output,
 //! fingerprinted by a keyed hash, suppressible with the markers users write.
 
+mod catalogue;
+mod ignores;
+mod listed;
+mod rule_test;
+
 use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{
     DEFAULT_FINGERPRINT_KEY, SecretRules, SecretsAnalyzer, SecretsOptions, looks_like_placeholder,

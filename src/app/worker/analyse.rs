@@ -61,7 +61,12 @@ impl Worker {
         let (blobs, pull) = github
             .fetch_blobs(&job.repo, &plan.expressions, (number > 0).then_some(number))
             .await?;
-        let (config, mut notes) = pipeline::config_from(FetchPlan::config(&blobs).as_deref());
+        let (mut config, mut notes) = pipeline::config_from(FetchPlan::config(&blobs).as_deref());
+        if let Some(text) = FetchPlan::gitleaks_ignore(&blobs) {
+            let (ignore, problems) = crate::engine::secrets::GitleaksIgnore::parse(&text);
+            notes.extend(problems);
+            config.gitleaks_ignore = ignore;
+        }
         if files.len() >= limit {
             notes.push(format!(
                 "GitHub lists only the first {limit} files of a change; later files were not analysed."

@@ -20,12 +20,14 @@
 
 pub mod entropy;
 pub mod files;
+pub mod ignore;
 mod mask;
 pub mod placeholder;
 mod rules;
 mod scan;
 
 pub use entropy::shannon_entropy;
+pub use ignore::{GITLEAKS_IGNORE_PATH, GitleaksAliases, GitleaksIgnore};
 pub use mask::{mask, mask_whole};
 pub use placeholder::{DropReason, looks_like_placeholder};
 pub use rules::{SecretAliases, SecretExamples, SecretRule, SecretRuleError, SecretRules};
@@ -144,6 +146,17 @@ impl SecretsAnalyzer {
     /// The rules it runs.
     pub fn rules(&self) -> &SecretRules {
         &self.rules
+    }
+
+    /// What reporters need of every rule it reports under: the provider
+    /// rules and the credential-file readers.
+    pub fn rule_docs(&self) -> Vec<crate::report::RuleDoc> {
+        self.rules
+            .rules()
+            .iter()
+            .map(crate::report::RuleDoc::from)
+            .chain(files::READERS.iter().map(|reader| (*reader).into()))
+            .collect()
     }
 
     fn keyed_hash(&self, value: &str) -> String {
@@ -339,13 +352,14 @@ impl SecretsAnalyzer {
                 confidence,
                 columns.next().unwrap_or((1, 1)),
             );
-            raw.finding.suppression = alias_suppression(hit.rule, &lines, hit.line);
+            raw.finding.suppression = alias_suppression(hit.rule, &lines, hit.line)
+                .or_else(|| ignore::trufflehog_suppression(line_of(hit.line), hit.line));
             findings.push(raw);
         }
         for hit in &from_files.hits {
             let text = line_of(hit.line);
             let value = text.get(hit.start..hit.end).unwrap_or_default();
-            findings.push(self.to_finding(
+            let mut raw = self.to_finding(
                 path,
                 text,
                 &Described::reader(hit.reader),
@@ -359,7 +373,9 @@ impl SecretsAnalyzer {
                     hit.confidence
                 },
                 columns.next().unwrap_or((1, 1)),
-            ));
+            );
+            raw.finding.suppression = ignore::trufflehog_suppression(text, hit.line);
+            findings.push(raw);
         }
         if let Some(dropped) = dropped {
             let spans: Vec<(u32, usize, usize)> = dropped_hits

@@ -69,13 +69,8 @@ fn judge(
             return Some(DropReason::NameNotACredential);
         }
     }
-    let hex = value.chars().all(|c| c.is_ascii_hexdigit());
-    if let Some(floor) = rule.entropy_hex.filter(|_| hex).or(rule.entropy) {
-        let entropy = shannon_entropy(value);
-        if entropy < floor {
-            return Some(DropReason::LowEntropy { entropy, floor });
-        }
-    }
+    // Placeholders before the entropy floor: `ghp_xxxx…` is low in entropy
+    // too, and "a run of `x`" tells the reader more than a number.
     if let Some(reason) = placeholder::common(value) {
         return Some(reason);
     }
@@ -84,6 +79,13 @@ fn judge(
         return Some(DropReason::Placeholder {
             what: "the match names an example",
         });
+    }
+    let hex = value.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(floor) = rule.entropy_hex.filter(|_| hex).or(rule.entropy) {
+        let entropy = shannon_entropy(value);
+        if entropy < floor {
+            return Some(DropReason::LowEntropy { entropy, floor });
+        }
     }
     if rule.placeholders {
         if let Some(reason) = placeholder::generic(value) {
@@ -156,7 +158,18 @@ pub(super) fn scan_lines<'r>(
                 let whole = captures.name("mask").is_some();
                 let whole_match = captures.get(0).map_or(text, |m| m.as_str());
                 let name = captures.name("name").map(|m| m.as_str());
-                if let Some(reason) = judge(rule, text, whole_match, name, kind) {
+                // A key block's value is its armour line; its body says
+                // whether it is a key or a stand-in (`<your key>`, `xxxx`, `...`).
+                let block = rule
+                    .multiline_end
+                    .as_ref()
+                    .map(|end| block_end(lines, number, end));
+                let verdict = judge(rule, text, whole_match, name, kind).or_else(|| {
+                    // The block starts with this line: the body starts where the value ends.
+                    let (_, block_text) = block.as_ref()?;
+                    placeholder_body(block_text.get(value.end()..)?)
+                });
+                if let Some(reason) = verdict {
                     if let Some(dropped) = dropped.as_deref_mut()
                         && dropped.len() < MAX_DROPPED_PER_FILE
                         && !dropped
@@ -191,10 +204,7 @@ pub(super) fn scan_lines<'r>(
                 if shown.start() < shown.end() {
                     taken.insert(shown.start(), shown.end());
                 }
-                let (end_line, value) = match &rule.multiline_end {
-                    Some(end) => block_end(lines, number, end),
-                    None => (number, text.to_owned()),
-                };
+                let (end_line, value) = block.unwrap_or_else(|| (number, text.to_owned()));
                 hits.push(Hit {
                     rule,
                     line: number,
@@ -240,6 +250,18 @@ pub(super) fn columns(lines: &[&str], spans: &[(u32, usize, usize)]) -> Vec<(u32
         }
     }
     out
+}
+
+/// Why a key block's body (what follows its armour line) is no key: a
+/// template, a filler or a run of masking characters where base64 would be.
+/// Random base64 holds none of them but with negligible probability.
+fn placeholder_body(body: &str) -> Option<DropReason> {
+    placeholder::common(body).map(|reason| match reason {
+        DropReason::Placeholder { .. } => DropReason::Placeholder {
+            what: "the key's body is a template or filler",
+        },
+        other => other,
+    })
 }
 
 /// The line that closes a block opened on `start` (1-based), and the block's text.

@@ -11,7 +11,7 @@
 
 use super::super::super::Confidence;
 use super::super::placeholder::{self, DropReason};
-use super::{CONFIG_PASSWORD, FileFindings, RAILS_MASTER_KEY, Reader, WORDPRESS, confidence_of};
+use super::{FileFindings, RAILS_MASTER_KEY, Reader, WORDPRESS, confidence_of};
 use regex::Regex;
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -225,8 +225,15 @@ fn report(
     }
 }
 
-/// Password-like pairs on one line of a configuration file.
-pub(super) fn fields(syntax: Syntax, line: &str, number: u32, out: &mut FileFindings) {
+/// Password-like pairs on one line of a configuration file, reported as
+/// `reader`'s (the generic one, or a file kind's own: Terraform variables).
+pub(super) fn fields(
+    reader: &'static Reader,
+    syntax: Syntax,
+    line: &str,
+    number: u32,
+    out: &mut FileFindings,
+) {
     let trimmed = line.trim_start();
     if trimmed.starts_with(['#', ';']) || trimmed.starts_with("//") {
         return;
@@ -243,10 +250,10 @@ pub(super) fn fields(syntax: Syntax, line: &str, number: u32, out: &mut FileFind
                 return;
             }
             if let Some(range) = value_after(line, whole.end()) {
-                report(out, &CONFIG_PASSWORD, key.as_str(), line, number, range);
+                report(out, reader, key.as_str(), line, number, range);
             }
         }
-        Syntax::Json => pairs(&JSON_PAIR, line, number, out),
+        Syntax::Json => pairs(reader, &JSON_PAIR, line, number, out),
         Syntax::Xml => {
             for captures in XML_ELEMENT.captures_iter(line) {
                 let (Some(key), Some(close), Some(value)) = (
@@ -258,30 +265,23 @@ pub(super) fn fields(syntax: Syntax, line: &str, number: u32, out: &mut FileFind
                 };
                 if key.as_str() == close.as_str() && is_credential_key(local_name(key.as_str())) {
                     let range = trim_range(line, value.range());
-                    report(out, &CONFIG_PASSWORD, key.as_str(), line, number, range);
+                    report(out, reader, key.as_str(), line, number, range);
                 }
             }
-            pairs(&XML_NAME_VALUE, line, number, out);
-            pairs(&XML_ATTRIBUTE, line, number, out);
+            pairs(reader, &XML_NAME_VALUE, line, number, out);
+            pairs(reader, &XML_ATTRIBUTE, line, number, out);
         }
     }
 }
 
 /// Reports the `key`/`v` pairs `regex` finds whose key is password-like.
-fn pairs(regex: &Regex, line: &str, number: u32, out: &mut FileFindings) {
+fn pairs(reader: &'static Reader, regex: &Regex, line: &str, number: u32, out: &mut FileFindings) {
     for captures in regex.captures_iter(line) {
         let (Some(key), Some(value)) = (captures.name("key"), captures.name("v")) else {
             continue;
         };
         if is_credential_key(local_name(key.as_str())) {
-            report(
-                out,
-                &CONFIG_PASSWORD,
-                key.as_str(),
-                line,
-                number,
-                value.range(),
-            );
+            report(out, reader, key.as_str(), line, number, value.range());
         }
     }
 }

@@ -16,7 +16,9 @@
 
 mod config;
 mod hashes;
+mod sql;
 mod stores;
+mod tools;
 
 use super::super::{Confidence, Deadline, Severity};
 use super::placeholder::DropReason;
@@ -34,16 +36,19 @@ pub struct Reader {
     pub severity: Severity,
     /// Where to revoke it, when there is one place.
     pub rotation: Option<&'static str>,
+    /// What to do about the file, beyond rotating the value.
+    pub help: &'static str,
 }
 
 macro_rules! reader {
-    ($name:ident, $id:literal, $provider:literal, $title:literal, $severity:ident, $rotation:expr) => {
+    ($name:ident, $id:literal, $provider:literal, $title:literal, $severity:ident, $rotation:expr, $help:literal) => {
         pub(super) static $name: Reader = Reader {
             id: $id,
             provider: $provider,
             title: $title,
             severity: Severity::$severity,
             rotation: $rotation,
+            help: $help,
         };
     };
 }
@@ -54,7 +59,8 @@ reader!(
     "AWS",
     "AWS secret in a shared credentials file",
     Critical,
-    Some("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html")
+    Some("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"),
+    "Deactivate the access key in IAM and create a new one; keep `~/.aws/credentials` out of the repository (use roles, SSO or `aws configure` on each machine)."
 );
 reader!(
     DOCKER_AUTH,
@@ -62,7 +68,8 @@ reader!(
     "Docker",
     "Docker registry credentials (base64 user:password) in a Docker config",
     High,
-    Some("https://docs.docker.com/reference/cli/docker/login/")
+    Some("https://docs.docker.com/reference/cli/docker/login/"),
+    "Change the registry password or revoke the access token, then `docker logout`; keep `~/.docker/config.json` out of the repository (CI logs in from a secret)."
 );
 reader!(
     NETRC,
@@ -70,7 +77,8 @@ reader!(
     "Generic",
     "Password in a .netrc file",
     High,
-    None
+    None,
+    "Change the password at the host the `machine` line names; keep `.netrc` out of the repository."
 );
 reader!(
     PGPASS,
@@ -78,7 +86,8 @@ reader!(
     "PostgreSQL",
     "PostgreSQL password in a .pgpass file",
     High,
-    Some("https://www.postgresql.org/docs/current/sql-alterrole.html")
+    Some("https://www.postgresql.org/docs/current/sql-alterrole.html"),
+    "Change the role's password (`ALTER ROLE … PASSWORD`); keep `.pgpass` out of the repository."
 );
 reader!(
     GIT_CREDENTIALS,
@@ -86,7 +95,8 @@ reader!(
     "Generic",
     "Token or password in a git credential store (.git-credentials)",
     High,
-    None
+    None,
+    "Revoke the token or change the password at the git host; keep `.git-credentials` out of the repository (use a credential helper)."
 );
 reader!(
     PASSWORD_HASH,
@@ -94,7 +104,8 @@ reader!(
     "Generic",
     "Password hash in an htpasswd or shadow-style file (crackable offline)",
     Medium,
-    None
+    None,
+    "Change the passwords of the listed accounts: a published hash is cracked offline. Keep password files and user dumps out of the repository."
 );
 reader!(
     WORDPRESS,
@@ -102,7 +113,8 @@ reader!(
     "WordPress",
     "WordPress database password or authentication key/salt in a PHP config",
     High,
-    Some("https://developer.wordpress.org/advanced-administration/wordpress/wp-config/")
+    Some("https://developer.wordpress.org/advanced-administration/wordpress/wp-config/"),
+    "Change the database password and generate new keys and salts (https://api.wordpress.org/secret-key/1.1/salt/); commit `wp-config-sample.php` only."
 );
 reader!(
     RAILS_MASTER_KEY,
@@ -110,7 +122,8 @@ reader!(
     "Ruby on Rails",
     "Rails master key (decrypts config/credentials.yml.enc)",
     Critical,
-    Some("https://guides.rubyonrails.org/security.html#custom-credentials")
+    Some("https://guides.rubyonrails.org/security.html#custom-credentials"),
+    "Rotate the master key (`bin/rails credentials:edit` with a new key) and every credential it encrypted; `config/master.key` belongs in `.gitignore`."
 );
 reader!(
     CONFIG_PASSWORD,
@@ -118,11 +131,85 @@ reader!(
     "Generic",
     "Password or secret in a configuration file",
     Medium,
-    None
+    None,
+    "Change the password or secret, and load it from the environment or a secret store instead of the configuration file."
+);
+
+reader!(
+    NPMRC,
+    "secrets.file.npmrc-auth",
+    "npm",
+    "npm registry credential (_authToken, _auth or _password) in an .npmrc",
+    High,
+    Some("https://docs.npmjs.com/revoking-access-tokens"),
+    "Revoke the token (`npm token revoke`) or change the registry password; keep credentials in the user's ~/.npmrc or `${NPM_TOKEN}`, not in the repository's .npmrc."
+);
+reader!(
+    KUBECONFIG,
+    "secrets.file.kubeconfig-credential",
+    "Kubernetes",
+    "Kubernetes user credential (token, client key or password) in a kubeconfig",
+    Critical,
+    Some("https://kubernetes.io/docs/reference/access-authn-authz/authentication/"),
+    "Revoke the token or certificate (delete the service account's token secret, rotate the client certificate) and keep kubeconfig files out of the repository."
+);
+reader!(
+    PYPIRC,
+    "secrets.file.pypirc-password",
+    "PyPI",
+    "Package index password or upload token in a .pypirc",
+    High,
+    Some("https://pypi.org/help/#apitoken"),
+    "Revoke the token on the package index and create a scoped one; keep .pypirc out of the repository (CI uses trusted publishing or a secret)."
+);
+reader!(
+    S3CFG,
+    "secrets.file.s3cfg-secret",
+    "AWS",
+    "S3 secret key or passphrase in an s3cmd configuration (.s3cfg)",
+    Critical,
+    Some("https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"),
+    "Deactivate the access key and create a new one; keep .s3cfg out of the repository."
+);
+reader!(
+    TFVARS,
+    "secrets.file.tfvars-secret",
+    "Generic",
+    "Secret assigned in a Terraform variables file (.tfvars)",
+    High,
+    None,
+    "Change the secret, mark the variable `sensitive = true`, and pass it as `TF_VAR_…` from a secret store instead of a committed .tfvars file."
+);
+reader!(
+    DBEAVER,
+    "secrets.file.dbeaver-credentials",
+    "DBeaver",
+    "Database password saved in a DBeaver connection configuration",
+    High,
+    None,
+    "Change the database password; keep .dbeaver/data-sources.json and credentials-config.json out of the repository (DBeaver's credential store is encrypted with a key every copy of DBeaver knows)."
+);
+reader!(
+    SQL_PASSWORD_HASH,
+    "secrets.file.sql-password-hash",
+    "Generic",
+    "Database password hash (MySQL or PostgreSQL) in an SQL dump",
+    Medium,
+    None,
+    "Change the passwords of the dumped accounts: a published hash is cracked offline, and a MySQL native hash logs in as is. Keep dumps with `mysql.user`/`pg_authid` data out of the repository."
+);
+reader!(
+    SQL_PASSWORD,
+    "secrets.file.sql-password",
+    "Generic",
+    "Database password set in clear by CREATE/ALTER USER in an SQL script",
+    High,
+    None,
+    "Change the account's password and set it from the deployment (a variable such as psql's `:'password'`) rather than in the committed script."
 );
 
 /// Every reader, for catalogues.
-pub static READERS: [&Reader; 9] = [
+pub static READERS: [&Reader; 17] = [
     &AWS_CREDENTIALS,
     &DOCKER_AUTH,
     &NETRC,
@@ -132,7 +219,39 @@ pub static READERS: [&Reader; 9] = [
     &WORDPRESS,
     &RAILS_MASTER_KEY,
     &CONFIG_PASSWORD,
+    &NPMRC,
+    &KUBECONFIG,
+    &PYPIRC,
+    &S3CFG,
+    &TFVARS,
+    &DBEAVER,
+    &SQL_PASSWORD_HASH,
+    &SQL_PASSWORD,
 ];
+
+impl From<&Reader> for crate::report::RuleDoc {
+    /// A reader is listed, suppressed and disabled like any rule: this is
+    /// its entry in `hunkscan rules list` and the SARIF rule catalogue.
+    fn from(reader: &Reader) -> Self {
+        crate::report::RuleDoc {
+            id: reader.id.to_owned(),
+            summary: format!("{} committed in the change", reader.title),
+            help: Some(format!(
+                "{} Removing the line does not remove it from git history.",
+                reader.help
+            )),
+            severity: reader.severity,
+            // A finding's own confidence follows how random its value is.
+            confidence: Confidence::Medium,
+            cwe: Some("CWE-798".into()),
+            references: reader
+                .rotation
+                .iter()
+                .map(|url| (*url).to_owned())
+                .collect(),
+        }
+    }
+}
 
 /// A value a reader found.
 #[derive(Debug)]
@@ -210,6 +329,13 @@ enum Format {
     PasswordHashes,
     PhpDefines,
     RailsMasterKey,
+    Npmrc,
+    Kubeconfig,
+    Pypirc,
+    S3cfg,
+    Tfvars(config::Syntax),
+    Dbeaver,
+    Sql,
     Config(config::Syntax),
 }
 
@@ -230,8 +356,27 @@ fn formats(path: &str, lines: &[&str]) -> Vec<Format> {
         }
         ".dockercfg" => found.push(Format::DockerConfig),
         "master.key" => found.push(Format::RailsMasterKey),
+        ".npmrc" | "npmrc" => found.push(Format::Npmrc),
+        ".pypirc" | "pypirc" => found.push(Format::Pypirc),
+        ".s3cfg" | "s3cfg" => found.push(Format::S3cfg),
         _ => {}
     }
+    let kube_name = name == "kubeconfig"
+        || name.ends_with(".kubeconfig")
+        || (name == "config" && lower.contains(".kube/"));
+    let kube_candidate = matches!(extension, "" | "yml" | "yaml" | "conf" | "config");
+    if kube_name || (kube_candidate && tools::looks_like_kubeconfig(head())) {
+        found.push(Format::Kubeconfig);
+    }
+    if extension == "tfvars" {
+        found.push(Format::Tfvars(config::Syntax::KeyValue));
+    } else if name.ends_with(".tfvars.json") {
+        found.push(Format::Tfvars(config::Syntax::Json));
+    }
+    if extension == "json" && name.starts_with("data-sources") && lower.contains(".dbeaver/") {
+        found.push(Format::Dbeaver);
+    }
+
     if extension == "key" && lower.contains("config/credentials/") {
         found.push(Format::RailsMasterKey);
     }
@@ -265,6 +410,9 @@ fn formats(path: &str, lines: &[&str]) -> Vec<Format> {
             found.push(Format::PasswordHashes);
         }
     }
+    if matches!(extension, "sql" | "dump" | "psql" | "mysql") {
+        found.push(Format::Sql);
+    }
     if let Some(syntax) = config::syntax_of(name, extension) {
         found.push(Format::Config(syntax));
     }
@@ -290,6 +438,13 @@ fn reader_of(format: Format) -> &'static Reader {
         Format::PasswordHashes => &PASSWORD_HASH,
         Format::PhpDefines => &WORDPRESS,
         Format::RailsMasterKey => &RAILS_MASTER_KEY,
+        Format::Npmrc => &NPMRC,
+        Format::Kubeconfig => &KUBECONFIG,
+        Format::Pypirc => &PYPIRC,
+        Format::S3cfg => &S3CFG,
+        Format::Tfvars(_) => &TFVARS,
+        Format::Dbeaver => &DBEAVER,
+        Format::Sql => &SQL_PASSWORD_HASH,
         Format::Config(_) => &CONFIG_PASSWORD,
     }
 }
@@ -324,7 +479,16 @@ pub(super) fn read(
                 Format::PasswordHashes => hashes::hash_line(line, number, out),
                 Format::PhpDefines => config::php_define(line, number, out),
                 Format::RailsMasterKey => config::rails_master_key(line, number, out),
-                Format::Config(syntax) => config::fields(syntax, line, number, out),
+                Format::Npmrc => tools::npmrc(line, number, out),
+                Format::Kubeconfig => tools::kubeconfig(line, number, out),
+                Format::Pypirc => tools::pypirc(line, number, out),
+                Format::S3cfg => tools::s3cfg(line, number, out),
+                Format::Tfvars(syntax) => config::fields(&TFVARS, syntax, line, number, out),
+                Format::Dbeaver => tools::dbeaver(line, number, out),
+                Format::Sql => sql::sql_line(line, number, out),
+                Format::Config(syntax) => {
+                    config::fields(&CONFIG_PASSWORD, syntax, line, number, out)
+                }
             }
         }
     }

@@ -29,7 +29,7 @@ static CREDENTIAL_URL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Reports `range` of `line` unless the value is a placeholder.
-fn report(
+pub(super) fn report(
     out: &mut FileFindings,
     reader: &'static Reader,
     line: &str,
