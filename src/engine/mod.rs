@@ -164,6 +164,10 @@ pub struct FileOutcome {
     /// Candidates a detector matched on an added line and turned down
     /// (placeholders, documentation samples), with the reason.
     pub dropped: Vec<secrets::Dropped>,
+    /// The file's IaC subjects on both sides, for the change-set step
+    /// ([`Analyzer::across_files`]): a resource moved to another file of
+    /// the change is neither deleted nor new.
+    pub iac_subjects: Option<iac::moved::FileSubjects>,
     /// The file's time budget, shared by all its analyzers: each loop that
     /// grows with the input asks [`Deadline::expired`] and stops when it
     /// passes, recording [`Deadline::skipped`] (see [`deadline`]).
@@ -192,6 +196,10 @@ pub trait Analyzer: Send + Sync {
     fn secret_finder(&self) -> Option<&dyn redact::SecretFinder> {
         None
     }
+    /// Once every file of the change is analysed, and before the engine
+    /// keeps what the change did: reconciles what one file's analysis
+    /// cannot see alone (a resource moved from one file to another).
+    fn across_files(&self, _files: &mut [(&ChangedFile, &mut FileOutcome)]) {}
 }
 
 /// The result of scanning a change set.
@@ -305,19 +313,51 @@ impl Engine {
         changes: &ChangeSet,
         enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
     ) -> (ScanReport, Vec<secrets::Dropped>) {
-        let scan_one = |file: &ChangedFile| {
-            let mut part = (ScanReport::default(), Vec::new());
-            self.scan_file(file, enabled, &mut part);
+        use rayon::prelude::*;
+        type Part = (ScanReport, Vec<secrets::Dropped>);
+        let analyse = |file: &ChangedFile| {
+            let mut part: Part = (ScanReport::default(), Vec::new());
+            let outcome = self.scan_file(file, enabled, &mut part.0);
+            (part, outcome)
+        };
+        let pool = self.thread_pool(changes.files.len());
+        let mut analysed: Vec<(Part, Option<FileOutcome>)> = match &pool {
+            Some(pool) => pool.install(|| changes.files.par_iter().map(analyse).collect()),
+            None => changes.files.iter().map(analyse).collect(),
+        };
+        // The change-set step, between every file's analysis and keeping
+        // what the change did.
+        let mut outcomes: Vec<(&ChangedFile, &mut FileOutcome)> = changes
+            .files
+            .iter()
+            .zip(analysed.iter_mut())
+            .filter_map(|(file, (_, outcome))| outcome.as_mut().map(|o| (file, o)))
+            .collect();
+        for analyzer in self.analyzers.iter().filter(|a| enabled(a.kind())) {
+            analyzer.across_files(&mut outcomes);
+        }
+        drop(outcomes);
+        let keep = |(file, (mut part, outcome)): (&ChangedFile, (Part, Option<FileOutcome>))| {
+            if let Some(outcome) = outcome {
+                let head = match &file.head {
+                    Content::Text(text) if file.diff.status != FileStatus::Removed => text.as_str(),
+                    _ => "",
+                };
+                self.collect(file, head, outcome, &mut part.0, &mut part.1);
+            }
             part
         };
-        let parts: Vec<(ScanReport, Vec<secrets::Dropped>)> =
-            match self.thread_pool(changes.files.len()) {
-                Some(pool) => {
-                    use rayon::prelude::*;
-                    pool.install(|| changes.files.par_iter().map(scan_one).collect())
-                }
-                None => changes.files.iter().map(scan_one).collect(),
-            };
+        let parts: Vec<Part> = match &pool {
+            Some(pool) => pool.install(|| {
+                changes
+                    .files
+                    .par_iter()
+                    .zip(analysed.into_par_iter())
+                    .map(keep)
+                    .collect()
+            }),
+            None => changes.files.iter().zip(analysed).map(keep).collect(),
+        };
         let mut report = ScanReport::default();
         let mut dropped = Vec::new();
         for (mut part, mut part_dropped) in parts {
@@ -361,12 +401,14 @@ impl Engine {
             .any(|a| a.handles(path) && a.needs_base(path))
     }
 
+    /// Analyses one file; the outcome is what the engine keeps of it once
+    /// the change-set step has run (`None`: nothing to keep).
     fn scan_file(
         &self,
         file: &ChangedFile,
         enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
-        (report, dropped): &mut (ScanReport, Vec<secrets::Dropped>),
-    ) {
+        report: &mut ScanReport,
+    ) -> Option<FileOutcome> {
         let path = &file.diff.path;
         let interested: Vec<&dyn Analyzer> = self
             .analyzers
@@ -385,41 +427,46 @@ impl Engine {
         if file.diff.status == FileStatus::Removed {
             if comparing.is_empty() || file.diff.binary {
                 // Nothing was added: nothing this change can be blamed for.
-                return;
+                return None;
             }
             report.files_analyzed += 1;
             let mut outcome = self.outcome();
             for analyzer in comparing {
                 analyze_guarded(analyzer, file, "", &mut outcome);
             }
-            return self.collect(file, "", outcome, report, dropped);
+            return Some(outcome);
         }
         let head = match (&file.head, file.diff.binary) {
             (Content::Text(text), false) => text,
             (Content::Unreadable(reason), _) => {
-                return report.skipped.push(skip(path, reason.clone()));
+                report.skipped.push(skip(path, reason.clone()));
+                return None;
             }
             (Content::TooLarge(bytes), _) => {
                 let reason = format!("file is {bytes} bytes, over the {MAX_FILE_BYTES}-byte limit");
-                return report.skipped.push(skip(path, reason));
+                report.skipped.push(skip(path, reason));
+                return None;
             }
             (Content::Binary, _) | (_, true) => {
-                return report.skipped.push(skip(path, "binary file".into()));
+                report.skipped.push(skip(path, "binary file".into()));
+                return None;
             }
             (Content::Absent, _) => {
-                return report
+                report
                     .skipped
                     .push(skip(path, "head content is missing".into()));
+                return None;
             }
         };
         if deletes_only && (file.diff.lines.deleted.is_empty() || comparing.is_empty()) {
             // Renames, mode changes and pure deletions add no line to blame.
-            return;
+            return None;
         }
         if interested.is_empty() {
-            return report
+            report
                 .skipped
                 .push(skip(path, "no analyzer reads this kind of file".into()));
+            return None;
         }
         report.files_analyzed += 1;
         let mut outcome = self.outcome();
@@ -427,7 +474,7 @@ impl Engine {
         for analyzer in run {
             analyze_guarded(analyzer, file, head, &mut outcome);
         }
-        self.collect(file, head, outcome, report, dropped);
+        Some(outcome)
     }
 
     /// An empty outcome for one file, its deadline starting now.
@@ -636,6 +683,9 @@ fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out:
             out.compared.append(&mut own.compared);
             out.skipped.append(&mut own.skipped);
             out.dropped.append(&mut own.dropped);
+            if own.iac_subjects.is_some() {
+                out.iac_subjects = own.iac_subjects.take();
+            }
         }
         Err(panic) => {
             let message = panic

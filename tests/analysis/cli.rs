@@ -599,7 +599,8 @@ fn iac_change_kinds_show_in_text_json_and_sarif() {
     .expect("json");
     assert_eq!(json["version"], 1);
     assert_eq!(json["summary"]["fixed"], 4);
-    assert_eq!(json["summary"]["regressions"], 9);
+    // `run-as-non-root-unset` is opt-in: the removal is `run-as-non-root-removed` alone.
+    assert_eq!(json["summary"]["regressions"], 8);
     let findings = json["findings"].as_array().expect("findings");
     let active = findings
         .iter()

@@ -131,20 +131,6 @@ fn fixture_pull_request_reports_exactly_what_the_change_did() {
         ),
         (
             "deploy/k8s/app.yaml",
-            "kubernetes.run-as-non-root-unset",
-            "new",
-            16,
-            false,
-        ),
-        (
-            "deploy/k8s/app.yaml",
-            "kubernetes.run-as-non-root-unset",
-            "regression",
-            22,
-            false,
-        ),
-        (
-            "deploy/k8s/app.yaml",
             "kubernetes.sensitive-host-path",
             "new",
             57,
@@ -155,13 +141,6 @@ fn fixture_pull_request_reports_exactly_what_the_change_did() {
             "kubernetes.rbac-wildcard",
             "new",
             67,
-            false,
-        ),
-        (
-            "infra/modules/network/main.tf",
-            "terraform.aws-security-group-open-admin-ports",
-            "new",
-            43,
             false,
         ),
         (

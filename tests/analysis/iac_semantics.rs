@@ -10,7 +10,7 @@
 use hunkscan::config::repo::RepoConfig;
 use hunkscan::engine::iac::IacAnalyzer;
 use hunkscan::engine::iac::policy::Policies;
-use hunkscan::engine::{ChangeKind, ChangeSet, Content, Engine, Finding, ScanReport};
+use hunkscan::engine::{ChangeKind, ChangeSet, Content, Engine, Finding, ScanReport, Severity};
 use hunkscan::local::changed_file;
 use hunkscan::pipeline::{Options, Pipeline};
 use std::sync::LazyLock;
@@ -186,13 +186,15 @@ fn absent_attributes_and_empty_blocks_take_the_provider_default() {
         kinds(&report, "terraform.gcp-sql-public-ip"),
         vec![ChangeKind::Regression]
     );
-    // Kubernetes: `allowPrivilegeEscalation` defaults to true.
+    // Kubernetes: `allowPrivilegeEscalation` defaults to true; deleting
+    // `false` is one regression (the default policy's finding is replaced).
     let bare = DEPLOYMENT.replace("          allowPrivilegeEscalation: false\n", "");
     let report = change("web.yaml", Some(DEPLOYMENT), Some(&bare));
     assert_eq!(
-        kinds(&report, "kubernetes.privilege-escalation-not-disabled"),
+        kinds(&report, "kubernetes.allow-privilege-escalation-removed"),
         vec![ChangeKind::Regression]
     );
+    assert!(of_rule(&report, "kubernetes.privilege-escalation-not-disabled").is_empty());
     let none = bare.replace("        runAsNonRoot: true\n        runAsUser: 10001\n", "");
     let report = change("web.yaml", None, Some(&none));
     assert_eq!(
@@ -564,5 +566,254 @@ fn hostile_files_stay_bounded_with_a_visible_reason() {
     assert_eq!(
         of_rule(&report, "terraform.aws-rds-publicly-accessible").len(),
         1
+    );
+}
+
+/// Scans several files changed together: (path, base, head).
+fn change_set(files: &[(&str, Option<&str>, Option<&str>)]) -> ScanReport {
+    let content =
+        |text: Option<&str>| text.map_or(Content::Absent, |t| Content::Text(t.to_owned()));
+    let files = files
+        .iter()
+        .map(|(path, base, head)| {
+            changed_file(path, content(*base), content(*head)).expect("diffable")
+        })
+        .collect();
+    ENGINE.scan(&ChangeSet { files })
+}
+
+const UNENCRYPTED_VOLUME: &str = "resource \"aws_ebs_volume\" \"scratch\" {\n  availability_zone = \"eu-west-1a\"\n  size              = 10\n}\n";
+
+#[test]
+fn a_resource_moved_to_another_file_of_the_change_is_neither_deleted_nor_new() {
+    let base = format!("{BUCKET}{ACCESS_BLOCK}{UNENCRYPTED_VOLUME}");
+    let moved = format!("{ACCESS_BLOCK}{UNENCRYPTED_VOLUME}");
+    // Alone, each half of the move looks like a deletion and an addition.
+    let deleted = change("infra/main.tf", Some(&base), Some(BUCKET));
+    assert_eq!(
+        kinds(&deleted, "terraform.aws-s3-public-access-block-removed"),
+        vec![ChangeKind::Regression]
+    );
+    assert_eq!(
+        kinds(&deleted, "terraform.aws-ebs-unencrypted"),
+        vec![ChangeKind::Fixed]
+    );
+    // Together: the block still protects the bucket, and the unencrypted
+    // volume is the base's problem wherever it now lives.
+    let report = change_set(&[
+        ("infra/main.tf", Some(&base), Some(BUCKET)),
+        ("infra/s3.tf", None, Some(&moved)),
+    ]);
+    assert!(report.findings.is_empty(), "{:?}", found(&report));
+    // The same when the old file is deleted outright.
+    let report = change_set(&[
+        ("infra/main.tf", Some(&base), None),
+        ("infra/storage.tf", None, Some(&base)),
+    ]);
+    assert!(report.findings.is_empty(), "{:?}", found(&report));
+    // An equivalent protective resource under another name counts too.
+    let renamed = moved.replace("\"data\" {\n  bucket  ", "\"data_block\" {\n  bucket  ");
+    assert!(renamed.contains("data_block"));
+    let report = change_set(&[
+        ("infra/main.tf", Some(&base), Some(BUCKET)),
+        ("infra/s3.tf", None, Some(&renamed)),
+    ]);
+    assert!(
+        of_rule(&report, "terraform.aws-s3-public-access-block-removed").is_empty(),
+        "{:?}",
+        found(&report)
+    );
+    // Another directory is another Terraform module: another resource.
+    let report = change_set(&[
+        ("infra/main.tf", Some(&base), Some(BUCKET)),
+        ("modules/s3/s3.tf", None, Some(&moved)),
+    ]);
+    assert_eq!(
+        kinds(&report, "terraform.aws-s3-public-access-block-removed"),
+        vec![ChangeKind::Regression]
+    );
+    assert_eq!(
+        kinds(&report, "terraform.aws-ebs-unencrypted"),
+        vec![ChangeKind::Fixed, ChangeKind::New]
+    );
+    // What the move made worse is still reported: a block moved with a
+    // flag switched off no longer protects.
+    let weakened = moved.replace(
+        "block_public_acls       = true",
+        "block_public_acls       = false",
+    );
+    let report = change_set(&[
+        ("infra/main.tf", Some(&base), Some(BUCKET)),
+        ("infra/s3.tf", None, Some(&weakened)),
+    ]);
+    assert_eq!(
+        kinds(&report, "terraform.aws-s3-public-access-block-disabled"),
+        vec![ChangeKind::New]
+    );
+}
+
+#[test]
+fn a_manifest_moved_between_files_keeps_its_old_problems_out_of_the_review() {
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  mode: fast\n";
+    let privileged = pod("    runAsUser: 1000\n", &["      privileged: true\n"]);
+    let both = format!("{config}---\n{privileged}");
+    let report = change_set(&[
+        ("k8s/all.yaml", Some(&both), Some(config)),
+        ("k8s/pod.yaml", None, Some(&privileged)),
+    ]);
+    assert!(report.findings.is_empty(), "{:?}", found(&report));
+    // A problem the move added is new.
+    let worse = privileged.replace("runAsUser: 1000", "runAsUser: 0");
+    let report = change_set(&[
+        ("k8s/all.yaml", Some(&both), Some(config)),
+        ("k8s/pod.yaml", None, Some(&worse)),
+    ]);
+    assert_eq!(
+        kinds(&report, "kubernetes.run-as-root"),
+        vec![ChangeKind::New]
+    );
+    assert!(of_rule(&report, "kubernetes.privileged-container").is_empty());
+}
+
+#[test]
+fn one_problem_seen_by_two_policies_is_reported_once() {
+    // Every protocol from anywhere opens SSH too: one finding, the one
+    // that says what the rule really opens.
+    const ALL: &str = "terraform.aws-security-group-open-all-ports";
+    const ADMIN: &str = "terraform.aws-security-group-open-admin-ports";
+    let report = change("sg.tf", None, Some(&ingress("0", "-1", "0.0.0.0/0")));
+    assert_eq!(
+        found(&report)
+            .into_iter()
+            .map(|(rule, kind, _)| (rule, kind))
+            .collect::<Vec<_>>(),
+        vec![(ALL.to_owned(), "new")]
+    );
+    assert_eq!(of_rule(&report, ALL)[0].severity, Severity::Critical);
+    // Two ingress blocks are two problems; SSH alone is the admin finding.
+    let two = ingress("0", "-1", "0.0.0.0/0").replace(
+        "  ingress {",
+        "  ingress {\n    from_port   = 22\n    to_port     = 22\n    protocol    = \"tcp\"\n    cidr_blocks = [\"0.0.0.0/0\"]\n  }\n  ingress {",
+    );
+    let report = change("sg.tf", None, Some(&two));
+    assert_eq!(
+        (of_rule(&report, ALL).len(), of_rule(&report, ADMIN).len()),
+        (1, 1),
+        "{:?}",
+        found(&report)
+    );
+    // A wildcard verb on Secrets is a wildcard grant.
+    let role = |verbs: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: reader\n  namespace: shop\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [{verbs}]\n"
+        )
+    };
+    let report = change("role.yaml", None, Some(&role("\"*\"")));
+    assert_eq!(
+        kinds(&report, "kubernetes.rbac-wildcard"),
+        vec![ChangeKind::New]
+    );
+    assert!(of_rule(&report, "kubernetes.rbac-secrets-read").is_empty());
+    let report = change("role.yaml", None, Some(&role("get, list")));
+    assert_eq!(
+        kinds(&report, "kubernetes.rbac-secrets-read"),
+        vec![ChangeKind::New]
+    );
+    // Removing `runAsNonRoot` is one regression, not also an unset default
+    // (the opt-in default policies are on in this engine).
+    let hardened = pod("", &["      runAsNonRoot: true\n"]);
+    let removed = pod("", &[""]);
+    let report = change("pod.yaml", Some(&hardened), Some(&removed));
+    assert_eq!(
+        kinds(&report, "kubernetes.run-as-non-root-removed"),
+        vec![ChangeKind::Regression]
+    );
+    assert!(
+        of_rule(&report, "kubernetes.run-as-non-root-unset").is_empty(),
+        "{:?}",
+        found(&report)
+    );
+    // On a new pod the default policy still speaks, when it is on.
+    let report = change("pod.yaml", None, Some(&removed));
+    assert_eq!(
+        kinds(&report, "kubernetes.run-as-non-root-unset"),
+        vec![ChangeKind::New]
+    );
+}
+
+const PLAIN_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: api
+        image: ghcr.io/acme/api:1.8.2
+        ports:
+        - containerPort: 8080
+        resources:
+          requests: {cpu: 100m, memory: 128Mi}
+          limits: {cpu: 500m, memory: 256Mi}
+";
+
+#[test]
+fn a_typical_deployment_without_security_context_is_quiet_by_default() {
+    let pipeline = Pipeline::load(&Options::default()).expect("rules load");
+    let outcome = pipeline.run(
+        changes("deploy/api.yaml", None, Some(PLAIN_DEPLOYMENT)),
+        &RepoConfig::default(),
+    );
+    assert!(
+        outcome.report.findings.is_empty(),
+        "{:?}",
+        found(&outcome.report)
+    );
+    let (config, problems) = RepoConfig::parse(
+        "rules:\n  enable:\n    - kubernetes.privilege-escalation-not-disabled\n    - kubernetes.run-as-non-root-unset\n",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let outcome = pipeline.run(
+        changes("deploy/api.yaml", None, Some(PLAIN_DEPLOYMENT)),
+        &config,
+    );
+    let mut rules: Vec<String> = found(&outcome.report)
+        .into_iter()
+        .map(|(rule, _, _)| rule)
+        .collect();
+    rules.sort();
+    assert_eq!(
+        rules,
+        vec![
+            "kubernetes.privilege-escalation-not-disabled".to_owned(),
+            "kubernetes.run-as-non-root-unset".to_owned()
+        ]
+    );
+    // Deleting an explicit `allowPrivilegeEscalation: false` is a
+    // regression whatever the configuration.
+    let hardened = PLAIN_DEPLOYMENT.replace(
+        "        resources:",
+        "        securityContext:\n          allowPrivilegeEscalation: false\n        resources:",
+    );
+    let outcome = pipeline.run(
+        changes("deploy/api.yaml", Some(&hardened), Some(PLAIN_DEPLOYMENT)),
+        &RepoConfig::default(),
+    );
+    assert_eq!(
+        found(&outcome.report)
+            .into_iter()
+            .map(|(rule, kind, _)| (rule, kind))
+            .collect::<Vec<_>>(),
+        vec![(
+            "kubernetes.allow-privilege-escalation-removed".to_owned(),
+            "regression"
+        )]
     );
 }

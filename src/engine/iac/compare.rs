@@ -2,10 +2,12 @@
 //! versions, matched, and each leftover classified as new, regression or
 //! fixed (see the module documentation of `iac`).
 
-use super::model::{Model, Node, Span, Subject, Translated, Translator, deepest, lookup};
-use super::policy::{IacKind, Policies, Policy, Report};
+use super::hits::{Hit, evaluate};
+use super::model::{Model, Span, Subject, Translated, Translator, deepest, lookup};
+use super::policy::{IacKind, Policy, Report};
+use super::sink::Sink;
 use super::snippet::Rows;
-use super::{IacAnalyzer, model, suppress};
+use super::{IacAnalyzer, model};
 use crate::engine::{ChangeKind, ComparedFinding, Deadline};
 use std::collections::{HashMap, HashSet};
 
@@ -14,200 +16,12 @@ use std::collections::{HashMap, HashSet};
 /// but a worker must not spend seconds on one generated file.
 pub const MAX_COMPARED_HITS: usize = 20_000;
 
-/// One policy matching one subject.
-pub(super) struct Hit<'m> {
-    pub(super) policy: usize,
-    pub(super) subject: &'m Subject,
-    /// Concrete paths and nodes of every test that held; the last is primary.
-    pub(super) evidence: Vec<(String, Option<&'m Node>)>,
-}
-
-impl Hit<'_> {
-    pub(super) fn primary(&self) -> (&str, Option<&Node>) {
-        self.evidence
-            .last()
-            .map_or(("", Some(&self.subject.node)), |(p, n)| (p.as_str(), *n))
-    }
-
-    pub(super) fn primary_value(&self) -> String {
-        self.primary()
-            .1
-            .map_or_else(|| "(unset)".into(), Node::display)
-    }
-
-    /// Where the finding points.
-    fn span(&self) -> Span {
-        match self.primary() {
-            (_, Some(node)) => node.span,
-            (path, None) => deepest(&self.subject.node, path).span.first_line(),
-        }
-    }
-}
-
-/// Every hit of `policies` on `model`; `None` when `deadline` passed first.
-fn evaluate<'m>(
-    policies: &[&Policy],
-    model: &'m Model,
-    removed_only: bool,
-    deadline: &Deadline,
-) -> Option<Vec<Hit<'m>>> {
-    let mut hits = Vec::new();
-    // The policies of each (target, type), found once: a file holds
-    // thousands of subjects of a few types, and the set hundreds of policies.
-    let mut by_kind: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    // A value that reaches several subjects (a split S3 resource folded into
-    // its bucket, a pod's `runAsUser` every container inherits) is one
-    // finding, on the first subject that shows it.
-    let mut shown: HashSet<(usize, [u32; 4], String)> = HashSet::new();
-    for subject in &model.subjects {
-        if deadline.expired() {
-            return None;
-        }
-        let applicable = by_kind
-            .entry((subject.target, subject.kind.as_str()))
-            .or_insert_with(|| {
-                (0..policies.len())
-                    .filter(|&i| {
-                        policies[i].removed == removed_only && policies[i].applies_to(subject)
-                    })
-                    .collect()
-            });
-        for &index in applicable.iter() {
-            let policy = policies[index];
-            let mut seen = HashSet::new();
-            for found in policy.when.eval(&subject.node, "") {
-                let evidence: Vec<(String, Option<&Node>)> =
-                    found.into_iter().map(|e| (e.path, e.node)).collect();
-                let primary = evidence.last().map(|(p, _)| p.clone()).unwrap_or_default();
-                if let Some((_, Some(node))) = evidence.last()
-                    && !shown.insert((
-                        index,
-                        [
-                            node.span.start.line,
-                            node.span.start.column,
-                            node.span.end.line,
-                            node.span.end.column,
-                        ],
-                        node.display(),
-                    ))
-                {
-                    continue;
-                }
-                if seen.insert(primary) {
-                    hits.push(Hit {
-                        policy: index,
-                        subject,
-                        evidence,
-                    });
-                }
-            }
-        }
-    }
-    Some(hits)
-}
-
 /// Why a comparison did not cover the whole file.
 pub(super) enum Incomplete {
     /// Too many findings to compare; the reason.
     TooManyHits(String),
     /// The deadline passed; `partial` when findings were classified before.
     OutOfTime { partial: bool },
-}
-
-/// Finishes findings as the comparison produces them: new ones off the
-/// added lines are dropped (the engine would drop them), the others get
-/// their suppression (not fixed ones, and not when the file was removed),
-/// so every finding out of the comparison is complete when the deadline
-/// stops it.
-pub(super) struct Sink<'a> {
-    pub(super) lines: &'a crate::diff::LineSets,
-    pub(super) suppressor: Option<Suppressor<'a>>,
-    pub(super) found: Vec<ComparedFinding>,
-}
-
-impl Sink<'_> {
-    fn push(&mut self, mut item: ComparedFinding) {
-        let finding = &item.raw.finding;
-        if item.change == ChangeKind::New
-            && !self
-                .lines
-                .intersects_added(finding.start.line, finding.end.line)
-        {
-            return;
-        }
-        if item.change != ChangeKind::Fixed
-            && let Some(suppressor) = &self.suppressor
-        {
-            suppressor.apply(&mut item);
-        }
-        self.found.push(item);
-    }
-}
-
-/// What suppression needs of the head version, indexed once: a generated
-/// file can hold thousands of findings.
-pub(super) struct Suppressor<'a> {
-    markers: suppress::IacMarkers,
-    trees: Vec<&'a Node>,
-    policies: HashMap<&'a str, &'a Policy>,
-    subjects: HashMap<&'a str, &'a Subject>,
-}
-
-impl<'a> Suppressor<'a> {
-    pub(super) fn new(
-        policies: &'a Policies,
-        kind: IacKind,
-        head_text: &str,
-        head_model: &'a Model,
-    ) -> Self {
-        let syntax = match kind {
-            IacKind::Terraform => suppress::Syntax::Hcl,
-            IacKind::Kubernetes | IacKind::GithubActions => suppress::Syntax::Yaml,
-            IacKind::Dockerfile => suppress::Syntax::Dockerfile,
-        };
-        Self {
-            markers: suppress::IacMarkers::scan(head_text, syntax),
-            trees: head_model.subjects.iter().map(|s| &s.node).collect(),
-            policies: policies.of(kind).map(|p| (p.id.as_str(), p)).collect(),
-            subjects: head_model
-                .subjects
-                .iter()
-                .map(|s| (s.key.as_str(), s))
-                .collect(),
-        }
-    }
-
-    /// Sets the suppression of one head finding.
-    fn apply(&self, item: &mut ComparedFinding) {
-        let Some(policy) = self
-            .policies
-            .get(item.raw.finding.rule_id.as_str())
-            .copied()
-        else {
-            return;
-        };
-        let key = item.raw.identity.split('|').next().unwrap_or("");
-        let Some(subject) = self.subjects.get(key).copied() else {
-            return;
-        };
-        let finding = &item.raw.finding;
-        let span = Span::new(
-            finding.start.line,
-            finding.start.column,
-            finding.end.line,
-            finding.end.column,
-        );
-        item.raw.finding.suppression = self
-            .markers
-            .suppression_for(policy, span, &subject.node, &self.trees)
-            .or_else(|| {
-                suppress::annotation_suppression(
-                    policy,
-                    &subject.skips,
-                    subject.node.span.start.line,
-                )
-            });
-    }
 }
 
 /// What changed in the evidence of a regression.
@@ -312,12 +126,7 @@ impl IacAnalyzer {
                 }
                 let policy = policies[hit.policy];
                 if policy.report == Report::Any {
-                    let message = self.message(policy, hit);
-                    out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, hit.span(), &head_rows, message, path),
-                        change: ChangeKind::New,
-                        base_lines: None,
-                    });
+                    out.push(self.new_finding(policy, hit, hit.span(), &head_rows, path));
                 }
             }
             return Some(Incomplete::TooManyHits(format!(
@@ -418,44 +227,33 @@ impl IacAnalyzer {
             let policy = policies[hit.policy];
             let Some(base_subject) = base_subjects.get(hit.subject.key.as_str()) else {
                 if policy.report == Report::Any {
-                    let message = self.message(policy, hit);
-                    out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, hit.span(), &head_rows, message, path),
-                        change: ChangeKind::New,
-                        base_lines: None,
-                    });
+                    out.push(self.new_finding(policy, hit, hit.span(), &head_rows, path));
                 }
                 continue;
             };
             let translator = translators
                 .entry(hit.subject.key.as_str())
                 .or_insert_with(|| Translator::new(&hit.subject.node, &base_subject.node));
-            let (change, span, base_span) = classify(hit, base_subject, translator);
-            let change = match change {
-                Some(change) => change,
-                None if policy.report == Report::Any => {
+            let (change, span, base_span) = match classify(hit, base_subject, translator) {
+                (Some(change), span, base_span) => (change, span, base_span),
+                (None, _, _) if policy.report == Report::Any => {
                     let span = hit.span();
                     if lines.intersects_added(span.start.line, span.end.line) {
-                        let message = self.message(policy, hit);
-                        out.push(ComparedFinding {
-                            raw: self.raw(policy, hit, span, &head_rows, message, path),
-                            change: ChangeKind::New,
-                            base_lines: None,
-                        });
+                        out.push(self.new_finding(policy, hit, span, &head_rows, path));
                         continue;
                     }
                     // It newly applies to a subject the base had, but its
                     // own lines are unchanged: something else the change did
                     // made it apply (a `pull_request_target` trigger added
                     // above an existing checkout of the head; a job's
-                    // `permissions` deleted). Report it as a regression, on
-                    // the added evidence when there is one, else near the
-                    // lines the change deleted in the subject.
+                    // `permissions` deleted). A regression, on the added
+                    // evidence when there is one, else near the lines the
+                    // change deleted in the subject.
                     let added = hit.evidence.iter().rev().find_map(|(p, node)| {
                         node.filter(|n| lines.intersects_added(n.span.start.line, n.span.end.line))
                             .map(|n| (p.as_str(), n))
                     });
-                    let (change, span, base_lines) = match added {
+                    match added {
                         Some((evidence, node)) => (
                             Change::Added {
                                 path: evidence.to_owned(),
@@ -472,20 +270,9 @@ impl IacAnalyzer {
                             span,
                             Some(base_subject.node.span),
                         ),
-                    };
-                    let message = format!(
-                        "{}: {}",
-                        self.message(policy, hit),
-                        change.describe(&hit.subject.label, policy.sensitive)
-                    );
-                    out.push(ComparedFinding {
-                        raw: self.raw(policy, hit, span, &head_rows, message, path),
-                        change: ChangeKind::Regression,
-                        base_lines: base_lines.map(|s| (s.start.line, s.end.line)),
-                    });
-                    continue;
+                    }
                 }
-                None => continue,
+                (None, _, _) => continue,
             };
             let message = format!(
                 "{}: {}",
@@ -562,6 +349,25 @@ impl IacAnalyzer {
             }
         }
         None
+    }
+}
+
+impl IacAnalyzer {
+    /// A head finding on a subject or item the base did not have.
+    fn new_finding(
+        &self,
+        policy: &Policy,
+        hit: &Hit,
+        span: Span,
+        rows: &Rows,
+        path: &str,
+    ) -> ComparedFinding {
+        let message = self.message(policy, hit);
+        ComparedFinding {
+            raw: self.raw(policy, hit, span, rows, message, path),
+            change: ChangeKind::New,
+            base_lines: None,
+        }
     }
 }
 

@@ -39,18 +39,24 @@
 pub mod actions;
 mod compare;
 pub mod dockerfile;
+mod hits;
 pub mod kubernetes;
 pub mod model;
+pub mod moved;
 pub mod policy;
+mod sink;
 mod snippet;
+mod supersede;
 pub mod suppress;
 pub mod terraform;
 pub mod yaml;
 
 pub use self::compare::MAX_COMPARED_HITS;
-use self::compare::{Hit, Incomplete, Sink, Suppressor, fill};
+use self::compare::{Incomplete, fill};
+use self::hits::Hit;
 use self::model::{Model, ReadError, Span};
 use self::policy::{IacKind, Policies, Policy};
+use self::sink::{Sink, Suppressor};
 use self::snippet::{Rows, position, sensitive_values, snippet};
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Content, Deadline, FileOutcome, Finding,
@@ -254,6 +260,10 @@ impl Analyzer for IacAnalyzer {
         detect(path).is_some()
     }
 
+    fn across_files(&self, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
+        moved::reconcile(&self.policies, files);
+    }
+
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
         let path = &file.diff.path;
         let Some(kind) = detect(path) else {
@@ -302,9 +312,16 @@ impl Analyzer for IacAnalyzer {
                 None
             }
         };
+        // Whether the base's subjects are known (none, when it is absent or
+        // holds no manifest): what the change-set step may trust.
+        let mut base_known = matches!(file.base, Content::Absent);
         let base_model = match base_text.map(|text| parse(kind, base_path, text, deadline)) {
             Some(Parsed::Model(model)) => Some(model),
-            Some(Parsed::NotIac) | None => None,
+            Some(Parsed::NotIac) => {
+                base_known = true;
+                None
+            }
+            None => None,
             Some(Parsed::OutOfTime) => return out.skipped.push(out_of_time(false)),
             Some(Parsed::Unreadable(reason)) => {
                 let what = if removed {
@@ -325,6 +342,16 @@ impl Analyzer for IacAnalyzer {
         if let Some(reason) = &head_model.partial {
             out.skipped.push(skip(reason.clone(), true));
         }
+        let empty = Model::default();
+        let known_base = base_model.as_ref().or(base_known.then_some(&empty));
+        out.iac_subjects = moved::FileSubjects::new(
+            &self.policies,
+            kind,
+            path,
+            known_base,
+            &head_model,
+            deadline,
+        );
         let mut sink = Sink {
             lines: &file.diff.lines,
             // A removed file has no head to hold a marker.
@@ -342,7 +369,8 @@ impl Analyzer for IacAnalyzer {
             deadline,
             &mut sink,
         );
-        let found = sink.found;
+        let mut found = sink.found;
+        supersede::drop_superseded(&self.policies, &mut found);
         match incomplete {
             None => {}
             Some(Incomplete::TooManyHits(reason)) => out.skipped.push(skip(reason, true)),
@@ -408,10 +436,11 @@ mod tests {
     fn a_deadline_passing_while_findings_are_classified_keeps_those_classified() {
         let head = forty_public_databases();
         assert_eq!(public_databases(&analyze(&head, Deadline::none())), 40);
-        // The model is built (40 questions), evaluated (40), each of the 80
-        // hits (public and unencrypted) translated (80), the hits matched
-        // (4 passes); then half the hits are classified.
-        let stopped = analyze(&head, Deadline::after_questions(40 + 40 + 80 + 4 + 40));
+        // The model is built (40 questions), read for the change-set step
+        // (40), evaluated (40), each of the 80 hits (public and
+        // unencrypted) translated (80), the hits matched (4 passes); then
+        // half the hits are classified.
+        let stopped = analyze(&head, Deadline::after_questions(40 + 40 + 40 + 80 + 4 + 40));
         let found = public_databases(&stopped);
         assert!(found > 0 && found < 40, "{found} findings");
         assert_eq!(stopped.skipped.len(), 1, "{:?}", stopped.skipped);

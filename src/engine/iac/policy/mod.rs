@@ -158,6 +158,8 @@ struct PolicyFile {
     sensitive: bool,
     #[serde(default)]
     opt_in: bool,
+    #[serde(default)]
+    supersedes: Vec<String>,
     when: ConditionSpec,
     #[serde(default)]
     examples: Examples,
@@ -210,6 +212,11 @@ pub struct Policy {
     /// `.github/hunkscan.yml`): for checks that fire on most ordinary files
     /// and are worth it only to teams that asked for them.
     pub opt_in: bool,
+    /// Policies of the same format whose finding on the same subject and
+    /// list item this one's finding replaces: the same problem seen more
+    /// narrowly (`*` verbs on Secrets are a wildcard grant) or more weakly
+    /// (an unset default that the change removed).
+    pub supersedes: Vec<String>,
     /// The condition.
     pub when: Condition,
     /// Its examples.
@@ -301,6 +308,7 @@ fn compile(source: &RuleSource) -> Result<Policy, PolicyError> {
         removed: file.removed,
         sensitive: file.sensitive,
         opt_in: file.opt_in,
+        supersedes: file.supersedes,
         when,
         examples: file.examples,
         origin: source.origin.clone(),
@@ -347,6 +355,23 @@ impl Policies {
             }
         }
         policies.sort_by(|a, b| a.id.cmp(&b.id));
+        for policy in &policies {
+            for id in &policy.supersedes {
+                let known = policies
+                    .iter()
+                    .any(|p| &p.id == id && p.kind == policy.kind);
+                if !known || id == &policy.id {
+                    return Err(PolicyError::Format {
+                        origin: policy.origin.clone(),
+                        message: format!(
+                            "rule `{}`: supersedes `{id}`, which is no other {} policy",
+                            policy.id,
+                            policy.kind.folder()
+                        ),
+                    });
+                }
+            }
+        }
         Ok(Self { policies })
     }
 
