@@ -22,6 +22,7 @@
 //! tracked: aliases are module-wide, which is how they are used in
 //! practice.
 
+use super::walk::{is_python_statement_container, is_rust_item_container};
 use ast_grep_core::AstGrep;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_language::SupportLang;
@@ -229,30 +230,14 @@ fn statements(tree: &tree_sitter::Tree, mut each: impl FnMut(tree_sitter::Node))
         each(node);
         let mut cursor = node.walk();
         for child in node.named_children(&mut cursor) {
-            if matches!(
-                child.kind(),
-                "module"
-                    | "block"
-                    | "function_definition"
-                    | "class_definition"
-                    | "decorated_definition"
-                    | "if_statement"
-                    | "elif_clause"
-                    | "else_clause"
-                    | "try_statement"
-                    | "except_clause"
-                    | "finally_clause"
-                    | "with_statement"
-                    | "for_statement"
-                    | "while_statement"
-                    | "import_statement"
-                    | "import_from_statement"
-                    | "source_file"
-                    | "mod_item"
-                    | "declaration_list"
-                    | "function_item"
-                    | "use_declaration"
-            ) {
+            let kind = child.kind();
+            if is_python_statement_container(kind)
+                || is_rust_item_container(kind)
+                || matches!(
+                    kind,
+                    "import_statement" | "import_from_statement" | "use_declaration"
+                )
+            {
                 stack.push(child);
             }
         }

@@ -1,9 +1,11 @@
 //! Taint tracking: untrusted input (sources) reaching dangerous calls
 //! (sinks) through the code in between, with rules as data.
 //!
-//! The rules live next to the pattern rules (`rules/python/taint/`), in
-//! the format [`spec`] describes. The analysis ([`python`]) runs on the
-//! same tree, aliases resolved, that the pattern rules read; it is a single
+//! The rules live next to the pattern rules (`rules/python/taint/`,
+//! `rules/rust/taint/`), in the format [`spec`] describes. The analysis
+//! (a language-neutral [`core`] under one front-end per language, so far
+//! [`python`]) runs on the same tree, aliases resolved, that
+//! the pattern rules read; it is a single
 //! forward pass per function over the syntax tree (no separate IR: the
 //! tree is already in memory and a pass over it is what keeps taint within
 //! the scan's speed budget), with the limits of [`Limit`].
@@ -13,7 +15,7 @@
 //! the path between; anchored at the sink when the sink's lines were
 //! added, else at the added step nearest to the sink.
 
-mod consts;
+mod core;
 pub mod flow;
 mod python;
 pub mod report;
@@ -75,7 +77,7 @@ impl Limit {
         match self {
             Limit::Depth => format!(
                 "taint analysis: code nested deeper than {} levels was not followed; flows inside it may be missed",
-                python::MAX_DEPTH
+                core::MAX_DEPTH
             ),
             Limit::Work => {
                 "taint analysis: the work limit for this file was reached; later functions were not analysed".into()
@@ -85,7 +87,7 @@ impl Limit {
             }
             Limit::Summaries => format!(
                 "taint analysis: helper functions call each other more than {} deep; deeper calls were treated as unknown functions",
-                python::MAX_SUMMARY_DEPTH
+                core::MAX_SUMMARY_DEPTH
             ),
         }
     }
@@ -248,14 +250,10 @@ impl TaintRules {
             SupportLang::Python => {
                 let mut analysis = python::Analysis::new(rules, mask, root, deadline);
                 analysis.run();
-                Outcome {
-                    hits: analysis.hits,
-                    constant_sinks: analysis.constant_sinks,
-                    limit: analysis.limit,
-                }
+                analysis.core.into_outcome()
             }
-            // No front-end for other languages yet: their taint rules
-            // would find nothing, so none are shipped.
+            // No front-end for other languages: their taint rules would
+            // find nothing, so none are shipped.
             _ => Outcome::default(),
         }
     }
