@@ -3,8 +3,8 @@
 //!
 //! The rules live next to the pattern rules (`rules/python/taint/`,
 //! `rules/rust/taint/`), in the format [`spec`] describes. The analysis
-//! (a language-neutral [`core`] under one front-end per language, so far
-//! [`python`]) runs on the same tree, aliases resolved, that
+//! (a language-neutral [`core`] under one front-end per language,
+//! [`python`] and [`rust`]) runs on the same tree, aliases resolved, that
 //! the pattern rules read; it is a single
 //! forward pass per function over the syntax tree (no separate IR: the
 //! tree is already in memory and a pass over it is what keeps taint within
@@ -19,6 +19,7 @@ mod core;
 pub mod flow;
 mod python;
 pub mod report;
+mod rust;
 pub(crate) mod spec;
 
 use ast_grep_core::AstGrep;
@@ -249,6 +250,11 @@ impl TaintRules {
         match language {
             SupportLang::Python => {
                 let mut analysis = python::Analysis::new(rules, mask, root, deadline);
+                analysis.run();
+                analysis.core.into_outcome()
+            }
+            SupportLang::Rust => {
+                let mut analysis = rust::Analysis::new(rules, mask, root, deadline);
                 analysis.run();
                 analysis.core.into_outcome()
             }
