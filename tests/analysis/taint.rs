@@ -576,3 +576,18 @@ async fn fetch(Query(q): Query<Fetch>, client: &reqwest::Client) -> reqwest::Res
         report.findings
     );
 }
+
+#[test]
+fn a_constant_link_of_a_call_chain_does_not_hide_the_pattern_finding_on_the_chain() {
+    // `.arg("-c")` only sees a constant, but the chain's last `.arg(…)`
+    // takes a parameter no source reaches: the pattern rule still speaks.
+    let head = r#"use std::process::Command;
+
+pub fn compress(path: &str) -> std::io::Result<std::process::ExitStatus> {
+    Command::new("sh").arg("-c").arg(format!("gzip -9 {path}")).status()
+}
+"#;
+    let report = scan_rust(head);
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
+    assert_eq!(rules, ["rust.command-shell-format"], "{rules:?}");
+}

@@ -64,8 +64,8 @@ pub struct Core<'a, 't> {
     pub hits: Vec<Hit>,
     /// The first limit reached, if any.
     pub limit: Option<Limit>,
-    /// Sinks (rule, start byte) that only constants reach.
-    pub constant_sinks: Vec<(usize, usize)>,
+    /// Sinks (rule, byte range) that only constants reach.
+    pub constant_sinks: Vec<(usize, (usize, usize))>,
     work: usize,
     budget: usize,
 }
@@ -374,7 +374,8 @@ pub fn sinks_at<'a, 't, F: FrontEnd<'a, 't>>(
             // Only literals reach this sink (through names, branches
             // with constant conditions, checks against a literal).
             None if constant && !core.summarising() => {
-                core.constant_sinks.push((rule, node.start_byte()));
+                core.constant_sinks
+                    .push((rule, (node.start_byte(), node.end_byte())));
             }
             None => {}
         }

@@ -53,8 +53,8 @@ pub struct Hit {
 pub struct Outcome {
     /// Sources reaching sinks.
     pub hits: Vec<Hit>,
-    /// Sinks only constants reach: (rule index, start byte).
-    pub constant_sinks: Vec<(usize, usize)>,
+    /// Sinks only constants reach: (rule index, byte range).
+    pub constant_sinks: Vec<(usize, (usize, usize))>,
     /// The first limit reached, if any.
     pub limit: Option<Limit>,
 }
