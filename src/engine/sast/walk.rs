@@ -245,6 +245,7 @@ impl SastAnalyzer {
                 change: ChangeKind::New,
                 suppression: None,
                 snippet,
+                flow: Vec::new(),
             },
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
             masked: false,

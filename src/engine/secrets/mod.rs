@@ -222,6 +222,7 @@ impl SecretsAnalyzer {
                 change: ChangeKind::New,
                 suppression: None,
                 snippet,
+                flow: Vec::new(),
             },
             anchor_first_line: true,
             masked: true,
