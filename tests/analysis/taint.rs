@@ -297,6 +297,26 @@ d = hashlib.new(name="md5")
 
 // ───────────────────────── diff awareness ─────────────────────────
 
+#[test]
+fn plain_from_imports_are_sinks_and_converted_route_parameters_are_not_input() {
+    let head = r#"from os import system
+from flask import Flask
+app = Flask(__name__)
+
+@app.route("/jobs/<int:job_id>/logs/<name>")
+def logs(job_id, name):
+    system(f"tail /var/log/jobs/{job_id}")
+    system(f"tail /var/log/{name}")
+"#;
+    let report = scan(None, head);
+    assert_eq!(
+        only(&report, "python.taint.command-injection"),
+        vec![8],
+        "{:#?}",
+        rules_at(&report)
+    );
+}
+
 const OLD_SINK: &str =
     "import os\nfrom flask import request\n\ndef run():\n    cmd = \"ls\"\n    os.system(cmd)\n";
 

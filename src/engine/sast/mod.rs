@@ -266,9 +266,10 @@ impl Analyzer for SastAnalyzer {
                 .iter()
                 .any(|id| self.rules.taint_rule_runs(id, present))
         };
-        // An alias can bring a rule's literal in (`s(x)` for `os.system`):
+        // An alias can bring a rule's literal in (`s(x)` for `os.system`),
+        // as can a plain `from os import system`:
         // a file that aliases is read again once its aliases are resolved.
-        if rules.is_empty() && !taint_runs(&present) && !head.contains(" as ") {
+        if rules.is_empty() && !taint_runs(&present) && !imports::may_rewrite(head, language) {
             return;
         }
         let deadline = &out.deadline;

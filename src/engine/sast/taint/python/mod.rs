@@ -214,13 +214,17 @@ impl<'a, 't> Analysis<'a, 't> {
             return;
         };
         let label: Rc<str> = Rc::from(spec.label.as_str());
+        let converted = converted_route_parameters(self.core.source, function);
         for (name, parameter) in self.parameters(function) {
             let wanted = if spec.names.is_empty() {
                 !NOT_INPUT.contains(&name.as_str())
             } else {
                 spec.names.contains(&name)
             };
-            if wanted && !validated(self.core.source, parameter) {
+            if wanted
+                && !validated(self.core.source, parameter)
+                && !converted.contains(&name.as_str())
+            {
                 let origin = Origin::Source {
                     label: label.clone(),
                     confidence: spec.confidence,
@@ -368,7 +372,8 @@ fn enclosing_class(node: Node) -> Option<Node> {
 }
 
 /// Parameter types a framework converts and validates before the handler
-/// runs (FastAPI, Flask's `<int:id>` has no annotation and stays input).
+/// runs (FastAPI; Flask's `<int:id>` has no annotation: see
+/// [`converted_route_parameters`]).
 const VALIDATED_TYPES: [&str; 8] = [
     "int",
     "float",
@@ -391,6 +396,40 @@ fn validated(source: &str, parameter: Node) -> bool {
         .child_by_field_name("value")
         .is_some_and(|v| text(v).starts_with("Depends(") || text(v).starts_with("Security("));
     typed || injected
+}
+
+/// Route parameters a converter turns into a number or a UUID before the
+/// handler runs (Flask/Werkzeug `<int:id>`, `<float:x>`, `<uuid:u>`):
+/// not attacker text. Read from the route decorators' strings.
+fn converted_route_parameters<'s>(source: &'s str, function: Node) -> Vec<&'s str> {
+    let Some(decorated) = function
+        .parent()
+        .filter(|p| p.kind() == "decorated_definition")
+    else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    let mut cursor = decorated.walk();
+    for decorator in decorated.named_children(&mut cursor) {
+        if decorator.kind() != "decorator" {
+            continue;
+        }
+        let text = source.get(decorator.byte_range()).unwrap_or_default();
+        let mut rest = text;
+        while let Some(open) = rest.find('<') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('>') else {
+                break;
+            };
+            if let Some((converter, name)) = after[..close].split_once(':')
+                && matches!(converter.trim(), "int" | "float" | "uuid")
+            {
+                names.push(name.trim());
+            }
+            rest = &after[close..];
+        }
+    }
+    names
 }
 
 /// How a constant key is written in a name (`d["k"]`, `a[0]`).
