@@ -150,6 +150,7 @@ mod tests {
             change: ChangeKind::New,
             suppression: None,
             snippet: String::new(),
+            flow: Vec::new(),
         }
     }
 

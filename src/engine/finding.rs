@@ -145,6 +145,20 @@ pub struct Position {
     pub column: u32,
 }
 
+/// One place on a finding's data-flow path: the source, the steps the
+/// value went through, the sink (SARIF's `threadFlowLocation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowStep {
+    /// Repository-relative path, `/`-separated.
+    pub path: String,
+    /// Where the step starts.
+    pub start: Position,
+    /// Where it ends.
+    pub end: Position,
+    /// What happens there ("source: HTTP request data", the code of a step).
+    pub message: String,
+}
+
 /// A replacement for the finding's matched range that removes the problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fix {
@@ -250,6 +264,9 @@ pub struct Finding {
     pub suppression: Option<Suppression>,
     /// The source line(s) of the match, for display (secrets are masked by their analyzer).
     pub snippet: String,
+    /// For a data-flow finding, its path from source to sink; empty else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flow: Vec<FlowStep>,
 }
 
 impl Finding {

@@ -31,7 +31,7 @@ pub mod suppress;
 
 pub use deadline::{DEFAULT_FILE_DEADLINE, Deadline};
 pub use finding::{
-    AnalyzerKind, ChangeKind, Confidence, Finding, Fix, Position, Severity, Suppression,
+    AnalyzerKind, ChangeKind, Confidence, Finding, Fix, FlowStep, Position, Severity, Suppression,
     SuppressionSource,
 };
 

@@ -160,6 +160,9 @@ impl<'a> Redactor<'a> {
         if let Some(remediation) = &mut finding.remediation {
             *remediation = self.mask(remediation).0;
         }
+        for step in &mut finding.flow {
+            step.message = self.mask(&step.message).0;
+        }
         if let Some(suppression) = &mut finding.suppression
             && let Some(reason) = &mut suppression.reason
         {

@@ -546,6 +546,7 @@ mod tests {
             change,
             suppression: None,
             snippet: String::new(),
+            flow: Vec::new(),
         }
     }
 

@@ -76,6 +76,7 @@ mod tests {
             change: ChangeKind::New,
             suppression: None,
             snippet: String::new(),
+            flow: Vec::new(),
         }
     }
 

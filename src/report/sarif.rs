@@ -180,6 +180,9 @@ fn result(finding: &Finding, rule_index: Option<usize>, occurrence: usize) -> Va
     if let Some(index) = rule_index {
         result["ruleIndex"] = json!(index);
     }
+    if !finding.flow.is_empty() {
+        result["codeFlows"] = code_flows(finding);
+    }
     if let Some(suppression) = &finding.suppression {
         // A `.gitleaksignore` line lives outside the file it silences.
         let kind = match suppression.source {
@@ -192,6 +195,37 @@ fn result(finding: &Finding, rule_index: Option<usize>, occurrence: usize) -> Va
         }]);
     }
     result
+}
+
+/// A data-flow finding's path as one `codeFlow` of one thread: the source,
+/// each step, the sink, in order.
+fn code_flows(finding: &Finding) -> Value {
+    let locations: Vec<Value> = finding
+        .flow
+        .iter()
+        .enumerate()
+        .map(|(index, step)| {
+            json!({
+                "executionOrder": index + 1,
+                "location": {
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&step.path), "uriBaseId": "%SRCROOT%" },
+                        "region": {
+                            "startLine": step.start.line,
+                            "startColumn": step.start.column,
+                            "endLine": step.end.line,
+                            "endColumn": step.end.column,
+                        },
+                    },
+                    "message": { "text": step.message },
+                },
+            })
+        })
+        .collect();
+    json!([{
+        "message": { "text": "data flow from source to sink" },
+        "threadFlows": [{ "locations": locations }],
+    }])
 }
 
 /// The SARIF log for a report. `rules` describes at least the rules that
@@ -294,6 +328,7 @@ mod tests {
             change: ChangeKind::New,
             suppression: None,
             snippet: String::new(),
+            flow: Vec::new(),
         };
         let report = ScanReport {
             // Listed out of position order: the numbering follows position.

@@ -120,3 +120,60 @@ fn a_run_of_every_analyzer_validates() {
         assert!(!text.contains('$'), "raw metavariable in {text:?}");
     }
 }
+
+#[test]
+fn a_taint_finding_carries_its_path_as_a_code_flow() {
+    let trees = tempfile::tempdir().expect("tempdir");
+    let (base, head) = (trees.path().join("base"), trees.path().join("head"));
+    std::fs::create_dir_all(&base).expect("base");
+    std::fs::create_dir_all(head.join("web")).expect("head");
+    std::fs::write(
+        head.join("web/views.py"),
+        "import os\nfrom flask import request\n\n\ndef run():\n    name = request.args[\"n\"]\n    line = \"ls \" + name\n    os.system(line)\n",
+    )
+    .expect("write");
+    let document = sarif(&base, &head);
+    if let Some(validator) = schema() {
+        assert_valid(&validator, &document, "a taint flow");
+    }
+    let results = document["runs"][0]["results"].as_array().expect("results");
+    let flow = results
+        .iter()
+        .find(|r| r["ruleId"] == "python.taint.command-injection")
+        .expect("the flow is reported");
+    let locations = flow["codeFlows"][0]["threadFlows"][0]["locations"]
+        .as_array()
+        .expect("a thread flow");
+    let places: Vec<(u64, &str)> = locations
+        .iter()
+        .map(|l| {
+            let location = &l["location"];
+            (
+                location["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .unwrap_or_default(),
+                location["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    // Source, the two assignments, the sink: in order, in the file.
+    assert_eq!(
+        places,
+        [
+            (6, "web/views.py"),
+            (6, "web/views.py"),
+            (7, "web/views.py"),
+            (8, "web/views.py")
+        ]
+    );
+    let first = locations[0]["location"]["message"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let last = locations[3]["location"]["message"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(first.starts_with("HTTP request data"), "{first}");
+    assert!(last.starts_with("sink: os.system(line)"), "{last}");
+}

@@ -89,6 +89,7 @@ fn finding(hostile: &str, index: usize) -> Finding {
         change: ChangeKind::New,
         suppression: None,
         snippet: hostile.to_owned(),
+        flow: Vec::new(),
     }
 }
 

@@ -517,6 +517,7 @@ fn finding(
         change,
         suppression: None,
         snippet,
+        flow: Vec::new(),
     }
 }
 

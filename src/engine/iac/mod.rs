@@ -209,6 +209,7 @@ impl IacAnalyzer {
                 change: ChangeKind::New,
                 suppression: None,
                 snippet: snippet(&text.lines, span, policy.sensitive, policy.kind),
+                flow: Vec::new(),
             },
             anchor_first_line: false,
             masked: policy.sensitive,

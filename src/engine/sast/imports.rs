@@ -13,7 +13,9 @@
 //!
 //! Python: `import a.b as c` ─▶ `c` reads `a.b`; `from a import b as c` ─▶
 //! `c` reads `a.b` (the qualified name, which rules accept alongside the
-//! bare one). Rust: `use a::b::C as D` ─▶ `D` reads `C`, as it would after
+//! bare one); a plain `from os import system` likewise makes `system`
+//! read `os.system`, for the few modules rules know by qualified names
+//! only. Rust: `use a::b::C as D` ─▶ `D` reads `C`, as it would after
 //! a plain `use a::b::C` (Rust rules match the last path segment).
 //!
 //! Replacements never hold a newline, so rows stay as they were: only
@@ -22,6 +24,7 @@
 //! tracked: aliases are module-wide, which is how they are used in
 //! practice.
 
+use super::walk::{is_python_statement_container, is_rust_item_container};
 use ast_grep_core::AstGrep;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_language::SupportLang;
@@ -121,9 +124,8 @@ type Tree = AstGrep<StrDoc<SupportLang>>;
 /// (the common case: the tree at hand is used as it is).
 pub fn canonicalise(root: &Tree, language: SupportLang) -> Option<Canonical> {
     let source = root.root().get_doc().src.as_str();
-    // Both languages spell an alias with ` as `: most files are turned
-    // away by this test, before any walk.
-    if !source.contains(" as ") {
+    // Most files are turned away by this test, before any walk.
+    if !may_rewrite(source, language) {
         return None;
     }
     let tree = &root.root().get_doc().tree;
@@ -229,34 +231,54 @@ fn statements(tree: &tree_sitter::Tree, mut each: impl FnMut(tree_sitter::Node))
         each(node);
         let mut cursor = node.walk();
         for child in node.named_children(&mut cursor) {
-            if matches!(
-                child.kind(),
-                "module"
-                    | "block"
-                    | "function_definition"
-                    | "class_definition"
-                    | "decorated_definition"
-                    | "if_statement"
-                    | "elif_clause"
-                    | "else_clause"
-                    | "try_statement"
-                    | "except_clause"
-                    | "finally_clause"
-                    | "with_statement"
-                    | "for_statement"
-                    | "while_statement"
-                    | "import_statement"
-                    | "import_from_statement"
-                    | "source_file"
-                    | "mod_item"
-                    | "declaration_list"
-                    | "function_item"
-                    | "use_declaration"
-            ) {
+            let kind = child.kind();
+            if is_python_statement_container(kind)
+                || is_rust_item_container(kind)
+                || matches!(
+                    kind,
+                    "import_statement" | "import_from_statement" | "use_declaration"
+                )
+            {
                 stack.push(child);
             }
         }
     }
+}
+
+/// Modules whose functions rules know by their qualified name: after a
+/// plain `from os import system`, `system(x)` reads `os.system(x)`. Other
+/// modules' plain imports are left as written: rules read their bare
+/// names, and rewriting every `from flask import request` would cost most
+/// files a second parse.
+const QUALIFIED_MODULES: [&str; 12] = [
+    "os",
+    "subprocess",
+    "commands",
+    "pickle",
+    "cPickle",
+    "_pickle",
+    "dill",
+    "marshal",
+    "shelve",
+    "yaml",
+    "hashlib",
+    "tempfile",
+];
+
+/// Whether a file's text may need rewriting: it aliases (both languages
+/// spell an alias with ` as `), or imports a sink by its plain name.
+pub(super) fn may_rewrite(source: &str, language: SupportLang) -> bool {
+    source.contains(" as ") || qualifies_plain_imports(source, language)
+}
+
+/// Whether the file may import a function of [`QUALIFIED_MODULES`] by its
+/// plain name (a cheap test before any walk).
+fn qualifies_plain_imports(source: &str, language: SupportLang) -> bool {
+    language == SupportLang::Python
+        && source.contains(" import ")
+        && QUALIFIED_MODULES
+            .iter()
+            .any(|module| source.contains(&format!("from {module} import ")))
 }
 
 fn python_aliases(tree: &tree_sitter::Tree, source: &str) -> HashMap<String, String> {
@@ -269,7 +291,27 @@ fn python_aliases(tree: &tree_sitter::Tree, source: &str) -> HashMap<String, Str
         };
         let mut cursor = node.walk();
         for name in node.children_by_field_name("name", &mut cursor) {
-            if name.kind() != "aliased_import" || aliases.len() >= MAX_ALIASES {
+            if aliases.len() >= MAX_ALIASES {
+                continue;
+            }
+            // `from os import system`: `system` reads `os.system`.
+            if name.kind() == "dotted_name"
+                && let Some(module) = module.map(|m| text(m, source))
+                && QUALIFIED_MODULES.contains(&module)
+            {
+                let imported = text(name, source);
+                // Module data, not functions: `path` is also everyone's
+                // variable name, which must keep reading as a variable.
+                let data = matches!(
+                    imported,
+                    "path" | "name" | "sep" | "linesep" | "curdir" | "pardir" | "devnull"
+                );
+                if !imported.contains('.') && !data {
+                    aliases.insert(imported.to_owned(), format!("{module}.{imported}"));
+                }
+                continue;
+            }
+            if name.kind() != "aliased_import" {
                 continue;
             }
             let (Some(imported), Some(alias)) = (
@@ -354,6 +396,16 @@ mod tests {
         assert!(text.contains("\nobj.pop(1)\nf(pop=1)\n"), "{text}");
         // The import statements themselves are left alone.
         assert!(text.starts_with("import xml.etree.ElementTree as badET\n"));
+    }
+
+    #[test]
+    fn plain_imports_of_sink_modules_read_as_qualified_names() {
+        let source = "from os import system, path\nfrom flask import request\nsystem(cmd)\npath = x\nrequest.args\n";
+        let text = canonical(source, SupportLang::Python).expect("rewritten");
+        // `path` is module data and a common variable name: left alone.
+        assert!(text.contains("\nos.system(cmd)\npath = x\n"), "{text}");
+        // Modules rules know by bare names are left as written.
+        assert!(text.contains("\nrequest.args\n"), "{text}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod walk;
 pub use rules::{Anchor, RuleError, RuleInfo, RuleMetadata, SastRules};
 pub use walk::AddedRows;
 
-use super::{Analyzer, AnalyzerKind, ChangedFile, Deadline, FileOutcome, Skipped};
+use super::{Analyzer, AnalyzerKind, ChangedFile, Deadline, FileOutcome, Position, Skipped};
 use ast_grep_core::AstGrep;
 use ast_grep_core::tree_sitter::{LanguageExt, StrDoc};
 use ast_grep_language::{Language, SupportLang};
@@ -194,25 +194,34 @@ impl SastAnalyzer {
         );
         // A pattern rule of the same weakness at the same place says less
         // than the flow (which shows the path), or is wrong: only constants
-        // reach that sink. Either way the pattern finding goes.
-        let mut superseded: std::collections::HashSet<(String, (u32, u32))> = flows
+        // reach that sink. Either way the pattern finding goes. The place is
+        // the whole range: calls chained on one line share their start.
+        type Place = (String, (u32, u32), (u32, u32));
+        let place = |cwe: String, start: Position, end: Position| -> Place {
+            (cwe, (start.line, start.column), (end.line, end.column))
+        };
+        let mut superseded: std::collections::HashSet<Place> = flows
             .iter()
             .filter_map(|f| {
                 let cwe = f.finding.cwe.clone()?;
-                Some((cwe, (f.finding.start.line, f.finding.start.column)))
+                Some(place(cwe, f.finding.start, f.finding.end))
             })
             .collect();
-        for &(rule, start) in &outcome.constant_sinks {
+        for &(rule, (start, end)) in &outcome.constant_sinks {
             if let Some(info) = info_of(rule) {
-                let at = locator.position_of(start);
-                superseded.insert((info.metadata.cwe.clone(), (at.line, at.column)));
+                superseded.insert(place(
+                    info.metadata.cwe.clone(),
+                    locator.position_of(start),
+                    locator.position_of(end),
+                ));
             }
         }
         out.findings.retain(|f| {
             let finding = &f.finding;
-            let key = (
+            let key = place(
                 finding.cwe.clone().unwrap_or_default(),
-                (finding.start.line, finding.start.column),
+                finding.start,
+                finding.end,
             );
             self.rules
                 .info(&finding.rule_id)
@@ -257,9 +266,10 @@ impl Analyzer for SastAnalyzer {
                 .iter()
                 .any(|id| self.rules.taint_rule_runs(id, present))
         };
-        // An alias can bring a rule's literal in (`s(x)` for `os.system`):
+        // An alias can bring a rule's literal in (`s(x)` for `os.system`),
+        // as can a plain `from os import system`:
         // a file that aliases is read again once its aliases are resolved.
-        if rules.is_empty() && !taint_runs(&present) && !head.contains(" as ") {
+        if rules.is_empty() && !taint_runs(&present) && !imports::may_rewrite(head, language) {
             return;
         }
         let deadline = &out.deadline;

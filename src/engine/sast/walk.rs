@@ -11,6 +11,38 @@ use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::{AstGrep, Doc, NodeMatch};
 use ast_grep_language::SupportLang;
 
+/// Python node kinds that hold statements: a walk over statements (to
+/// find imports, function definitions) enters these and nothing else, so
+/// it costs about the number of statements, not of expressions.
+pub(super) fn is_python_statement_container(kind: &str) -> bool {
+    matches!(
+        kind,
+        "module"
+            | "block"
+            | "function_definition"
+            | "class_definition"
+            | "decorated_definition"
+            | "if_statement"
+            | "elif_clause"
+            | "else_clause"
+            | "try_statement"
+            | "except_clause"
+            | "finally_clause"
+            | "with_statement"
+            | "for_statement"
+            | "while_statement"
+    )
+}
+
+/// Rust node kinds that hold items (`fn`, `use`, `impl`): the Rust
+/// counterpart of [`is_python_statement_container`].
+pub(super) fn is_rust_item_container(kind: &str) -> bool {
+    matches!(
+        kind,
+        "source_file" | "mod_item" | "declaration_list" | "function_item"
+    )
+}
+
 /// What a walk is limited to and reads positions through.
 #[derive(Clone, Copy)]
 pub(super) struct Within<'a> {
@@ -213,6 +245,7 @@ impl SastAnalyzer {
                 change: ChangeKind::New,
                 suppression: None,
                 snippet,
+                flow: Vec::new(),
             },
             anchor_first_line: info.metadata.anchor == Some(Anchor::FirstLine),
             masked: false,

@@ -235,6 +235,7 @@ impl SecretsAnalyzer {
                 change: ChangeKind::New,
                 suppression: None,
                 snippet,
+                flow: Vec::new(),
             },
             anchor_first_line: true,
             masked: true,

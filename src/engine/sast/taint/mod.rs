@@ -1,9 +1,11 @@
 //! Taint tracking: untrusted input (sources) reaching dangerous calls
 //! (sinks) through the code in between, with rules as data.
 //!
-//! The rules live next to the pattern rules (`rules/python/taint/`), in
-//! the format [`spec`] describes. The analysis ([`python`]) runs on the
-//! same tree, aliases resolved, that the pattern rules read; it is a single
+//! The rules live next to the pattern rules (`rules/python/taint/`,
+//! `rules/rust/taint/`), in the format [`spec`] describes. The analysis
+//! (a language-neutral [`core`] under one front-end per language,
+//! [`python`] and [`rust`]) runs on the same tree, aliases resolved, that
+//! the pattern rules read; it is a single
 //! forward pass per function over the syntax tree (no separate IR: the
 //! tree is already in memory and a pass over it is what keeps taint within
 //! the scan's speed budget), with the limits of [`Limit`].
@@ -13,10 +15,11 @@
 //! the path between; anchored at the sink when the sink's lines were
 //! added, else at the added step nearest to the sink.
 
-mod consts;
+mod core;
 pub mod flow;
 mod python;
 pub mod report;
+mod rust;
 pub(crate) mod spec;
 
 use ast_grep_core::AstGrep;
@@ -50,8 +53,8 @@ pub struct Hit {
 pub struct Outcome {
     /// Sources reaching sinks.
     pub hits: Vec<Hit>,
-    /// Sinks only constants reach: (rule index, start byte).
-    pub constant_sinks: Vec<(usize, usize)>,
+    /// Sinks only constants reach: (rule index, byte range).
+    pub constant_sinks: Vec<(usize, (usize, usize))>,
     /// The first limit reached, if any.
     pub limit: Option<Limit>,
 }
@@ -75,7 +78,7 @@ impl Limit {
         match self {
             Limit::Depth => format!(
                 "taint analysis: code nested deeper than {} levels was not followed; flows inside it may be missed",
-                python::MAX_DEPTH
+                core::MAX_DEPTH
             ),
             Limit::Work => {
                 "taint analysis: the work limit for this file was reached; later functions were not analysed".into()
@@ -85,7 +88,7 @@ impl Limit {
             }
             Limit::Summaries => format!(
                 "taint analysis: helper functions call each other more than {} deep; deeper calls were treated as unknown functions",
-                python::MAX_SUMMARY_DEPTH
+                core::MAX_SUMMARY_DEPTH
             ),
         }
     }
@@ -248,14 +251,15 @@ impl TaintRules {
             SupportLang::Python => {
                 let mut analysis = python::Analysis::new(rules, mask, root, deadline);
                 analysis.run();
-                Outcome {
-                    hits: analysis.hits,
-                    constant_sinks: analysis.constant_sinks,
-                    limit: analysis.limit,
-                }
+                analysis.core.into_outcome()
             }
-            // No front-end for other languages yet: their taint rules
-            // would find nothing, so none are shipped.
+            SupportLang::Rust => {
+                let mut analysis = rust::Analysis::new(rules, mask, root, deadline);
+                analysis.run();
+                analysis.core.into_outcome()
+            }
+            // No front-end for other languages: their taint rules would
+            // find nothing, so none are shipped.
             _ => Outcome::default(),
         }
     }

@@ -13,7 +13,9 @@ use super::Hit;
 use super::flow::{Origin, Step};
 use crate::engine::sast::RuleInfo;
 use crate::engine::sast::imports::Canonical;
-use crate::engine::{AnalyzerKind, ChangeKind, Confidence, Finding, Position, RawFinding};
+use crate::engine::{
+    AnalyzerKind, ChangeKind, Confidence, Finding, FlowStep, Position, RawFinding,
+};
 use std::collections::BTreeSet;
 
 /// Characters of a message kept (the path can be long).
@@ -166,6 +168,26 @@ pub fn findings<'r>(
             locator.original_offset(anchor.0),
             lines.min(5),
         );
+        let flow = steps
+            .iter()
+            .enumerate()
+            .map(|(index, step)| {
+                let code = locator.code(step);
+                let message = if index == 0 {
+                    format!("{label}: {code}")
+                } else if index + 1 == steps.len() {
+                    format!("sink: {code}")
+                } else {
+                    code
+                };
+                FlowStep {
+                    path: path.to_owned(),
+                    start: locator.position_of(step.range.0),
+                    end: locator.position_of(step.range.1),
+                    message,
+                }
+            })
+            .collect();
         let source_code = steps.first().map(|s| locator.code(s)).unwrap_or_default();
         let sink_code = steps.last().map(|s| locator.code(s)).unwrap_or_default();
         out.push(RawFinding {
@@ -185,6 +207,7 @@ pub fn findings<'r>(
                 change: ChangeKind::New,
                 suppression: None,
                 snippet,
+                flow,
             },
             anchor_first_line: false,
             masked: false,

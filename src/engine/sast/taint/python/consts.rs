@@ -6,7 +6,7 @@
 //! booleans and `None` with the operators that keep them exact are
 //! evaluated; anything else is "not known", never a guess.
 
-use super::flow::{Const, Env};
+use crate::engine::sast::taint::flow::{Const, Env};
 use std::rc::Rc;
 use tree_sitter::Node;
 
