@@ -383,3 +383,106 @@ fn bomb() -> Vec<u8> {
     }
     out.into_inner()
 }
+
+/// A generated `package-lock.json` v3 of `count` packages (about 380 bytes
+/// each), `extra` entries appended before the closing braces.
+fn big_lockfile(count: usize, extra: &str) -> String {
+    let mut text = String::with_capacity(count * 400 + 4096);
+    text.push_str(
+        "{\n  \"name\": \"monorepo\",\n  \"version\": \"1.0.0\",\n  \"lockfileVersion\": 3,\n  \"requires\": true,\n  \"packages\": {\n    \"\": {\n      \"name\": \"monorepo\",\n      \"version\": \"1.0.0\",\n      \"dependencies\": {\n        \"pkg-0000000\": \"^1.0.0\"\n      }\n    },\n",
+    );
+    for i in 0..count {
+        let parent = i.saturating_sub(1);
+        // A fixed-width, made-up integrity value: the size is what matters.
+        let integrity = format!("{i:0>86}==");
+        text.push_str(&format!(
+            "    \"node_modules/pkg-{i:07}\": {{\n      \"version\": \"1.0.{i}\",\n      \"resolved\": \"https://registry.npmjs.org/pkg-{i:07}/-/pkg-{i:07}-1.0.{i}.tgz\",\n      \"integrity\": \"sha512-{integrity}\",\n      \"license\": \"MIT\",\n      \"dependencies\": {{\n        \"pkg-{parent:07}\": \"^1.0.0\"\n      }}\n    }},\n"
+        ));
+    }
+    text.push_str(extra);
+    text.push_str("    \"node_modules/zz-last\": {\n      \"version\": \"1.0.0\"\n    }\n  }\n}\n");
+    text
+}
+
+/// The highest resident size `pid` reached (`VmHWM`), in kB, while it runs.
+fn peak_kb(child: &mut std::process::Child) -> u64 {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if child.try_wait().expect("wait").is_some() {
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_fifty_megabyte_lockfile_is_reviewed_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, head) = (dir.path().join("base/web"), dir.path().join("head/web"));
+    std::fs::create_dir_all(&base).expect("base");
+    std::fs::create_dir_all(&head).expect("head");
+    let count = 135_000;
+    let base_text = big_lockfile(count, "");
+    assert!(base_text.len() > 50_000_000, "{} bytes", base_text.len());
+    std::fs::write(base.join("package-lock.json"), &base_text).expect("write");
+    drop(base_text);
+    // The change adds a vulnerable qs near the end.
+    let head_text = big_lockfile(
+        count,
+        "    \"node_modules/qs\": {\n      \"version\": \"6.7.0\",\n      \"license\": \"BSD-3-Clause\"\n    },\n",
+    );
+    std::fs::write(head.join("package-lock.json"), &head_text).expect("write");
+    let qs_line = head_text
+        .lines()
+        .position(|l| l.contains("\"node_modules/qs\""))
+        .expect("qs")
+        + 1;
+    drop(head_text);
+    let db = tempfile::tempdir().expect("tempdir");
+    zipped(db.path());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["scan", "--no-config", "--format", "json", "-j", "1"])
+        // Not a timed test: the deadline is out of the way on a slow machine.
+        .args(["--file-timeout-ms", "3600000", "--advisory-db"])
+        .arg(db.path())
+        .arg("--base-tree")
+        .arg(dir.path().join("base"))
+        .arg("--head-tree")
+        .arg(dir.path().join("head"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // The output is small (one finding): the pipes cannot fill up.
+    let peak = peak_kb(&mut child);
+    let output = child.wait_with_output().expect("output");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let findings = json["findings"].as_array().expect("findings");
+    let qs = findings
+        .iter()
+        .find(|f| f["rule_id"] == "GHSA-hrpp-h998-j3pp")
+        .unwrap_or_else(|| panic!("qs reported: {json:#}"));
+    assert_eq!(qs["path"], "web/package-lock.json");
+    assert_eq!(qs["start"]["line"], qs_line);
+    let skipped = json["skipped"].as_array().expect("skipped");
+    assert!(
+        skipped.is_empty(),
+        "not skipped as too large, and no secrets 'lock file' line beside the review: {skipped:#?}"
+    );
+    // Two 50 MB texts are in memory at once (base and head), with their
+    // line tables and the packages read from them; a `Value` tree of each
+    // would take several times more. The bound is generous for allocator
+    // slack, and fails on a parse that holds the whole document as a tree.
+    assert!(peak > 0, "the peak was measured");
+    assert!(peak < 700 * 1024, "peak resident size {peak} kB");
+}
