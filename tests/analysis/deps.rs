@@ -106,6 +106,13 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 "GHSA-p6mc-m468-83gw",
                 ChangeKind::New
             ),
+            ("pdm/pdm.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::Fixed),
+            ("pdm/pdm.lock", "GHSA-mh33-7rrq-662w", ChangeKind::New),
+            (
+                "pipenv/Pipfile.lock",
+                "GHSA-x84v-xcm2-53pg",
+                ChangeKind::New
+            ),
             ("poetry/poetry.lock", "PYSEC-2022-42969", ChangeKind::New),
             (
                 "py/requirements.txt",
@@ -113,6 +120,8 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 ChangeKind::New
             ),
             ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            ("uv/uv.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::New),
+            ("uv/uv.lock", "GHSA-jjg7-2v4v-x38h", ChangeKind::New),
             (
                 "web/package-lock.json",
                 "GHSA-hrpp-h998-j3pp",
@@ -130,7 +139,7 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
             ),
             ("yarn/yarn.lock", "GHSA-xvch-5gv4-984h", ChangeKind::New),
         ],
-        "unchanged vulnerable (time, yarn's lodash), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
+        "unchanged vulnerable (time, yarn's lodash, pdm's idna), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
     );
     // The broken lockfile is skipped with the parser's line; the rest was analysed.
     let broken = report
@@ -250,9 +259,12 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
         vec![
             "go/go.mod",
             "legacy/package-lock.json",
+            "pdm/pdm.lock",
+            "pipenv/Pipfile.lock",
             "poetry/poetry.lock",
             "py/requirements.txt",
             "rust/Cargo.lock",
+            "uv/uv.lock",
             "web/package-lock.json",
             "yarn/yarn.lock",
         ]
@@ -430,7 +442,7 @@ fn a_fifty_megabyte_lockfile_is_reviewed_in_bounded_memory() {
     let (base, head) = (dir.path().join("base/web"), dir.path().join("head/web"));
     std::fs::create_dir_all(&base).expect("base");
     std::fs::create_dir_all(&head).expect("head");
-    let count = 135_000;
+    let count = 140_000;
     let base_text = big_lockfile(count, "");
     assert!(base_text.len() > 50_000_000, "{} bytes", base_text.len());
     std::fs::write(base.join("package-lock.json"), &base_text).expect("write");
@@ -484,5 +496,6 @@ fn a_fifty_megabyte_lockfile_is_reviewed_in_bounded_memory() {
     // would take several times more. The bound is generous for allocator
     // slack, and fails on a parse that holds the whole document as a tree.
     assert!(peak > 0, "the peak was measured");
-    assert!(peak < 700 * 1024, "peak resident size {peak} kB");
+    eprintln!("peak resident size of a 50 MB lockfile change: {peak} kB");
+    assert!(peak < 550 * 1024, "peak resident size {peak} kB");
 }

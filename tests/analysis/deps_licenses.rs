@@ -48,7 +48,7 @@ fn registries() -> Registries {
         r#"{"version":{"crate":"fine-crate","num":"1.2.0","license":"MIT OR Apache-2.0"}}"#,
     );
     r.serve(
-        "/pypi/Flask_Thing/2.0.1/json",
+        "/pypi/flask-thing/2.0.1/json",
         200,
         r#"{"info":{"name":"Flask-Thing","version":"2.0.1","license":"","classifiers":["Framework :: Flask","License :: OSI Approved :: MIT License"]}}"#,
     );
@@ -155,7 +155,7 @@ fn online_the_added_packages_are_judged_by_their_spdx_expressions() {
         .expect("gpl-widget");
     assert_eq!(gpl.analyzer, AnalyzerKind::Deps);
     assert_eq!(gpl.path, "web/package-lock.json");
-    assert_eq!((gpl.start.line, gpl.end.line), (46, 47));
+    assert_eq!((gpl.start.line, gpl.end.line), (47, 48));
     assert!(gpl.message.contains("`GPL-3.0-only`"), "{}", gpl.message);
     assert!(
         gpl.remediation
@@ -258,7 +258,7 @@ fn offline_only_lockfile_licences_are_judged_and_the_rest_listed_unknown() {
     for name in [
         "copyleft-crate@0.4.0",
         "fine-crate@1.2.0",
-        "Flask_Thing@2.0.1",
+        "flask-thing@2.0.1",
         "unstated-lib@3.1.0",
     ] {
         assert!(unknown.contains(name), "{name} listed: {unknown}");
