@@ -393,8 +393,8 @@ impl Engine {
         let path = &file.diff.path;
         // A lockfile past the general limit was read for dependency review
         // alone ([`max_bytes_for`]).
-        let oversized = file.head.text().map_or(0, str::len) > MAX_FILE_BYTES
-            && deps::detect(path).is_some();
+        let oversized =
+            file.head.text().map_or(0, str::len) > MAX_FILE_BYTES && deps::detect(path).is_some();
         let interested: Vec<&dyn Analyzer> = self
             .analyzers
             .iter()

@@ -499,3 +499,96 @@ fn a_fifty_megabyte_lockfile_is_reviewed_in_bounded_memory() {
     eprintln!("peak resident size of a 50 MB lockfile change: {peak} kB");
     assert!(peak < 550 * 1024, "peak resident size {peak} kB");
 }
+
+#[test]
+fn the_bots_refresh_swaps_fresh_data_in_and_keeps_it_when_a_sync_fails() {
+    use hunkscan::advisories::SharedIndex;
+    use hunkscan::advisories::refresh::{Refreshed, Refresher};
+    use hunkscan::advisories::sync::SyncOptions;
+    use hunkscan::engine::deps::model::Ecosystem;
+
+    let endpoint = osv_endpoint::OsvEndpoint::start();
+    endpoint.serve("npm", zip_of(&fixtures().join("osv/npm")), "\"n1\"");
+    let db = tempfile::tempdir().expect("tempdir");
+    let pipeline = Pipeline::load(&Options::default()).expect("pipeline");
+    let shared: SharedIndex = pipeline.advisories().clone();
+    assert!(shared.current().is_none(), "no database at start-up");
+    let root = fixtures().join("pr");
+    let changes =
+        || hunkscan::local::from_trees(&root.join("base"), &root.join("head")).expect("trees");
+    let (config, _) = hunkscan::pipeline::config_from(None);
+    let before = pipeline.run(changes(), &config);
+    assert!(
+        before
+            .notes
+            .iter()
+            .any(|n| n.starts_with("Advisory database missing")),
+        "the summary says there is none: {:?}",
+        before.notes
+    );
+
+    let refresher = Refresher::new(
+        db.path().to_owned(),
+        SyncOptions {
+            base_url: endpoint.url(),
+            ecosystems: vec![Ecosystem::Npm],
+            ..SyncOptions::default()
+        },
+        shared.clone(),
+    );
+    // Four records, one of them withdrawn.
+    assert_eq!(
+        refresher.refresh_blocking(),
+        Refreshed::Reloaded { advisories: 3 }
+    );
+    let after = pipeline.run(changes(), &config);
+    assert!(
+        deps(&after.report).contains(&(
+            "web/package-lock.json",
+            "GHSA-hrpp-h998-j3pp",
+            ChangeKind::New
+        )),
+        "the running pipeline uses the fresh index"
+    );
+    let note = after
+        .notes
+        .iter()
+        .find(|n| n.starts_with("Advisory data (npm) as of "))
+        .unwrap_or_else(|| panic!("{:?}", after.notes));
+    assert!(note.ends_with(" 0 minutes old."), "just synced: {note}");
+
+    // Unchanged on the server: a 304, the same data, now as of this sync.
+    assert_eq!(refresher.refresh_blocking(), Refreshed::Unchanged);
+    // A corrupt export: refused, and the index in use stays.
+    endpoint.serve("npm", b"PK\x03\x04 torn".to_vec(), "\"n2\"");
+    let in_use = shared.current().expect("index");
+    match refresher.refresh_blocking() {
+        Refreshed::Failed(reason) => assert!(reason.contains("refused"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let still = shared.current().expect("index");
+    assert_eq!(still.len(), in_use.len());
+
+    // Never two syncs of one directory at once: a sync holding the lock
+    // makes a second one fail without touching anything.
+    let lock = std::fs::File::open(db.path().join(".sync.lock")).expect("lock file");
+    lock.lock().expect("held");
+    match refresher.refresh_blocking() {
+        Refreshed::Failed(reason) => assert!(reason.contains("another sync"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    lock.unlock().expect("released");
+}
+
+#[test]
+fn the_advisory_note_says_how_old_the_data_is() {
+    use hunkscan::pipeline::advisory_note;
+    let index = unpacked();
+    // The fixture records were never synced: their newest `modified` dates them.
+    let newest = index.as_of().expect("dated");
+    let note = advisory_note(Some(&index), newest + chrono::TimeDelta::days(3));
+    assert!(note.contains("3 days old"), "{note}");
+    let note = advisory_note(Some(&index), newest + chrono::TimeDelta::hours(5));
+    assert!(note.contains("5 hours old"), "{note}");
+    assert!(advisory_note(None, newest).contains(NOT_SYNCED));
+}
