@@ -1,5 +1,5 @@
-//! Registry licences remembered between scans, in one JSON file (for the
-//! command line, beside the advisory database in the user's cache).
+//! Registry licences remembered between scans, in one JSON file: the
+//! command line's cache (the bot keeps its in the store).
 //!
 //! A published release's licence does not change, so lasting answers
 //! ([`Fetched::lasting`]) are kept without expiry; failures are never kept.
@@ -8,7 +8,7 @@
 //! crash mid-write leaves the previous file. A file that does not parse is
 //! treated as empty and rewritten.
 
-use super::registry::{Fetched, RegistryOptions, fetch, fetch_blocking};
+use super::registry::{Fetched, RegistryOptions, fetch_blocking};
 use crate::engine::deps::license::{Licenses, Lookup, PackageId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -156,19 +156,6 @@ pub fn look_up_blocking(
     let mut licenses = Licenses::none("not looked up");
     let missing = cache.split(wanted, &mut licenses);
     let fetched = fetch_blocking(missing, options);
-    finish(&mut licenses, &fetched, cache);
-    licenses
-}
-
-/// [`look_up_blocking`] for callers on a runtime (the bot).
-pub async fn look_up(
-    wanted: Vec<PackageId>,
-    options: &RegistryOptions,
-    cache: &mut FileCache,
-) -> Licenses {
-    let mut licenses = Licenses::none("not looked up");
-    let missing = cache.split(wanted, &mut licenses);
-    let fetched = fetch(missing, options).await;
     finish(&mut licenses, &fetched, cache);
     licenses
 }

@@ -21,6 +21,7 @@ use super::{
     Accepted, Claimed, DeliveryRecord, Incoming, JobRecord, Lease, Outcome, RecentJob, Store,
     StoreError, StoreStats, SupersededJob,
 };
+use super::{CachedLicense, LicenseKey, license_cache};
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
 use crate::github::types::RepoRef;
@@ -563,6 +564,18 @@ impl Store for PostgresStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(u32::try_from(live).unwrap_or(u32::MAX))
+    }
+
+    async fn cached_licenses(&self, keys: &[LicenseKey]) -> Result<Vec<CachedLicense>, StoreError> {
+        license_cache::postgres_get(&self.pool, keys).await
+    }
+
+    async fn cache_licenses(
+        &self,
+        entries: &[CachedLicense],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        license_cache::postgres_put(&self.pool, entries, now).await
     }
 
     async fn close(&self) {

@@ -9,6 +9,7 @@
 //! request's own job writes its review), and the worst verdict wins.
 
 use super::errors::{crashed, reported};
+use super::licenses;
 use super::publish::{Ledger, complete, completion, read_ledger, thread_states, update_threads};
 use super::{JobContext, JobOutcome, JobState, Worker, lock};
 use crate::app::changes::{self, FetchPlan};
@@ -16,7 +17,6 @@ use crate::app::threads::{self, Current};
 use crate::app::webhook::{Job, JobKind};
 use crate::app::worker::{JobError, github_failure_class};
 use crate::config::repo::{DraftPolicy, FailOn, RepoConfig};
-use crate::engine::deps::license::{Licenses, PackageId};
 use crate::engine::{ChangeSet, ChangedFile, ScanReport, Skipped};
 use crate::github::Installation;
 use crate::github::api::{CheckPull, CreatedCheckRun, MAX_COMPARE_FILES, MAX_PULL_REQUEST_FILES};
@@ -28,36 +28,6 @@ use crate::report::check_run::{self, CheckContext, OtherPull, ReviewStats, Scope
 use crate::report::review;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-
-/// Most packages one job looks up in the registries.
-const MAX_LICENSE_LOOKUPS: usize = 2_000;
-
-/// The registries' licences of `wanted`, through the licence cache file
-/// beside the advisory database (read and written off the async threads).
-async fn look_up_licenses(wanted: Vec<PackageId>) -> Licenses {
-    use crate::advisories::license_cache::{self, FileCache};
-    let path = std::env::var_os(license_cache::PATH_ENV)
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| crate::advisories::db_dir(None).map(|d| d.join("licenses.json")));
-    let Some(path) = path else {
-        return Licenses::none("no cache directory for licence lookups");
-    };
-    let opened = tokio::task::spawn_blocking(move || FileCache::open(&path)).await;
-    let Ok(mut cache) = opened else {
-        return Licenses::none("the licence cache could not be opened");
-    };
-    let mut licenses = license_cache::look_up(
-        wanted,
-        &crate::advisories::registry::RegistryOptions::default(),
-        &mut cache,
-    )
-    .await;
-    licenses.set_not_looked_up(format!(
-        "more than {MAX_LICENSE_LOOKUPS} packages to look up"
-    ));
-    licenses
-}
 
 /// One change analysed under its base's configuration.
 struct Analysed {
@@ -105,20 +75,14 @@ impl Worker {
         let scan_config = config.clone();
         let (change_set, unreadable, wanted) = tokio::task::spawn_blocking(move || {
             let (change_set, unreadable) = changes::build(&files, &plan, &blobs);
-            let wanted = pipeline.licenses_wanted(&change_set, &scan_config, MAX_LICENSE_LOOKUPS);
+            let wanted = pipeline.licenses_wanted(&change_set, &scan_config, licenses::MAX_LOOKUPS);
             (change_set, unreadable, wanted)
         })
         .await
         .map_err(crashed)?;
         // Licences lockfiles do not state, from the registries (only under
-        // a licence policy; none wanted otherwise), through the cache.
-        let licenses = Arc::new(if wanted.is_empty() {
-            crate::engine::deps::license::Licenses::none(format!(
-                "more than {MAX_LICENSE_LOOKUPS} packages to look up"
-            ))
-        } else {
-            look_up_licenses(wanted).await
-        });
+        // a licence policy; none wanted otherwise), through the store's cache.
+        let licenses = Arc::new(licenses::look_up(&*self.store, wanted).await);
         let pipeline = Arc::clone(&self.pipeline);
         let scan_config = config.clone();
         let outcome = tokio::task::spawn_blocking(move || {

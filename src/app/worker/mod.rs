@@ -10,6 +10,7 @@
 mod analyse;
 mod dispatch;
 mod errors;
+mod licenses;
 mod publish;
 mod subject;
 
