@@ -113,6 +113,16 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 "GHSA-x84v-xcm2-53pg",
                 ChangeKind::New
             ),
+            (
+                "pnpm/pnpm-lock.yaml",
+                "GHSA-hrpp-h998-j3pp",
+                ChangeKind::New
+            ),
+            (
+                "pnpm/pnpm-lock.yaml",
+                "GHSA-xvch-5gv4-984h",
+                ChangeKind::New
+            ),
             ("poetry/poetry.lock", "PYSEC-2022-42969", ChangeKind::New),
             (
                 "py/requirements.txt",
@@ -261,6 +271,7 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
             "legacy/package-lock.json",
             "pdm/pdm.lock",
             "pipenv/Pipfile.lock",
+            "pnpm/pnpm-lock.yaml",
             "poetry/poetry.lock",
             "py/requirements.txt",
             "rust/Cargo.lock",

@@ -25,6 +25,7 @@ pub mod license;
 pub mod matching;
 pub mod model;
 pub mod npm;
+pub mod pnpm;
 pub mod pylock;
 pub mod python;
 pub mod version;
@@ -60,6 +61,8 @@ pub enum Format {
     PackageLock,
     /// `yarn.lock`, classic or berry.
     YarnLock,
+    /// `pnpm-lock.yaml`.
+    PnpmLock,
     /// `requirements*.txt`.
     Requirements,
     /// `poetry.lock`.
@@ -81,6 +84,7 @@ pub fn detect(path: &str) -> Option<Format> {
         "Cargo.lock" => Some(Format::CargoLock),
         "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::PackageLock),
         "yarn.lock" => Some(Format::YarnLock),
+        "pnpm-lock.yaml" => Some(Format::PnpmLock),
         "poetry.lock" => Some(Format::PoetryLock),
         "uv.lock" => Some(Format::UvLock),
         "pdm.lock" => Some(Format::PdmLock),
@@ -101,6 +105,7 @@ pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
         Format::CargoLock => cargo::read(text),
         Format::PackageLock => npm::read(text),
         Format::YarnLock => yarn::read(text),
+        Format::PnpmLock => pnpm::read(text),
         Format::Requirements => python::read_requirements(text),
         Format::PoetryLock => python::read_poetry(text),
         Format::UvLock => pylock::read_uv(text),
