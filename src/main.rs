@@ -144,6 +144,13 @@ struct ScanArgs {
     /// `hunkscan advisories sync`.
     #[arg(long, value_name = "DIR")]
     advisory_db: Option<PathBuf>,
+    /// Ask the registries (crates.io, PyPI, npm; mirrors through
+    /// $HUNKSCAN_CRATES_URL, $HUNKSCAN_PYPI_URL, $HUNKSCAN_NPM_URL) for the
+    /// licences lockfiles do not state, when the configuration has a
+    /// `licenses:` policy. Answers are cached in the user cache directory.
+    /// Without it those licences are listed as unknown.
+    #[arg(long)]
+    online: bool,
 }
 
 /// The Rust side of the one allocator; `hunkscan::alloc` explains the choice.
@@ -298,7 +305,12 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let (mut config, mut notes) = pipeline::config_from(scan_config(&args)?.as_deref());
     gitleaks_ignore(&args, &mut config, &mut notes);
-    let (outcome, dropped) = pipeline.run_explained(changes, &config);
+    let (outcome, dropped) = if args.online {
+        let licenses = online_licenses(&pipeline, &changes, &config);
+        pipeline.run_with_licenses(changes, &config, std::sync::Arc::new(licenses))
+    } else {
+        pipeline.run_explained(changes, &config)
+    };
     notes.extend(outcome.notes);
     for note in &notes {
         eprintln!("hunkscan: note: {}", hunkscan::render::terminal(note));
@@ -327,6 +339,34 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Most packages one scan looks up in the registries.
+const MAX_LICENSE_LOOKUPS: usize = 2_000;
+
+/// The licences the registries state for the packages `changes` adds that
+/// the policy needs and the lockfiles do not say, through the cache.
+fn online_licenses(
+    pipeline: &Pipeline,
+    changes: &hunkscan::engine::ChangeSet,
+    config: &hunkscan::config::repo::RepoConfig,
+) -> hunkscan::engine::deps::license::Licenses {
+    use hunkscan::advisories::{license_cache, registry};
+    let wanted = pipeline.licenses_wanted(changes, config, MAX_LICENSE_LOOKUPS);
+    let reason = format!("more than {MAX_LICENSE_LOOKUPS} packages to look up");
+    if wanted.is_empty() {
+        return hunkscan::engine::deps::license::Licenses::none(reason);
+    }
+    let path = std::env::var_os(license_cache::PATH_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(license_cache::FileCache::default_path)
+        .unwrap_or_else(|| PathBuf::from(".hunkscan-licenses.json"));
+    let mut cache = license_cache::FileCache::open(&path);
+    let mut licenses =
+        license_cache::look_up_blocking(wanted, &registry::RegistryOptions::default(), &mut cache);
+    licenses.set_not_looked_up(reason);
+    licenses
 }
 
 /// The advisory database for a scan, with lines for stderr saying which
@@ -475,8 +515,8 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let pipeline = std::sync::Arc::new(Pipeline::load(&Options {
         rules_dir: rules,
         fingerprint_key: settings.fingerprint_key.expose().as_bytes().to_vec(),
-        // Loaded once at start-up from $HUNKSCAN_ADVISORY_DB (or the cache
-        // directory); refreshing it is `hunkscan advisories sync`'s job.
+        // Loaded at start-up from $HUNKSCAN_ADVISORY_DB (or the cache
+        // directory), then kept fresh by the refresher below.
         advisories: {
             let (index, lines) = advisory_index(None);
             for line in lines {
@@ -486,8 +526,12 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         },
         ..Options::default()
     })?);
+    let refresh = advisory_refresher(&pipeline)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        if let Some((refresher, interval)) = refresh {
+            tokio::spawn(refresher.run(interval));
+        }
         let address = std::net::SocketAddr::from(([0, 0, 0, 0], settings.port));
         let listener = tokio::net::TcpListener::bind(address)
             .await
@@ -512,6 +556,39 @@ fn serve(rules: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         tracing::info!(put_back, "shut down");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The bot's advisory upkeep: a sync at start-up and every
+/// $HUNKSCAN_ADVISORY_SYNC_INTERVAL (default 6h; `off`: none).
+fn advisory_refresher(
+    pipeline: &Pipeline,
+) -> anyhow::Result<
+    Option<(
+        std::sync::Arc<hunkscan::advisories::refresh::Refresher>,
+        Duration,
+    )>,
+> {
+    use hunkscan::advisories::refresh::{self, Refresher};
+    let interval = match std::env::var(refresh::INTERVAL_ENV) {
+        Ok(text) if !text.trim().is_empty() => {
+            refresh::parse_interval(&text).map_err(|error| anyhow::anyhow!("{error}"))?
+        }
+        _ => Some(refresh::DEFAULT_INTERVAL),
+    };
+    let Some(interval) = interval else {
+        tracing::info!("advisory sync off ({}=off)", refresh::INTERVAL_ENV);
+        return Ok(None);
+    };
+    let Some(dir) = hunkscan::advisories::db_dir(None) else {
+        tracing::warn!("no advisory database directory: set HUNKSCAN_ADVISORY_DB");
+        return Ok(None);
+    };
+    let refresher = Refresher::new(
+        dir,
+        hunkscan::advisories::sync::SyncOptions::default(),
+        pipeline.advisories().clone(),
+    );
+    Ok(Some((std::sync::Arc::new(refresher), interval)))
 }
 
 /// Setup mode: the page that registers the GitHub App, then the app itself.

@@ -6,9 +6,10 @@
 //! same order, same keys, same ignored paths, disabled rules, severity
 //! overrides and fail threshold.
 
-use crate::advisories::Index;
+use crate::advisories::{Index, SharedIndex};
 use crate::config::repo::{ConfigProblem, FailOn, RepoConfig};
 use crate::engine::deps::DepsAnalyzer;
+use crate::engine::deps::license::{self, LicenseAnalyzer, Licenses, PackageId};
 use crate::engine::iac::IacAnalyzer;
 use crate::engine::iac::policy::Policies;
 use crate::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
@@ -125,6 +126,11 @@ impl Analyzers {
 /// The analyzers, assembled once, and what reporters need of their rules.
 pub struct Pipeline {
     engine: Engine,
+    /// What the licence review's engine is built with (the same as `engine`'s).
+    fingerprint_key: Vec<u8>,
+    file_deadline: Duration,
+    /// The dependency review's advisory database (the bot's sync replaces it).
+    advisories: SharedIndex,
     rule_docs: Vec<RuleDoc>,
     /// Rules that report only where a repository enables them.
     opt_in: HashSet<String>,
@@ -169,6 +175,7 @@ impl Pipeline {
             secrets,
             deps,
         } = analyzers;
+        let advisories = deps.shared().clone();
         let engine = Engine::new(vec![
             Box::new(sast),
             Box::new(iac),
@@ -180,6 +187,9 @@ impl Pipeline {
         .with_fingerprint_key(options.fingerprint_key.clone());
         Self {
             engine,
+            fingerprint_key: options.fingerprint_key.clone(),
+            file_deadline: options.file_deadline,
+            advisories,
             rule_docs,
             opt_in,
             gitleaks_aliases,
@@ -189,6 +199,12 @@ impl Pipeline {
     /// The engine (the bot asks it which files to fetch).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The advisory database dependency review uses; replacing its index
+    /// takes effect from the next scan.
+    pub fn advisories(&self) -> &SharedIndex {
+        &self.advisories
     }
 
     /// Every rule the analyzers run, for reporters (SARIF's rule list).
@@ -207,8 +223,38 @@ impl Pipeline {
     /// lines and why (values masked), for `--explain-dropped`.
     pub fn run_explained(
         &self,
+        changes: ChangeSet,
+        config: &RepoConfig,
+    ) -> (Outcome, Vec<crate::engine::secrets::Dropped>) {
+        self.run_with_licenses(changes, config, Arc::new(Licenses::offline()))
+    }
+
+    /// The packages whose licence a scan of `changes` under `config` would
+    /// need from a registry (none without a licence policy), at most `limit`:
+    /// what the caller looks up before [`Pipeline::run_with_licenses`].
+    pub fn licenses_wanted(
+        &self,
+        changes: &ChangeSet,
+        config: &RepoConfig,
+        limit: usize,
+    ) -> Vec<PackageId> {
+        match &config.licenses {
+            Some(policy) if config.deps => {
+                let mut kept = changes.clone();
+                kept.files.retain(|f| !config.ignores(&f.diff.path));
+                license::wanted(&kept, policy, limit)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Pipeline::run_explained`] with the licences looked up for the
+    /// packages lockfiles state none for.
+    pub fn run_with_licenses(
+        &self,
         mut changes: ChangeSet,
         config: &RepoConfig,
+        licenses: Arc<Licenses>,
     ) -> (Outcome, Vec<crate::engine::secrets::Dropped>) {
         let before = changes.files.len();
         changes.files.retain(|f| !config.ignores(&f.diff.path));
@@ -216,6 +262,35 @@ impl Pipeline {
         let (mut report, mut dropped) = self
             .engine
             .scan_explained(&changes, &|kind| config.runs(kind));
+        if let Some(policy) = config.licenses.as_ref().filter(|_| config.deps) {
+            // Its own engine, so licence findings are anchored, fingerprinted
+            // and suppressed exactly as the other findings are. Only the
+            // lockfiles with a text head: the main scan already listed
+            // every other file that needed a word.
+            let lockfiles = ChangeSet {
+                files: changes
+                    .files
+                    .iter()
+                    .filter(|f| {
+                        crate::engine::deps::detect(&f.diff.path).is_some()
+                            && matches!(f.head, crate::engine::Content::Text(_))
+                    })
+                    .cloned()
+                    .collect(),
+            };
+            let review = Engine::new(vec![Box::new(LicenseAnalyzer::new(
+                Arc::clone(policy),
+                licenses,
+            ))])
+            .with_file_deadline(self.file_deadline)
+            .with_fingerprint_key(self.fingerprint_key.clone())
+            .scan(&lockfiles);
+            report.findings.extend(review.findings);
+            report.skipped.extend(review.skipped);
+            report.findings.sort_by(|a, b| {
+                (&a.path, a.start, &a.rule_id).cmp(&(&b.path, b.start, &b.rule_id))
+            });
+        }
         dropped.retain(|d| !config.disabled_rules.contains(&d.rule_id));
         config
             .gitleaks_ignore
@@ -232,6 +307,17 @@ impl Pipeline {
             }
         }
         let mut notes = Vec::new();
+        if config.deps
+            && changes
+                .files
+                .iter()
+                .any(|f| crate::engine::deps::detect(&f.diff.path).is_some())
+        {
+            notes.push(advisory_note(
+                self.advisories.current().as_deref(),
+                chrono::Utc::now(),
+            ));
+        }
         if ignored > 0 {
             notes.push(format!(
                 "{ignored} file{} ignored by `paths.ignore` ({})",
@@ -247,6 +333,47 @@ impl Pipeline {
             },
             dropped,
         )
+    }
+}
+
+/// How old the advisory data dependency review matched against is, or
+/// that there is none: said wherever a change touches a lockfile.
+pub fn advisory_note(index: Option<&Index>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Some(index) = index else {
+        return format!(
+            "Advisory database missing: dependencies were not checked for known vulnerabilities ({}).",
+            crate::engine::deps::NOT_SYNCED
+        );
+    };
+    let ecosystems: Vec<&str> = index
+        .status
+        .iter()
+        .map(|s| s.ecosystem.osv_name())
+        .collect();
+    match index.as_of() {
+        Some(as_of) => format!(
+            "Advisory data ({}) as of {}, {} old.",
+            ecosystems.join(", "),
+            as_of.format("%Y-%m-%d %H:%M UTC"),
+            age(now - as_of)
+        ),
+        None => format!(
+            "Advisory data ({}): its age is unknown (no sync record and no dated advisory).",
+            ecosystems.join(", ")
+        ),
+    }
+}
+
+/// "3 days", "5 hours", "12 minutes".
+fn age(elapsed: chrono::TimeDelta) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let minutes = elapsed.num_minutes().max(0);
+    if minutes < 60 {
+        plural(minutes, "minute")
+    } else if minutes < 48 * 60 {
+        plural(minutes / 60, "hour")
+    } else {
+        plural(minutes / (24 * 60), "day")
     }
 }
 

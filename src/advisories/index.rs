@@ -66,6 +66,20 @@ pub struct EcosystemStatus {
     pub first_problem: Option<String>,
     /// The newest `modified` among the records (RFC 3339), the data's age.
     pub newest: Option<String>,
+    /// When `hunkscan advisories sync` last heard from the server (RFC
+    /// 3339), when it synced this folder.
+    pub synced_at: Option<String>,
+}
+
+impl EcosystemStatus {
+    /// How fresh the data is: the last sync, else the newest record.
+    pub fn as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.synced_at
+            .as_deref()
+            .or(self.newest.as_deref())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 /// The advisories of a database directory.
@@ -123,6 +137,12 @@ impl Index {
         self.status.iter().any(|s| s.ecosystem == ecosystem)
     }
 
+    /// How fresh the whole database is: its stalest ecosystem's
+    /// [`EcosystemStatus::as_of`] (`None`: no ecosystem says).
+    pub fn as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.status.iter().filter_map(EcosystemStatus::as_of).min()
+    }
+
     /// Number of advisories held.
     pub fn len(&self) -> usize {
         self.advisories.len()
@@ -150,6 +170,7 @@ impl Index {
                 unreadable: 0,
                 first_problem: None,
                 newest: None,
+                synced_at: super::sync::synced_at(dir, ecosystem),
             };
             if zip.is_file() {
                 index.load_zip(&zip, &mut status)?;

@@ -9,12 +9,46 @@
 //! OSV's published `all.zip` or the records unpacked as `*.json`.
 
 pub mod index;
+pub mod license_cache;
 pub mod osv;
+pub mod refresh;
+pub mod registry;
 pub mod sync;
 
 pub use index::{Advisory, AffectedEntry, EcosystemStatus, Index, IndexError};
 
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// The advisory database in use, replaceable while scans run: the bot's
+/// scheduled sync swaps a fresh index in; a scan takes the one current
+/// when it starts and keeps it to the end.
+#[derive(Clone, Default)]
+pub struct SharedIndex(Arc<RwLock<Option<Arc<Index>>>>);
+
+impl SharedIndex {
+    /// Holding `index`.
+    pub fn new(index: Option<Arc<Index>>) -> Self {
+        Self(Arc::new(RwLock::new(index)))
+    }
+
+    /// The index now.
+    pub fn current(&self) -> Option<Arc<Index>> {
+        // A writer that panicked left a whole `Option<Arc<_>>` behind: still usable.
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `index` in place for the scans that start from now on.
+    pub fn replace(&self, index: Arc<Index>) {
+        match self.0.write() {
+            Ok(mut guard) => *guard = Some(index),
+            Err(poisoned) => *poisoned.into_inner() = Some(index),
+        }
+    }
+}
 
 /// The environment variable naming the database directory.
 pub const DB_ENV: &str = "HUNKSCAN_ADVISORY_DB";

@@ -121,19 +121,28 @@ pub struct Reference {
     pub url: String,
 }
 
-/// The highest severity the record states: any CVSS v3 vector's base
+/// The highest severity the record states: any CVSS v3 or v4 vector's
 /// score (by the `cvss` crate), else the database's own rating (GitHub's
-/// `LOW`/`MODERATE`/`HIGH`/`CRITICAL`). Vectors of other CVSS versions are
-/// not scored here; a record with only those falls back to the rating.
+/// `LOW`/`MODERATE`/`HIGH`/`CRITICAL`). The `cvss` crate does not score
+/// CVSS v2, and its formula is not worth writing by hand for records that
+/// nearly always carry a v3 vector or a rating too: a record with only a
+/// v2 vector falls back to the rating.
 pub fn severity_of(
     scores: &[&SeverityScore],
     database: &[Option<&serde_json::Value>],
 ) -> Option<Severity> {
     let from_cvss = scores
         .iter()
-        .filter(|s| s.kind == "CVSS_V3")
-        .filter_map(|s| cvss::v3::Base::from_str(&s.score).ok())
-        .map(|base| from_score(base.score().value()))
+        .filter_map(|s| match s.kind.as_str() {
+            "CVSS_V3" => cvss::v3::Base::from_str(&s.score)
+                .ok()
+                .map(|base| base.score().value()),
+            "CVSS_V4" => cvss::v4::Vector::from_str(&s.score)
+                .ok()
+                .map(|vector| vector.score().value()),
+            _ => None,
+        })
+        .map(from_score)
         .max();
     let from_database = database
         .iter()
@@ -185,5 +194,39 @@ mod tests {
         let moderate = serde_json::json!({"severity": "MODERATE"});
         assert_eq!(severity_of(&[], &[Some(&moderate)]), Some(Severity::Medium));
         assert_eq!(severity_of(&[], &[None]), None);
+    }
+
+    #[test]
+    fn cvss_v4_vectors_are_scored_and_v2_ones_fall_back_to_the_rating() {
+        let v4_critical = SeverityScore {
+            kind: "CVSS_V4".into(),
+            score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N".into(),
+        };
+        assert_eq!(severity_of(&[&v4_critical], &[]), Some(Severity::Critical));
+        let v4_low_impact = SeverityScore {
+            kind: "CVSS_V4".into(),
+            score: "CVSS:4.0/AV:L/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N".into(),
+        };
+        let rated = severity_of(&[&v4_low_impact], &[]).expect("scored");
+        assert!(rated <= Severity::Medium, "{rated:?}");
+        let v2 = SeverityScore {
+            kind: "CVSS_V2".into(),
+            score: "AV:N/AC:L/Au:N/C:C/I:C/A:C".into(),
+        };
+        let moderate = serde_json::json!({"severity": "MODERATE"});
+        assert_eq!(
+            severity_of(&[&v2], &[Some(&moderate)]),
+            Some(Severity::Medium)
+        );
+        assert_eq!(severity_of(&[&v2], &[]), None);
+        let broken = SeverityScore {
+            kind: "CVSS_V4".into(),
+            score: "CVSS:4.0/AV:X".into(),
+        };
+        assert_eq!(
+            severity_of(&[&broken], &[]),
+            None,
+            "an unreadable vector is no score"
+        );
     }
 }

@@ -80,7 +80,44 @@ struct Meta {
 }
 
 /// Syncs every ecosystem of `options` into `dir`; one failing does not stop the others.
+///
+/// Holds an exclusive lock on `dir/.sync.lock` throughout: a second sync of
+/// the same directory (the bot's schedule, a run by hand) fails at once
+/// rather than interleave its renames with this one's.
 pub fn sync(dir: &Path, options: &SyncOptions) -> Vec<(Ecosystem, Outcome)> {
+    let all_failed = |reason: String| {
+        options
+            .ecosystems
+            .iter()
+            .map(|e| (*e, Outcome::Failed(reason.clone())))
+            .collect::<Vec<_>>()
+    };
+    let lock_path = dir.join(".sync.lock");
+    let lock = std::fs::create_dir_all(dir)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+        })
+        .map_err(|e| format!("{}: {e}", lock_path.display()));
+    let lock = match lock {
+        Ok(lock) => lock,
+        Err(reason) => return all_failed(reason),
+    };
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return all_failed(format!(
+                "another sync of {} is running; this one did nothing",
+                dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            return all_failed(format!("{}: {error}", lock_path.display()));
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -126,12 +163,12 @@ pub fn synced_at(dir: &Path, ecosystem: Ecosystem) -> Option<String> {
     read_meta(&meta_path(dir, ecosystem)).synced_at
 }
 
-type Client = hyper_util::client::legacy::Client<
+pub(crate) type Client = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Empty<bytes::Bytes>,
 >;
 
-fn client() -> Result<Client, String> {
+pub(crate) fn client() -> Result<Client, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| format!("no root certificates: {e}"))?

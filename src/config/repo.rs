@@ -92,6 +92,9 @@ pub struct RepoConfig {
     pub triage: bool,
     /// The base's `.gitleaksignore` fingerprints, applied to secret findings.
     pub gitleaks_ignore: crate::engine::secrets::GitleaksIgnore,
+    /// Licence policy for the packages a change adds (`licenses:`); `None`:
+    /// licences are not reviewed.
+    pub licenses: Option<std::sync::Arc<crate::engine::deps::license::Policy>>,
 }
 
 impl Default for RepoConfig {
@@ -112,6 +115,7 @@ impl Default for RepoConfig {
             on_error: ErrorConclusion::Neutral,
             triage: true,
             gitleaks_ignore: Default::default(),
+            licenses: None,
         }
     }
 }
@@ -153,6 +157,20 @@ struct ConfigFile {
     drafts: Option<DraftPolicy>,
     on_error: Option<ErrorConclusion>,
     triage: Option<bool>,
+    licenses: Option<Spanned<LicensesSection>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LicensesSection {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+    #[serde(default)]
+    fail_on_unknown: bool,
+    #[serde(default)]
+    exceptions: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +309,25 @@ impl RepoConfig {
         if let Some(triage) = file.triage {
             config.triage = triage;
         }
+        if let Some(licenses) = file.licenses {
+            let line = licenses.referenced.line();
+            let section = licenses.value;
+            match crate::engine::deps::license::Policy::new(
+                &section.allow,
+                &section.deny,
+                section.fail_on_unknown,
+                &section.exceptions,
+            ) {
+                Ok(policy) => config.licenses = Some(std::sync::Arc::new(policy)),
+                Err(found) => {
+                    problems.extend(found.into_iter().map(|(key, message)| ConfigProblem {
+                        line: Some(line),
+                        key: Some(key),
+                        message,
+                    }))
+                }
+            }
+        }
         config
     }
 
@@ -391,6 +428,32 @@ triage: false
         assert_eq!(config.drafts, DraftPolicy::Skip);
         assert_eq!(config.on_error, ErrorConclusion::Failure);
         assert!(!config.triage);
+    }
+
+    #[test]
+    fn licence_policy_is_read_and_bad_entries_are_named() {
+        let (config, problems) = RepoConfig::parse(
+            "licenses:\n  allow: [MIT, Apache-2.0]\n  deny: [GPL-3.0-only]\n  fail_on_unknown: true\n  exceptions: [\"pkg:npm/left-pad@1.3.0\"]\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let policy = config.licenses.expect("policy");
+        assert!(policy.fail_on_unknown);
+        assert_eq!((policy.allow.len(), policy.deny.len()), (2, 1));
+        assert_eq!(policy.exceptions.len(), 1);
+        assert!(
+            RepoConfig::default().licenses.is_none(),
+            "off unless configured"
+        );
+
+        let (config, problems) =
+            RepoConfig::parse("fail_on: low\nlicenses:\n  deny: [\"Not-A-Licence-9\"]\n");
+        assert!(config.licenses.is_none(), "defaults apply");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let shown = problems[0].to_string();
+        assert!(
+            shown.contains("`licenses.deny`") && shown.contains("Not-A-Licence-9"),
+            "{shown}"
+        );
     }
 
     #[test]

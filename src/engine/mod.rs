@@ -39,8 +39,21 @@ use crate::diff::{FileDiff, FileStatus};
 use serde::Serialize;
 use std::time::Duration;
 
-/// Files above this size are not analysed (1 MB).
+/// Files above this size are not analysed (1 MB), lockfiles excepted
+/// (see [`max_bytes_for`]).
 pub const MAX_FILE_BYTES: usize = 1_000_000;
+
+/// The most bytes of `path` worth reading: a lockfile dependency review
+/// reads may be up to [`deps::MAX_LOCKFILE_BYTES`] (large projects' are
+/// tens of MB); every other file [`MAX_FILE_BYTES`]. Only dependency review
+/// sees a file over [`MAX_FILE_BYTES`].
+pub fn max_bytes_for(path: &str) -> usize {
+    if deps::detect(path).is_some() {
+        deps::MAX_LOCKFILE_BYTES
+    } else {
+        MAX_FILE_BYTES
+    }
+}
 
 /// The content of one side of a changed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +77,17 @@ impl Content {
     /// [`MAX_FILE_BYTES`], text otherwise (invalid UTF-8 is replaced, line
     /// numbers stay right).
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        if bytes.len() > MAX_FILE_BYTES {
+        Self::from_bytes_within(bytes, MAX_FILE_BYTES)
+    }
+
+    /// [`Content::from_bytes`] with the limit of `path` ([`max_bytes_for`]).
+    pub fn from_bytes_for(path: &str, bytes: Vec<u8>) -> Self {
+        Self::from_bytes_within(bytes, max_bytes_for(path))
+    }
+
+    /// [`Content::from_bytes`] with a limit of `limit` bytes.
+    pub fn from_bytes_within(bytes: Vec<u8>, limit: usize) -> Self {
+        if bytes.len() > limit {
             return Content::TooLarge(bytes.len());
         }
         if bytes.contains(&0) {
@@ -410,11 +433,16 @@ impl Engine {
         report: &mut ScanReport,
     ) -> Option<FileOutcome> {
         let path = &file.diff.path;
+        // A lockfile past the general limit was read for dependency review
+        // alone ([`max_bytes_for`]).
+        let oversized =
+            file.head.text().map_or(0, str::len) > MAX_FILE_BYTES && deps::detect(path).is_some();
         let interested: Vec<&dyn Analyzer> = self
             .analyzers
             .iter()
             .map(|a| a.as_ref())
             .filter(|a| enabled(a.kind()) && a.handles(path))
+            .filter(|a| !oversized || a.kind() == AnalyzerKind::Deps)
             .collect();
         // Analyzers that compare versions can blame a change that only
         // deletes lines (a protective block removed), even a removed file.
@@ -463,16 +491,30 @@ impl Engine {
             return None;
         }
         if interested.is_empty() {
-            report
-                .skipped
-                .push(skip(path, "no analyzer reads this kind of file".into()));
+            let reason = if oversized {
+                format!(
+                    "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                    head.len()
+                )
+            } else {
+                "no analyzer reads this kind of file".into()
+            };
+            report.skipped.push(skip(path, reason));
             return None;
         }
         report.files_analyzed += 1;
         let mut outcome = self.outcome();
         let run = if deletes_only { comparing } else { interested };
+        let deps_ran = run.iter().any(|a| a.kind() == AnalyzerKind::Deps);
         for analyzer in run {
             analyze_guarded(analyzer, file, head, &mut outcome);
+        }
+        if deps_ran {
+            // Dependency review is what a lockfile gets: the secrets
+            // analyzer's "lock file: not scanned" line beside it is noise.
+            outcome.skipped.retain(|s| {
+                !(s.analyzer == Some(AnalyzerKind::Secrets) && s.reason.starts_with("lock file:"))
+            });
         }
         Some(outcome)
     }

@@ -1,7 +1,7 @@
 //! File contents by blob id, through one `git cat-file --batch` session.
 
 use super::LocalError;
-use crate::engine::{Content, MAX_FILE_BYTES};
+use crate::engine::Content;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -45,7 +45,10 @@ impl BlobReader {
         })
     }
 
-    pub(super) fn read(&mut self, oid: &str) -> Result<Content, LocalError> {
+    /// The blob `oid` of a file at `path` (whose name sets the size limit,
+    /// [`crate::engine::max_bytes_for`]).
+    pub(super) fn read(&mut self, oid: &str, path: &str) -> Result<Content, LocalError> {
+        let limit = crate::engine::max_bytes_for(path);
         let fail = |message: String| LocalError::Git {
             args: format!("cat-file --batch {oid}"),
             message,
@@ -72,7 +75,7 @@ impl BlobReader {
                 let size: u64 = size
                     .parse()
                     .map_err(|_| fail(format!("bad header `{}`", header.trim())))?;
-                self.blob(size).map_err(|e| fail(e.to_string()))
+                self.blob(size, limit).map_err(|e| fail(e.to_string()))
             }
             ["missing"] => Ok(Content::Unreadable(format!(
                 "its content (object {oid}) is missing from the repository"
@@ -86,8 +89,8 @@ impl BlobReader {
 
     /// The body of a blob of `size` bytes and git's newline after it. A blob
     /// over the limit is drained (the session must stay in step), not kept.
-    fn blob(&mut self, size: u64) -> std::io::Result<Content> {
-        if size > MAX_FILE_BYTES as u64 {
+    fn blob(&mut self, size: u64, limit: usize) -> std::io::Result<Content> {
+        if size > limit as u64 {
             let mut body = (&mut self.stdout).take(size + 1);
             let drained = std::io::copy(&mut body, &mut std::io::sink())?;
             if drained != size + 1 {
@@ -97,15 +100,15 @@ impl BlobReader {
                 usize::try_from(size).unwrap_or(usize::MAX),
             ));
         }
-        // At most MAX_FILE_BYTES + 1 here.
-        let mut bytes = vec![0; usize::try_from(size + 1).unwrap_or(MAX_FILE_BYTES + 1)];
+        // At most `limit` + 1 here.
+        let mut bytes = vec![0; usize::try_from(size + 1).unwrap_or(limit + 1)];
         self.stdout.read_exact(&mut bytes)?;
         if bytes.pop() != Some(b'\n') {
             return Err(std::io::Error::other(
                 "the blob is not followed by a newline",
             ));
         }
-        Ok(Content::from_bytes(bytes))
+        Ok(Content::from_bytes_within(bytes, limit))
     }
 }
 
@@ -119,6 +122,7 @@ impl Drop for BlobReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::MAX_FILE_BYTES;
     use crate::local::git::git;
 
     #[test]
@@ -135,20 +139,20 @@ mod tests {
         let small = store("small", b"line\n");
         let mut blobs = BlobReader::start(root).expect("cat-file starts");
         assert_eq!(
-            blobs.read(&big).expect("big"),
+            blobs.read(&big, "a.py").expect("big"),
             Content::TooLarge(MAX_FILE_BYTES + 5)
         );
         assert_eq!(
-            blobs.read(&small).expect("small"),
+            blobs.read(&small, "a.py").expect("small"),
             Content::Text("line\n".into())
         );
         let missing = "0123456789012345678901234567890123456789";
         assert!(matches!(
-            blobs.read(missing).expect("missing"),
+            blobs.read(missing, "a.py").expect("missing"),
             Content::Unreadable(reason) if reason.contains("missing")
         ));
         assert_eq!(
-            blobs.read(&small).expect("small again"),
+            blobs.read(&small, "a.py").expect("small again"),
             Content::Text("line\n".into())
         );
     }

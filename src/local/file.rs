@@ -6,7 +6,7 @@
 //! directory must not stop it. Such entries become [`Content::Unreadable`]
 //! with the reason, and the report lists them as skipped.
 
-use crate::engine::{Content, MAX_FILE_BYTES};
+use crate::engine::Content;
 use std::fs::{File, FileType, Metadata};
 use std::io::Read;
 use std::path::{Component, Path};
@@ -78,9 +78,11 @@ pub(super) fn read_under(root: &Path, relative: &Path) -> Content {
     read_regular(&path)
 }
 
-/// Reads `path` when it is a regular file, at most [`MAX_FILE_BYTES`] + 1
-/// bytes of it; anything else is not opened.
+/// Reads `path` when it is a regular file, at most its limit
+/// ([`crate::engine::max_bytes_for`]: [`crate::engine::MAX_FILE_BYTES`] but for lockfiles)
+/// + 1 bytes of it; anything else is not opened.
 fn read_regular(path: &Path) -> Content {
+    let limit = crate::engine::max_bytes_for(&path.to_string_lossy());
     let looked = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Content::Absent,
@@ -89,7 +91,7 @@ fn read_regular(path: &Path) -> Content {
     if let Some(reason) = not_regular(looked.file_type()) {
         return Content::Unreadable(reason.into());
     }
-    if looked.len() > MAX_FILE_BYTES as u64 {
+    if looked.len() > limit as u64 {
         return Content::TooLarge(usize::try_from(looked.len()).unwrap_or(usize::MAX));
     }
     // The entry may be replaced between the look and the open (a race a
@@ -109,13 +111,13 @@ fn read_regular(path: &Path) -> Content {
     // The size looked at can be stale (a growing file): one byte past the
     // limit is enough to know it is too large.
     let mut bytes = Vec::new();
-    if let Err(error) = file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes) {
+    if let Err(error) = file.take(limit as u64 + 1).read_to_end(&mut bytes) {
         return cannot_read(&error);
     }
-    if bytes.len() > MAX_FILE_BYTES {
+    if bytes.len() > limit {
         return Content::TooLarge(bytes.len());
     }
-    Content::from_bytes(bytes)
+    Content::from_bytes_for(&path.to_string_lossy(), bytes)
 }
 
 #[cfg(unix)]
@@ -136,6 +138,7 @@ fn cannot_read(error: &std::io::Error) -> Content {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use crate::engine::MAX_FILE_BYTES;
     use std::os::unix::fs::symlink;
 
     fn unreadable(content: Content) -> String {

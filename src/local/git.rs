@@ -168,7 +168,7 @@ fn side_content(
         GITLINK => Content::Unreadable(SUBMODULE.into()),
         REGULAR => match work_tree {
             Some(top) => read_under(top, &path_from_bytes(&side.path)),
-            None => blobs.read(&side.oid)?,
+            None => blobs.read(&side.oid, &String::from_utf8_lossy(&side.path))?,
         },
         _ => Content::Unreadable(format!("file mode {:o}: not read", side.mode)),
     })

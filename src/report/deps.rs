@@ -1,6 +1,7 @@
-//! The check summary's table of the vulnerable dependencies a pull request
-//! introduces: one row per finding of the `deps` analyzer, most severe
-//! first, so a reviewer sees package, version change and advisory at a
+//! The check summary's table of the vulnerable or disallowed dependencies
+//! a pull request introduces: one row per finding of the `deps` analyzer
+//! (an advisory, or a licence the policy refuses), most severe first, so a
+//! reviewer sees package, version change and advisory or licence rule at a
 //! glance. Every cell that a pull request or the database controls is a
 //! code span (inert), with `|` swapped for `¦` so no cell can split the row.
 
@@ -28,7 +29,7 @@ pub fn table(new: &[&Finding]) -> Option<String> {
     }
     rows.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.path.cmp(&b.path)));
     let mut out = String::from(
-        "\n### Vulnerable dependencies introduced\n\n| Severity | Package | Version | Advisory | File |\n| --- | --- | --- | --- | --- |\n",
+        "\n### Vulnerable or disallowed dependencies introduced\n\n| Severity | Package | Version | Advisory or licence rule | File |\n| --- | --- | --- | --- | --- |\n",
     );
     for finding in rows.iter().take(MAX_ROWS) {
         let (name, version) = headline(&finding.message).unwrap_or(("?", "?"));
@@ -103,6 +104,16 @@ mod tests {
         assert!(
             rows[1].contains("`a¦b`"),
             "a pipe cannot split the row: {table}"
+        );
+        let mut licence = finding(
+            "`gpl-widget` 2.0.0 (added) is licensed `GPL-3.0-only`, which `licenses.deny` forbids.",
+            Severity::High,
+        );
+        licence.rule_id = "license-denied".into();
+        let table = super::table(&[&licence]).expect("table");
+        assert!(
+            table.contains("| high | `gpl-widget` | `2.0.0 (added)` | `license-denied` |"),
+            "{table}"
         );
         let mut other = finding("x", Severity::High);
         other.analyzer = AnalyzerKind::Sast;

@@ -106,6 +106,23 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 "GHSA-p6mc-m468-83gw",
                 ChangeKind::New
             ),
+            ("pdm/pdm.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::Fixed),
+            ("pdm/pdm.lock", "GHSA-mh33-7rrq-662w", ChangeKind::New),
+            (
+                "pipenv/Pipfile.lock",
+                "GHSA-x84v-xcm2-53pg",
+                ChangeKind::New
+            ),
+            (
+                "pnpm/pnpm-lock.yaml",
+                "GHSA-hrpp-h998-j3pp",
+                ChangeKind::New
+            ),
+            (
+                "pnpm/pnpm-lock.yaml",
+                "GHSA-xvch-5gv4-984h",
+                ChangeKind::New
+            ),
             ("poetry/poetry.lock", "PYSEC-2022-42969", ChangeKind::New),
             (
                 "py/requirements.txt",
@@ -113,6 +130,8 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 ChangeKind::New
             ),
             ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            ("uv/uv.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::New),
+            ("uv/uv.lock", "GHSA-jjg7-2v4v-x38h", ChangeKind::New),
             (
                 "web/package-lock.json",
                 "GHSA-hrpp-h998-j3pp",
@@ -130,7 +149,7 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
             ),
             ("yarn/yarn.lock", "GHSA-xvch-5gv4-984h", ChangeKind::New),
         ],
-        "unchanged vulnerable (time, yarn's lodash), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
+        "unchanged vulnerable (time, yarn's lodash, pdm's idna), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
     );
     // The broken lockfile is skipped with the parser's line; the rest was analysed.
     let broken = report
@@ -250,9 +269,13 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
         vec![
             "go/go.mod",
             "legacy/package-lock.json",
+            "pdm/pdm.lock",
+            "pipenv/Pipfile.lock",
+            "pnpm/pnpm-lock.yaml",
             "poetry/poetry.lock",
             "py/requirements.txt",
             "rust/Cargo.lock",
+            "uv/uv.lock",
             "web/package-lock.json",
             "yarn/yarn.lock",
         ]
@@ -382,4 +405,201 @@ fn bomb() -> Vec<u8> {
         writer.finish().expect("finish");
     }
     out.into_inner()
+}
+
+/// A generated `package-lock.json` v3 of `count` packages (about 380 bytes
+/// each), `extra` entries appended before the closing braces.
+fn big_lockfile(count: usize, extra: &str) -> String {
+    let mut text = String::with_capacity(count * 400 + 4096);
+    text.push_str(
+        "{\n  \"name\": \"monorepo\",\n  \"version\": \"1.0.0\",\n  \"lockfileVersion\": 3,\n  \"requires\": true,\n  \"packages\": {\n    \"\": {\n      \"name\": \"monorepo\",\n      \"version\": \"1.0.0\",\n      \"dependencies\": {\n        \"pkg-0000000\": \"^1.0.0\"\n      }\n    },\n",
+    );
+    for i in 0..count {
+        let parent = i.saturating_sub(1);
+        // A fixed-width, made-up integrity value: the size is what matters.
+        let integrity = format!("{i:0>86}==");
+        text.push_str(&format!(
+            "    \"node_modules/pkg-{i:07}\": {{\n      \"version\": \"1.0.{i}\",\n      \"resolved\": \"https://registry.npmjs.org/pkg-{i:07}/-/pkg-{i:07}-1.0.{i}.tgz\",\n      \"integrity\": \"sha512-{integrity}\",\n      \"license\": \"MIT\",\n      \"dependencies\": {{\n        \"pkg-{parent:07}\": \"^1.0.0\"\n      }}\n    }},\n"
+        ));
+    }
+    text.push_str(extra);
+    text.push_str("    \"node_modules/zz-last\": {\n      \"version\": \"1.0.0\"\n    }\n  }\n}\n");
+    text
+}
+
+/// The highest resident size `pid` reached (`VmHWM`), in kB, while it runs.
+fn peak_kb(child: &mut std::process::Child) -> u64 {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if child.try_wait().expect("wait").is_some() {
+            return peak;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_fifty_megabyte_lockfile_is_reviewed_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, head) = (dir.path().join("base/web"), dir.path().join("head/web"));
+    std::fs::create_dir_all(&base).expect("base");
+    std::fs::create_dir_all(&head).expect("head");
+    let count = 140_000;
+    let base_text = big_lockfile(count, "");
+    assert!(base_text.len() > 50_000_000, "{} bytes", base_text.len());
+    std::fs::write(base.join("package-lock.json"), &base_text).expect("write");
+    drop(base_text);
+    // The change adds a vulnerable qs near the end.
+    let head_text = big_lockfile(
+        count,
+        "    \"node_modules/qs\": {\n      \"version\": \"6.7.0\",\n      \"license\": \"BSD-3-Clause\"\n    },\n",
+    );
+    std::fs::write(head.join("package-lock.json"), &head_text).expect("write");
+    let qs_line = head_text
+        .lines()
+        .position(|l| l.contains("\"node_modules/qs\""))
+        .expect("qs")
+        + 1;
+    drop(head_text);
+    let db = tempfile::tempdir().expect("tempdir");
+    zipped(db.path());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["scan", "--no-config", "--format", "json", "-j", "1"])
+        // Not a timed test: the deadline is out of the way on a slow machine.
+        .args(["--file-timeout-ms", "3600000", "--advisory-db"])
+        .arg(db.path())
+        .arg("--base-tree")
+        .arg(dir.path().join("base"))
+        .arg("--head-tree")
+        .arg(dir.path().join("head"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // The output is small (one finding): the pipes cannot fill up.
+    let peak = peak_kb(&mut child);
+    let output = child.wait_with_output().expect("output");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let findings = json["findings"].as_array().expect("findings");
+    let qs = findings
+        .iter()
+        .find(|f| f["rule_id"] == "GHSA-hrpp-h998-j3pp")
+        .unwrap_or_else(|| panic!("qs reported: {json:#}"));
+    assert_eq!(qs["path"], "web/package-lock.json");
+    assert_eq!(qs["start"]["line"], qs_line);
+    let skipped = json["skipped"].as_array().expect("skipped");
+    assert!(
+        skipped.is_empty(),
+        "not skipped as too large, and no secrets 'lock file' line beside the review: {skipped:#?}"
+    );
+    // Two 50 MB texts are in memory at once (base and head), with their
+    // line tables and the packages read from them; a `Value` tree of each
+    // would take several times more. The bound is generous for allocator
+    // slack, and fails on a parse that holds the whole document as a tree.
+    assert!(peak > 0, "the peak was measured");
+    eprintln!("peak resident size of a 50 MB lockfile change: {peak} kB");
+    assert!(peak < 550 * 1024, "peak resident size {peak} kB");
+}
+
+#[test]
+fn the_bots_refresh_swaps_fresh_data_in_and_keeps_it_when_a_sync_fails() {
+    use hunkscan::advisories::SharedIndex;
+    use hunkscan::advisories::refresh::{Refreshed, Refresher};
+    use hunkscan::advisories::sync::SyncOptions;
+    use hunkscan::engine::deps::model::Ecosystem;
+
+    let endpoint = osv_endpoint::OsvEndpoint::start();
+    endpoint.serve("npm", zip_of(&fixtures().join("osv/npm")), "\"n1\"");
+    let db = tempfile::tempdir().expect("tempdir");
+    let pipeline = Pipeline::load(&Options::default()).expect("pipeline");
+    let shared: SharedIndex = pipeline.advisories().clone();
+    assert!(shared.current().is_none(), "no database at start-up");
+    let root = fixtures().join("pr");
+    let changes =
+        || hunkscan::local::from_trees(&root.join("base"), &root.join("head")).expect("trees");
+    let (config, _) = hunkscan::pipeline::config_from(None);
+    let before = pipeline.run(changes(), &config);
+    assert!(
+        before
+            .notes
+            .iter()
+            .any(|n| n.starts_with("Advisory database missing")),
+        "the summary says there is none: {:?}",
+        before.notes
+    );
+
+    let refresher = Refresher::new(
+        db.path().to_owned(),
+        SyncOptions {
+            base_url: endpoint.url(),
+            ecosystems: vec![Ecosystem::Npm],
+            ..SyncOptions::default()
+        },
+        shared.clone(),
+    );
+    // Four records, one of them withdrawn.
+    assert_eq!(
+        refresher.refresh_blocking(),
+        Refreshed::Reloaded { advisories: 3 }
+    );
+    let after = pipeline.run(changes(), &config);
+    assert!(
+        deps(&after.report).contains(&(
+            "web/package-lock.json",
+            "GHSA-hrpp-h998-j3pp",
+            ChangeKind::New
+        )),
+        "the running pipeline uses the fresh index"
+    );
+    let note = after
+        .notes
+        .iter()
+        .find(|n| n.starts_with("Advisory data (npm) as of "))
+        .unwrap_or_else(|| panic!("{:?}", after.notes));
+    assert!(note.ends_with(" 0 minutes old."), "just synced: {note}");
+
+    // Unchanged on the server: a 304, the same data, now as of this sync.
+    assert_eq!(refresher.refresh_blocking(), Refreshed::Unchanged);
+    // A corrupt export: refused, and the index in use stays.
+    endpoint.serve("npm", b"PK\x03\x04 torn".to_vec(), "\"n2\"");
+    let in_use = shared.current().expect("index");
+    match refresher.refresh_blocking() {
+        Refreshed::Failed(reason) => assert!(reason.contains("refused"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let still = shared.current().expect("index");
+    assert_eq!(still.len(), in_use.len());
+
+    // Never two syncs of one directory at once: a sync holding the lock
+    // makes a second one fail without touching anything.
+    let lock = std::fs::File::open(db.path().join(".sync.lock")).expect("lock file");
+    lock.lock().expect("held");
+    match refresher.refresh_blocking() {
+        Refreshed::Failed(reason) => assert!(reason.contains("another sync"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    lock.unlock().expect("released");
+}
+
+#[test]
+fn the_advisory_note_says_how_old_the_data_is() {
+    use hunkscan::pipeline::advisory_note;
+    let index = unpacked();
+    // The fixture records were never synced: their newest `modified` dates them.
+    let newest = index.as_of().expect("dated");
+    let note = advisory_note(Some(&index), newest + chrono::TimeDelta::days(3));
+    assert!(note.contains("3 days old"), "{note}");
+    let note = advisory_note(Some(&index), newest + chrono::TimeDelta::hours(5));
+    assert!(note.contains("5 hours old"), "{note}");
+    assert!(advisory_note(None, newest).contains(NOT_SYNCED));
 }

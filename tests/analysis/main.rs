@@ -5,11 +5,14 @@
 
 #[path = "../support/osv_endpoint.rs"]
 mod osv_endpoint;
+#[path = "../support/registries.rs"]
+mod registries;
 
 mod cli;
 mod cli_paths;
 mod deadline;
 mod deps;
+mod deps_licenses;
 mod diff_model;
 mod engine;
 mod iac;

@@ -10,6 +10,7 @@ mod support;
 mod app;
 mod app_retries;
 mod checks_per_commit;
+mod deps_review;
 mod durability;
 mod emulator_deliveries;
 mod emulator_selftest;

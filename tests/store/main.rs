@@ -9,12 +9,14 @@
 mod concurrency;
 mod connect;
 mod harness;
+mod license_cache;
 
 use concurrency::*;
 use harness::{Db, MINUTE, add, claim, ids, job, t};
 use hunkscan::app::queue::Submitted;
 use hunkscan::app::store::{self, JobState, Outcome, Store, StoreStats};
 use hunkscan::app::webhook::Trigger;
+use license_cache::*;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -861,4 +863,6 @@ on_both_stores!(
     instances_starting_at_once_share_one_schema,
     accept_stores_a_batch_in_order_with_its_supersedes,
     a_batch_keeps_the_newest_push_of_each_pull_request,
+    licences_are_cached_per_release_and_shared,
+    many_licences_are_read_and_written_in_chunks,
 );

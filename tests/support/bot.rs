@@ -74,6 +74,21 @@ impl Harness {
         settings: &[(&str, &str)],
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Harness {
+        Self::start_full(policy, validate_requests, settings, shutdown, pipeline()).await
+    }
+
+    /// With `pipeline` instead of the default one (an advisory database, say).
+    pub async fn start_with_pipeline(pipeline: Arc<Pipeline>) -> Harness {
+        Self::start_full(test_policy(), true, &[], std::future::pending(), pipeline).await
+    }
+
+    async fn start_full(
+        policy: RetryPolicy,
+        validate_requests: bool,
+        settings: &[(&str, &str)],
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        pipeline: Arc<Pipeline>,
+    ) -> Harness {
         let github = if validate_requests {
             Emulator::start(APP_ID, PUBLIC_KEY).await
         } else {
@@ -108,7 +123,7 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let bot = app::start(&settings, pipeline(), policy, listener, shutdown)
+        let bot = app::start(&settings, pipeline, policy, listener, shutdown)
             .await
             .expect("bot starts");
         Harness {

@@ -32,6 +32,11 @@ pub(super) const SQLITE: Embedded = &[
         "claim_order",
         include_str!("../../../migrations/sqlite/0003_claim_order.sql"),
     ),
+    (
+        4,
+        "license_cache",
+        include_str!("../../../migrations/sqlite/0004_license_cache.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES: Embedded = &[
@@ -49,6 +54,11 @@ pub(super) const POSTGRES: Embedded = &[
         3,
         "claim_order",
         include_str!("../../../migrations/postgres/0003_claim_order.sql"),
+    ),
+    (
+        4,
+        "license_cache",
+        include_str!("../../../migrations/postgres/0004_license_cache.sql"),
     ),
 ];
 

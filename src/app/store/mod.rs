@@ -35,6 +35,7 @@ mod batch;
 mod codec;
 pub mod delivery_log;
 pub mod intake;
+mod license_cache;
 mod migrations;
 mod postgres;
 mod sqlite;
@@ -412,8 +413,45 @@ pub trait Store: Send + Sync {
     /// in it would match as patterns).
     async fn live_locks(&self, prefix: &str, now: DateTime<Utc>) -> Result<u32, StoreError>;
 
+    /// The cached licences of the releases `keys` names (those the cache
+    /// has; at most [`MAX_LICENSE_KEYS`] asked at once).
+    async fn cached_licenses(&self, keys: &[LicenseKey]) -> Result<Vec<CachedLicense>, StoreError>;
+
+    /// Remembers what the registries stated (replacing an older answer).
+    async fn cache_licenses(
+        &self,
+        entries: &[CachedLicense],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
     /// Closes the connections, waiting for those in use to be returned.
     async fn close(&self);
+}
+
+/// Most licence keys one [`Store::cached_licenses`] call reads.
+pub const MAX_LICENSE_KEYS: usize = 5_000;
+
+/// A package release: OSV's ecosystem name, the normalised package name,
+/// the version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LicenseKey {
+    /// `crates.io`, `npm`, `PyPI`.
+    pub ecosystem: String,
+    /// The name as the ecosystem compares it.
+    pub name: String,
+    /// The version.
+    pub version: String,
+}
+
+/// What a registry stated for a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedLicense {
+    /// Which release.
+    pub key: LicenseKey,
+    /// The licence text; `None` when the registry states none.
+    pub license: Option<String>,
+    /// Why there is none.
+    pub reason: Option<String>,
 }
 
 /// Opens the store `database_url` names (`sqlite:…`, `postgres://…` or

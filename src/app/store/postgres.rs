@@ -21,6 +21,7 @@ use super::{
     StoreError, StoreStats, SupersededJob,
 };
 use super::{batch, migrations};
+use super::{CachedLicense, LicenseKey, license_cache};
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
 use crate::github::types::RepoRef;
@@ -534,6 +535,18 @@ impl Store for PostgresStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(u32::try_from(live).unwrap_or(u32::MAX))
+    }
+
+    async fn cached_licenses(&self, keys: &[LicenseKey]) -> Result<Vec<CachedLicense>, StoreError> {
+        license_cache::postgres_get(&self.pool, keys).await
+    }
+
+    async fn cache_licenses(
+        &self,
+        entries: &[CachedLicense],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        license_cache::postgres_put(&self.pool, entries, now).await
     }
 
     async fn close(&self) {

@@ -30,6 +30,7 @@ use super::{
     StoreError, StoreStats, SupersededJob,
 };
 use super::{batch, migrations};
+use super::{CachedLicense, LicenseKey, license_cache};
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
 use crate::github::types::RepoRef;
@@ -550,6 +551,19 @@ impl Store for SqliteStore {
         .fetch_one(&self.readers)
         .await?;
         Ok(u32::try_from(live).unwrap_or(u32::MAX))
+    }
+
+    async fn cached_licenses(&self, keys: &[LicenseKey]) -> Result<Vec<CachedLicense>, StoreError> {
+        license_cache::sqlite_get(&self.readers, keys).await
+    }
+
+    async fn cache_licenses(
+        &self,
+        entries: &[CachedLicense],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _turn = self.turn.lock().await;
+        license_cache::sqlite_put(&self.writes, entries, now).await
     }
 
     async fn close(&self) {

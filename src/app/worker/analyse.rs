@@ -9,6 +9,7 @@
 //! request's own job writes its review), and the worst verdict wins.
 
 use super::errors::reported;
+use super::licenses;
 use super::publish::{Ledger, complete, completion, read_ledger, thread_states, update_threads};
 use super::{JobContext, JobOutcome, JobState, Worker, lock};
 use crate::app::changes::{self, FetchPlan};
@@ -78,11 +79,27 @@ impl Worker {
         // `hunkscan scan`, under the same configuration.
         let pipeline = Arc::clone(&self.pipeline);
         let scan_config = config.clone();
-        let (outcome, unreadable) = self
+        let (change_set, unreadable, wanted) = self
             .analysis
             .run(move || {
                 let (change_set, unreadable) = changes::build(&files, &plan, &blobs);
-                (pipeline.run(change_set, &scan_config), unreadable)
+                let wanted =
+                    pipeline.licenses_wanted(&change_set, &scan_config, licenses::MAX_LOOKUPS);
+                (change_set, unreadable, wanted)
+            })
+            .await
+            .map_err(|crashed| JobError::Crashed(crashed.0))?;
+        // Licences lockfiles do not state, from the registries (only under
+        // a licence policy; none wanted otherwise), through the store's cache.
+        let licenses = Arc::new(licenses::look_up(&*self.store, wanted).await);
+        let pipeline = Arc::clone(&self.pipeline);
+        let scan_config = config.clone();
+        let outcome = self
+            .analysis
+            .run(move || {
+                pipeline
+                    .run_with_licenses(change_set, &scan_config, licenses)
+                    .0
             })
             .await
             .map_err(|crashed| JobError::Crashed(crashed.0))?;

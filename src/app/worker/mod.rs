@@ -11,6 +11,7 @@ mod analyse;
 pub mod cpu;
 mod dispatch;
 mod errors;
+mod licenses;
 mod publish;
 mod subject;
 

@@ -70,6 +70,7 @@ pub fn read(text: &str) -> Result<Resolved, ReadError> {
             lines: (header.min(name_line), version_line.max(name_line)),
             parents,
             pinned: false,
+            license: None,
             version: entry.version.get_ref().clone(),
             ecosystem: Ecosystem::CratesIo,
             name,

@@ -95,6 +95,7 @@ fn push(out: &mut Resolved, spec: &str, comment: &str, line: u32) -> Result<(), 
         lines: (line, line),
         parents: Vec::new(),
         pinned: true,
+        license: None,
     });
     Ok(())
 }

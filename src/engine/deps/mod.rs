@@ -21,9 +21,12 @@
 
 pub mod cargo;
 pub mod go;
+pub mod license;
 pub mod matching;
 pub mod model;
 pub mod npm;
+pub mod pnpm;
+pub mod pylock;
 pub mod python;
 pub mod version;
 pub mod yarn;
@@ -34,13 +37,17 @@ use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Confidence, Content,
     FileOutcome, Finding, Fix, Position, RawFinding, Severity, Skipped,
 };
-use crate::advisories::Index;
+use crate::advisories::{Index, SharedIndex};
 use crate::diff::FileStatus;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// What the analyzer says when there is no advisory database.
 pub const NOT_SYNCED: &str = "advisory database not synced: run `hunkscan advisories sync`";
+
+/// The largest lockfile read (the engine's general limit is 1 MB; large
+/// monorepos' lockfiles are tens of MB).
+pub const MAX_LOCKFILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Severity of an advisory that states none.
 const UNRATED: Severity = Severity::Medium;
@@ -54,10 +61,18 @@ pub enum Format {
     PackageLock,
     /// `yarn.lock`, classic or berry.
     YarnLock,
+    /// `pnpm-lock.yaml`.
+    PnpmLock,
     /// `requirements*.txt`.
     Requirements,
     /// `poetry.lock`.
     PoetryLock,
+    /// `uv.lock`.
+    UvLock,
+    /// `pdm.lock`.
+    PdmLock,
+    /// `Pipfile.lock`.
+    PipfileLock,
     /// `go.mod`.
     GoMod,
 }
@@ -69,7 +84,11 @@ pub fn detect(path: &str) -> Option<Format> {
         "Cargo.lock" => Some(Format::CargoLock),
         "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::PackageLock),
         "yarn.lock" => Some(Format::YarnLock),
+        "pnpm-lock.yaml" => Some(Format::PnpmLock),
         "poetry.lock" => Some(Format::PoetryLock),
+        "uv.lock" => Some(Format::UvLock),
+        "pdm.lock" => Some(Format::PdmLock),
+        "Pipfile.lock" => Some(Format::PipfileLock),
         "go.mod" => Some(Format::GoMod),
         _ if name.ends_with(".txt")
             && (name.starts_with("requirements") || path.contains("requirements/")) =>
@@ -86,27 +105,33 @@ pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
         Format::CargoLock => cargo::read(text),
         Format::PackageLock => npm::read(text),
         Format::YarnLock => yarn::read(text),
+        Format::PnpmLock => pnpm::read(text),
         Format::Requirements => python::read_requirements(text),
         Format::PoetryLock => python::read_poetry(text),
+        Format::UvLock => pylock::read_uv(text),
+        Format::PdmLock => pylock::read_pdm(text),
+        Format::PipfileLock => pylock::read_pipfile(text),
         Format::GoMod => go::read(text),
     }
 }
 
 /// The `deps` analyzer.
 pub struct DepsAnalyzer {
-    index: Option<Arc<Index>>,
+    index: SharedIndex,
 }
 
 impl DepsAnalyzer {
     /// Matching against `index`; `None`: no database, lockfiles are skipped
     /// with [`NOT_SYNCED`].
     pub fn new(index: Option<Arc<Index>>) -> Self {
-        Self { index }
+        Self {
+            index: SharedIndex::new(index),
+        }
     }
 
-    /// The database in use.
-    pub fn index(&self) -> Option<&Index> {
-        self.index.as_deref()
+    /// The database in use, and the handle that replaces it.
+    pub fn shared(&self) -> &SharedIndex {
+        &self.index
     }
 }
 
@@ -178,7 +203,8 @@ impl Analyzer for DepsAnalyzer {
             out.skipped.push(skip(note.clone(), true));
         }
         let change = Change::between(&base_side, &head_side);
-        let Some(index) = self.index.as_deref() else {
+        let current = self.index.current();
+        let Some(index) = current.as_deref() else {
             return out.skipped.push(skip(
                 format!(
                     "{NOT_SYNCED} ({} package version{} added or changed not checked)",

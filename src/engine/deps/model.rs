@@ -87,6 +87,9 @@ pub struct Package {
     /// The line pins the version in a manifest the author edits (a
     /// `requirements.txt` line, a `go.mod` require): a fix can be suggested.
     pub pinned: bool,
+    /// The licence (an SPDX expression, as written) when the lockfile states
+    /// it (npm's `license` field); `None` otherwise.
+    pub license: Option<String>,
 }
 
 /// One side of a lockfile, read.
@@ -234,6 +237,7 @@ mod tests {
             lines: (1, 1),
             parents: parents.iter().map(|p| (*p).to_owned()).collect(),
             pinned: false,
+            license: None,
         }
     }
 

@@ -12,7 +12,9 @@
 //! their parent's), falling back to the first occurrence.
 
 use super::model::{Ecosystem, LineIndex, Package, ReadError, Resolved};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 /// Nesting depth of v1 `dependencies` read at most.
@@ -21,25 +23,33 @@ const MAX_DEPTH: usize = 64;
 const VERSION_WITHIN_LINES: usize = 12;
 
 /// Reads a `package-lock.json` (or `npm-shrinkwrap.json`).
+///
+/// Deserialised into typed entries that keep only what the review needs
+/// (no `resolved`, `integrity`, `engines`…), rather than a `Value` tree: a
+/// 50 MB lockfile then costs a fraction of its size in memory. v2 keeps a
+/// v1 `dependencies` copy for old npm; it is skipped unread when
+/// `packages` is there.
 pub fn read(text: &str) -> Result<Resolved, ReadError> {
-    let value: Value = serde_json::from_str(text).map_err(|error| ReadError {
+    let error = |error: serde_json::Error| ReadError {
         line: u32::try_from(error.line()).ok(),
         reason: error.to_string(),
-    })?;
+    };
+    let modern: Modern = serde_json::from_str(text).map_err(error)?;
     let lines = LineIndex::new(text);
     let mut locator = Locator {
         text,
         lines: &lines,
         cursor: 0,
     };
-    if let Some(packages) = value.get("packages").and_then(Value::as_object) {
-        return Ok(read_packages(packages, &mut locator));
+    if let Some(packages) = modern.packages {
+        return Ok(read_packages(&packages.0, &mut locator));
     }
-    if let Some(dependencies) = value.get("dependencies").and_then(Value::as_object) {
+    let legacy: Legacy = serde_json::from_str(text).map_err(error)?;
+    if let Some(dependencies) = legacy.dependencies {
         let mut resolved = Resolved::default();
-        read_v1(dependencies, 0, &mut locator, &mut resolved);
+        read_v1(&dependencies.0, 0, &mut locator, &mut resolved);
         let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
-        collect_v1_requires(dependencies, 0, &mut parents_of);
+        collect_v1_requires(&dependencies.0, 0, &mut parents_of);
         for package in &mut resolved.packages {
             package.parents = parents_of.remove(&package.name).unwrap_or_default();
         }
@@ -51,25 +61,96 @@ pub fn read(text: &str) -> Result<Resolved, ReadError> {
     })
 }
 
-fn names(entry: &Value, fields: &[&str]) -> Vec<String> {
-    fields
-        .iter()
-        .filter_map(|field| entry.get(*field).and_then(Value::as_object))
-        .flat_map(|map| map.keys().cloned())
-        .collect()
+/// A JSON object's members in document order (the locator walks forward).
+#[derive(Debug)]
+pub(super) struct Ordered<T>(pub(super) Vec<(String, T)>);
+
+impl<T> Default for Ordered<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
 }
 
-const DEPENDENCY_FIELDS: [&str; 4] = [
-    "dependencies",
-    "devDependencies",
-    "optionalDependencies",
-    "peerDependencies",
-];
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Ordered<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, T>()? {
+                    out.push((key, value));
+                }
+                Ok(Ordered(out))
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
 
-fn read_packages(packages: &Map<String, Value>, locator: &mut Locator) -> Resolved {
-    let direct: HashSet<String> = packages
-        .get("")
-        .map(|root| names(root, &DEPENDENCY_FIELDS).into_iter().collect())
+/// The names of an object, its values skipped unread.
+type Names = Ordered<IgnoredAny>;
+
+#[derive(Deserialize)]
+struct Modern {
+    packages: Option<Ordered<Entry>>,
+}
+
+#[derive(Deserialize)]
+struct Legacy {
+    dependencies: Option<Ordered<V1Entry>>,
+}
+
+/// A `packages` entry (v2, v3).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    name: Option<String>,
+    version: Option<String>,
+    dev: Option<bool>,
+    link: Option<bool>,
+    license: Option<Value>,
+    licenses: Option<Value>,
+    dependencies: Option<Names>,
+    dev_dependencies: Option<Names>,
+    optional_dependencies: Option<Names>,
+    peer_dependencies: Option<Names>,
+}
+
+impl Entry {
+    fn dependency_names(&self) -> impl Iterator<Item = &String> {
+        [
+            &self.dependencies,
+            &self.dev_dependencies,
+            &self.optional_dependencies,
+            &self.peer_dependencies,
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|names| names.0.iter().map(|(name, _)| name))
+    }
+}
+
+/// A v1 `dependencies` entry, nested by installation folder.
+#[derive(Deserialize, Default)]
+struct V1Entry {
+    version: Option<String>,
+    dev: Option<bool>,
+    requires: Option<Names>,
+    dependencies: Option<Ordered<V1Entry>>,
+}
+
+fn read_packages(packages: &[(String, Entry)], locator: &mut Locator) -> Resolved {
+    let direct: HashSet<&str> = packages
+        .iter()
+        .find(|(key, _)| key.is_empty())
+        .map(|(_, root)| root.dependency_names().map(String::as_str).collect())
         .unwrap_or_default();
     let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
     let mut resolved = Resolved::default();
@@ -79,30 +160,30 @@ fn read_packages(packages: &Map<String, Value>, locator: &mut Locator) -> Resolv
             continue;
         };
         let folder_name = &key[at + "node_modules/".len()..];
-        let name = entry
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or(folder_name)
-            .to_owned();
+        let name = entry.name.clone().unwrap_or_else(|| folder_name.to_owned());
         let parent = folder_name_of(&key[..at]).unwrap_or_default();
-        for child in names(entry, &DEPENDENCY_FIELDS[..]) {
-            parents_of.entry(child).or_default().push(name.clone());
+        for child in entry.dependency_names() {
+            parents_of
+                .entry(child.clone())
+                .or_default()
+                .push(name.clone());
         }
         let lines = locator.find(key);
-        if entry.get("link").and_then(Value::as_bool) == Some(true) {
+        if entry.link == Some(true) {
             continue;
         }
-        let Some(version) = entry.get("version").and_then(Value::as_str) else {
+        let Some(version) = &entry.version else {
             continue;
         };
         let top_level = parent.is_empty();
         resolved.packages.push(Package {
-            direct: Some(top_level && direct.contains(&name)),
-            dev: Some(entry.get("dev").and_then(Value::as_bool) == Some(true)),
+            direct: Some(top_level && direct.contains(name.as_str())),
+            dev: Some(entry.dev == Some(true)),
             lines,
             parents: Vec::new(),
             pinned: false,
-            version: version.to_owned(),
+            license: license_from(entry.license.as_ref(), entry.licenses.as_ref()),
+            version: version.clone(),
             ecosystem: Ecosystem::Npm,
             name,
         });
@@ -113,6 +194,38 @@ fn read_packages(packages: &Map<String, Value>, locator: &mut Locator) -> Resolv
     resolved
 }
 
+/// Longest licence text kept from an entry: an SPDX expression is short,
+/// and the text reaches messages.
+const MAX_LICENSE_CHARS: usize = 256;
+
+/// An entry's `license`: npm writes the package's own field, a string;
+/// very old packages published `{ "type": "MIT" }` or a `licenses` list
+/// of those, which npm copies as is.
+pub(crate) fn license_of(entry: &Value) -> Option<String> {
+    license_from(entry.get("license"), entry.get("licenses"))
+}
+
+fn license_from(license: Option<&Value>, licenses: Option<&Value>) -> Option<String> {
+    let text = match license {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Object(object)) => object.get("type")?.as_str()?.to_owned(),
+        _ => {
+            let types: Vec<&str> = licenses?
+                .as_array()?
+                .iter()
+                .filter_map(|l| l.get("type").and_then(Value::as_str))
+                .collect();
+            if types.is_empty() {
+                return None;
+            }
+            // A list meant "any of these" (the dual licensing of the day).
+            types.join(" OR ")
+        }
+    };
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.chars().take(MAX_LICENSE_CHARS).collect())
+}
+
 /// `node_modules/a/node_modules/` → `a`; `` → `None`.
 fn folder_name_of(prefix: &str) -> Option<&str> {
     let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
@@ -120,7 +233,7 @@ fn folder_name_of(prefix: &str) -> Option<&str> {
     Some(&trimmed[at + "node_modules/".len()..])
 }
 
-fn read_v1(deps: &Map<String, Value>, depth: usize, locator: &mut Locator, out: &mut Resolved) {
+fn read_v1(deps: &[(String, V1Entry)], depth: usize, locator: &mut Locator, out: &mut Resolved) {
     if depth > MAX_DEPTH {
         out.notes.push(format!(
             "dependencies nested deeper than {MAX_DEPTH} levels not read"
@@ -129,29 +242,31 @@ fn read_v1(deps: &Map<String, Value>, depth: usize, locator: &mut Locator, out: 
     }
     for (name, entry) in deps {
         let lines = locator.find(name);
-        if let Some(version) = entry.get("version").and_then(Value::as_str) {
+        if let Some(version) = &entry.version {
             // A `file:`/`git+` version is not a registry release.
             if !version.contains(':') {
                 out.packages.push(Package {
                     direct: None,
-                    dev: Some(entry.get("dev").and_then(Value::as_bool) == Some(true)),
+                    dev: Some(entry.dev == Some(true)),
                     lines,
                     parents: Vec::new(),
                     pinned: false,
-                    version: version.to_owned(),
+                    // v1 entries carry no licence.
+                    license: None,
+                    version: version.clone(),
                     ecosystem: Ecosystem::Npm,
                     name: name.clone(),
                 });
             }
         }
-        if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
-            read_v1(nested, depth + 1, locator, out);
+        if let Some(nested) = &entry.dependencies {
+            read_v1(&nested.0, depth + 1, locator, out);
         }
     }
 }
 
 fn collect_v1_requires(
-    deps: &Map<String, Value>,
+    deps: &[(String, V1Entry)],
     depth: usize,
     parents_of: &mut HashMap<String, Vec<String>>,
 ) {
@@ -159,11 +274,14 @@ fn collect_v1_requires(
         return;
     }
     for (name, entry) in deps {
-        for child in names(entry, &["requires"]) {
-            parents_of.entry(child).or_default().push(name.clone());
+        for (child, _) in entry.requires.iter().flat_map(|r| r.0.iter()) {
+            parents_of
+                .entry(child.clone())
+                .or_default()
+                .push(name.clone());
         }
-        if let Some(nested) = entry.get("dependencies").and_then(Value::as_object) {
-            collect_v1_requires(nested, depth + 1, parents_of);
+        if let Some(nested) = &entry.dependencies {
+            collect_v1_requires(&nested.0, depth + 1, parents_of);
         }
     }
 }

@@ -108,6 +108,7 @@ pub fn read_requirements(text: &str) -> Result<Resolved, ReadError> {
             lines: (logical_start, number),
             parents: Vec::new(),
             pinned: true,
+            license: None,
         });
     }
     if unpinned > 0 {
@@ -201,6 +202,7 @@ pub fn read_poetry(text: &str) -> Result<Resolved, ReadError> {
                     .cloned()
                     .unwrap_or_default(),
                 pinned: false,
+                license: None,
             }
         })
         .collect();

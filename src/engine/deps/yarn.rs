@@ -115,6 +115,7 @@ fn finish(open: Option<Open>, out: &mut Resolved) {
         lines: (open.header, line),
         parents: Vec::new(),
         pinned: false,
+        license: None,
     });
 }
 

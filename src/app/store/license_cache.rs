@@ -1,0 +1,113 @@
+//! The licence cache's queries ([`super::Store::cached_licenses`],
+//! [`super::Store::cache_licenses`]) for both backends, in chunks so one
+//! statement stays within the databases' bind limits (SQLite: 32,766).
+
+use super::{CachedLicense, LicenseKey, MAX_LICENSE_KEYS, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+
+/// Rows per statement: 3 or 6 binds each.
+const CHUNK: usize = 500;
+
+fn row_of<R: Row>(row: &R) -> Result<CachedLicense, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(CachedLicense {
+        key: LicenseKey {
+            ecosystem: row.try_get("ecosystem")?,
+            name: row.try_get("name")?,
+            version: row.try_get("version")?,
+        },
+        license: row.try_get("license")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+const SELECT: &str = "SELECT ecosystem, name, version, license, reason FROM license_cache WHERE (ecosystem, name, version) IN ";
+const INSERT: &str =
+    "INSERT INTO license_cache (ecosystem, name, version, license, reason, fetched_at) ";
+const UPSERT: &str = " ON CONFLICT (ecosystem, name, version) DO UPDATE SET license = excluded.license, \
+     reason = excluded.reason, fetched_at = excluded.fetched_at";
+
+pub(super) async fn sqlite_get(
+    pool: &SqlitePool,
+    keys: &[LicenseKey],
+) -> Result<Vec<CachedLicense>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in keys[..keys.len().min(MAX_LICENSE_KEYS)].chunks(CHUNK) {
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(SELECT);
+        query.push_tuples(chunk, |mut row, key| {
+            row.push_bind(&key.ecosystem)
+                .push_bind(&key.name)
+                .push_bind(&key.version);
+        });
+        for row in query.build().fetch_all(pool).await? {
+            out.push(row_of(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn sqlite_put(
+    pool: &SqlitePool,
+    entries: &[CachedLicense],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in entries.chunks(CHUNK) {
+        let mut query = QueryBuilder::<sqlx::Sqlite>::new(INSERT);
+        query.push_values(chunk, |mut row, entry| {
+            row.push_bind(&entry.key.ecosystem)
+                .push_bind(&entry.key.name)
+                .push_bind(&entry.key.version)
+                .push_bind(&entry.license)
+                .push_bind(&entry.reason)
+                .push_bind(now.timestamp_millis());
+        });
+        query.push(UPSERT);
+        query.build().execute(pool).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn postgres_get(
+    pool: &PgPool,
+    keys: &[LicenseKey],
+) -> Result<Vec<CachedLicense>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in keys[..keys.len().min(MAX_LICENSE_KEYS)].chunks(CHUNK) {
+        let mut query = QueryBuilder::<sqlx::Postgres>::new(SELECT);
+        query.push_tuples(chunk, |mut row, key| {
+            row.push_bind(&key.ecosystem)
+                .push_bind(&key.name)
+                .push_bind(&key.version);
+        });
+        for row in query.build().fetch_all(pool).await? {
+            out.push(row_of(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn postgres_put(
+    pool: &PgPool,
+    entries: &[CachedLicense],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in entries.chunks(CHUNK) {
+        let mut query = QueryBuilder::<sqlx::Postgres>::new(INSERT);
+        query.push_values(chunk, |mut row, entry| {
+            row.push_bind(&entry.key.ecosystem)
+                .push_bind(&entry.key.name)
+                .push_bind(&entry.key.version)
+                .push_bind(&entry.license)
+                .push_bind(&entry.reason)
+                .push_bind(now.timestamp_millis());
+        });
+        query.push(UPSERT);
+        query.build().execute(pool).await?;
+    }
+    Ok(())
+}
