@@ -540,6 +540,7 @@ impl LicenseAnalyzer {
             change: ChangeKind::New,
             suppression: None,
             snippet,
+            flow: Vec::new(),
         };
         out.compared.push(ComparedFinding {
             raw: RawFinding {
