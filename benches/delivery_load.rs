@@ -87,6 +87,9 @@ fn start_server(port: u16, database_url: &str, github_url: &str) -> Child {
         // The emulator does not limit content creation; pacing it at
         // GitHub's 80 a minute would measure the pace, not the server.
         .env("HUNKSCAN_CONTENT_CALLS", "0")
+        // No advisory sync: nothing here reaches OSV, and a test must not
+        // write the user's cache directory.
+        .env("HUNKSCAN_ADVISORY_SYNC_INTERVAL", "off")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .spawn()

@@ -54,6 +54,8 @@ fn start_server(port: u16) -> Child {
         // Never called: no delivery is signed, so no job runs.
         .env("GITHUB_API_URL", "http://127.0.0.1:9")
         .env("PORT", port.to_string())
+        // Memory under forged traffic, without an advisory index loaded.
+        .env("HUNKSCAN_ADVISORY_SYNC_INTERVAL", "off")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .spawn()

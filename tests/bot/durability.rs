@@ -54,6 +54,9 @@ async fn serve(github: &Emulator, database_url: &str, extra: &[(&str, &str)]) ->
         // calls a minute the scale-out test's 175 pull requests took eight
         // minutes of waiting. Pacing has its own tests (app_retries).
         .env("HUNKSCAN_CONTENT_CALLS", "0")
+        // No advisory sync: nothing here reaches OSV, and a test must not
+        // write the user's cache directory.
+        .env("HUNKSCAN_ADVISORY_SYNC_INTERVAL", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
