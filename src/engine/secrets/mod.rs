@@ -41,7 +41,7 @@ use hmac::{Hmac, Mac};
 use scan::{DroppedHit, FileKind};
 use serde::Serialize;
 use sha2::Sha256;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The key used for fingerprints when none is configured. A deployment
 /// sets its own (`HUNKSCAN_FINGERPRINT_KEY`), so fingerprints from
@@ -309,13 +309,26 @@ impl SecretsAnalyzer {
         );
         let mut from_files = files::FileFindings::default();
         done = done && files::read(path, &lines, &wanted, deadline, &mut from_files);
-        // A value a provider rule reported is not reported again by a
-        // reader, nor by a second reader (a Docker config is JSON too).
+        // One finding a value. A provider rule names the provider: it wins
+        // over a reader. A reader names the file kind (`.npmrc`, kubeconfig),
+        // which says more than a generic rule's "password assignment": it
+        // wins over those. A second reader of the same value is dropped (a
+        // Docker config is JSON too). Spans are compared line by line.
+        // (Not the generic configuration reader's: it knows no more than they do.)
+        let file_spans = Spans::of(
+            from_files
+                .hits
+                .iter()
+                .filter(|h| h.reader.id != files::CONFIG_PASSWORD.id)
+                .map(|h| (h.line, h.start, h.end)),
+        );
+        hits.retain(|hit| {
+            !(hit.rule.placeholders && file_spans.overlaps(hit.line, hit.start, hit.end))
+        });
+        let rule_spans = Spans::of(hits.iter().map(|h| (h.line, h.start, h.end)));
         let mut taken: HashSet<(u32, usize)> = HashSet::new();
         from_files.hits.retain(|file_hit| {
-            let by_rule = hits.iter().any(|hit| {
-                hit.line == file_hit.line && hit.start < file_hit.end && file_hit.start < hit.end
-            });
+            let by_rule = rule_spans.overlaps(file_hit.line, file_hit.start, file_hit.end);
             !by_rule && taken.insert((file_hit.line, file_hit.start))
         });
         // What was found is kept, also when the deadline stopped the scan:
@@ -416,6 +429,41 @@ impl SecretsAnalyzer {
             }
         }
         done
+    }
+}
+
+/// Byte spans by line, for "does this value overlap one already taken":
+/// a binary search per question (a hostile line can hold many thousands).
+struct Spans(HashMap<u32, (Vec<(usize, usize)>, Vec<usize>)>);
+
+impl Spans {
+    fn of(spans: impl Iterator<Item = (u32, usize, usize)>) -> Self {
+        let mut by_line: HashMap<u32, (Vec<(usize, usize)>, Vec<usize>)> = HashMap::new();
+        for (line, start, end) in spans {
+            by_line.entry(line).or_default().0.push((start, end));
+        }
+        for (spans, max_end) in by_line.values_mut() {
+            spans.sort_unstable();
+            // The furthest end among the spans up to each one: spans of two
+            // readers may nest, so the last start alone does not tell.
+            let mut furthest = 0;
+            *max_end = spans
+                .iter()
+                .map(|&(_, end)| {
+                    furthest = furthest.max(end);
+                    furthest
+                })
+                .collect();
+        }
+        Self(by_line)
+    }
+
+    fn overlaps(&self, line: u32, start: usize, end: usize) -> bool {
+        let Some((spans, max_end)) = self.0.get(&line) else {
+            return false;
+        };
+        let before_end = spans.partition_point(|&(s, _)| s < end);
+        before_end > 0 && max_end[before_end - 1] > start
     }
 }
 
