@@ -688,6 +688,18 @@ mod tests {
     }
 
     #[test]
+    fn span_overlap_sees_a_long_span_behind_a_later_short_one() {
+        // Two readers' spans on line 3 nest: 10..40 holds 12..14.
+        let spans = Spans::of([(3, 10, 40), (3, 12, 14), (5, 0, 4)].into_iter());
+        assert!(spans.overlaps(3, 30, 35), "inside the long span only");
+        assert!(spans.overlaps(3, 0, 11));
+        assert!(!spans.overlaps(3, 40, 50), "touching is no overlap");
+        assert!(!spans.overlaps(3, 0, 10));
+        assert!(spans.overlaps(5, 3, 9));
+        assert!(!spans.overlaps(4, 0, 100), "another line");
+    }
+
+    #[test]
     fn the_generic_message_names_no_provider() {
         let found = analyzer().findings_in("a.py", "db_password = \"Zr8Qm3Tx6Lw1Vb9K\"", None);
         let message = &found[0].finding.message;
