@@ -18,6 +18,7 @@
 //! hashes the value with a key (HMAC-SHA256), so the same secret moved
 //! elsewhere is recognised without the value being stored anywhere.
 
+mod describe;
 pub mod entropy;
 pub mod files;
 pub mod ignore;
@@ -25,6 +26,7 @@ mod mask;
 pub mod placeholder;
 mod rules;
 mod scan;
+mod spans;
 
 pub use entropy::shannon_entropy;
 pub use ignore::{GITLEAKS_IGNORE_PATH, GitleaksAliases, GitleaksIgnore};
@@ -35,13 +37,15 @@ pub use rules::{SecretAliases, SecretExamples, SecretRule, SecretRuleError, Secr
 use super::fingerprint;
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, Deadline, FileOutcome, Finding,
-    Position, RawFinding, Severity, Skipped, Suppression, SuppressionSource,
+    Position, RawFinding, Skipped, Suppression, SuppressionSource,
 };
+use describe::Described;
 use hmac::{Hmac, Mac};
 use scan::{DroppedHit, FileKind};
 use serde::Serialize;
 use sha2::Sha256;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use spans::Spans;
+use std::collections::{BTreeSet, HashSet};
 
 /// The key used for fingerprints when none is configured. A deployment
 /// sets its own (`HUNKSCAN_FINGERPRINT_KEY`), so fingerprints from
@@ -432,87 +436,6 @@ impl SecretsAnalyzer {
     }
 }
 
-/// Byte spans by line, for "does this value overlap one already taken":
-/// a binary search per question (a hostile line can hold many thousands).
-struct Spans(HashMap<u32, (Vec<(usize, usize)>, Vec<usize>)>);
-
-impl Spans {
-    fn of(spans: impl Iterator<Item = (u32, usize, usize)>) -> Self {
-        let mut by_line: HashMap<u32, (Vec<(usize, usize)>, Vec<usize>)> = HashMap::new();
-        for (line, start, end) in spans {
-            by_line.entry(line).or_default().0.push((start, end));
-        }
-        for (spans, max_end) in by_line.values_mut() {
-            spans.sort_unstable();
-            // The furthest end among the spans up to each one: spans of two
-            // readers may nest, so the last start alone does not tell.
-            let mut furthest = 0;
-            *max_end = spans
-                .iter()
-                .map(|&(_, end)| {
-                    furthest = furthest.max(end);
-                    furthest
-                })
-                .collect();
-        }
-        Self(by_line)
-    }
-
-    fn overlaps(&self, line: u32, start: usize, end: usize) -> bool {
-        let Some((spans, max_end)) = self.0.get(&line) else {
-            return false;
-        };
-        let before_end = spans.partition_point(|&(s, _)| s < end);
-        before_end > 0 && max_end[before_end - 1] > start
-    }
-}
-
-/// What a finding says about the detector that found it: a provider rule
-/// or a credential-file reader.
-struct Described<'a> {
-    id: &'a str,
-    provider: &'a str,
-    title: String,
-    generic: bool,
-    severity: Severity,
-    rotation: Option<&'a str>,
-}
-
-impl<'a> Described<'a> {
-    fn rule(rule: &'a SecretRule) -> Self {
-        Self {
-            id: &rule.id,
-            provider: &rule.provider,
-            title: rule.display_title(),
-            generic: rule.is_generic(),
-            severity: rule.severity,
-            rotation: rule.rotation.as_deref(),
-        }
-    }
-
-    fn reader(reader: &'static files::Reader) -> Self {
-        Self {
-            id: reader.id,
-            provider: reader.provider,
-            title: reader.title.to_owned(),
-            generic: reader.provider.eq_ignore_ascii_case("generic"),
-            severity: reader.severity,
-            rotation: reader.rotation,
-        }
-    }
-
-    /// "Revoke and rotate it …": with the provider's page when there is
-    /// one, with the provider's name when it is someone, and with neither
-    /// for a generic detector ("… with Generic now" named nobody).
-    fn rotate_advice(&self) -> String {
-        match self.rotation {
-            Some(url) => format!("Revoke and rotate it now: {url}"),
-            None if self.generic => "Revoke and rotate it now.".to_owned(),
-            None => format!("Revoke and rotate it with {} now.", self.provider),
-        }
-    }
-}
-
 /// A `hunkscan:ignore` marker on the finding's line or the line above that
 /// names the rule by another scanner's id (`hunkscan:ignore github-pat`),
 /// as the engine applies the rule's own id. Teams moving from Gitleaks,
@@ -685,18 +608,6 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("\"code\":\"placeholder\""), "{json}");
-    }
-
-    #[test]
-    fn span_overlap_sees_a_long_span_behind_a_later_short_one() {
-        // Two readers' spans on line 3 nest: 10..40 holds 12..14.
-        let spans = Spans::of([(3, 10, 40), (3, 12, 14), (5, 0, 4)].into_iter());
-        assert!(spans.overlaps(3, 30, 35), "inside the long span only");
-        assert!(spans.overlaps(3, 0, 11));
-        assert!(!spans.overlaps(3, 40, 50), "touching is no overlap");
-        assert!(!spans.overlaps(3, 0, 10));
-        assert!(spans.overlaps(5, 3, 9));
-        assert!(!spans.overlaps(4, 0, 100), "another line");
     }
 
     #[test]
