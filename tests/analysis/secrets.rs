@@ -2,6 +2,7 @@
 //! fingerprinted by a keyed hash, suppressible with the markers users write.
 
 mod catalogue;
+mod formats;
 mod ignores;
 mod listed;
 mod rule_test;

@@ -18,6 +18,7 @@
 //! hashes the value with a key (HMAC-SHA256), so the same secret moved
 //! elsewhere is recognised without the value being stored anywhere.
 
+mod describe;
 pub mod entropy;
 pub mod files;
 pub mod ignore;
@@ -25,6 +26,7 @@ mod mask;
 pub mod placeholder;
 mod rules;
 mod scan;
+mod spans;
 
 pub use entropy::shannon_entropy;
 pub use ignore::{GITLEAKS_IGNORE_PATH, GitleaksAliases, GitleaksIgnore};
@@ -35,12 +37,14 @@ pub use rules::{SecretAliases, SecretExamples, SecretRule, SecretRuleError, Secr
 use super::fingerprint;
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, Confidence, Deadline, FileOutcome, Finding,
-    Position, RawFinding, Severity, Skipped, Suppression, SuppressionSource,
+    Position, RawFinding, Skipped, Suppression, SuppressionSource,
 };
+use describe::Described;
 use hmac::{Hmac, Mac};
 use scan::{DroppedHit, FileKind};
 use serde::Serialize;
 use sha2::Sha256;
+use spans::Spans;
 use std::collections::{BTreeSet, HashSet};
 
 /// The key used for fingerprints when none is configured. A deployment
@@ -310,13 +314,26 @@ impl SecretsAnalyzer {
         );
         let mut from_files = files::FileFindings::default();
         done = done && files::read(path, &lines, &wanted, deadline, &mut from_files);
-        // A value a provider rule reported is not reported again by a
-        // reader, nor by a second reader (a Docker config is JSON too).
+        // One finding a value. A provider rule names the provider: it wins
+        // over a reader. A reader names the file kind (`.npmrc`, kubeconfig),
+        // which says more than a generic rule's "password assignment": it
+        // wins over those. A second reader of the same value is dropped (a
+        // Docker config is JSON too). Spans are compared line by line.
+        // (Not the generic configuration reader's: it knows no more than they do.)
+        let file_spans = Spans::of(
+            from_files
+                .hits
+                .iter()
+                .filter(|h| h.reader.id != files::CONFIG_PASSWORD.id)
+                .map(|h| (h.line, h.start, h.end)),
+        );
+        hits.retain(|hit| {
+            !(hit.rule.placeholders && file_spans.overlaps(hit.line, hit.start, hit.end))
+        });
+        let rule_spans = Spans::of(hits.iter().map(|h| (h.line, h.start, h.end)));
         let mut taken: HashSet<(u32, usize)> = HashSet::new();
         from_files.hits.retain(|file_hit| {
-            let by_rule = hits.iter().any(|hit| {
-                hit.line == file_hit.line && hit.start < file_hit.end && file_hit.start < hit.end
-            });
+            let by_rule = rule_spans.overlaps(file_hit.line, file_hit.start, file_hit.end);
             !by_rule && taken.insert((file_hit.line, file_hit.start))
         });
         // What was found is kept, also when the deadline stopped the scan:
@@ -417,52 +434,6 @@ impl SecretsAnalyzer {
             }
         }
         done
-    }
-}
-
-/// What a finding says about the detector that found it: a provider rule
-/// or a credential-file reader.
-struct Described<'a> {
-    id: &'a str,
-    provider: &'a str,
-    title: String,
-    generic: bool,
-    severity: Severity,
-    rotation: Option<&'a str>,
-}
-
-impl<'a> Described<'a> {
-    fn rule(rule: &'a SecretRule) -> Self {
-        Self {
-            id: &rule.id,
-            provider: &rule.provider,
-            title: rule.display_title(),
-            generic: rule.is_generic(),
-            severity: rule.severity,
-            rotation: rule.rotation.as_deref(),
-        }
-    }
-
-    fn reader(reader: &'static files::Reader) -> Self {
-        Self {
-            id: reader.id,
-            provider: reader.provider,
-            title: reader.title.to_owned(),
-            generic: reader.provider.eq_ignore_ascii_case("generic"),
-            severity: reader.severity,
-            rotation: reader.rotation,
-        }
-    }
-
-    /// "Revoke and rotate it …": with the provider's page when there is
-    /// one, with the provider's name when it is someone, and with neither
-    /// for a generic detector ("… with Generic now" named nobody).
-    fn rotate_advice(&self) -> String {
-        match self.rotation {
-            Some(url) => format!("Revoke and rotate it now: {url}"),
-            None if self.generic => "Revoke and rotate it now.".to_owned(),
-            None => format!("Revoke and rotate it with {} now.", self.provider),
-        }
     }
 }
 
