@@ -611,3 +611,32 @@ pub fn compress(path: &str) -> std::io::Result<std::process::ExitStatus> {
     let rules: Vec<&str> = report.findings.iter().map(|f| f.rule_id.as_str()).collect();
     assert_eq!(rules, ["rust.command-shell-format"], "{rules:?}");
 }
+
+#[test]
+fn hostile_rust_nesting_and_long_functions_end_in_a_partial_analysis() {
+    let mut head = String::from(
+        "use std::process::Command;\n\nfn run() {\n    let cmd = std::env::args().nth(1).unwrap_or_default();\n    Command::new(&cmd).status().unwrap();\n}\n\nfn nested() {\n",
+    );
+    head.push_str(&"{ ".repeat(10_000));
+    head.push_str(&"} ".repeat(10_000));
+    head.push_str(
+        "\n}\n\nfn long() {\n    let v0 = std::env::args().nth(1).unwrap_or_default();\n",
+    );
+    for i in 1..5_000 {
+        head.push_str(&format!("    let v{i} = format!(\"{{}}a\", v{});\n", i - 1));
+    }
+    head.push_str("    Command::new(&v4999).status().unwrap();\n}\n");
+    let report = scan_rust(&head);
+    let lines = only(&report, "rust.taint.command-injection");
+    // The flows before and after the nest are still found.
+    assert!(lines.contains(&5), "{lines:?} {:?}", report.skipped);
+    assert!(lines.contains(&5_013), "{lines:?}");
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.partial && s.reason.contains("nested deeper")),
+        "{:?}",
+        report.skipped
+    );
+}
