@@ -330,6 +330,17 @@ fn an_added_source_above_an_old_sink_is_reported_at_the_added_step() {
     );
     let finding = &taint_findings(&report)[0];
     assert!(finding.message.contains("(line 6)"), "{}", finding.message);
+    // The sink is unchanged but in the hunk: the range runs down to it, so
+    // the review comment sits at the sink.
+    assert_eq!(finding.end.line, 6);
+    let file = changed_file(
+        "app.py",
+        Content::Text(OLD_SINK.to_owned()),
+        Content::Text(head.to_owned()),
+    )
+    .expect("diffable");
+    let anchor = hunkscan::report::review::anchor(finding, &file.diff.lines).expect("commentable");
+    assert_eq!((anchor.start_line, anchor.line), (Some(5), 6));
 }
 
 #[test]
