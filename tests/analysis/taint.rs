@@ -651,3 +651,38 @@ fn hostile_rust_nesting_and_long_functions_end_in_a_partial_analysis() {
         report.skipped
     );
 }
+
+#[test]
+fn rust_if_let_and_while_let_bind_what_they_match() {
+    let head = r#"use std::io::{self, BufRead};
+use std::process::Command;
+
+async fn greet(Query(q): Query<Greeting>) -> Html<String> {
+    let name = if let Some(n) = q.name { n } else { String::from("guest") };
+    Html(format!("<p>Hello, {name}</p>"))
+}
+
+fn replay() {
+    let stdin = io::stdin();
+    let mut lines = stdin.lock().lines();
+    while let Some(Ok(line)) = lines.next() {
+        Command::new("sh").arg("-c").arg(&line).status().unwrap();
+    }
+}
+
+async fn fixed(Query(q): Query<Greeting>) -> Html<String> {
+    let name = if let Some(_n) = q.name { "friend" } else { "guest" };
+    Html(format!("<p>Hello, {name}</p>"))
+}
+"#;
+    let report = scan_rust(head);
+    assert_eq!(
+        rules_at(&report),
+        vec![
+            ("rust.taint.xss".to_owned(), 6),
+            ("rust.taint.command-injection".to_owned(), 13),
+        ],
+        "{:#?}",
+        report.findings
+    );
+}
