@@ -20,3 +20,4 @@ mod iac_semantics;
 mod sarif_schema;
 mod secrets;
 mod taint;
+mod taint_rust;

@@ -177,3 +177,36 @@ fn a_taint_finding_carries_its_path_as_a_code_flow() {
     assert!(first.starts_with("HTTP request data"), "{first}");
     assert!(last.starts_with("sink: os.system(line)"), "{last}");
 }
+
+#[test]
+fn a_credential_on_a_flow_step_is_masked_in_the_code_flow() {
+    let trees = tempfile::tempdir().expect("tempdir");
+    let (base, head) = (trees.path().join("base"), trees.path().join("head"));
+    std::fs::create_dir_all(&base).expect("base");
+    std::fs::create_dir_all(&head).expect("head");
+    std::fs::write(
+        head.join("sync.py"),
+        "import os\nfrom flask import request\n\n\ndef sync():\n    bucket = request.args[\"b\"]\n    line = \"aws --key AKIAZ7Q4XW2M9RT3LPKE s3 sync /srv s3://\" + bucket\n    os.system(line)\n",
+    )
+    .expect("write");
+    let document = sarif(&base, &head);
+    let results = document["runs"][0]["results"].as_array().expect("results");
+    let flow = results
+        .iter()
+        .find(|r| r["ruleId"] == "python.taint.command-injection")
+        .expect("the flow is reported");
+    let steps = flow["codeFlows"][0]["threadFlows"][0]["locations"]
+        .as_array()
+        .expect("a thread flow");
+    assert!(
+        steps.iter().any(|s| s["location"]["message"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("aws --key"))),
+        "the step with the credential is on the path: {steps:#?}"
+    );
+    let text = document.to_string();
+    assert!(
+        !text.contains("AKIAZ7Q4XW2M9RT3LPKE"),
+        "the credential never leaves the process"
+    );
+}

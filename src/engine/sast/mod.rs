@@ -191,6 +191,7 @@ impl SastAnalyzer {
             &info_of,
             &locator,
             Some(&file.diff.lines.added),
+            Some(&file.diff.lines.commentable),
         );
         // A pattern rule of the same weakness at the same place says less
         // than the flow (which shows the path), or is wrong: only constants

@@ -3,8 +3,10 @@
 //! A flow is the change's responsibility when the change added its source,
 //! its sink or any step between (a new `cmd = request.args["c"]` above an
 //! old `os.system(cmd)` is a new injection). The finding sits where a
-//! reviewer can comment: at the sink when the sink's lines were added,
-//! else at the added step nearest to the sink. Its message carries the
+//! reviewer can comment: at the sink when the sink's lines were added;
+//! from the added step nearest to the sink down to the sink when the sink
+//! is unchanged but inside the diff's hunks (a review comment on that range
+//! ends at the sink); else at that added step. Its message carries the
 //! whole path, source line to sink line; the engine then keeps it (it
 //! touches an added line), fingerprints it and applies suppressions like
 //! any other finding.
@@ -116,13 +118,15 @@ fn bounded(message: String) -> String {
 }
 
 /// The findings for `hits` of rules described by `info_of`, kept or not by
-/// the engine according to `added` (1-based added lines; `None`: all).
+/// the engine according to `added` (1-based added lines; `None`: all);
+/// `commentable` lines (inside the diff's hunks) may carry a review comment.
 pub fn findings<'r>(
     path: &str,
     hits: &[Hit],
     info_of: &dyn Fn(usize) -> Option<&'r RuleInfo>,
     locator: &Locator,
     added: Option<&BTreeSet<u32>>,
+    commentable: Option<&BTreeSet<u32>>,
 ) -> Vec<RawFinding> {
     let is_added = |row: usize| {
         added.is_none_or(|added| u32::try_from(row + 1).is_ok_and(|line| added.contains(&line)))
@@ -135,14 +139,24 @@ pub fn findings<'r>(
         let steps = hit.taint.path.as_slice();
         let sink_added = (hit.sink_rows.0..=hit.sink_rows.1).any(is_added);
         // At the sink, or at the added step nearest to it.
+        let sink_commentable = commentable.is_some_and(|lines| {
+            (hit.sink_rows.0..=hit.sink_rows.1)
+                .all(|row| u32::try_from(row + 1).is_ok_and(|line| lines.contains(&line)))
+        });
         let anchor = if sink_added {
             hit.sink
         } else {
-            steps
-                .iter()
-                .rev()
-                .find(|step| is_added(step.row))
-                .map_or(hit.sink, |step| step.range)
+            match steps.iter().rev().find(|step| is_added(step.row)) {
+                None => hit.sink,
+                // An unchanged sink the diff shows, below the added step: the
+                // range runs from the step to the sink. It touches an added
+                // line, and a review comment on a range within one hunk
+                // ends at the range's last line: the sink.
+                Some(step) if sink_commentable && step.range.0 < hit.sink.0 => {
+                    (step.range.0, hit.sink.1)
+                }
+                Some(step) => step.range,
+            }
         };
         let (start, line_start) = locator.position(anchor.0);
         let (end, _) = locator.position(anchor.1);

@@ -20,6 +20,8 @@
 
 mod consts;
 mod expressions;
+mod macros;
+mod statements;
 
 use super::LanguageTaint;
 use super::core::{self, Core, Frame, FrontEnd, Summary, named_children};
