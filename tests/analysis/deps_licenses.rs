@@ -132,7 +132,9 @@ fn online_the_added_packages_are_judged_by_their_spdx_expressions() {
     let unknown = unknown_lines(&report);
     assert_eq!(unknown.len(), 3, "{unknown:#?}");
     assert!(
-        unknown[0].starts_with("go/go.mod") && unknown[0].contains("github.com/acme/money@v1.2.0"),
+        unknown[0].starts_with("go/go.mod")
+            && unknown[0]
+                .contains("github.com/acme/money@v1.2.0 (Go's module proxy states no licence)"),
         "{unknown:#?}"
     );
     assert!(

@@ -38,6 +38,9 @@ pub const RULE_NOT_ALLOWED: &str = "license-not-allowed";
 /// Rule id of a package whose licence is unknown (with `fail_on_unknown`).
 pub const RULE_UNKNOWN: &str = "license-unknown";
 
+/// Why a Go module's licence is unknown: no registry states one.
+const GO_NO_LICENSE: &str = "Go's module proxy states no licence";
+
 /// Packages whose licence is unknown named at most in one skipped line.
 const MAX_NAMED_UNKNOWN: usize = 10;
 
@@ -414,6 +417,12 @@ impl Analyzer for LicenseAnalyzer {
             }
             let (license, source) = match &package.license {
                 Some(license) => (Some(license.clone()), "the lockfile"),
+                // Never looked up (see `wanted`): say why, not "not looked up".
+                None if package.ecosystem == Ecosystem::Go => {
+                    let verdict = Verdict::Unknown(GO_NO_LICENSE.into());
+                    self.report(path, package, None, &verdict, &lines, out, &mut unknown);
+                    continue;
+                }
                 None => match self.licenses.get(&PackageId::of(package)) {
                     Lookup::Found(license) => (Some(license), "the registry"),
                     Lookup::Unknown(why) => {
