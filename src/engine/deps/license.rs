@@ -503,14 +503,14 @@ impl LicenseAnalyzer {
                 RULE_DENIED,
                 format!(
                     "{what} is licensed `{}`, which `licenses.deny` forbids.",
-                    license.unwrap_or_default()
+                    shown(license)
                 ),
             ),
             Verdict::NotAllowed => (
                 RULE_NOT_ALLOWED,
                 format!(
                     "{what} is licensed `{}`, which `licenses.allow` ({}) does not cover.",
-                    license.unwrap_or_default(),
+                    shown(license),
                     self.policy.allow_text.join(", ")
                 ),
             ),
@@ -562,6 +562,16 @@ impl LicenseAnalyzer {
             base_lines: None,
         });
     }
+}
+
+/// A licence text for a message: whoever writes the lockfile writes it, so
+/// nothing in it may close the code span it is shown in or start a line.
+fn shown(license: Option<&str>) -> String {
+    license
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c == '`' || c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The package's purl, for `licenses.exceptions`.
@@ -638,6 +648,11 @@ mod tests {
         assert!(matches!(p.judge(None), Verdict::Unknown(_)));
         // A common near-SPDX spelling is read.
         assert_eq!(p.judge(Some("mit")), Verdict::Allowed);
+    }
+
+    #[test]
+    fn licence_texts_cannot_break_out_of_their_code_span() {
+        assert_eq!(shown(Some("MIT` [x](y)\nZ")), "MIT  [x](y) Z");
     }
 
     #[test]
