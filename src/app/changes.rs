@@ -6,7 +6,7 @@
 use crate::config::repo::CONFIG_PATH;
 use crate::diff::{self, FileDiff, FileStatus};
 use crate::engine::secrets::GITLEAKS_IGNORE_PATH;
-use crate::engine::{ChangeSet, ChangedFile, Content, MAX_FILE_BYTES};
+use crate::engine::{ChangeSet, ChangedFile, Content};
 use crate::github::graphql::Blob;
 use crate::github::types::PullRequestFile;
 use crate::local;
@@ -115,7 +115,9 @@ impl FetchPlan {
     }
 }
 
-fn content(blob: Option<&Blob>) -> Content {
+/// One side's content; over `limit` bytes ([`crate::engine::max_bytes_for`]
+/// the file's path) it is too large.
+fn content(blob: Option<&Blob>, limit: usize) -> Content {
     let Some(blob) = blob else {
         return Content::Absent;
     };
@@ -129,7 +131,7 @@ fn content(blob: Option<&Blob>) -> Content {
             text: None,
             ..
         } => Content::Absent,
-        _ if size > MAX_FILE_BYTES => Content::TooLarge(size),
+        _ if size > limit => Content::TooLarge(size),
         // GitHub cut the text short: analysing it as complete would misread
         // the file (and a local diff would invent deletions).
         Blob {
@@ -143,7 +145,7 @@ fn content(blob: Option<&Blob>) -> Content {
         | Blob { text: None, .. } => Content::Binary,
         Blob {
             text: Some(text), ..
-        } => Content::from_bytes(text.clone().into_bytes()),
+        } => Content::from_bytes_within(text.clone().into_bytes(), limit),
     }
 }
 
@@ -169,13 +171,16 @@ pub fn build(
         if slot.head.is_none() && slot.base.is_none() && !slot.base_from_patch {
             continue;
         }
+        // Lockfiles may be larger than other files (dependency review reads
+        // them alone past the general limit).
+        let limit = crate::engine::max_bytes_for(&file.filename);
         let head = slot
             .head
-            .map(|index| content(blobs.get(index).and_then(Option::as_ref)))
+            .map(|index| content(blobs.get(index).and_then(Option::as_ref), limit))
             .unwrap_or(Content::Absent);
         let mut base = slot
             .base
-            .map(|index| content(blobs.get(index).and_then(Option::as_ref)))
+            .map(|index| content(blobs.get(index).and_then(Option::as_ref), limit))
             .unwrap_or(Content::Absent);
         if let (true, Some(patch)) = (slot.base_from_patch, &file.patch) {
             let head_text = match &head {
@@ -289,6 +294,7 @@ pub fn base_from_patch(head: &str, patch: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::MAX_FILE_BYTES;
 
     fn file(name: &str, status: &str, patch: Option<&str>) -> PullRequestFile {
         PullRequestFile {
@@ -423,25 +429,45 @@ mod tests {
             is_binary: Some(true),
             ..Blob::default()
         };
-        assert_eq!(content(Some(&binary)), Content::Binary);
+        assert_eq!(content(Some(&binary), MAX_FILE_BYTES), Content::Binary);
         let big = Blob {
             byte_size: Some(2_000_000),
             text: Some(String::new()),
             ..Blob::default()
         };
-        assert_eq!(content(Some(&big)), Content::TooLarge(2_000_000));
+        assert_eq!(
+            content(Some(&big), MAX_FILE_BYTES),
+            Content::TooLarge(2_000_000)
+        );
+        // A lockfile of that size is text: dependency review reads it.
+        let lock_text = "x".repeat(2_000_000);
+        let lock = Blob {
+            byte_size: Some(2_000_000),
+            text: Some(lock_text.clone()),
+            ..Blob::default()
+        };
+        assert_eq!(
+            content(
+                Some(&lock),
+                crate::engine::max_bytes_for("web/package-lock.json")
+            ),
+            Content::Text(lock_text)
+        );
         let cut = Blob {
             byte_size: Some(900_000),
             is_truncated: Some(true),
             text: Some("partial".into()),
             ..Blob::default()
         };
-        assert_eq!(content(Some(&cut)), Content::TooLarge(900_000));
         assert_eq!(
-            content(Some(&Blob::default())),
+            content(Some(&cut), MAX_FILE_BYTES),
+            Content::TooLarge(900_000)
+        );
+        assert_eq!(
+            content(Some(&Blob::default()), MAX_FILE_BYTES),
             Content::Absent,
             "a tree answers {{}}"
         );
-        assert_eq!(content(None), Content::Absent);
+        assert_eq!(content(None, MAX_FILE_BYTES), Content::Absent);
     }
 }

@@ -118,8 +118,19 @@ fn rule_descriptor(rule: &RuleDoc) -> Value {
 /// from the database, described by osv.dev (which resolves every OSV id
 /// and alias). An id with characters an OSV id never has gets no link.
 fn advisory_descriptor(finding: &Finding) -> Value {
+    use crate::engine::deps::license;
     let id = &finding.rule_id;
-    let text = format!("Dependency affected by advisory {id}");
+    // The licence policy's own rules are not advisories.
+    let licence = match id.as_str() {
+        license::RULE_DENIED => Some("Dependency under a licence the policy denies"),
+        license::RULE_NOT_ALLOWED => Some("Dependency under a licence outside the allow-list"),
+        license::RULE_UNKNOWN => Some("Dependency whose licence is unknown"),
+        _ => None,
+    };
+    let text = match licence {
+        Some(text) => text.to_owned(),
+        None => format!("Dependency affected by advisory {id}"),
+    };
     let mut descriptor = json!({
         "id": id,
         "name": id,
@@ -133,7 +144,10 @@ fn advisory_descriptor(finding: &Finding) -> Value {
             "security-severity": security_severity(finding.severity),
         },
     });
-    if !id.is_empty()
+    if licence.is_some() {
+        descriptor["properties"]["tags"] = json!(["dependency", "license"]);
+        descriptor["helpUri"] = json!("https://spdx.org/licenses/");
+    } else if !id.is_empty()
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))

@@ -129,6 +129,16 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 "GHSA-mh33-7rrq-662w",
                 ChangeKind::New
             ),
+            (
+                "pyapp/pyproject.toml",
+                "GHSA-mh33-7rrq-662w",
+                ChangeKind::New
+            ),
+            (
+                "pyapp/pyproject.toml",
+                "GHSA-x84v-xcm2-53pg",
+                ChangeKind::New
+            ),
             ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
             ("uv/uv.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::New),
             ("uv/uv.lock", "GHSA-jjg7-2v4v-x38h", ChangeKind::New),
@@ -212,6 +222,14 @@ fn messages_name_path_dev_and_suggest_the_pinned_fix() {
         "{}",
         lodash.message
     );
+    // A pin in pyproject.toml gets the fix too, on its own line.
+    let requests = find(&report, "pyapp/pyproject.toml", "GHSA-x84v-xcm2-53pg");
+    assert_eq!(
+        requests.fix.as_ref().map(|f| f.replacement.as_str()),
+        Some("    \"requests==2.20.0\","),
+        "{}",
+        requests.message
+    );
     let urllib3 = find(&report, "py/requirements.txt", "GHSA-mh33-7rrq-662w");
     assert_eq!(
         urllib3.fix.as_ref().map(|f| f.replacement.as_str()),
@@ -274,6 +292,7 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
             "pnpm/pnpm-lock.yaml",
             "poetry/poetry.lock",
             "py/requirements.txt",
+            "pyapp/pyproject.toml",
             "rust/Cargo.lock",
             "uv/uv.lock",
             "web/package-lock.json",

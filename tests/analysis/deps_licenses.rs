@@ -132,7 +132,9 @@ fn online_the_added_packages_are_judged_by_their_spdx_expressions() {
     let unknown = unknown_lines(&report);
     assert_eq!(unknown.len(), 3, "{unknown:#?}");
     assert!(
-        unknown[0].starts_with("go/go.mod") && unknown[0].contains("github.com/acme/money@v1.2.0"),
+        unknown[0].starts_with("go/go.mod")
+            && unknown[0]
+                .contains("github.com/acme/money@v1.2.0 (Go's module proxy states no licence)"),
         "{unknown:#?}"
     );
     assert!(
@@ -360,6 +362,29 @@ fn the_command_line_asks_registries_only_with_online() {
         ids
     };
     assert_eq!(rules(&offline), vec![RULE_DENIED, RULE_NOT_ALLOWED]);
+    // SARIF: the licence rules are described as such, not as advisories.
+    let sarif = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["scan", "--format", "sarif", "--config"])
+        .arg(&config)
+        .arg("--base-tree")
+        .arg(root().join("base"))
+        .arg("--head-tree")
+        .arg(root().join("head"))
+        .env("HUNKSCAN_ADVISORY_DB", cache.path().join("no-db"))
+        .output()
+        .expect("runs");
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("sarif");
+    let denied = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["id"] == RULE_DENIED)
+        .expect("licence rule listed");
+    assert_eq!(denied["helpUri"], "https://spdx.org/licenses/");
+    assert_eq!(
+        denied["shortDescription"]["text"],
+        "Dependency under a licence the policy denies"
+    );
     let (_, with_lookups) = scan(true);
     assert!(r.total_requests() > 0);
     assert_eq!(

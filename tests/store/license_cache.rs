@@ -26,7 +26,7 @@ pub async fn licences_are_cached_per_release_and_shared(db: &Db) {
     let serde = key("crates.io", "serde", "1.0.200");
     let ghost = key("PyPI", "ghost-pkg", "0.1");
     assert!(
-        one.cached_licenses(&[serde.clone()])
+        one.cached_licenses(std::slice::from_ref(&serde))
             .await
             .expect("read")
             .is_empty()
@@ -66,7 +66,10 @@ pub async fn licences_are_cached_per_release_and_shared(db: &Db) {
     two.cache_licenses(&[found(ghost.clone(), "BSD-3-Clause")], t(20))
         .await
         .expect("write");
-    let got = one.cached_licenses(&[ghost.clone()]).await.expect("read");
+    let got = one
+        .cached_licenses(std::slice::from_ref(&ghost))
+        .await
+        .expect("read");
     assert_eq!(got, vec![found(ghost, "BSD-3-Clause")]);
 }
 

@@ -38,6 +38,9 @@ pub const RULE_NOT_ALLOWED: &str = "license-not-allowed";
 /// Rule id of a package whose licence is unknown (with `fail_on_unknown`).
 pub const RULE_UNKNOWN: &str = "license-unknown";
 
+/// Why a Go module's licence is unknown: no registry states one.
+const GO_NO_LICENSE: &str = "Go's module proxy states no licence";
+
 /// Packages whose licence is unknown named at most in one skipped line.
 const MAX_NAMED_UNKNOWN: usize = 10;
 
@@ -414,6 +417,12 @@ impl Analyzer for LicenseAnalyzer {
             }
             let (license, source) = match &package.license {
                 Some(license) => (Some(license.clone()), "the lockfile"),
+                // Never looked up (see `wanted`): say why, not "not looked up".
+                None if package.ecosystem == Ecosystem::Go => {
+                    let verdict = Verdict::Unknown(GO_NO_LICENSE.into());
+                    self.report(path, package, None, &verdict, &lines, out, &mut unknown);
+                    continue;
+                }
                 None => match self.licenses.get(&PackageId::of(package)) {
                     Lookup::Found(license) => (Some(license), "the registry"),
                     Lookup::Unknown(why) => {
@@ -494,14 +503,14 @@ impl LicenseAnalyzer {
                 RULE_DENIED,
                 format!(
                     "{what} is licensed `{}`, which `licenses.deny` forbids.",
-                    license.unwrap_or_default()
+                    shown(license)
                 ),
             ),
             Verdict::NotAllowed => (
                 RULE_NOT_ALLOWED,
                 format!(
                     "{what} is licensed `{}`, which `licenses.allow` ({}) does not cover.",
-                    license.unwrap_or_default(),
+                    shown(license),
                     self.policy.allow_text.join(", ")
                 ),
             ),
@@ -554,6 +563,16 @@ impl LicenseAnalyzer {
             base_lines: None,
         });
     }
+}
+
+/// A licence text for a message: whoever writes the lockfile writes it, so
+/// nothing in it may close the code span it is shown in or start a line.
+fn shown(license: Option<&str>) -> String {
+    license
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c == '`' || c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// The package's purl, for `licenses.exceptions`.
@@ -630,6 +649,11 @@ mod tests {
         assert!(matches!(p.judge(None), Verdict::Unknown(_)));
         // A common near-SPDX spelling is read.
         assert_eq!(p.judge(Some("mit")), Verdict::Allowed);
+    }
+
+    #[test]
+    fn licence_texts_cannot_break_out_of_their_code_span() {
+        assert_eq!(shown(Some("MIT` [x](y)\nZ")), "MIT  [x](y) Z");
     }
 
     #[test]

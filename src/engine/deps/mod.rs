@@ -27,6 +27,7 @@ pub mod model;
 pub mod npm;
 pub mod pnpm;
 pub mod pylock;
+pub mod pyproject;
 pub mod python;
 pub mod version;
 pub mod yarn;
@@ -73,6 +74,8 @@ pub enum Format {
     PdmLock,
     /// `Pipfile.lock`.
     PipfileLock,
+    /// `pyproject.toml` (exact pins only).
+    PyProject,
     /// `go.mod`.
     GoMod,
 }
@@ -89,6 +92,7 @@ pub fn detect(path: &str) -> Option<Format> {
         "uv.lock" => Some(Format::UvLock),
         "pdm.lock" => Some(Format::PdmLock),
         "Pipfile.lock" => Some(Format::PipfileLock),
+        "pyproject.toml" => Some(Format::PyProject),
         "go.mod" => Some(Format::GoMod),
         _ if name.ends_with(".txt")
             && (name.starts_with("requirements") || path.contains("requirements/")) =>
@@ -111,6 +115,7 @@ pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
         Format::UvLock => pylock::read_uv(text),
         Format::PdmLock => pylock::read_pdm(text),
         Format::PipfileLock => pylock::read_pipfile(text),
+        Format::PyProject => pyproject::read(text),
         Format::GoMod => go::read(text),
     }
 }

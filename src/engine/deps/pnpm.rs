@@ -328,7 +328,8 @@ packages:
     dev: true
 ";
         let resolved = read(text).expect("reads");
-        let rows: Vec<(&str, Option<bool>, Option<bool>, (u32, u32))> = resolved
+        type Row<'a> = (&'a str, Option<bool>, Option<bool>, (u32, u32));
+        let rows: Vec<Row<'_>> = resolved
             .packages
             .iter()
             .map(|p| (p.name.as_str(), p.direct, p.dev, p.lines))
