@@ -20,8 +20,8 @@ use super::{
     Accepted, Claimed, DeliveryRecord, Incoming, JobRecord, Lease, Outcome, RecentJob, Store,
     StoreError, StoreStats, SupersededJob,
 };
-use super::{batch, migrations};
 use super::{CachedLicense, LicenseKey, license_cache};
+use super::{batch, migrations};
 use crate::app::queue::Submitted;
 use crate::app::webhook::Job;
 use crate::github::types::RepoRef;
