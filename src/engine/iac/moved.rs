@@ -93,6 +93,9 @@ impl FileSubjects {
     }
 }
 
+/// A compared finding: (index of its file, index among the file's findings).
+type At = (usize, usize);
+
 /// The subject key of a finding's identity (`key|path`, or `key|deleted`).
 fn subject_key(identity: &str) -> &str {
     identity.split_once('|').map_or(identity, |(key, _)| key)
@@ -130,9 +133,9 @@ pub fn reconcile(files: &mut [(&ChangedFile, &mut FileOutcome)]) {
         }
     }
     // Which findings go: (file, index among its compared findings).
-    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
+    let mut dropped: HashSet<At> = HashSet::new();
     // (file moved into, rule, identity) ─▶ fixed findings in the file it left.
-    let mut fixed_moved: HashMap<(usize, &str, &str), Vec<(usize, usize)>> = HashMap::new();
+    let mut fixed_moved: HashMap<(usize, &str, &str), Vec<At>> = HashMap::new();
     for (i, subjects) in &seen {
         let scope = subjects.scope.as_str();
         for (j, item) in files[*i].1.compared.iter().enumerate() {
