@@ -817,3 +817,20 @@ fn a_typical_deployment_without_security_context_is_quiet_by_default() {
         )]
     );
 }
+
+#[test]
+fn a_regression_only_policy_credits_no_fix_when_its_subject_goes() {
+    // The trail never delivered to CloudWatch; deleting it fixes nothing
+    // that policy reports (it reports only the delivery being removed).
+    let trail = "resource \"aws_cloudtrail\" \"org\" {\n  name                       = \"org\"\n  s3_bucket_name             = aws_s3_bucket.trail.id\n  is_multi_region_trail      = true\n  enable_log_file_validation = true\n  kms_key_id                 = aws_kms_key.trail.arn\n}\n";
+    let report = change("trail.tf", Some(trail), None);
+    assert!(
+        of_rule(&report, "terraform.aws-cloudtrail-cloudwatch-removed").is_empty(),
+        "{:?}",
+        found(&report)
+    );
+    assert_eq!(
+        kinds(&report, "terraform.aws-cloudtrail-removed"),
+        vec![ChangeKind::Regression]
+    );
+}

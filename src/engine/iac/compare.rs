@@ -295,6 +295,12 @@ impl IacAnalyzer {
                 return SOME_KEPT;
             }
             let policy = policies[hit.policy];
+            // A regression-only policy never reports the state it matches
+            // (a setting left at its default), so its going away is no fix
+            // to credit (a deleted trail has not "fixed" its log delivery).
+            if policy.report == Report::Regression {
+                continue;
+            }
             let message = self.message(policy, hit);
             out.push(ComparedFinding {
                 raw: self.raw(policy, hit, hit.span(), &base_rows, message, path),

@@ -262,7 +262,7 @@ impl Analyzer for IacAnalyzer {
     }
 
     fn across_files(&self, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
-        moved::reconcile(&self.policies, files);
+        moved::reconcile(files);
     }
 
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {

@@ -11,10 +11,7 @@
 //!   is new in another file of the same scope;
 //! - a `new` finding on a subject moved into its file, together with the
 //!   `fixed` finding the same policy has on the same subject and evidence
-//!   in the file it moved from;
-//! - a `fixed` credit of a regression-only policy on a subject that moved:
-//!   such a policy never reports the subject in its new file, so nothing
-//!   says it was fixed rather than carried along.
+//!   in the file it moved from.
 //!
 //! The scope is the Terraform module (the directory: a resource in another
 //! module is another resource) or, for Kubernetes, the whole change
@@ -24,7 +21,7 @@
 
 use super::hits::evaluate;
 use super::model::Model;
-use super::policy::{IacKind, Policies, Policy, Report};
+use super::policy::{IacKind, Policies, Policy};
 use crate::engine::{ChangeKind, ChangedFile, Deadline, FileOutcome};
 use std::collections::{HashMap, HashSet};
 
@@ -96,6 +93,9 @@ impl FileSubjects {
     }
 }
 
+/// A compared finding: (index of its file, index among the file's findings).
+type At = (usize, usize);
+
 /// The subject key of a finding's identity (`key|path`, or `key|deleted`).
 fn subject_key(identity: &str) -> &str {
     identity.split_once('|').map_or(identity, |(key, _)| key)
@@ -103,13 +103,7 @@ fn subject_key(identity: &str) -> &str {
 
 /// Drops what a move between the files of one change made look deleted,
 /// new or fixed (see the module documentation).
-pub fn reconcile(policies: &Policies, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
-    let regression_only: HashSet<&str> = policies
-        .all()
-        .iter()
-        .filter(|p| p.report == Report::Regression || p.removed)
-        .map(|p| p.id.as_str())
-        .collect();
+pub fn reconcile(files: &mut [(&ChangedFile, &mut FileOutcome)]) {
     // Only files with subjects take part; an outcome's index in `files`.
     let seen: Vec<(usize, &FileSubjects)> = files
         .iter()
@@ -139,9 +133,9 @@ pub fn reconcile(policies: &Policies, files: &mut [(&ChangedFile, &mut FileOutco
         }
     }
     // Which findings go: (file, index among its compared findings).
-    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
+    let mut dropped: HashSet<At> = HashSet::new();
     // (file moved into, rule, identity) ─▶ fixed findings in the file it left.
-    let mut fixed_moved: HashMap<(usize, &str, &str), Vec<(usize, usize)>> = HashMap::new();
+    let mut fixed_moved: HashMap<(usize, &str, &str), Vec<At>> = HashMap::new();
     for (i, subjects) in &seen {
         let scope = subjects.scope.as_str();
         for (j, item) in files[*i].1.compared.iter().enumerate() {
@@ -170,10 +164,6 @@ pub fn reconcile(policies: &Policies, files: &mut [(&ChangedFile, &mut FileOutco
                     if let Some(&into) = moved_into.get(&(scope, key))
                         && into != *i
                     {
-                        if regression_only.contains(rule) {
-                            dropped.insert((*i, j));
-                            continue;
-                        }
                         fixed_moved
                             .entry((into, rule, identity))
                             .or_default()
