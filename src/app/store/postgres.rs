@@ -602,7 +602,7 @@ async fn supersede_older(
     if heads.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = batch::supersede_older::<Postgres, _>(heads, now)
+    let rows = batch::supersede_older::<Postgres, _>("jobs", heads, now)
         .build()
         .fetch_all(&mut *conn)
         .await?;

@@ -212,16 +212,18 @@ impl Store for SqliteStore {
         // One statement: the oldest runnable job of each pull request that
         // no live lease holds, oldest first. The scan walks open jobs in
         // order (index jobs_open_order) and stops at `limit`: a claim costs
-        // the same with ten thousand jobs queued as with ten. In SET, `state`
-        // is the old value: a running job here is a takeover of an expired
-        // lease.
+        // the same with ten thousand jobs queued as with ten. SQLite 3.46
+        // (bundled by sqlx) would rather gather every queued job by state
+        // and sort them (3.5 ms with 7,000 queued, against 0.1 ms), so it is
+        // told the index. In SET, `state` is the old value: a running job
+        // here is a takeover of an expired lease.
         let rows = sqlx::query(concat!(
             "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_until = ?2, \
              attempts = attempts + 1, \
              lease_expiries = lease_expiries + (state = 'running'), \
              last_error = CASE WHEN state = 'running' THEN ?5 ELSE last_error END \
              WHERE seq IN ( \
-               SELECT j.seq FROM jobs AS j \
+               SELECT j.seq FROM jobs AS j INDEXED BY jobs_open_order \
                WHERE j.state <> 'done' \
                  AND ((j.state = 'queued' AND j.not_before <= ?3) \
                    OR (j.state = 'running' AND j.lease_until <= ?3)) \
@@ -621,7 +623,7 @@ async fn supersede_older(
     if heads.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = batch::supersede_older::<Sqlite, _>(heads, now)
+    let rows = batch::supersede_older::<Sqlite, _>("jobs INDEXED BY jobs_pull", heads, now)
         .build()
         .fetch_all(&mut *conn)
         .await?;
