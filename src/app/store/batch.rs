@@ -312,3 +312,52 @@ pub(super) fn oldest_first(mut rows: Vec<codec::RawJob>) -> Result<Vec<Supersede
         .map(codec::RawJob::into_superseded)
         .collect()
 }
+
+/// `INSERT INTO deliveries … ON CONFLICT DO UPDATE`: status records of the
+/// status page, `received_at[i]` being `records[i]`'s time as the backend
+/// stores it. One statement for the batch (the delivery log writes every
+/// 100 ms): row by row it held SQLite's writer for milliseconds while
+/// deliveries waited. An id appears once (PostgreSQL refuses to update one
+/// row twice in a statement), with its first time and its last outcome, as
+/// recording the records one by one would leave it. `None` for no records.
+pub(super) fn record_deliveries<'q, DB, Time>(
+    records: &'q [super::DeliveryRecord],
+    received_at: &'q [Time],
+) -> Option<QueryBuilder<'q, DB>>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Time: Encode<'q, DB> + Type<DB> + Copy + 'q,
+{
+    // One row per id, in first-seen order: the first reception time (as the
+    // stored row keeps it) with the last record's outcome.
+    let mut rows: Vec<(&super::DeliveryRecord, Time)> = Vec::new();
+    let mut row_of: HashMap<&str, usize> = HashMap::new();
+    for (record, at) in records.iter().zip(received_at.iter().copied()) {
+        match row_of.get(record.id.as_str()) {
+            Some(&index) => rows[index].0 = record,
+            None => {
+                row_of.insert(record.id.as_str(), rows.len());
+                rows.push((record, at));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    let mut query =
+        QueryBuilder::new("INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) ");
+    query.push_values(rows, |mut row, (record, at)| {
+        row.push_bind(record.id.as_str())
+            .push_bind(at)
+            .push_bind(record.event.as_str())
+            .push_bind(record.outcome.as_str())
+            .push_bind(codec::ack_ms(record.ack));
+    });
+    query.push(
+        " ON CONFLICT (id) DO UPDATE SET \
+         event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
+    );
+    Some(query)
+}

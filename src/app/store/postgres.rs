@@ -401,22 +401,14 @@ impl Store for PostgresStore {
     }
 
     async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for record in records {
-            sqlx::query(
-                "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
-                 event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
-            )
-            .bind(&record.id)
-            .bind(codec::at_millis(record.received_at)?)
-            .bind(&record.event)
-            .bind(&record.outcome)
-            .bind(codec::ack_ms(record.ack))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let times = records
+            .iter()
+            .map(|r| codec::at_millis(r.received_at))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(mut insert) = batch::record_deliveries::<Postgres, _>(records, &times) else {
+            return Ok(());
+        };
+        insert.build().execute(&self.pool).await?;
         Ok(())
     }
 

@@ -415,23 +415,12 @@ impl Store for SqliteStore {
     }
 
     async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError> {
+        let times: Vec<i64> = records.iter().map(|r| ms(r.received_at)).collect();
+        let Some(mut insert) = batch::record_deliveries::<Sqlite, _>(records, &times) else {
+            return Ok(());
+        };
         let _turn = self.turn.lock().await;
-        let mut tx = self.writes.begin_with("BEGIN IMMEDIATE").await?;
-        for record in records {
-            sqlx::query(
-                "INSERT INTO deliveries (id, received_at, event, outcome, ack_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET \
-                 event = excluded.event, outcome = excluded.outcome, ack_ms = excluded.ack_ms",
-            )
-            .bind(&record.id)
-            .bind(ms(record.received_at))
-            .bind(&record.event)
-            .bind(&record.outcome)
-            .bind(codec::ack_ms(record.ack))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        insert.build().execute(&self.writes).await?;
         Ok(())
     }
 
