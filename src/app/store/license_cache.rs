@@ -4,7 +4,7 @@
 
 use super::{CachedLicense, LicenseKey, MAX_LICENSE_KEYS, StoreError};
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, QueryBuilder, Row, SqlitePool};
+use sqlx::{Database, Encode, PgPool, Postgres, QueryBuilder, Row, Sqlite, SqlitePool, Type};
 
 /// Rows per statement: 3 or 6 binds each.
 const CHUNK: usize = 500;
@@ -32,19 +32,54 @@ const INSERT: &str =
 const UPSERT: &str = " ON CONFLICT (ecosystem, name, version) DO UPDATE SET license = excluded.license, \
      reason = excluded.reason, fetched_at = excluded.fetched_at";
 
+/// `SELECT … WHERE (ecosystem, name, version) IN (…)` for one chunk of keys.
+fn select<'q, DB>(chunk: &'q [LicenseKey]) -> QueryBuilder<'q, DB>
+where
+    DB: Database,
+    &'q String: Encode<'q, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(SELECT);
+    query.push_tuples(chunk, |mut row, key| {
+        row.push_bind(&key.ecosystem)
+            .push_bind(&key.name)
+            .push_bind(&key.version);
+    });
+    query
+}
+
+/// The upsert of one chunk of entries, stamped `now_ms`.
+fn upsert<'q, DB>(chunk: &'q [CachedLicense], now_ms: i64) -> QueryBuilder<'q, DB>
+where
+    DB: Database,
+    &'q String: Encode<'q, DB> + Type<DB>,
+    &'q Option<String>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(INSERT);
+    query.push_values(chunk, |mut row, entry| {
+        row.push_bind(&entry.key.ecosystem)
+            .push_bind(&entry.key.name)
+            .push_bind(&entry.key.version)
+            .push_bind(&entry.license)
+            .push_bind(&entry.reason)
+            .push_bind(now_ms);
+    });
+    query.push(UPSERT);
+    query
+}
+
+/// The keys looked up, at most [`MAX_LICENSE_KEYS`].
+fn bounded(keys: &[LicenseKey]) -> &[LicenseKey] {
+    &keys[..keys.len().min(MAX_LICENSE_KEYS)]
+}
+
 pub(super) async fn sqlite_get(
     pool: &SqlitePool,
     keys: &[LicenseKey],
 ) -> Result<Vec<CachedLicense>, StoreError> {
     let mut out = Vec::new();
-    for chunk in keys[..keys.len().min(MAX_LICENSE_KEYS)].chunks(CHUNK) {
-        let mut query = QueryBuilder::<sqlx::Sqlite>::new(SELECT);
-        query.push_tuples(chunk, |mut row, key| {
-            row.push_bind(&key.ecosystem)
-                .push_bind(&key.name)
-                .push_bind(&key.version);
-        });
-        for row in query.build().fetch_all(pool).await? {
+    for chunk in bounded(keys).chunks(CHUNK) {
+        for row in select::<Sqlite>(chunk).build().fetch_all(pool).await? {
             out.push(row_of(&row)?);
         }
     }
@@ -57,17 +92,10 @@ pub(super) async fn sqlite_put(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for chunk in entries.chunks(CHUNK) {
-        let mut query = QueryBuilder::<sqlx::Sqlite>::new(INSERT);
-        query.push_values(chunk, |mut row, entry| {
-            row.push_bind(&entry.key.ecosystem)
-                .push_bind(&entry.key.name)
-                .push_bind(&entry.key.version)
-                .push_bind(&entry.license)
-                .push_bind(&entry.reason)
-                .push_bind(now.timestamp_millis());
-        });
-        query.push(UPSERT);
-        query.build().execute(pool).await?;
+        upsert::<Sqlite>(chunk, now.timestamp_millis())
+            .build()
+            .execute(pool)
+            .await?;
     }
     Ok(())
 }
@@ -77,14 +105,8 @@ pub(super) async fn postgres_get(
     keys: &[LicenseKey],
 ) -> Result<Vec<CachedLicense>, StoreError> {
     let mut out = Vec::new();
-    for chunk in keys[..keys.len().min(MAX_LICENSE_KEYS)].chunks(CHUNK) {
-        let mut query = QueryBuilder::<sqlx::Postgres>::new(SELECT);
-        query.push_tuples(chunk, |mut row, key| {
-            row.push_bind(&key.ecosystem)
-                .push_bind(&key.name)
-                .push_bind(&key.version);
-        });
-        for row in query.build().fetch_all(pool).await? {
+    for chunk in bounded(keys).chunks(CHUNK) {
+        for row in select::<Postgres>(chunk).build().fetch_all(pool).await? {
             out.push(row_of(&row)?);
         }
     }
@@ -97,17 +119,10 @@ pub(super) async fn postgres_put(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for chunk in entries.chunks(CHUNK) {
-        let mut query = QueryBuilder::<sqlx::Postgres>::new(INSERT);
-        query.push_values(chunk, |mut row, entry| {
-            row.push_bind(&entry.key.ecosystem)
-                .push_bind(&entry.key.name)
-                .push_bind(&entry.key.version)
-                .push_bind(&entry.license)
-                .push_bind(&entry.reason)
-                .push_bind(now.timestamp_millis());
-        });
-        query.push(UPSERT);
-        query.build().execute(pool).await?;
+        upsert::<Postgres>(chunk, now.timestamp_millis())
+            .build()
+            .execute(pool)
+            .await?;
     }
     Ok(())
 }
