@@ -165,32 +165,33 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// The newest head each pull request got from a queued job that ends
-    /// older heads, one per pull request.
-    pub fn newest_heads(&self, outcomes: &[Submitted]) -> Vec<NewestHead<'a>> {
-        let mut newest: Vec<NewestHead<'a>> = Vec::new();
-        let mut seen: HashMap<(&str, i64), usize> = HashMap::new();
-        for (row, outcome) in self.rows.iter().zip(outcomes) {
-            if !(matches!(outcome, Submitted::Queued) && row.job.supersedes_older_heads()) {
-                continue;
-            }
-            let head = NewestHead {
-                repo: row.columns.repo.clone(),
-                number: row.columns.number,
-                head: row.job.head_sha.as_str(),
-            };
-            match seen.get(&(row.columns.repo.as_str(), row.columns.number)) {
-                Some(&index) => newest[index] = head,
-                None => {
-                    seen.insert(
-                        (row.columns.repo.as_str(), row.columns.number),
-                        newest.len(),
-                    );
-                    newest.push(head);
-                }
+    /// The row of each pull request's newest head in the batch: its last
+    /// queued job that ends older heads.
+    fn newest_rows(&self, outcomes: &[Submitted]) -> HashMap<(&str, i64), usize> {
+        let mut newest = HashMap::new();
+        for (index, (row, outcome)) in self.rows.iter().zip(outcomes).enumerate() {
+            if matches!(outcome, Submitted::Queued) && row.job.supersedes_older_heads() {
+                newest.insert((row.columns.repo.as_str(), row.columns.number), index);
             }
         }
         newest
+    }
+
+    /// The newest head each pull request got from a queued job that ends
+    /// older heads, one per pull request, in batch order.
+    pub fn newest_heads(&self, outcomes: &[Submitted]) -> Vec<NewestHead<'a>> {
+        let mut rows: Vec<usize> = self.newest_rows(outcomes).into_values().collect();
+        rows.sort_unstable();
+        rows.into_iter()
+            .map(|index| {
+                let row = &self.rows[index];
+                NewestHead {
+                    repo: row.columns.repo.clone(),
+                    number: row.columns.number,
+                    head: row.job.head_sha.as_str(),
+                }
+            })
+            .collect()
     }
 
     /// What each delivery got: its jobs' outcomes, and for the job that
@@ -209,21 +210,12 @@ impl<'a> Plan<'a> {
                 superseded: Vec::new(),
             })
             .collect();
-        // The newest head's row of each pull request: the last queued,
-        // superseding job of it in the batch.
-        let mut newest_row: HashMap<(String, i64), usize> = HashMap::new();
-        for (index, (row, outcome)) in self.rows.iter().zip(&outcomes).enumerate() {
-            if matches!(outcome, Submitted::Queued) && row.job.supersedes_older_heads() {
-                newest_row.insert((row.columns.repo.clone(), row.columns.number), index);
-            }
-        }
+        let newest_row = self.newest_rows(&outcomes);
         let mut ended_by: HashMap<usize, Vec<SupersededJob>> = HashMap::new();
         for job in ended {
-            let key = (
-                job.job.repo.to_string(),
-                codec::to_i64(job.job.number, "pull request number")?,
-            );
-            let Some(&index) = newest_row.get(&key) else {
+            let repo = job.job.repo.to_string();
+            let number = codec::to_i64(job.job.number, "pull request number")?;
+            let Some(&index) = newest_row.get(&(repo.as_str(), number)) else {
                 return Err(StoreError::Unavailable(
                     "the store superseded a job of a pull request the batch did not push to".into(),
                 ));
@@ -233,7 +225,7 @@ impl<'a> Plan<'a> {
         for (index, (row, outcome)) in self.rows.iter().zip(outcomes).enumerate() {
             let (delivery, job) = row.at;
             accepted[delivery].submitted.push(outcome);
-            if newest_row.get(&(row.columns.repo.clone(), row.columns.number)) == Some(&index) {
+            if newest_row.get(&(row.columns.repo.as_str(), row.columns.number)) == Some(&index) {
                 let ended = ended_by.remove(&index).unwrap_or_default();
                 accepted[delivery].superseded.push((job, ended));
             }
