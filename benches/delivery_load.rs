@@ -254,6 +254,18 @@ fn best(runs: &[(f64, Run)]) -> Option<&(f64, Run)> {
         .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
+/// The run the latency target is about: the lowest offered rate at or above
+/// the target rate. Judging p99 at the highest sustained rate instead would
+/// hold the store to a latency target at a load beyond what the target asks.
+fn at_target_rate(runs: &[(f64, Run)]) -> Option<&(f64, Run)> {
+    runs.iter()
+        .filter(|(rate, _)| *rate >= TARGET_RATE)
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// Deliveries per second the SQLite store must sustain on 2 cores.
+const TARGET_RATE: f64 = 2000.0;
+
 /// A PostgreSQL schema of the bench's own, and the URL that uses it.
 async fn postgres_schema(admin_url: &str) -> Option<(sqlx::PgPool, String, String)> {
     let pool = match sqlx::PgPool::connect(admin_url).await {
@@ -337,16 +349,25 @@ async fn main() {
         Some((rate, run)) => {
             let p99 = percentile(&run.latencies, 99.0);
             verdict(
-                achieved(run) >= 2000.0,
+                achieved(run) >= TARGET_RATE,
                 format!(
                     "SQLite: highest sustained rate {rate:.0}/s offered, {:.0}/s acknowledged (target ≥ 2,000)",
                     achieved(run)
                 ),
             );
-            verdict(
-                p99 < Duration::from_millis(20),
-                format!("SQLite: p99 {} at that rate (target < 20 ms)", ms(p99)),
-            );
+            println!("- SQLite: p99 {} at that rate", ms(p99));
+            if let Some((target, run)) = at_target_rate(&sqlite_runs) {
+                let p99 = percentile(&run.latencies, 99.0);
+                verdict(
+                    p99 < Duration::from_millis(20),
+                    format!(
+                        "SQLite: p99 {} at {target:.0}/s offered (target < 20 ms)",
+                        ms(p99)
+                    ),
+                );
+            } else {
+                verdict(false, "SQLite: no run offered 2,000/s or more".to_owned());
+            }
             achieved(run)
         }
         None => {
@@ -363,16 +384,28 @@ async fn main() {
             Some((rate, run)) => {
                 let p99 = percentile(&run.latencies, 99.0);
                 verdict(
-                    achieved(run) * 2.0 >= sqlite_rate.min(2000.0),
+                    achieved(run) * 2.0 >= sqlite_rate.min(TARGET_RATE),
                     format!(
                         "PostgreSQL: highest sustained rate {rate:.0}/s offered, {:.0}/s acknowledged (target within 2× of SQLite's)",
                         achieved(run)
                     ),
                 );
-                verdict(
-                    p99 < Duration::from_millis(40),
-                    format!("PostgreSQL: p99 {} at that rate (target < 40 ms)", ms(p99)),
-                );
+                println!("- PostgreSQL: p99 {} at that rate", ms(p99));
+                if let Some((target, run)) = at_target_rate(&postgres_runs) {
+                    let p99 = percentile(&run.latencies, 99.0);
+                    verdict(
+                        p99 < Duration::from_millis(40),
+                        format!(
+                            "PostgreSQL: p99 {} at {target:.0}/s offered (target < 40 ms)",
+                            ms(p99)
+                        ),
+                    );
+                } else {
+                    verdict(
+                        false,
+                        "PostgreSQL: no run offered 2,000/s or more".to_owned(),
+                    );
+                }
             }
             None => verdict(
                 false,

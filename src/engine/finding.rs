@@ -44,7 +44,8 @@ impl Severity {
 
 impl std::fmt::Display for Severity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: table output (`rules list`) gives a width.
+        f.pad(self.as_str())
     }
 }
 
@@ -273,5 +274,16 @@ impl Finding {
     /// True when no marker silenced it.
     pub fn is_active(&self) -> bool {
         self.suppression.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Severity;
+
+    #[test]
+    fn a_severity_fills_the_width_a_table_asks_for() {
+        assert_eq!(format!("{:<8}|", Severity::Low), "low     |");
+        assert_eq!(format!("{:>8}|", Severity::Critical), "critical|");
     }
 }
