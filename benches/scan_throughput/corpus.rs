@@ -370,6 +370,35 @@ class @CValidator@N:
         return f"@CValidator@N(strict={self.strict!r}, errors={len(self.errors)})"
 
 "##,
+    r##"
+@app.route("/@W/page/@N")
+def page_@W_@N():
+    page = int(request.args.get("page", "1"))
+    path = os.path.join("/srv/@W", f"page-{page}.html")
+    with open(path) as handle:
+        return handle.read()
+
+"##,
+    r##"
+ALLOWED_@C_SORTS_@N = {"name", "date", "amount"}
+
+
+@app.route("/@W/sorted/@N")
+def sorted_@W_@N():
+    order = request.args.get("order", "name")
+    if order not in ALLOWED_@C_SORTS_@N:
+        order = "name"
+    return redirect("/@W?order=" + order)
+
+"##,
+    r##"
+@app.route("/@W/thumb/@N")
+def thumb_@W_@N():
+    name = os.path.basename(request.args.get("name", "default.png"))
+    with open(os.path.join("/srv/thumbs", name), "rb") as handle:
+        return handle.read()
+
+"##,
 ];
 
 const PY_VULNERABLE: &[&str] = &[
@@ -415,6 +444,49 @@ def fetch_@W_insecure_@N(url):
     r##"
 def cleanup_@W_@N(directory):
     os.system("rm -rf " + directory)
+
+"##,
+    r##"
+@app.route("/@W/go/@N")
+def go_@W_@N():
+    next_url = request.args.get("next", "/")
+    return redirect(next_url)
+
+"##,
+    r##"
+@app.route("/@W/files/@N")
+def download_@W_@N():
+    name = request.args["name"]
+    path = os.path.join("/srv/@W", name)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+"##,
+    r##"
+def _lookup_@W_@N(conn, key):
+    query = "SELECT * FROM @W WHERE key = '%s'" % key
+    return conn.execute(query).fetchall()
+
+
+@app.route("/@W/lookup/@N")
+def lookup_@W_@N():
+    return _lookup_@W_@N(db.engine, request.args.get("key", ""))
+
+"##,
+    r##"
+@app.route("/@W/preview/@N", methods=["POST"])
+def preview_@W_@N():
+    source = request.form.get("url", "")
+    response = requests.get(source, timeout=DEFAULT_TIMEOUT)
+    return response.text
+
+"##,
+    r##"
+@app.route("/@W/archive/@N")
+def archive_@W_@N():
+    label = request.args.get("label", "daily")
+    parts = ["tar", "czf", f"/backups/{label}.tgz", "/srv/@W"]
+    return subprocess.run(" ".join(parts), shell=True).returncode
 
 "##,
 ];

@@ -133,9 +133,119 @@ const SEMGREP_RULES: &str = r#"rules:
     pattern: tempfile.mktemp(...)
 "#;
 
-pub fn write_semgrep_rules(dir: &Path) {
+/// Eight Semgrep taint rules comparable to hunkscan's Python taint rules
+/// the corpus triggers: the same sources (Flask request data, `sys.argv`,
+/// `input()`), the sanitizers hunkscan knows, one rule per sink family.
+const SEMGREP_TAINT_RULES: &str = r#"rules:
+  - id: taint-command-injection
+    mode: taint
+    languages: [python]
+    severity: ERROR
+    message: request data reaches a shell command
+    pattern-sources: &sources
+      - pattern: request.$ATTR
+      - pattern: flask.request.$ATTR
+      - pattern: sys.argv
+      - pattern: input(...)
+    pattern-sanitizers: &sanitizers
+      - pattern: int(...)
+      - pattern: float(...)
+      - pattern: shlex.quote(...)
+      - pattern: os.path.basename(...)
+      - pattern: html.escape(...)
+    pattern-sinks:
+      - pattern: os.system(...)
+      - pattern: subprocess.$F(..., shell=True, ...)
+      - pattern: os.popen(...)
+  - id: taint-code-injection
+    mode: taint
+    languages: [python]
+    severity: ERROR
+    message: request data reaches eval or exec
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: eval(...)
+      - pattern: exec(...)
+  - id: taint-sql-injection
+    mode: taint
+    languages: [python]
+    severity: ERROR
+    message: request data is built into SQL
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: $CONN.execute($QUERY, ...)
+      - pattern: $CONN.executemany($QUERY, ...)
+  - id: taint-path-traversal
+    mode: taint
+    languages: [python]
+    severity: ERROR
+    message: request data chooses a file path
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: open(...)
+      - pattern: send_file(...)
+  - id: taint-open-redirect
+    mode: taint
+    languages: [python]
+    severity: WARNING
+    message: request data chooses a redirect target
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: redirect(...)
+  - id: taint-ssrf
+    mode: taint
+    languages: [python]
+    severity: ERROR
+    message: request data chooses a server-side request URL
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: requests.$M($URL, ...)
+      - pattern: urllib.request.urlopen(...)
+  - id: taint-deserialization
+    mode: taint
+    languages: [python]
+    severity: ERROR
+    message: request data is deserialised
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: pickle.loads(...)
+      - pattern: yaml.load(...)
+  - id: taint-xss
+    mode: taint
+    languages: [python]
+    severity: WARNING
+    message: request data reaches HTML output
+    pattern-sources: *sources
+    pattern-sanitizers: *sanitizers
+    pattern-sinks:
+      - pattern: make_response(...)
+      - pattern: Markup(...)
+      - pattern: render_template_string(...)
+"#;
+
+/// Which of the bench's Semgrep rule sets to write.
+#[derive(Clone, Copy)]
+pub enum SemgrepRules {
+    /// The ten pattern rules.
+    Patterns,
+    /// The eight taint rules.
+    Taint,
+}
+
+/// Writes the chosen rule set as `DIR/rules.yml`.
+pub fn write_semgrep_rules(dir: &Path, which: SemgrepRules) {
+    let text = match which {
+        SemgrepRules::Patterns => SEMGREP_RULES,
+        SemgrepRules::Taint => SEMGREP_TAINT_RULES,
+    };
     fs::create_dir_all(dir).expect("create the Semgrep rule directory");
-    fs::write(dir.join("rules.yml"), SEMGREP_RULES).expect("write the Semgrep rules");
+    fs::write(dir.join("rules.yml"), text).expect("write the Semgrep rules");
 }
 
 /// `hunkscan scan --format json`: its `findings` array.
