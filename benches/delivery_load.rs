@@ -263,6 +263,28 @@ fn at_target_rate(runs: &[(f64, Run)]) -> Option<&(f64, Run)> {
         .min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
+fn verdict(met: bool, text: String) {
+    println!("- {} {text}", if met { "PASS" } else { "MISS" });
+}
+
+/// The latency verdict of one store: p99 at the target rate under `limit`.
+fn judge_p99(store: &str, runs: &[(f64, Run)], limit: Duration) {
+    match at_target_rate(runs) {
+        Some((rate, run)) => {
+            let p99 = percentile(&run.latencies, 99.0);
+            verdict(
+                p99 < limit,
+                format!(
+                    "{store}: p99 {} at {rate:.0}/s offered (target < {})",
+                    ms(p99),
+                    ms(limit)
+                ),
+            );
+        }
+        None => verdict(false, format!("{store}: no run offered 2,000/s or more")),
+    }
+}
+
 /// Deliveries per second the SQLite store must sustain on 2 cores.
 const TARGET_RATE: f64 = 2000.0;
 
@@ -341,9 +363,6 @@ async fn main() {
     }
 
     println!();
-    let verdict = |met: bool, text: String| {
-        println!("- {} {text}", if met { "PASS" } else { "MISS" });
-    };
     let lost = |runs: &[(f64, Run)]| runs.iter().map(|(_, run)| run.lost).sum::<usize>();
     let sqlite_rate = match best(&sqlite_runs) {
         Some((rate, run)) => {
@@ -356,18 +375,7 @@ async fn main() {
                 ),
             );
             println!("- SQLite: p99 {} at that rate", ms(p99));
-            if let Some((target, run)) = at_target_rate(&sqlite_runs) {
-                let p99 = percentile(&run.latencies, 99.0);
-                verdict(
-                    p99 < Duration::from_millis(20),
-                    format!(
-                        "SQLite: p99 {} at {target:.0}/s offered (target < 20 ms)",
-                        ms(p99)
-                    ),
-                );
-            } else {
-                verdict(false, "SQLite: no run offered 2,000/s or more".to_owned());
-            }
+            judge_p99("SQLite", &sqlite_runs, Duration::from_millis(20));
             achieved(run)
         }
         None => {
@@ -391,21 +399,7 @@ async fn main() {
                     ),
                 );
                 println!("- PostgreSQL: p99 {} at that rate", ms(p99));
-                if let Some((target, run)) = at_target_rate(&postgres_runs) {
-                    let p99 = percentile(&run.latencies, 99.0);
-                    verdict(
-                        p99 < Duration::from_millis(40),
-                        format!(
-                            "PostgreSQL: p99 {} at {target:.0}/s offered (target < 40 ms)",
-                            ms(p99)
-                        ),
-                    );
-                } else {
-                    verdict(
-                        false,
-                        "PostgreSQL: no run offered 2,000/s or more".to_owned(),
-                    );
-                }
+                judge_p99("PostgreSQL", &postgres_runs, Duration::from_millis(40));
             }
             None => verdict(
                 false,
