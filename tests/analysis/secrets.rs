@@ -5,7 +5,9 @@ mod catalogue;
 mod formats;
 mod ignores;
 mod listed;
+mod dbeaver_store;
 mod rule_test;
+mod sql_statements;
 
 use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{
