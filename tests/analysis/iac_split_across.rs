@@ -78,7 +78,11 @@ fn a_split_resource_in_another_directory_does_not_count() {
     let base = inline_bucket();
     let report = change_set(&[
         ("infra/s3.tf", Some(&base), Some(BUCKET)),
-        ("modules/storage/s3_encryption.tf", None, Some(SPLIT_ENCRYPTION)),
+        (
+            "modules/storage/s3_encryption.tf",
+            None,
+            Some(SPLIT_ENCRYPTION),
+        ),
     ]);
     assert_eq!(
         found(&report),

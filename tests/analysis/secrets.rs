@@ -2,10 +2,10 @@
 //! fingerprinted by a keyed hash, suppressible with the markers users write.
 
 mod catalogue;
+mod dbeaver_store;
 mod formats;
 mod ignores;
 mod listed;
-mod dbeaver_store;
 mod rule_test;
 mod sql_statements;
 

@@ -98,9 +98,7 @@ pub(super) fn fold(policies: &Policies, files: &mut [(&ChangedFile, &mut FileOut
                 // the base's other files gave it.
                 let (side, forms) = match item.change {
                     ChangeKind::Fixed => (&subjects.split.base, &base_forms),
-                    ChangeKind::New | ChangeKind::Regression => {
-                        (&subjects.split.head, &head_forms)
-                    }
+                    ChangeKind::New | ChangeKind::Regression => (&subjects.split.head, &head_forms),
                 };
                 let (Some(bucket), Some(given), Some(policy)) = (
                     side.buckets.get(key),

@@ -14,9 +14,8 @@ fn analyzer() -> SecretsAnalyzer {
 }
 
 fn analyze(head: &str, deadline: Deadline) -> FileOutcome {
-    let file =
-        crate::local::changed_file("app.env", Content::Absent, Content::Text(head.into()))
-            .expect("diffable");
+    let file = crate::local::changed_file("app.env", Content::Absent, Content::Text(head.into()))
+        .expect("diffable");
     let mut out = FileOutcome {
         deadline,
         ..FileOutcome::default()

@@ -87,7 +87,8 @@ fn only_the_added_line_with_the_literal_counts() {
 #[test]
 fn a_statement_ends_at_its_semicolon_and_is_followed_back_a_bounded_way() {
     // The role statement ended on line 1: line 2's string is not its password.
-    let ended = "CREATE ROLE readonly;\nSELECT set_config('app.password', 'Vq8mZt3LkR7wNs2P', false);\n";
+    let ended =
+        "CREATE ROLE readonly;\nSELECT set_config('app.password', 'Vq8mZt3LkR7wNs2P', false);\n";
     assert_eq!(clear_passwords("db/roles.sql", ended), vec![]);
     // More than twenty lines between the statement's start and the literal.
     let mut far = String::from("CREATE USER app\n");

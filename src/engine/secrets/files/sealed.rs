@@ -152,7 +152,9 @@ mod tests {
     #[test]
     fn the_store_is_found_by_its_folder_and_name() {
         assert!(is_dbeaver_store(".dbeaver/credentials-config.json"));
-        assert!(is_dbeaver_store("tools/db/.dbeaver/credentials-config.json"));
+        assert!(is_dbeaver_store(
+            "tools/db/.dbeaver/credentials-config.json"
+        ));
         assert!(!is_dbeaver_store("credentials-config.json"));
         assert!(!is_dbeaver_store(".dbeaver/data-sources.json"));
     }
