@@ -151,3 +151,48 @@ fn a_directory_scan_reads_the_store_from_disk() {
         report.skipped
     );
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_commit_adding_the_store_is_read_from_git() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let dir = repo.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("README.md"), "tools\n").expect("write");
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "base"]);
+    std::fs::create_dir_all(dir.join(".dbeaver")).expect("mkdir");
+    let bytes = seal(&store(&[("pg", PASSWORD)]), [0x00; 16]);
+    std::fs::write(dir.join(".dbeaver/credentials-config.json"), bytes).expect("write");
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "dbeaver"]);
+    let changes = hunkscan::local::from_git(dir, "HEAD~1", Some("HEAD")).expect("git change");
+    let pipeline = Pipeline::load(&Options::default()).expect("pipeline");
+    let report = pipeline.run(changes, &RepoConfig::default()).report;
+    let found: Vec<(&str, &str, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.path.as_str(), f.rule_id.as_str(), f.start.line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(".dbeaver/credentials-config.json", RULE, 1)],
+        "{:?}",
+        report.skipped
+    );
+}
