@@ -25,6 +25,7 @@ pub mod iac;
 pub mod literals;
 pub mod redact;
 pub mod sast;
+mod sealed;
 pub mod secrets;
 mod snippet;
 pub mod suppress;
@@ -34,6 +35,7 @@ pub use finding::{
     AnalyzerKind, ChangeKind, Confidence, Finding, Fix, FlowStep, Position, Severity, Suppression,
     SuppressionSource,
 };
+pub use sealed::Sealed;
 
 use crate::diff::{FileDiff, FileStatus};
 use serde::Serialize;
@@ -75,17 +77,6 @@ pub enum Content {
     /// [`secrets::files::MAX_SEALED_BYTES`]. Only analyzers that
     /// [`Analyzer::analyze_sealed`] see it; to the others it is binary.
     Sealed(Sealed),
-}
-
-/// The bytes of a [`Content::Sealed`] file. They decrypt to credentials,
-/// so their `Debug` shows the length only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Sealed(pub Vec<u8>);
-
-impl std::fmt::Debug for Sealed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sealed({} bytes)", self.0.len())
-    }
 }
 
 impl Content {
@@ -553,34 +544,6 @@ impl Engine {
                 !(s.analyzer == Some(AnalyzerKind::Secrets) && s.reason.starts_with("lock file:"))
             });
         }
-        Some(outcome)
-    }
-
-    /// A [`Content::Sealed`] head: only analyzers that decrypt such a file
-    /// read it, and only when the change touched its bytes.
-    fn scan_sealed(
-        &self,
-        file: &ChangedFile,
-        bytes: &[u8],
-        interested: &[&dyn Analyzer],
-        report: &mut ScanReport,
-    ) -> Option<FileOutcome> {
-        if file.base == file.head {
-            // A rename or mode change: no new bytes to blame.
-            return None;
-        }
-        let mut outcome = self.outcome();
-        let mut read = false;
-        for analyzer in interested {
-            read |= analyzer.analyze_sealed(file, bytes, &mut outcome);
-        }
-        if !read {
-            report
-                .skipped
-                .push(skip(&file.diff.path, "binary file".into()));
-            return None;
-        }
-        report.files_analyzed += 1;
         Some(outcome)
     }
 
