@@ -97,6 +97,12 @@ fn a_statement_ends_at_its_semicolon_and_is_followed_back_a_bounded_way() {
     }
     far.push_str("  IDENTIFIED BY 'Vq8mZt3LkR7wNs2P';\n");
     assert_eq!(clear_passwords("db/far.sql", &far), vec![]);
+    // More than 4 KiB of statement before the literal's line.
+    let long = format!(
+        "CREATE USER app\n  COMMENT '{}'\n  IDENTIFIED BY 'Vq8mZt3LkR7wNs2P';\n",
+        "x".repeat(5_000)
+    );
+    assert_eq!(clear_passwords("db/long.sql", &long), vec![]);
     // Twenty lines is still one statement.
     let mut near = String::from("CREATE USER app\n");
     for _ in 0..19 {
