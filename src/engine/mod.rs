@@ -25,6 +25,7 @@ pub mod iac;
 pub mod literals;
 pub mod redact;
 pub mod sast;
+mod sealed;
 pub mod secrets;
 mod snippet;
 pub mod suppress;
@@ -34,6 +35,7 @@ pub use finding::{
     AnalyzerKind, ChangeKind, Confidence, Finding, Fix, FlowStep, Position, Severity, Suppression,
     SuppressionSource,
 };
+pub use sealed::Sealed;
 
 use crate::diff::{FileDiff, FileStatus};
 use serde::Serialize;
@@ -70,6 +72,11 @@ pub enum Content {
     /// special file) or could not be; the reason. Not analysed, and listed
     /// as skipped so that no path of a change goes unmentioned.
     Unreadable(String),
+    /// A binary credential store a reader decrypts (DBeaver's
+    /// `credentials-config.json`): its bytes, at most
+    /// [`secrets::files::MAX_SEALED_BYTES`]. Only analyzers that
+    /// [`Analyzer::analyze_sealed`] see it; to the others it is binary.
+    Sealed(Sealed),
 }
 
 impl Content {
@@ -82,7 +89,20 @@ impl Content {
 
     /// [`Content::from_bytes`] with the limit of `path` ([`max_bytes_for`]).
     pub fn from_bytes_for(path: &str, bytes: Vec<u8>) -> Self {
-        Self::from_bytes_within(bytes, max_bytes_for(path))
+        Self::from_bytes_at(path, bytes, max_bytes_for(path))
+    }
+
+    /// [`Content::from_bytes_within`] for the file at `path`: a binary
+    /// credential store a reader decrypts is kept as [`Content::Sealed`].
+    pub fn from_bytes_at(path: &str, bytes: Vec<u8>, limit: usize) -> Self {
+        let binary = || bytes.contains(&0) || std::str::from_utf8(&bytes).is_err();
+        if secrets::files::is_sealed_store(path)
+            && bytes.len() <= secrets::files::MAX_SEALED_BYTES.min(limit)
+            && binary()
+        {
+            return Content::Sealed(Sealed(bytes));
+        }
+        Self::from_bytes_within(bytes, limit)
     }
 
     /// [`Content::from_bytes`] with a limit of `limit` bytes.
@@ -218,6 +238,11 @@ pub trait Analyzer: Send + Sync {
     /// the analyzer's own findings are wanted.
     fn secret_finder(&self) -> Option<&dyn redact::SecretFinder> {
         None
+    }
+    /// Analyses a [`Content::Sealed`] head; returns whether this analyzer
+    /// reads such files (when none does, the file is skipped as binary).
+    fn analyze_sealed(&self, _file: &ChangedFile, _bytes: &[u8], _out: &mut FileOutcome) -> bool {
+        false
     }
     /// Once every file of the change is analysed, and before the engine
     /// keeps what the change did: reconciles what one file's analysis
@@ -464,6 +489,9 @@ impl Engine {
             }
             return Some(outcome);
         }
+        if let Content::Sealed(Sealed(bytes)) = &file.head {
+            return self.scan_sealed(file, bytes, &interested, report);
+        }
         let head = match (&file.head, file.diff.binary) {
             (Content::Text(text), false) => text,
             (Content::Unreadable(reason), _) => {
@@ -475,7 +503,7 @@ impl Engine {
                 report.skipped.push(skip(path, reason));
                 return None;
             }
-            (Content::Binary, _) | (_, true) => {
+            (Content::Binary | Content::Sealed(_), _) | (_, true) => {
                 report.skipped.push(skip(path, "binary file".into()));
                 return None;
             }
@@ -548,7 +576,13 @@ impl Engine {
         report.skipped.append(&mut skipped_parts);
         dropped.append(&mut dropped_parts);
         let lines = &file.diff.lines;
+        // A decrypted store has no lines of its own: its findings sit on
+        // line 1, which changed when its bytes did.
+        let sealed_changed = matches!(file.head, Content::Sealed(_)) && file.base != file.head;
         let touches_added = |raw: &RawFinding| {
+            if sealed_changed && raw.finding.start.line == 1 {
+                return true;
+            }
             let end = if raw.anchor_first_line {
                 raw.finding.start.line
             } else {

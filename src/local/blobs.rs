@@ -75,7 +75,8 @@ impl BlobReader {
                 let size: u64 = size
                     .parse()
                     .map_err(|_| fail(format!("bad header `{}`", header.trim())))?;
-                self.blob(size, limit).map_err(|e| fail(e.to_string()))
+                self.blob(size, limit, path)
+                    .map_err(|e| fail(e.to_string()))
             }
             ["missing"] => Ok(Content::Unreadable(format!(
                 "its content (object {oid}) is missing from the repository"
@@ -89,7 +90,7 @@ impl BlobReader {
 
     /// The body of a blob of `size` bytes and git's newline after it. A blob
     /// over the limit is drained (the session must stay in step), not kept.
-    fn blob(&mut self, size: u64, limit: usize) -> std::io::Result<Content> {
+    fn blob(&mut self, size: u64, limit: usize, path: &str) -> std::io::Result<Content> {
         if size > limit as u64 {
             let mut body = (&mut self.stdout).take(size + 1);
             let drained = std::io::copy(&mut body, &mut std::io::sink())?;
@@ -108,7 +109,7 @@ impl BlobReader {
                 "the blob is not followed by a newline",
             ));
         }
-        Ok(Content::from_bytes_within(bytes, limit))
+        Ok(Content::from_bytes_at(path, bytes, limit))
     }
 }
 

@@ -123,7 +123,9 @@ pub fn changed_file(path: &str, old: Content, new: Content) -> Result<ChangedFil
         (_, Content::Absent) => FileStatus::Removed,
         _ => FileStatus::Modified,
     };
-    let binary = matches!(old, Content::Binary) || matches!(new, Content::Binary);
+    let binary = [&old, &new]
+        .iter()
+        .any(|side| matches!(side, Content::Binary | Content::Sealed(_)));
     let lines = match (old.text(), new.text(), binary) {
         (_, _, true) => Default::default(),
         (old_text, new_text, false) => {

@@ -17,6 +17,7 @@ mod diff_model;
 mod engine;
 mod iac;
 mod iac_semantics;
+mod iac_split_across;
 mod sarif_schema;
 mod secrets;
 mod taint;

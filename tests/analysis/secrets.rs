@@ -2,10 +2,12 @@
 //! fingerprinted by a keyed hash, suppressible with the markers users write.
 
 mod catalogue;
+mod dbeaver_store;
 mod formats;
 mod ignores;
 mod listed;
 mod rule_test;
+mod sql_statements;
 
 use hunkscan::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use hunkscan::engine::secrets::{

@@ -15,6 +15,7 @@ mod durability;
 mod emulator_deliveries;
 mod emulator_selftest;
 mod forged_markers;
+mod gitleaks_ignore;
 mod hostile_text;
 mod identity;
 mod job_deadline;

@@ -46,6 +46,7 @@ pub mod moved;
 pub mod policy;
 mod sink;
 mod snippet;
+mod split_across;
 mod supersede;
 pub mod suppress;
 pub mod terraform;
@@ -262,6 +263,7 @@ impl Analyzer for IacAnalyzer {
     }
 
     fn across_files(&self, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
+        split_across::fold(&self.policies, files);
         moved::reconcile(files);
     }
 
@@ -294,7 +296,7 @@ impl Analyzer for IacAnalyzer {
         let base_text = match &file.base {
             Content::Text(text) => Some(text.as_str()),
             Content::Absent => None,
-            Content::Binary => {
+            Content::Binary | Content::Sealed(_) => {
                 out.skipped.push(skip(
                     "the base version is binary: findings are reported as new, without comparison"
                         .into(),

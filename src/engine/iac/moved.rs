@@ -22,6 +22,7 @@
 use super::hits::evaluate;
 use super::model::Model;
 use super::policy::{IacKind, Policies, Policy};
+use super::split_across::{Side, SplitSides};
 use crate::engine::{ChangeKind, ChangedFile, Deadline, FileOutcome};
 use std::collections::{HashMap, HashSet};
 
@@ -38,6 +39,9 @@ pub struct FileSubjects {
     /// (protective policy, subject type) of each head subject the base
     /// did not have that such a policy holds for.
     new_protection: HashSet<(String, String)>,
+    /// Its S3 buckets and split S3 resources (Terraform), for folding
+    /// across the module's files.
+    pub(super) split: SplitSides,
 }
 
 impl FileSubjects {
@@ -56,6 +60,7 @@ impl FileSubjects {
             IacKind::Kubernetes => String::new(),
             IacKind::Dockerfile | IacKind::GithubActions => return None,
         };
+        let base_model = base;
         let base: Option<HashMap<String, String>> = base.map(|m| {
             m.subjects
                 .iter()
@@ -74,12 +79,25 @@ impl FileSubjects {
                 }
             }
         }
+        let split = match kind {
+            IacKind::Terraform => SplitSides {
+                base: base_model.map(Side::of).unwrap_or_default(),
+                head: Side::of(head),
+            },
+            _ => SplitSides::default(),
+        };
         Some(Self {
             scope,
             base,
             head: head.subjects.iter().map(|s| s.key.clone()).collect(),
             new_protection,
+            split,
         })
+    }
+
+    /// The module directory (Terraform), or empty (Kubernetes).
+    pub(super) fn scope(&self) -> &str {
+        &self.scope
     }
 
     /// Whether the subject `key` is in the base and not in the head.

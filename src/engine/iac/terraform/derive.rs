@@ -110,6 +110,31 @@ fn inline_form(subject: &Subject) -> Option<(&'static str, Node)> {
     }
 }
 
+/// The inline forms of the split S3 resources whose bucket is not in
+/// `model` (it is in another file of the module): (bucket key, key, value),
+/// for the change-set step to fold across files.
+pub fn foreign_split_forms(model: &Model) -> Vec<(String, &'static str, Node)> {
+    let buckets: std::collections::HashSet<&str> = model
+        .subjects
+        .iter()
+        .filter(|s| s.target == "resource" && s.kind == "aws_s3_bucket")
+        .map(|s| s.key.as_str())
+        .collect();
+    model
+        .subjects
+        .iter()
+        .filter(|s| s.target == "resource")
+        .filter_map(|subject| {
+            let bucket = named_bucket(&subject.node)?;
+            if buckets.contains(bucket.as_str()) {
+                return None;
+            }
+            let (key, node) = inline_form(subject)?;
+            Some((bucket, key, node))
+        })
+        .collect()
+}
+
 /// Folds the split S3 resources into the bucket they name (when the bucket
 /// is in the same file and does not set the inline form itself).
 pub fn fold_split_resources(model: &mut Model) {

@@ -21,6 +21,8 @@
 
 mod derive;
 
+pub use derive::foreign_split_forms;
+
 use super::model::{Model, Node, ReadError, Scalar, Span, Subject, Value};
 use crate::engine::Deadline;
 use hcl_edit::Span as _;

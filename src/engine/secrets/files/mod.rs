@@ -16,12 +16,27 @@
 
 mod config;
 mod hashes;
+mod sealed;
 mod sql;
 mod stores;
 mod tools;
 
 use super::super::{Confidence, Deadline, Severity};
 use super::placeholder::DropReason;
+pub use sealed::{MAX_SEALED_BYTES, SealedError};
+
+/// Whether `path` is a binary credential store a reader decrypts (DBeaver's
+/// `credentials-config.json`): the engine keeps its bytes for
+/// [`open_sealed`] rather than skip it as binary.
+pub fn is_sealed_store(path: &str) -> bool {
+    sealed::is_dbeaver_store(path)
+}
+
+/// The reader of a sealed store and the non-empty passwords it holds.
+pub(super) fn open_sealed(bytes: &[u8]) -> Result<(&'static Reader, Vec<String>), SealedError> {
+    let plain = sealed::decrypt(bytes)?;
+    Ok((&DBEAVER, sealed::passwords(&plain)?))
+}
 
 /// One kind of credential a reader reports: what a finding says.
 #[derive(Debug)]
@@ -485,7 +500,7 @@ pub(super) fn read(
                 Format::S3cfg => tools::s3cfg(line, number, out),
                 Format::Tfvars(syntax) => config::fields(&TFVARS, syntax, line, number, out),
                 Format::Dbeaver => tools::dbeaver(line, number, out),
-                Format::Sql => sql::sql_line(line, number, out),
+                Format::Sql => sql::sql_line(lines, number, out),
                 Format::Config(syntax) => {
                     config::fields(&CONFIG_PASSWORD, syntax, line, number, out)
                 }
