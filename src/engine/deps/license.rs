@@ -39,7 +39,17 @@ pub const RULE_NOT_ALLOWED: &str = "license-not-allowed";
 pub const RULE_UNKNOWN: &str = "license-unknown";
 
 /// Why a Go module's licence is unknown: no registry states one.
-const GO_NO_LICENSE: &str = "Go's module proxy states no licence";
+/// Why a package of `ecosystem` is never looked up in a registry, when it is
+/// not: Go's proxy states no licence; RubyGems' and Packagist's APIs are
+/// not asked (Composer's lockfile carries licences; Bundler's does not).
+pub fn not_looked_up(ecosystem: Ecosystem) -> Option<&'static str> {
+    match ecosystem {
+        Ecosystem::Go => Some("Go's module proxy states no licence"),
+        Ecosystem::RubyGems => Some("Gemfile.lock states no licence and rubygems.org is not asked"),
+        Ecosystem::Packagist => Some("composer.lock states no licence and Packagist is not asked"),
+        Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::PyPI => None,
+    }
+}
 
 /// Packages whose licence is unknown named at most in one skipped line.
 const MAX_NAMED_UNKNOWN: usize = 10;
@@ -78,9 +88,11 @@ impl FromStr for Exception {
             "npm" => Ecosystem::Npm,
             "pypi" => Ecosystem::PyPI,
             "golang" => Ecosystem::Go,
+            "gem" => Ecosystem::RubyGems,
+            "composer" => Ecosystem::Packagist,
             other => {
                 return Err(format!(
-                    "purl type `{other}` is not one of cargo, npm, pypi, golang"
+                    "purl type `{other}` is not one of cargo, npm, pypi, golang, gem, composer"
                 ));
             }
         };
@@ -341,7 +353,7 @@ fn sides(file: &ChangedFile, head: &str) -> Option<(Format, Resolved, Resolved)>
 
 /// The packages of `changes` whose licence must be looked up: introduced,
 /// not exempt, with no licence in the lockfile, in an ecosystem whose
-/// registry states licences (Go's does not). At most `limit`.
+/// registry is asked (see [`not_looked_up`]). At most `limit`.
 pub fn wanted(changes: &ChangeSet, policy: &Policy, limit: usize) -> Vec<PackageId> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
@@ -355,7 +367,7 @@ pub fn wanted(changes: &ChangeSet, policy: &Policy, limit: usize) -> Vec<Package
         for i in introduced(&base, &head_side) {
             let package = &head_side.packages[i];
             if package.license.is_some()
-                || package.ecosystem == Ecosystem::Go
+                || not_looked_up(package.ecosystem).is_some()
                 || policy.exempt(package)
             {
                 continue;
@@ -418,8 +430,9 @@ impl Analyzer for LicenseAnalyzer {
             let (license, source) = match &package.license {
                 Some(license) => (Some(license.clone()), "the lockfile"),
                 // Never looked up (see `wanted`): say why, not "not looked up".
-                None if package.ecosystem == Ecosystem::Go => {
-                    let verdict = Verdict::Unknown(GO_NO_LICENSE.into());
+                None if not_looked_up(package.ecosystem).is_some() => {
+                    let why = not_looked_up(package.ecosystem).unwrap_or_default();
+                    let verdict = Verdict::Unknown(why.into());
                     self.report(path, package, None, &verdict, &lines, out, &mut unknown);
                     continue;
                 }
@@ -582,6 +595,8 @@ pub fn purl_of(package: &Package) -> String {
         Ecosystem::Npm => "npm",
         Ecosystem::PyPI => "pypi",
         Ecosystem::Go => "golang",
+        Ecosystem::RubyGems => "gem",
+        Ecosystem::Packagist => "composer",
     };
     let name = match package.ecosystem {
         // purl percent-encodes the npm scope's `@`.
@@ -665,7 +680,7 @@ mod tests {
             &[
                 "pkg:npm/left-pad@1.3.0".into(),
                 "left-pad".into(),
-                "pkg:gem/rails".into(),
+                "pkg:nuget/Newtonsoft.Json".into(),
             ],
         )
         .expect_err("bad entries");
@@ -708,5 +723,25 @@ mod tests {
             .parse()
             .expect("own purl parses");
         assert!(round.covers(&package(Ecosystem::Go, "github.com/a/b", "v1.2.3")));
+        let gem: Exception = "pkg:gem/rails@7.0.4".parse().expect("purl");
+        assert!(gem.covers(&package(Ecosystem::RubyGems, "rails", "7.0.4")));
+        assert!(!gem.covers(&package(Ecosystem::RubyGems, "rails", "7.0.5")));
+        let composer: Exception = "pkg:composer/GuzzleHttp/Guzzle".parse().expect("purl");
+        assert!(
+            composer.covers(&package(
+                Ecosystem::Packagist,
+                "guzzlehttp/guzzle",
+                "v7.4.5"
+            )),
+            "Packagist names are lower-case"
+        );
+        assert_eq!(
+            purl_of(&package(
+                Ecosystem::Packagist,
+                "guzzlehttp/guzzle",
+                "v7.4.5"
+            )),
+            "pkg:composer/guzzlehttp/guzzle@7.4.5"
+        );
     }
 }

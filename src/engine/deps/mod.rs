@@ -20,6 +20,11 @@
 //! not parse is skipped with the parser's line and reason.
 
 pub mod cargo;
+pub mod composer;
+pub mod composer_version;
+pub mod format;
+pub mod gem_version;
+pub mod gemfile;
 pub mod go;
 pub mod license;
 pub mod matching;
@@ -32,8 +37,9 @@ pub mod python;
 pub mod version;
 pub mod yarn;
 
+pub use self::format::{Format, detect, read};
 use self::matching::Group;
-use self::model::{Package, ReadError, Resolved};
+use self::model::{Package, Resolved};
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Confidence, Content,
     FileOutcome, Finding, Fix, Position, RawFinding, Severity, Skipped,
@@ -52,73 +58,6 @@ pub const MAX_LOCKFILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Severity of an advisory that states none.
 const UNRATED: Severity = Severity::Medium;
-
-/// The formats read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `Cargo.lock`.
-    CargoLock,
-    /// `package-lock.json` / `npm-shrinkwrap.json`.
-    PackageLock,
-    /// `yarn.lock`, classic or berry.
-    YarnLock,
-    /// `pnpm-lock.yaml`.
-    PnpmLock,
-    /// `requirements*.txt`.
-    Requirements,
-    /// `poetry.lock`.
-    PoetryLock,
-    /// `uv.lock`.
-    UvLock,
-    /// `pdm.lock`.
-    PdmLock,
-    /// `Pipfile.lock`.
-    PipfileLock,
-    /// `pyproject.toml` (exact pins only).
-    PyProject,
-    /// `go.mod`.
-    GoMod,
-}
-
-/// The format of a path, from its name.
-pub fn detect(path: &str) -> Option<Format> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    match name {
-        "Cargo.lock" => Some(Format::CargoLock),
-        "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::PackageLock),
-        "yarn.lock" => Some(Format::YarnLock),
-        "pnpm-lock.yaml" => Some(Format::PnpmLock),
-        "poetry.lock" => Some(Format::PoetryLock),
-        "uv.lock" => Some(Format::UvLock),
-        "pdm.lock" => Some(Format::PdmLock),
-        "Pipfile.lock" => Some(Format::PipfileLock),
-        "pyproject.toml" => Some(Format::PyProject),
-        "go.mod" => Some(Format::GoMod),
-        _ if name.ends_with(".txt")
-            && (name.starts_with("requirements") || path.contains("requirements/")) =>
-        {
-            Some(Format::Requirements)
-        }
-        _ => None,
-    }
-}
-
-/// Reads one side of a file in `format`.
-pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
-    match format {
-        Format::CargoLock => cargo::read(text),
-        Format::PackageLock => npm::read(text),
-        Format::YarnLock => yarn::read(text),
-        Format::PnpmLock => pnpm::read(text),
-        Format::Requirements => python::read_requirements(text),
-        Format::PoetryLock => python::read_poetry(text),
-        Format::UvLock => pylock::read_uv(text),
-        Format::PdmLock => pylock::read_pdm(text),
-        Format::PipfileLock => pylock::read_pipfile(text),
-        Format::PyProject => pyproject::read(text),
-        Format::GoMod => go::read(text),
-    }
-}
 
 /// The `deps` analyzer.
 pub struct DepsAnalyzer {
