@@ -500,6 +500,42 @@ fn sync_downloads_conditionally_and_refuses_bad_archives() {
     assert_eq!(wrong.status.code(), Some(2));
 }
 
+#[test]
+fn sync_knows_rubygems_and_packagist() {
+    let endpoint = osv_endpoint::OsvEndpoint::start();
+    endpoint.serve("RubyGems", zip_of(&fixtures().join("osv/RubyGems")), "\"r1\"");
+    endpoint.serve("Packagist", zip_of(&fixtures().join("osv/Packagist")), "\"p1\"");
+    let db = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["advisories", "sync", "--ecosystem", "RubyGems"])
+        .args(["--ecosystem", "Packagist", "--db"])
+        .arg(db.path())
+        .env("HUNKSCAN_OSV_URL", endpoint.url())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("RubyGems: updated, 4 records"), "{stdout}");
+    assert!(stdout.contains("Packagist: updated, 4 records"), "{stdout}");
+    let index = Index::load(db.path()).expect("synced database");
+    use hunkscan::engine::deps::model::Ecosystem;
+    assert!(index.has(Ecosystem::RubyGems) && index.has(Ecosystem::Packagist));
+    assert_eq!(index.affected(Ecosystem::Packagist, "GuzzleHttp/Psr7").len(), 1);
+    // The usage error names every ecosystem.
+    let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["advisories", "sync", "--ecosystem", "rubygems", "--db"])
+        .arg(db.path())
+        .output()
+        .expect("runs");
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains("expected one of crates.io, npm, PyPI, Go, RubyGems, Packagist"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+}
+
 /// A small archive holding one entry of 9 MB of spaces (deflated to a few KB).
 fn bomb() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
