@@ -154,6 +154,7 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
             ),
             ("ruby/Gemfile.lock", "GHSA-wq4h-7r42-5hrr", ChangeKind::New),
             ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            ("rust/Cargo.toml", "GHSA-43w2-9j62-hq99", ChangeKind::New),
             ("uv/uv.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::New),
             ("uv/uv.lock", "GHSA-jjg7-2v4v-x38h", ChangeKind::New),
             (
@@ -272,6 +273,20 @@ fn messages_name_path_dev_and_suggest_the_pinned_fix() {
     );
     let lockfile_fix = find(&report, "rust/Cargo.lock", "GHSA-43w2-9j62-hq99");
     assert!(lockfile_fix.fix.is_none(), "lockfiles get no suggestion");
+    // An `=` pin in Cargo.toml does, on the pin's line.
+    let cargo_pin = find(&report, "rust/Cargo.toml", "GHSA-43w2-9j62-hq99");
+    assert_eq!((cargo_pin.start.line, cargo_pin.end.line), (8, 8));
+    assert_eq!(
+        cargo_pin.fix.as_ref().map(|f| f.replacement.as_str()),
+        Some("smallvec = \"=1.6.1\""),
+        "{}",
+        cargo_pin.message
+    );
+    assert!(
+        cargo_pin.message.contains("1.6.1 → 1.6.0 (direct)"),
+        "{}",
+        cargo_pin.message
+    );
 }
 
 #[test]
@@ -389,6 +404,7 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
             "pyapp/pyproject.toml",
             "ruby/Gemfile.lock",
             "rust/Cargo.lock",
+            "rust/Cargo.toml",
             "uv/uv.lock",
             "web/package-lock.json",
             "yarn/yarn.lock",
@@ -503,8 +519,16 @@ fn sync_downloads_conditionally_and_refuses_bad_archives() {
 #[test]
 fn sync_knows_rubygems_and_packagist() {
     let endpoint = osv_endpoint::OsvEndpoint::start();
-    endpoint.serve("RubyGems", zip_of(&fixtures().join("osv/RubyGems")), "\"r1\"");
-    endpoint.serve("Packagist", zip_of(&fixtures().join("osv/Packagist")), "\"p1\"");
+    endpoint.serve(
+        "RubyGems",
+        zip_of(&fixtures().join("osv/RubyGems")),
+        "\"r1\"",
+    );
+    endpoint.serve(
+        "Packagist",
+        zip_of(&fixtures().join("osv/Packagist")),
+        "\"p1\"",
+    );
     let db = tempfile::tempdir().expect("tempdir");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
         .args(["advisories", "sync", "--ecosystem", "RubyGems"])
@@ -520,7 +544,12 @@ fn sync_knows_rubygems_and_packagist() {
     let index = Index::load(db.path()).expect("synced database");
     use hunkscan::engine::deps::model::Ecosystem;
     assert!(index.has(Ecosystem::RubyGems) && index.has(Ecosystem::Packagist));
-    assert_eq!(index.affected(Ecosystem::Packagist, "GuzzleHttp/Psr7").len(), 1);
+    assert_eq!(
+        index
+            .affected(Ecosystem::Packagist, "GuzzleHttp/Psr7")
+            .len(),
+        1
+    );
     // The usage error names every ecosystem.
     let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
         .args(["advisories", "sync", "--ecosystem", "rubygems", "--db"])

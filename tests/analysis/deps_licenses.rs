@@ -397,11 +397,10 @@ fn the_command_line_asks_registries_only_with_online() {
 #[test]
 fn composer_licence_lists_are_judged_and_gems_listed_unknown() {
     let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/deps/pr");
-    let changes = hunkscan::local::from_trees(&tree.join("base"), &tree.join("head"))
-        .expect("trees");
-    let (config, notes) = pipeline::config_from(Some(
-        "licenses:\n  allow: [MIT]\n  deny: [BSD-3-Clause]\n",
-    ));
+    let changes =
+        hunkscan::local::from_trees(&tree.join("base"), &tree.join("head")).expect("trees");
+    let (config, notes) =
+        pipeline::config_from(Some("licenses:\n  allow: [MIT]\n  deny: [BSD-3-Clause]\n"));
     assert!(notes.is_empty(), "{notes:?}");
     let report = pipeline()
         .run_with_licenses(changes, &config, Arc::new(Licenses::offline()))
@@ -427,7 +426,9 @@ fn composer_licence_lists_are_judged_and_gems_listed_unknown() {
         .find(|l| l.starts_with("ruby/Gemfile.lock"))
         .expect("the gems' licences are listed as unknown");
     assert!(
-        gems.contains("rest-client@1.6.7 (Gemfile.lock states no licence and rubygems.org is not asked)"),
+        gems.contains(
+            "rest-client@1.6.7 (Gemfile.lock states no licence and rubygems.org is not asked)"
+        ),
         "{gems}"
     );
 }

@@ -2,13 +2,15 @@
 //! each format.
 
 use super::model::{ReadError, Resolved};
-use super::{cargo, composer, gemfile, go, npm, pnpm, pylock, pyproject, python, yarn};
+use super::{cargo, cargo_toml, composer, gemfile, go, npm, pnpm, pylock, pyproject, python, yarn};
 
 /// The formats read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// `Cargo.lock`.
     CargoLock,
+    /// `Cargo.toml` (exact `=` pins only).
+    CargoToml,
     /// `package-lock.json` / `npm-shrinkwrap.json`.
     PackageLock,
     /// `yarn.lock`, classic or berry.
@@ -40,6 +42,7 @@ pub fn detect(path: &str) -> Option<Format> {
     let name = path.rsplit('/').next().unwrap_or(path);
     match name {
         "Cargo.lock" => Some(Format::CargoLock),
+        "Cargo.toml" => Some(Format::CargoToml),
         "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::PackageLock),
         "yarn.lock" => Some(Format::YarnLock),
         "pnpm-lock.yaml" => Some(Format::PnpmLock),
@@ -64,6 +67,7 @@ pub fn detect(path: &str) -> Option<Format> {
 pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
     match format {
         Format::CargoLock => cargo::read(text),
+        Format::CargoToml => cargo_toml::read(text),
         Format::PackageLock => npm::read(text),
         Format::YarnLock => yarn::read(text),
         Format::PnpmLock => pnpm::read(text),

@@ -20,6 +20,7 @@
 //! not parse is skipped with the parser's line and reason.
 
 pub mod cargo;
+pub mod cargo_toml;
 pub mod composer;
 pub mod composer_version;
 pub mod format;
