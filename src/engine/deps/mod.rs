@@ -28,6 +28,7 @@ pub mod gem_version;
 pub mod gemfile;
 pub mod go;
 pub mod license;
+pub mod license_policy;
 pub mod matching;
 pub mod model;
 pub mod npm;
