@@ -21,7 +21,8 @@
 //! [`crate::pipeline`] runs it only for a repository with a policy.
 
 use super::model::{Ecosystem, Package, Resolved};
-use super::{Format, detect, read};
+use super::parsed::read_shared;
+use super::{Format, detect};
 use crate::diff::FileStatus;
 use crate::engine::{
     Analyzer, AnalyzerKind, ChangeKind, ChangeSet, ChangedFile, ComparedFinding, Confidence,
@@ -175,15 +176,16 @@ fn introduced(base: &Resolved, head: &Resolved) -> Vec<usize> {
 /// Both sides of a changed lockfile, read; `None` when it is not one the
 /// analyzer reads or a side does not parse (the vulnerability review
 /// already lists that as skipped).
-fn sides(file: &ChangedFile, head: &str) -> Option<(Format, Resolved, Resolved)> {
+fn sides(file: &ChangedFile, head: &str) -> Option<(Format, Arc<Resolved>, Arc<Resolved>)> {
     let format = detect(&file.diff.path)?;
     if file.diff.status == FileStatus::Removed {
         return None;
     }
-    let head_side = read(format, head).ok()?;
+    // Shared with the advisory review of the same text (see `parsed`).
+    let head_side = read_shared(format, head).ok()?;
     let base_side = match &file.base {
-        Content::Text(text) if !text.is_empty() => read(format, text).ok()?,
-        Content::Text(_) | Content::Absent => Resolved::default(),
+        Content::Text(text) if !text.is_empty() => read_shared(format, text).ok()?,
+        Content::Text(_) | Content::Absent => Arc::new(Resolved::default()),
         _ => return None,
     };
     Some((format, base_side, head_side))

@@ -32,6 +32,7 @@ pub mod license_policy;
 pub mod matching;
 pub mod model;
 pub mod npm;
+pub mod parsed;
 pub mod pnpm;
 pub mod pylock;
 pub mod pyproject;
@@ -104,9 +105,9 @@ impl Analyzer for DepsAnalyzer {
             partial,
         };
         let head_side = if file.diff.status == FileStatus::Removed {
-            Resolved::default()
+            Arc::new(Resolved::default())
         } else {
-            match read(format, head) {
+            match parsed::read_shared(format, head) {
                 Ok(resolved) => resolved,
                 Err(error) => {
                     return out.skipped.push(skip(
@@ -123,9 +124,9 @@ impl Analyzer for DepsAnalyzer {
         };
         let base_side = match base_text.map(|t| {
             if t.is_empty() {
-                Ok(Resolved::default())
+                Ok(Arc::new(Resolved::default()))
             } else {
-                read(format, t)
+                parsed::read_shared(format, t)
             }
         }) {
             Some(Ok(resolved)) => resolved,
@@ -134,7 +135,7 @@ impl Analyzer for DepsAnalyzer {
                     format!("base version cannot be read ({error}): every package of the head is treated as added"),
                     true,
                 ));
-                Resolved::default()
+                Arc::new(Resolved::default())
             }
             None => {
                 out.skipped.push(skip(
@@ -142,7 +143,7 @@ impl Analyzer for DepsAnalyzer {
                         .into(),
                     true,
                 ));
-                Resolved::default()
+                Arc::new(Resolved::default())
             }
         };
         for note in &head_side.notes {
