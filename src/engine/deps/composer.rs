@@ -225,7 +225,8 @@ mod tests {
     #[test]
     fn runtime_dev_direct_lines_and_licences() {
         let resolved = read(LOCK).expect("reads");
-        let got: Vec<(&str, &str, Option<bool>, Option<bool>, (u32, u32))> = resolved
+        type Row<'a> = (&'a str, &'a str, Option<bool>, Option<bool>, (u32, u32));
+        let got: Vec<Row<'_>> = resolved
             .packages
             .iter()
             .map(|p| {

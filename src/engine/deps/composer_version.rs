@@ -61,13 +61,11 @@ impl ComposerVersion {
             return None;
         }
         let mut numbers = [0u64; 4];
-        let mut count = 0;
-        for part in core.split('.') {
+        for (count, part) in core.split('.').enumerate() {
             if count == 4 || part.is_empty() {
                 return None;
             }
             numbers[count] = part.parse().ok()?;
-            count += 1;
         }
         // A trailing `dev` (`-dev`, `.dev`, `dev`) is a development snapshot.
         let dev = rest.to_ascii_lowercase().ends_with("dev");

@@ -165,10 +165,12 @@ fn spec(body: &str) -> Result<(&str, &str), String> {
     Ok((name, version))
 }
 
-/// The name of `name`, `name!` or `name (constraints)`.
+/// The name of `name`, `name!`, `name (constraints)` or
+/// `name (constraints)!` (Bundler puts the `!` of a git or path gem last).
 fn dependency_name(body: &str) -> Result<&str, String> {
     let name = match body.split_once(' ') {
         Some((name, rest)) => {
+            let rest = rest.strip_suffix('!').unwrap_or(rest);
             if !(rest.starts_with('(') && rest.ends_with(')')) {
                 return Err(format!("expected `name (requirement)`, found {body:?}"));
             }
@@ -223,7 +225,14 @@ PLATFORMS
 DEPENDENCIES
   nokogiri (~> 1.13)
   rack-test
-  widgets!
+  widgets (~> 0.3)!
+
+CHECKSUMS
+  nokogiri (1.13.9-x86_64-linux) sha256=5b5b9b3c1a8e4e1c3f0d2a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f809
+  rack (2.2.3) sha256=0c4c7e2f7a1e9d3b5c6a8f0e2d4b6a8c0e2f4a6b8d0c2e4f6a8b0d2c4e6f8a0b
+
+RUBY VERSION
+   ruby 3.1.2p20
 
 BUNDLED WITH
    2.3.26
@@ -232,7 +241,8 @@ BUNDLED WITH
     #[test]
     fn gems_with_their_lines_direct_flags_and_parents() {
         let resolved = read(LOCK).expect("reads");
-        let got: Vec<(&str, &str, Option<bool>, (u32, u32))> = resolved
+        type Row<'a> = (&'a str, &'a str, Option<bool>, (u32, u32));
+        let got: Vec<Row<'_>> = resolved
             .packages
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str(), p.direct, p.lines))
