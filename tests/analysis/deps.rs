@@ -155,6 +155,7 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
             ("ruby/Gemfile.lock", "GHSA-wq4h-7r42-5hrr", ChangeKind::New),
             ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
             ("rust/Cargo.toml", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            ("rustdev/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
             ("uv/uv.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::New),
             ("uv/uv.lock", "GHSA-jjg7-2v4v-x38h", ChangeKind::New),
             (
@@ -273,6 +274,19 @@ fn messages_name_path_dev_and_suggest_the_pinned_fix() {
     );
     let lockfile_fix = find(&report, "rust/Cargo.lock", "GHSA-43w2-9j62-hq99");
     assert!(lockfile_fix.fix.is_none(), "lockfiles get no suggestion");
+    // A crate the change's Cargo.toml adds as a dev-dependency is dev in
+    // the lockfile's finding (Cargo.lock does not record it).
+    let dev = find(&report, "rustdev/Cargo.lock", "GHSA-43w2-9j62-hq99");
+    assert!(
+        dev.message.contains("1.6.0 (added) (direct, dev only)"),
+        "{}",
+        dev.message
+    );
+    assert!(
+        !lockfile_fix.message.contains("dev only"),
+        "smallvec is a normal dependency of rust/: {}",
+        lockfile_fix.message
+    );
     // An `=` pin in Cargo.toml does, on the pin's line.
     let cargo_pin = find(&report, "rust/Cargo.toml", "GHSA-43w2-9j62-hq99");
     assert_eq!((cargo_pin.start.line, cargo_pin.end.line), (8, 8));
@@ -405,6 +419,8 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
             "ruby/Gemfile.lock",
             "rust/Cargo.lock",
             "rust/Cargo.toml",
+            "rustdev/Cargo.lock",
+            "rustdev/Cargo.toml",
             "uv/uv.lock",
             "web/package-lock.json",
             "yarn/yarn.lock",

@@ -10,8 +10,10 @@
 //! dependency (`package = "…"`) is checked under the crate's real name.
 
 use super::model::{Ecosystem, LineIndex, Package, ReadError, Resolved};
+use crate::diff::FileStatus;
+use crate::engine::{ChangedFile, Content};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use toml::Spanned;
 
 type Table = BTreeMap<String, Spanned<toml::Value>>;
@@ -127,6 +129,86 @@ fn pin(
     })
 }
 
+/// The head `Cargo.toml` files of a change: (directory, text).
+pub fn changed_manifests<'a>(
+    files: impl Iterator<Item = &'a ChangedFile>,
+) -> Vec<(String, &'a str)> {
+    files
+        .filter(|f| f.diff.status != FileStatus::Removed)
+        .filter_map(|f| {
+            let path = f.diff.path.as_str();
+            let dir = match path.rsplit_once('/') {
+                Some((dir, "Cargo.toml")) => dir,
+                None if path == "Cargo.toml" => "",
+                _ => return None,
+            };
+            match &f.head {
+                Content::Text(text) => Some((dir.to_owned(), text.as_str())),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The crates that the manifests of the workspace of the `Cargo.lock` at
+/// `lock_path` (its folder and below) list only as dev-dependencies;
+/// `None` when no such manifest changed or one does not parse (nothing is
+/// then claimed).
+pub fn dev_only_for(lock_path: &str, manifests: &[(String, &str)]) -> Option<HashSet<String>> {
+    let dir = lock_path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let mut normal = HashSet::new();
+    let mut dev = HashSet::new();
+    let mut any = false;
+    for (manifest_dir, text) in manifests {
+        let inside = dir.is_empty()
+            || manifest_dir == dir
+            || manifest_dir
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.starts_with('/'));
+        if !inside {
+            continue;
+        }
+        let manifest: Manifest = toml::from_str(text).ok()?;
+        any = true;
+        let mut tables = vec![
+            (&manifest.dependencies, false),
+            (&manifest.build_dependencies, false),
+            (&manifest.dev_dependencies, true),
+        ];
+        for target in manifest.target.values() {
+            tables.push((&target.dependencies, false));
+            tables.push((&target.build_dependencies, false));
+            tables.push((&target.dev_dependencies, true));
+        }
+        for (table, is_dev) in tables {
+            for (key, value) in table {
+                let name = match value.get_ref() {
+                    toml::Value::Table(t) => t.get("package").and_then(toml::Value::as_str),
+                    _ => None,
+                }
+                .unwrap_or(key);
+                if is_dev {
+                    dev.insert(name.to_owned());
+                } else {
+                    normal.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    any.then(|| dev.difference(&normal).cloned().collect())
+}
+
+/// `side` with its direct packages marked dev or not by `dev_only`.
+pub fn mark_dev(side: &Resolved, dev_only: &HashSet<String>) -> Resolved {
+    let mut marked = side.clone();
+    for package in &mut marked.packages {
+        if package.direct == Some(true) {
+            package.dev = Some(dev_only.contains(&package.name));
+        }
+    }
+    marked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +260,39 @@ version = "=1.5.4"
                 .packages
                 .iter()
                 .all(|p| p.pinned && p.direct == Some(true))
+        );
+    }
+
+    #[test]
+    fn dev_only_crates_of_the_lockfiles_workspace() {
+        let root = "[workspace]\nmembers = [\"app\"]\n";
+        let app = "[dependencies]\nserde = \"1\"\n\n[dev-dependencies]\nproptest = \"1\"\nserde = \"1\"\n\n[target.'cfg(unix)'.dev-dependencies]\nfast = { package = \"hashbrown\", version = \"0.9\" }\n";
+        let manifests = vec![
+            (String::new(), root),
+            ("app".to_owned(), app),
+            (
+                "elsewhere".to_owned(),
+                "[dev-dependencies]\nregex = \"1\"\n",
+            ),
+        ];
+        let mut got: Vec<String> = dev_only_for("Cargo.lock", &manifests[..2])
+            .expect("manifests")
+            .into_iter()
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec!["hashbrown", "proptest"],
+            "serde is also a normal dependency"
+        );
+        assert_eq!(
+            dev_only_for("app/Cargo.lock", &manifests[2..]),
+            None,
+            "a manifest outside the lockfile's folder says nothing of it"
+        );
+        assert_eq!(
+            dev_only_for("Cargo.lock", &[(String::new(), "[broken")]),
+            None
         );
     }
 

@@ -96,6 +96,47 @@ impl Analyzer for DepsAnalyzer {
     }
 
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+        self.review(file, head, out, None);
+    }
+
+    /// A `Cargo.lock` reviewed again with what the change's `Cargo.toml`
+    /// files say is dev-only (the lockfile does not record it).
+    fn across_files(&self, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
+        let manifests = cargo_toml::changed_manifests(files.iter().map(|(f, _)| *f));
+        if manifests.is_empty() {
+            return;
+        }
+        for (file, out) in files.iter_mut() {
+            if detect(&file.diff.path) != Some(Format::CargoLock)
+                || file.diff.status == FileStatus::Removed
+            {
+                continue;
+            }
+            let Content::Text(head) = &file.head else {
+                continue;
+            };
+            let Some(dev_only) = cargo_toml::dev_only_for(&file.diff.path, &manifests) else {
+                continue;
+            };
+            out.compared
+                .retain(|c| c.raw.finding.analyzer != AnalyzerKind::Deps);
+            out.skipped
+                .retain(|s| s.analyzer != Some(AnalyzerKind::Deps));
+            self.review(file, head, out, Some(&dev_only));
+        }
+    }
+}
+
+impl DepsAnalyzer {
+    /// The review of one file; `dev_only`: direct dependencies only
+    /// development needs, from manifests beside a `Cargo.lock`.
+    fn review(
+        &self,
+        file: &ChangedFile,
+        head: &str,
+        out: &mut FileOutcome,
+        dev_only: Option<&HashSet<String>>,
+    ) {
         let path = file.diff.path.as_str();
         let Some(format) = detect(path) else { return };
         let skip = |reason: String, partial: bool| Skipped {
@@ -149,6 +190,13 @@ impl Analyzer for DepsAnalyzer {
         for note in &head_side.notes {
             out.skipped.push(skip(note.clone(), true));
         }
+        let (base_side, head_side) = match dev_only {
+            Some(names) => (
+                Arc::new(cargo_toml::mark_dev(&base_side, names)),
+                Arc::new(cargo_toml::mark_dev(&head_side, names)),
+            ),
+            None => (base_side, head_side),
+        };
         let change = Change::between(&base_side, &head_side);
         let current = self.index.current();
         let Some(index) = current.as_deref() else {

@@ -108,7 +108,7 @@ pub struct Package {
 }
 
 /// One side of a lockfile, read.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Resolved {
     /// Every package entry, in file order.
     pub packages: Vec<Package>,
