@@ -267,7 +267,7 @@ version = "=1.5.4"
     fn dev_only_crates_of_the_lockfiles_workspace() {
         let root = "[workspace]\nmembers = [\"app\"]\n";
         let app = "[dependencies]\nserde = \"1\"\n\n[dev-dependencies]\nproptest = \"1\"\nserde = \"1\"\n\n[target.'cfg(unix)'.dev-dependencies]\nfast = { package = \"hashbrown\", version = \"0.9\" }\n";
-        let manifests = vec![
+        let manifests = [
             (String::new(), root),
             ("app".to_owned(), app),
             (
