@@ -70,7 +70,7 @@ enum AdvisoriesCommand {
         /// The database directory [default: $HUNKSCAN_ADVISORY_DB, else the user cache directory].
         #[arg(long, value_name = "DIR")]
         db: Option<PathBuf>,
-        /// Only these ecosystems (OSV's names: crates.io, npm, PyPI, Go) [default: all four].
+        /// Only these ecosystems (OSV's names: crates.io, npm, PyPI, Go, RubyGems, Packagist) [default: all].
         #[arg(long, value_name = "NAME")]
         ecosystem: Vec<String>,
     },
@@ -433,7 +433,7 @@ fn advisories_sync(db: Option<PathBuf>, names: &[String]) -> anyhow::Result<Exit
             .iter()
             .map(|name| {
                 Ecosystem::from_osv(name).with_context(|| {
-                    format!("--ecosystem {name}: expected one of crates.io, npm, PyPI, Go")
+                    format!("--ecosystem {name}: expected one of {}", Ecosystem::names())
                 })
             })
             .collect::<anyhow::Result<_>>()?;

@@ -1,8 +1,11 @@
 //! Registry licences remembered between scans, in one JSON file: the
 //! command line's cache (the bot keeps its in the store).
 //!
-//! A published release's licence does not change, so lasting answers
-//! ([`Fetched::lasting`]) are kept without expiry; failures are never kept.
+//! Lasting answers ([`Fetched::lasting`]) are kept for [`TTL`] (the bot's
+//! store prunes to the same): a published release's licence rarely
+//! changes, but registries correct their metadata and a "no such release"
+//! answer stops being true when it is published, and without an end the
+//! cache only grows. Failures are never kept.
 //! The file is read whole (at most [`MAX_FILE_BYTES`]), holds at most
 //! [`MAX_ENTRIES`] (the oldest go first) and is replaced atomically, so a
 //! crash mid-write leaves the previous file. A file that does not parse is
@@ -21,6 +24,8 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const PATH_ENV: &str = "HUNKSCAN_LICENSE_CACHE";
 /// Most entries kept.
 pub const MAX_ENTRIES: usize = 200_000;
+/// How long a registry's answer is used before it is asked again.
+pub const TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
@@ -49,7 +54,8 @@ fn key(id: &PackageId) -> String {
 }
 
 impl FileCache {
-    /// The cache in `path` (created on the first save).
+    /// The cache in `path` (created on the first save), without the
+    /// entries older than [`TTL`].
     pub fn open(path: &Path) -> Self {
         let entries = std::fs::metadata(path)
             .ok()
@@ -57,11 +63,26 @@ impl FileCache {
             .and_then(|_| std::fs::read(path).ok())
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        Self {
+        let mut cache = Self {
             path: path.to_owned(),
             entries,
             changed: false,
+        };
+        let ttl = i64::try_from(TTL.as_secs()).unwrap_or(i64::MAX);
+        cache.prune(chrono::Utc::now().timestamp().saturating_sub(ttl));
+        cache
+    }
+
+    /// Forgets the entries fetched before `before` (seconds since the
+    /// epoch); how many. The next save writes the file without them.
+    pub fn prune(&mut self, before: i64) -> usize {
+        let count = self.entries.len();
+        self.entries.retain(|_, e| e.at >= before);
+        let pruned = count - self.entries.len();
+        if pruned > 0 {
+            self.changed = true;
         }
+        pruned
     }
 
     /// Where the command line keeps it: `licenses.json` in the advisory
@@ -208,5 +229,33 @@ mod tests {
             None,
             "corrupt: empty"
         );
+    }
+
+    #[test]
+    fn answers_older_than_the_ttl_are_forgotten_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("licenses.json");
+        let now = chrono::Utc::now().timestamp();
+        let ttl = i64::try_from(TTL.as_secs()).expect("ttl");
+        let entry = |at: i64| serde_json::json!({"license": "MIT", "reason": null, "at": at});
+        let file = serde_json::json!({
+            "npm\tstale\t1.0.0": entry(now - ttl - 60),
+            "npm\tfresh\t1.0.0": entry(now - ttl + 3600),
+        });
+        std::fs::write(&path, file.to_string()).expect("write");
+        let id = |name: &str| PackageId {
+            ecosystem: Ecosystem::Npm,
+            name: name.into(),
+            version: "1.0.0".into(),
+        };
+        let mut cache = FileCache::open(&path);
+        assert_eq!(cache.get(&id("stale")), None, "past the TTL: asked again");
+        assert_eq!(cache.get(&id("fresh")), Some(Lookup::Found("MIT".into())));
+        cache.save().expect("saves");
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        let keys: Vec<&String> = written.as_object().expect("object").keys().collect();
+        assert_eq!(keys, vec!["npm\tfresh\t1.0.0"], "the file loses it too");
+        assert_eq!(cache.prune(now + 1), 1, "an explicit prune counts");
     }
 }

@@ -5,9 +5,11 @@
 //!
 //! The directory is `--advisory-db DIR`, else `$HUNKSCAN_ADVISORY_DB`,
 //! else `hunkscan/advisories` in the user's cache directory. It holds one
-//! folder per OSV ecosystem (`crates.io`, `npm`, `PyPI`, `Go`) with either
+//! folder per OSV ecosystem (`crates.io`, `npm`, `PyPI`, `Go`, `RubyGems`,
+//! `Packagist`) with either
 //! OSV's published `all.zip` or the records unpacked as `*.json`.
 
+pub mod cvss2;
 pub mod index;
 pub mod license_cache;
 pub mod osv;

@@ -122,11 +122,9 @@ pub struct Reference {
 }
 
 /// The highest severity the record states: any CVSS v3 or v4 vector's
-/// score (by the `cvss` crate), else the database's own rating (GitHub's
-/// `LOW`/`MODERATE`/`HIGH`/`CRITICAL`). The `cvss` crate does not score
-/// CVSS v2, and its formula is not worth writing by hand for records that
-/// nearly always carry a v3 vector or a rating too: a record with only a
-/// v2 vector falls back to the rating.
+/// score (by the `cvss` crate), any v2 vector's (by [`super::cvss2`], as
+/// the crate scores no v2), or the database's own rating (GitHub's
+/// `LOW`/`MODERATE`/`HIGH`/`CRITICAL`).
 pub fn severity_of(
     scores: &[&SeverityScore],
     database: &[Option<&serde_json::Value>],
@@ -140,6 +138,7 @@ pub fn severity_of(
             "CVSS_V4" => cvss::v4::Vector::from_str(&s.score)
                 .ok()
                 .map(|vector| vector.score().value()),
+            "CVSS_V2" => super::cvss2::base_score(&s.score),
             _ => None,
         })
         .map(from_score)
@@ -197,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn cvss_v4_vectors_are_scored_and_v2_ones_fall_back_to_the_rating() {
+    fn cvss_v4_and_v2_vectors_are_scored() {
         let v4_critical = SeverityScore {
             kind: "CVSS_V4".into(),
             score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N".into(),
@@ -216,9 +215,27 @@ mod tests {
         let moderate = serde_json::json!({"severity": "MODERATE"});
         assert_eq!(
             severity_of(&[&v2], &[Some(&moderate)]),
+            Some(Severity::Critical),
+            "a v2 vector of 10.0 outranks the rating"
+        );
+        let v2_medium = SeverityScore {
+            kind: "CVSS_V2".into(),
+            score: "AV:N/AC:M/Au:N/C:N/I:P/A:N".into(),
+        };
+        assert_eq!(severity_of(&[&v2_medium], &[]), Some(Severity::Medium));
+        let v2_high = SeverityScore {
+            kind: "CVSS_V2".into(),
+            score: "AV:N/AC:L/Au:N/C:P/I:P/A:P".into(),
+        };
+        assert_eq!(severity_of(&[&v2_high], &[]), Some(Severity::High));
+        let v2_broken = SeverityScore {
+            kind: "CVSS_V2".into(),
+            score: "AV:N/AC:L".into(),
+        };
+        assert_eq!(
+            severity_of(&[&v2_broken], &[Some(&moderate)]),
             Some(Severity::Medium)
         );
-        assert_eq!(severity_of(&[&v2], &[]), None);
         let broken = SeverityScore {
             kind: "CVSS_V4".into(),
             score: "CVSS:4.0/AV:X".into(),

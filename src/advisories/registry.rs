@@ -214,7 +214,11 @@ fn url_of(options: &RegistryOptions, id: &PackageId) -> Result<String, String> {
                 id.version
             ))
         }
-        Ecosystem::Go => Err("Go's module proxy states no licence".into()),
+        Ecosystem::Go | Ecosystem::RubyGems | Ecosystem::Packagist => {
+            Err(crate::engine::deps::license::not_looked_up(id.ecosystem)
+                .unwrap_or_default()
+                .into())
+        }
         _ => Err("name or version has characters the registry does not use".into()),
     }
 }
@@ -260,7 +264,7 @@ async fn look_up(client: &Client, options: &RegistryOptions, id: &PackageId) -> 
             .map(str::to_owned),
         Ecosystem::Npm => crate::engine::deps::npm::license_of(&document),
         Ecosystem::PyPI => pypi_license(&document),
-        Ecosystem::Go => None,
+        Ecosystem::Go | Ecosystem::RubyGems | Ecosystem::Packagist => None,
     };
     match license
         .map(|l| l.trim().to_owned())

@@ -297,7 +297,8 @@ async fn assemble(
 }
 
 /// Every few seconds: the store's numbers into /metrics; every hour,
-/// finished jobs older than the retention pruned. Stops with the server.
+/// finished jobs older than the retention and cached licences older than
+/// their TTL pruned. Stops with the server.
 fn housekeeping(
     store: Arc<dyn store::Store>,
     metrics: Arc<Metrics>,
@@ -337,6 +338,14 @@ fn housekeeping(
                     Ok(pruned) if pruned > 0 => tracing::info!(pruned, "finished jobs pruned"),
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "cannot prune finished jobs"),
+                }
+                let stale = now
+                    - chrono::Duration::from_std(crate::advisories::license_cache::TTL)
+                        .unwrap_or_default();
+                match store.prune_licenses(stale).await {
+                    Ok(pruned) if pruned > 0 => tracing::info!(pruned, "stale licences pruned"),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "cannot prune the licence cache"),
                 }
             }
         }

@@ -109,6 +109,13 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
             ("pdm/pdm.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::Fixed),
             ("pdm/pdm.lock", "GHSA-mh33-7rrq-662w", ChangeKind::New),
             (
+                "php/composer.lock",
+                "GHSA-25mq-v84q-4j7r",
+                ChangeKind::Fixed
+            ),
+            ("php/composer.lock", "GHSA-r7c9-c69m-rph8", ChangeKind::New),
+            ("php/composer.lock", "GHSA-wxmh-65f7-jcvw", ChangeKind::New),
+            (
                 "pipenv/Pipfile.lock",
                 "GHSA-x84v-xcm2-53pg",
                 ChangeKind::New
@@ -139,7 +146,16 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
                 "GHSA-x84v-xcm2-53pg",
                 ChangeKind::New
             ),
+            ("ruby/Gemfile.lock", "GHSA-3fhf-6939-qg8p", ChangeKind::New),
+            (
+                "ruby/Gemfile.lock",
+                "GHSA-v6gp-9mmm-c6p5",
+                ChangeKind::Fixed
+            ),
+            ("ruby/Gemfile.lock", "GHSA-wq4h-7r42-5hrr", ChangeKind::New),
             ("rust/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            ("rust/Cargo.toml", "GHSA-43w2-9j62-hq99", ChangeKind::New),
+            ("rustdev/Cargo.lock", "GHSA-43w2-9j62-hq99", ChangeKind::New),
             ("uv/uv.lock", "GHSA-h5c8-rqwp-cp95", ChangeKind::New),
             ("uv/uv.lock", "GHSA-jjg7-2v4v-x38h", ChangeKind::New),
             (
@@ -159,7 +175,7 @@ fn the_fixture_pull_request_gets_exactly_the_introduced_vulnerabilities() {
             ),
             ("yarn/yarn.lock", "GHSA-xvch-5gv4-984h", ChangeKind::New),
         ],
-        "unchanged vulnerable (time, yarn's lodash, pdm's idna), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
+        "unchanged vulnerable (time, yarn's lodash, pdm's idna, rake, twig), an upgrade inside the same range (requests 2.18.4 → 2.19.0) and a withdrawn advisory (mkdirp) are not reported"
     );
     // The broken lockfile is skipped with the parser's line; the rest was analysed.
     let broken = report
@@ -258,6 +274,112 @@ fn messages_name_path_dev_and_suggest_the_pinned_fix() {
     );
     let lockfile_fix = find(&report, "rust/Cargo.lock", "GHSA-43w2-9j62-hq99");
     assert!(lockfile_fix.fix.is_none(), "lockfiles get no suggestion");
+    // A crate the change's Cargo.toml adds as a dev-dependency is dev in
+    // the lockfile's finding (Cargo.lock does not record it).
+    let dev = find(&report, "rustdev/Cargo.lock", "GHSA-43w2-9j62-hq99");
+    assert!(
+        dev.message.contains("1.6.0 (added) (direct, dev only)"),
+        "{}",
+        dev.message
+    );
+    assert!(
+        !lockfile_fix.message.contains("dev only"),
+        "smallvec is a normal dependency of rust/: {}",
+        lockfile_fix.message
+    );
+    // An `=` pin in Cargo.toml does, on the pin's line.
+    let cargo_pin = find(&report, "rust/Cargo.toml", "GHSA-43w2-9j62-hq99");
+    assert_eq!((cargo_pin.start.line, cargo_pin.end.line), (8, 8));
+    assert_eq!(
+        cargo_pin.fix.as_ref().map(|f| f.replacement.as_str()),
+        Some("smallvec = \"=1.6.1\""),
+        "{}",
+        cargo_pin.message
+    );
+    assert!(
+        cargo_pin.message.contains("1.6.1 → 1.6.0 (direct)"),
+        "{}",
+        cargo_pin.message
+    );
+}
+
+#[test]
+fn gemfile_lock_changes_are_anchored_on_the_gem_line_and_scored() {
+    let report = scan(Some(unpacked()));
+    let rack = find(&report, "ruby/Gemfile.lock", "GHSA-wq4h-7r42-5hrr");
+    assert_eq!(
+        (rack.start.line, rack.end.line),
+        (14, 14),
+        "the `rack (2.2.3)` line"
+    );
+    assert_eq!(rack.snippet, "    rack (2.2.3)");
+    assert_eq!(rack.severity, Severity::Critical);
+    assert!(
+        rack.message.contains(
+            "`rack` 2.0.9.1 → 2.2.3 (direct) is affected by GHSA-wq4h-7r42-5hrr (CVE-2022-30123)"
+        ),
+        "upgraded from a fixed four-part version into a vulnerable range: {}",
+        rack.message
+    );
+    assert!(
+        rack.message.contains("Fixed in 2.2.3.1."),
+        "{}",
+        rack.message
+    );
+    assert!(
+        rack.fix.is_none(),
+        "a lockfile pins nothing the author edits"
+    );
+    // Severity from the record's only score, a CVSS v2 vector (7.5).
+    let rest = find(&report, "ruby/Gemfile.lock", "GHSA-3fhf-6939-qg8p");
+    assert_eq!(rest.severity, Severity::High);
+    assert_eq!((rest.start.line, rest.end.line), (18, 18));
+    assert!(
+        rest.message.contains("1.6.7 (added) (direct)"),
+        "{}",
+        rest.message
+    );
+    // Upgraded out of the range: fixed, on the base's line; the platform
+    // suffix of the head's entries is not part of the version.
+    let nokogiri = find(&report, "ruby/Gemfile.lock", "GHSA-v6gp-9mmm-c6p5");
+    assert_eq!(nokogiri.change, ChangeKind::Fixed);
+    assert!(
+        nokogiri.message.contains("upgraded from 1.12.5 to 1.13.4"),
+        "{}",
+        nokogiri.message
+    );
+}
+
+#[test]
+fn composer_lock_changes_name_dev_only_and_v_prefixed_versions() {
+    let report = scan(Some(unpacked()));
+    let psr7 = find(&report, "php/composer.lock", "GHSA-wxmh-65f7-jcvw");
+    assert_eq!(
+        (psr7.start.line, psr7.end.line),
+        (58, 59),
+        "name line to version line"
+    );
+    assert!(
+        psr7.message.contains("`guzzlehttp/psr7` 1.9.1 → 2.4.4 ("),
+        "upgraded into the 2.x range: {}",
+        psr7.message
+    );
+    assert!(psr7.message.contains("Fixed in 2.4.5."), "{}", psr7.message);
+    let phpunit = find(&report, "php/composer.lock", "GHSA-r7c9-c69m-rph8");
+    assert_eq!(phpunit.severity, Severity::Critical);
+    assert!(
+        phpunit.message.contains("5.6.2 (added) (direct, dev only)"),
+        "{}",
+        phpunit.message
+    );
+    assert_eq!((phpunit.start.line, phpunit.end.line), (153, 154));
+    let guzzle = find(&report, "php/composer.lock", "GHSA-25mq-v84q-4j7r");
+    assert_eq!(guzzle.change, ChangeKind::Fixed);
+    assert!(
+        guzzle.message.contains("upgraded from 7.4.4 to v7.4.5"),
+        "a `v` prefix is the same ordering: {}",
+        guzzle.message
+    );
 }
 
 #[test]
@@ -288,12 +410,17 @@ fn without_a_database_changed_lockfiles_are_skipped_never_silent() {
             "go/go.mod",
             "legacy/package-lock.json",
             "pdm/pdm.lock",
+            "php/composer.lock",
             "pipenv/Pipfile.lock",
             "pnpm/pnpm-lock.yaml",
             "poetry/poetry.lock",
             "py/requirements.txt",
             "pyapp/pyproject.toml",
+            "ruby/Gemfile.lock",
             "rust/Cargo.lock",
+            "rust/Cargo.toml",
+            "rustdev/Cargo.lock",
+            "rustdev/Cargo.toml",
             "uv/uv.lock",
             "web/package-lock.json",
             "yarn/yarn.lock",
@@ -403,6 +530,55 @@ fn sync_downloads_conditionally_and_refuses_bad_archives() {
     // The unknown ecosystem is a usage error.
     let wrong = sync("cargo");
     assert_eq!(wrong.status.code(), Some(2));
+}
+
+#[test]
+fn sync_knows_rubygems_and_packagist() {
+    let endpoint = osv_endpoint::OsvEndpoint::start();
+    endpoint.serve(
+        "RubyGems",
+        zip_of(&fixtures().join("osv/RubyGems")),
+        "\"r1\"",
+    );
+    endpoint.serve(
+        "Packagist",
+        zip_of(&fixtures().join("osv/Packagist")),
+        "\"p1\"",
+    );
+    let db = tempfile::tempdir().expect("tempdir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["advisories", "sync", "--ecosystem", "RubyGems"])
+        .args(["--ecosystem", "Packagist", "--db"])
+        .arg(db.path())
+        .env("HUNKSCAN_OSV_URL", endpoint.url())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("RubyGems: updated, 4 records"), "{stdout}");
+    assert!(stdout.contains("Packagist: updated, 4 records"), "{stdout}");
+    let index = Index::load(db.path()).expect("synced database");
+    use hunkscan::engine::deps::model::Ecosystem;
+    assert!(index.has(Ecosystem::RubyGems) && index.has(Ecosystem::Packagist));
+    assert_eq!(
+        index
+            .affected(Ecosystem::Packagist, "GuzzleHttp/Psr7")
+            .len(),
+        1
+    );
+    // The usage error names every ecosystem.
+    let wrong = std::process::Command::new(env!("CARGO_BIN_EXE_hunkscan"))
+        .args(["advisories", "sync", "--ecosystem", "rubygems", "--db"])
+        .arg(db.path())
+        .output()
+        .expect("runs");
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains("expected one of crates.io, npm, PyPI, Go, RubyGems, Packagist"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
 }
 
 /// A small archive holding one entry of 9 MB of spaces (deflated to a few KB).

@@ -393,3 +393,42 @@ fn the_command_line_asks_registries_only_with_online() {
         "copyleft-crate's AGPL came from crates.io"
     );
 }
+
+#[test]
+fn composer_licence_lists_are_judged_and_gems_listed_unknown() {
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/deps/pr");
+    let changes =
+        hunkscan::local::from_trees(&tree.join("base"), &tree.join("head")).expect("trees");
+    let (config, notes) =
+        pipeline::config_from(Some("licenses:\n  allow: [MIT]\n  deny: [BSD-3-Clause]\n"));
+    assert!(notes.is_empty(), "{notes:?}");
+    let report = pipeline()
+        .run_with_licenses(changes, &config, Arc::new(Licenses::offline()))
+        .0
+        .report;
+    let php: Vec<(String, String)> = licence_findings(&report)
+        .into_iter()
+        .filter(|(_, name)| name.contains('/'))
+        .collect();
+    assert_eq!(
+        php,
+        vec![pair(RULE_DENIED, "phpunit/phpunit")],
+        "the guzzle packages' [\"MIT\"] lists pass; phpunit's [\"BSD-3-Clause\"] is denied"
+    );
+    let phpunit = report
+        .findings
+        .iter()
+        .find(|f| f.message.contains("phpunit/phpunit"))
+        .expect("phpunit");
+    assert_eq!((phpunit.start.line, phpunit.end.line), (153, 154));
+    let gems = unknown_lines(&report)
+        .into_iter()
+        .find(|l| l.starts_with("ruby/Gemfile.lock"))
+        .expect("the gems' licences are listed as unknown");
+    assert!(
+        gems.contains(
+            "rest-client@1.6.7 (Gemfile.lock states no licence and rubygems.org is not asked)"
+        ),
+        "{gems}"
+    );
+}

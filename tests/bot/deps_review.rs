@@ -112,7 +112,11 @@ async fn the_check_summary_tables_introduced_vulnerable_and_disallowed_dependenc
     // Notes are escaped Markdown: `(` is `\(`.
     let note = summary
         .lines()
-        .find(|l| l.starts_with("- Advisory data \\(crates.io, npm, PyPI, Go\\) as of "))
+        .find(|l| {
+            l.starts_with(
+                "- Advisory data \\(crates.io, npm, PyPI, Go, RubyGems, Packagist\\) as of ",
+            )
+        })
         .unwrap_or_else(|| panic!("the summary says how old the data is: {summary}"));
     assert!(note.ends_with(" days old."), "{note}");
     h.assert_valid_requests();

@@ -94,3 +94,41 @@ pub async fn many_licences_are_read_and_written_in_chunks(db: &Db) {
         "kept across a reopen"
     );
 }
+
+pub async fn licences_older_than_the_ttl_are_pruned(db: &Db) {
+    let store = db.open().await;
+    let old = key("npm", "old-pkg", "1.0.0");
+    let new = key("npm", "new-pkg", "1.0.0");
+    store
+        .cache_licenses(&[found(old.clone(), "MIT")], t(10))
+        .await
+        .expect("write");
+    store
+        .cache_licenses(&[found(new.clone(), "ISC")], t(30))
+        .await
+        .expect("write");
+    assert_eq!(
+        store.prune_licenses(t(10)).await.expect("prune"),
+        0,
+        "not before itself"
+    );
+    assert_eq!(store.prune_licenses(t(20)).await.expect("prune"), 1);
+    let got = store
+        .cached_licenses(&[old.clone(), new.clone()])
+        .await
+        .expect("read");
+    assert_eq!(got, vec![found(new, "ISC")], "only the older answer went");
+    // More stale rows than one prune statement deletes.
+    let many: Vec<CachedLicense> = (0..12_345)
+        .map(|i| found(key("PyPI", &format!("p{i}"), "1.0"), "MIT"))
+        .collect();
+    store.cache_licenses(&many, t(40)).await.expect("write");
+    assert_eq!(store.prune_licenses(t(50)).await.expect("prune"), 12_346);
+    assert!(
+        store
+            .cached_licenses(&[key("PyPI", "p0", "1.0")])
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}

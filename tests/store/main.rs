@@ -865,4 +865,5 @@ on_both_stores!(
     a_batch_keeps_the_newest_push_of_each_pull_request,
     licences_are_cached_per_release_and_shared,
     many_licences_are_read_and_written_in_chunks,
+    licences_older_than_the_ttl_are_pruned,
 );

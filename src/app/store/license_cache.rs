@@ -1,6 +1,7 @@
 //! The licence cache's queries ([`super::Store::cached_licenses`],
-//! [`super::Store::cache_licenses`]) for both backends, in chunks so one
-//! statement stays within the databases' bind limits (SQLite: 32,766).
+//! [`super::Store::cache_licenses`], [`super::Store::prune_licenses`]) for
+//! both backends, in chunks so one statement stays within the databases'
+//! bind limits (SQLite: 32,766) and a prune holds the table briefly.
 
 use super::{CachedLicense, LicenseKey, MAX_LICENSE_KEYS, StoreError};
 use chrono::{DateTime, Utc};
@@ -125,4 +126,42 @@ pub(super) async fn postgres_put(
             .await?;
     }
     Ok(())
+}
+
+/// Rows one prune statement deletes: a long-idle cache may hold hundreds of
+/// thousands of stale rows, and one huge delete would hold SQLite's single
+/// writer (and Postgres' row locks) for its whole length.
+pub(super) const PRUNE_CHUNK: u64 = 5_000;
+/// Statements one prune runs at most (the rest waits for the next prune).
+pub(super) const MAX_PRUNE_ROUNDS: usize = 200;
+
+const PRUNE_SQLITE: &str = "DELETE FROM license_cache WHERE rowid IN \
+     (SELECT rowid FROM license_cache WHERE fetched_at < ?1 LIMIT ?2)";
+const PRUNE_POSTGRES: &str = "DELETE FROM license_cache WHERE (ecosystem, name, version) IN \
+     (SELECT ecosystem, name, version FROM license_cache WHERE fetched_at < $1 LIMIT $2)";
+
+/// One chunk of a prune: at most [`PRUNE_CHUNK`] rows; how many went.
+pub(super) async fn sqlite_prune_chunk(
+    pool: &SqlitePool,
+    fetched_before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(PRUNE_SQLITE)
+        .bind(fetched_before.timestamp_millis())
+        .bind(PRUNE_CHUNK as i64)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+/// One chunk of a prune: at most [`PRUNE_CHUNK`] rows; how many went.
+pub(super) async fn postgres_prune_chunk(
+    pool: &PgPool,
+    fetched_before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(PRUNE_POSTGRES)
+        .bind(fetched_before.timestamp_millis())
+        .bind(PRUNE_CHUNK as i64)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }

@@ -424,6 +424,10 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
+    /// Forgets the licences fetched before `fetched_before` (so they are
+    /// asked again); how many.
+    async fn prune_licenses(&self, fetched_before: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Closes the connections, waiting for those in use to be returned.
     async fn close(&self);
 }

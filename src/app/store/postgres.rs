@@ -541,6 +541,18 @@ impl Store for PostgresStore {
         license_cache::postgres_put(&self.pool, entries, now).await
     }
 
+    async fn prune_licenses(&self, fetched_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut pruned = 0;
+        for _ in 0..license_cache::MAX_PRUNE_ROUNDS {
+            let done = license_cache::postgres_prune_chunk(&self.pool, fetched_before).await?;
+            pruned += done;
+            if done < license_cache::PRUNE_CHUNK {
+                break;
+            }
+        }
+        Ok(pruned)
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

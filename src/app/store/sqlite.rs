@@ -557,6 +557,20 @@ impl Store for SqliteStore {
         license_cache::sqlite_put(&self.writes, entries, now).await
     }
 
+    async fn prune_licenses(&self, fetched_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut pruned = 0;
+        for _ in 0..license_cache::MAX_PRUNE_ROUNDS {
+            // The writer's turn per chunk, so other writes go in between.
+            let _turn = self.turn.lock().await;
+            let done = license_cache::sqlite_prune_chunk(&self.writes, fetched_before).await?;
+            pruned += done;
+            if done < license_cache::PRUNE_CHUNK {
+                break;
+            }
+        }
+        Ok(pruned)
+    }
+
     async fn close(&self) {
         self.readers.close().await;
         self.writes.close().await;

@@ -20,11 +20,19 @@
 //! not parse is skipped with the parser's line and reason.
 
 pub mod cargo;
+pub mod cargo_toml;
+pub mod composer;
+pub mod composer_version;
+pub mod format;
+pub mod gem_version;
+pub mod gemfile;
 pub mod go;
 pub mod license;
+pub mod license_policy;
 pub mod matching;
 pub mod model;
 pub mod npm;
+pub mod parsed;
 pub mod pnpm;
 pub mod pylock;
 pub mod pyproject;
@@ -32,8 +40,9 @@ pub mod python;
 pub mod version;
 pub mod yarn;
 
+pub use self::format::{Format, detect, read};
 use self::matching::Group;
-use self::model::{Package, ReadError, Resolved};
+use self::model::{Package, Resolved};
 use super::{
     Analyzer, AnalyzerKind, ChangeKind, ChangedFile, ComparedFinding, Confidence, Content,
     FileOutcome, Finding, Fix, Position, RawFinding, Severity, Skipped,
@@ -52,73 +61,6 @@ pub const MAX_LOCKFILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Severity of an advisory that states none.
 const UNRATED: Severity = Severity::Medium;
-
-/// The formats read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `Cargo.lock`.
-    CargoLock,
-    /// `package-lock.json` / `npm-shrinkwrap.json`.
-    PackageLock,
-    /// `yarn.lock`, classic or berry.
-    YarnLock,
-    /// `pnpm-lock.yaml`.
-    PnpmLock,
-    /// `requirements*.txt`.
-    Requirements,
-    /// `poetry.lock`.
-    PoetryLock,
-    /// `uv.lock`.
-    UvLock,
-    /// `pdm.lock`.
-    PdmLock,
-    /// `Pipfile.lock`.
-    PipfileLock,
-    /// `pyproject.toml` (exact pins only).
-    PyProject,
-    /// `go.mod`.
-    GoMod,
-}
-
-/// The format of a path, from its name.
-pub fn detect(path: &str) -> Option<Format> {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    match name {
-        "Cargo.lock" => Some(Format::CargoLock),
-        "package-lock.json" | "npm-shrinkwrap.json" => Some(Format::PackageLock),
-        "yarn.lock" => Some(Format::YarnLock),
-        "pnpm-lock.yaml" => Some(Format::PnpmLock),
-        "poetry.lock" => Some(Format::PoetryLock),
-        "uv.lock" => Some(Format::UvLock),
-        "pdm.lock" => Some(Format::PdmLock),
-        "Pipfile.lock" => Some(Format::PipfileLock),
-        "pyproject.toml" => Some(Format::PyProject),
-        "go.mod" => Some(Format::GoMod),
-        _ if name.ends_with(".txt")
-            && (name.starts_with("requirements") || path.contains("requirements/")) =>
-        {
-            Some(Format::Requirements)
-        }
-        _ => None,
-    }
-}
-
-/// Reads one side of a file in `format`.
-pub fn read(format: Format, text: &str) -> Result<Resolved, ReadError> {
-    match format {
-        Format::CargoLock => cargo::read(text),
-        Format::PackageLock => npm::read(text),
-        Format::YarnLock => yarn::read(text),
-        Format::PnpmLock => pnpm::read(text),
-        Format::Requirements => python::read_requirements(text),
-        Format::PoetryLock => python::read_poetry(text),
-        Format::UvLock => pylock::read_uv(text),
-        Format::PdmLock => pylock::read_pdm(text),
-        Format::PipfileLock => pylock::read_pipfile(text),
-        Format::PyProject => pyproject::read(text),
-        Format::GoMod => go::read(text),
-    }
-}
 
 /// The `deps` analyzer.
 pub struct DepsAnalyzer {
@@ -154,6 +96,47 @@ impl Analyzer for DepsAnalyzer {
     }
 
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+        self.review(file, head, out, None);
+    }
+
+    /// A `Cargo.lock` reviewed again with what the change's `Cargo.toml`
+    /// files say is dev-only (the lockfile does not record it).
+    fn across_files(&self, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
+        let manifests = cargo_toml::changed_manifests(files.iter().map(|(f, _)| *f));
+        if manifests.is_empty() {
+            return;
+        }
+        for (file, out) in files.iter_mut() {
+            if detect(&file.diff.path) != Some(Format::CargoLock)
+                || file.diff.status == FileStatus::Removed
+            {
+                continue;
+            }
+            let Content::Text(head) = &file.head else {
+                continue;
+            };
+            let Some(dev_only) = cargo_toml::dev_only_for(&file.diff.path, &manifests) else {
+                continue;
+            };
+            out.compared
+                .retain(|c| c.raw.finding.analyzer != AnalyzerKind::Deps);
+            out.skipped
+                .retain(|s| s.analyzer != Some(AnalyzerKind::Deps));
+            self.review(file, head, out, Some(&dev_only));
+        }
+    }
+}
+
+impl DepsAnalyzer {
+    /// The review of one file; `dev_only`: direct dependencies only
+    /// development needs, from manifests beside a `Cargo.lock`.
+    fn review(
+        &self,
+        file: &ChangedFile,
+        head: &str,
+        out: &mut FileOutcome,
+        dev_only: Option<&HashSet<String>>,
+    ) {
         let path = file.diff.path.as_str();
         let Some(format) = detect(path) else { return };
         let skip = |reason: String, partial: bool| Skipped {
@@ -163,9 +146,9 @@ impl Analyzer for DepsAnalyzer {
             partial,
         };
         let head_side = if file.diff.status == FileStatus::Removed {
-            Resolved::default()
+            Arc::new(Resolved::default())
         } else {
-            match read(format, head) {
+            match parsed::read_shared(format, head) {
                 Ok(resolved) => resolved,
                 Err(error) => {
                     return out.skipped.push(skip(
@@ -182,9 +165,9 @@ impl Analyzer for DepsAnalyzer {
         };
         let base_side = match base_text.map(|t| {
             if t.is_empty() {
-                Ok(Resolved::default())
+                Ok(Arc::new(Resolved::default()))
             } else {
-                read(format, t)
+                parsed::read_shared(format, t)
             }
         }) {
             Some(Ok(resolved)) => resolved,
@@ -193,7 +176,7 @@ impl Analyzer for DepsAnalyzer {
                     format!("base version cannot be read ({error}): every package of the head is treated as added"),
                     true,
                 ));
-                Resolved::default()
+                Arc::new(Resolved::default())
             }
             None => {
                 out.skipped.push(skip(
@@ -201,12 +184,19 @@ impl Analyzer for DepsAnalyzer {
                         .into(),
                     true,
                 ));
-                Resolved::default()
+                Arc::new(Resolved::default())
             }
         };
         for note in &head_side.notes {
             out.skipped.push(skip(note.clone(), true));
         }
+        let (base_side, head_side) = match dev_only {
+            Some(names) => (
+                Arc::new(cargo_toml::mark_dev(&base_side, names)),
+                Arc::new(cargo_toml::mark_dev(&head_side, names)),
+            ),
+            None => (base_side, head_side),
+        };
         let change = Change::between(&base_side, &head_side);
         let current = self.index.current();
         let Some(index) = current.as_deref() else {

@@ -15,15 +15,21 @@ pub enum Ecosystem {
     PyPI,
     /// Go modules (`go.mod`).
     Go,
+    /// Ruby gems (`Gemfile.lock`).
+    RubyGems,
+    /// PHP packages (`composer.lock`).
+    Packagist,
 }
 
 impl Ecosystem {
     /// Every ecosystem the analyzer reads.
-    pub const ALL: [Ecosystem; 4] = [
+    pub const ALL: [Ecosystem; 6] = [
         Ecosystem::CratesIo,
         Ecosystem::Npm,
         Ecosystem::PyPI,
         Ecosystem::Go,
+        Ecosystem::RubyGems,
+        Ecosystem::Packagist,
     ];
 
     /// OSV's name, also the folder name in the advisory database.
@@ -33,6 +39,8 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
             Ecosystem::PyPI => "PyPI",
             Ecosystem::Go => "Go",
+            Ecosystem::RubyGems => "RubyGems",
+            Ecosystem::Packagist => "Packagist",
         }
     }
 
@@ -42,8 +50,9 @@ impl Ecosystem {
     }
 
     /// The name under which a package is looked up: PyPI names are
-    /// case-insensitive with `-`, `_` and `.` equivalent (PEP 503); the
-    /// others compare exactly.
+    /// case-insensitive with `-`, `_` and `.` equivalent (PEP 503);
+    /// Packagist's are lower-case by rule (Composer lower-cases what it is
+    /// given); the others compare exactly.
     pub fn normalise_name(self, name: &str) -> String {
         match self {
             Ecosystem::PyPI => {
@@ -62,8 +71,14 @@ impl Ecosystem {
                 }
                 out
             }
+            Ecosystem::Packagist => name.trim().to_ascii_lowercase(),
             _ => name.to_owned(),
         }
+    }
+
+    /// Every OSV name, for messages (`crates.io, npm, …`).
+    pub fn names() -> String {
+        Self::ALL.map(Self::osv_name).join(", ")
     }
 }
 
@@ -93,7 +108,7 @@ pub struct Package {
 }
 
 /// One side of a lockfile, read.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Resolved {
     /// Every package entry, in file order.
     pub packages: Vec<Package>,

@@ -6,7 +6,9 @@
 //! (`v1.2.4-0.20210101000000-abcdef123456`) is by construction a SemVer
 //! pre-release of the next patch, so it sorts after `v1.2.3` and before
 //! `v1.2.4`, which is what Go itself means by it. PyPI orders by PEP 440
-//! (`pep440_rs`: epochs, pre/post/dev releases, local versions).
+//! (`pep440_rs`: epochs, pre/post/dev releases, local versions). RubyGems
+//! and Packagist have their own orderings, in [`super::gem_version`] and
+//! [`super::composer_version`].
 //!
 //! A range is evaluated as the OSV schema describes: events sorted by
 //! version (`introduced: "0"` first), a version is affected after an
@@ -25,6 +27,10 @@ pub enum Version {
     Semver(semver::Version),
     /// PyPI.
     Pep440(pep508_rs::pep440_rs::Version),
+    /// RubyGems.
+    Gem(super::gem_version::GemVersion),
+    /// Packagist.
+    Composer(super::composer_version::ComposerVersion),
 }
 
 impl PartialOrd for Version {
@@ -32,6 +38,8 @@ impl PartialOrd for Version {
         match (self, other) {
             (Version::Semver(a), Version::Semver(b)) => Some(a.cmp(b)),
             (Version::Pep440(a), Version::Pep440(b)) => Some(a.cmp(b)),
+            (Version::Gem(a), Version::Gem(b)) => Some(a.cmp(b)),
+            (Version::Composer(a), Version::Composer(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -50,6 +58,10 @@ pub fn parse(ecosystem: Ecosystem, text: &str) -> Option<Version> {
             lenient_semver(bare).map(Version::Semver)
         }
         Ecosystem::CratesIo | Ecosystem::Npm => lenient_semver(text).map(Version::Semver),
+        Ecosystem::RubyGems => super::gem_version::GemVersion::parse(text).map(Version::Gem),
+        Ecosystem::Packagist => {
+            super::composer_version::ComposerVersion::parse(text).map(Version::Composer)
+        }
     }
 }
 
@@ -236,6 +248,54 @@ mod tests {
             &[i("0.1.0")]
         ));
         assert!(check(eco, "v2.0.0+incompatible", &[i("2.0.0"), f("2.0.1")]));
+    }
+
+    #[test]
+    fn rubygems_ranges_at_their_edges() {
+        let eco = Ecosystem::RubyGems;
+        let range = [i("1.13.0"), f("1.13.10")];
+        assert!(!check(eco, "1.12.5", &range));
+        assert!(check(eco, "1.13.0", &range), "introduced is affected");
+        assert!(check(eco, "1.13", &range), "1.13 is 1.13.0");
+        assert!(check(eco, "1.13.9", &range));
+        assert!(
+            check(eco, "1.13.10.rc1", &range),
+            "a pre-release of the fix is still affected"
+        );
+        assert!(!check(eco, "1.13.10", &range), "fixed is not");
+        assert!(!check(eco, "1.13.10.0", &range), "nor its zero-padded form");
+        assert!(
+            !check(eco, "1.13.0.rc2", &range),
+            "a pre-release before introduced"
+        );
+        let last = [i("0"), l("6.1.7.2")];
+        assert!(check(eco, "6.1.7.2", &last));
+        assert!(!check(eco, "6.1.7.3", &last));
+        assert!(!check(eco, "6.1.10", &last), "numeric, not textual");
+    }
+
+    #[test]
+    fn packagist_ranges_at_their_edges() {
+        let eco = Ecosystem::Packagist;
+        let range = [i("7.0.0"), f("7.4.5")];
+        assert!(!check(eco, "6.5.8", &range));
+        assert!(check(eco, "v7.0.0", &range), "a v prefix changes nothing");
+        assert!(check(eco, "7.4.4", &range));
+        assert!(
+            check(eco, "7.4.5-RC1", &range),
+            "an RC of the fix is affected"
+        );
+        assert!(!check(eco, "7.4.5", &range));
+        assert!(!check(eco, "v7.4.5.0", &range));
+        assert!(
+            !check(eco, "7.4.5-patch1", &range),
+            "a patch release sorts after its release"
+        );
+        assert!(!check(eco, "7.0.0-beta1", &range), "before introduced");
+        assert!(
+            parse(eco, "dev-main").is_none(),
+            "a branch is not a version: matched only by explicit listing"
+        );
     }
 
     #[test]
