@@ -20,4 +20,5 @@ mod iac_semantics;
 mod sarif_schema;
 mod secrets;
 mod taint;
+mod taint_cross;
 mod taint_rust;

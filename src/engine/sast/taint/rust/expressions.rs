@@ -313,7 +313,13 @@ impl<'t> Analysis<'_, 't> {
         let receiver = receiver_node.and_then(|r| self.expr(env, r, depth));
         let argument_taints: Vec<Option<Taint>> = arguments
             .iter()
-            .map(|argument| self.expr(env, *argument, depth))
+            .map(|argument| match (&receiver, argument.kind()) {
+                // `names.iter().map(|n| …)`: the closure gets the elements.
+                (Some(receiver), "closure_expression") => {
+                    self.closure_argument(env, *argument, receiver, node, depth)
+                }
+                _ => self.expr(env, *argument, depth),
+            })
             .collect();
         if cleared == u64::MAX {
             return None;
@@ -346,6 +352,15 @@ impl<'t> Analysis<'_, 't> {
                 let added = added.map(|t| t.through(self.core.step(node)));
                 env.add(&name, added);
             }
+        }
+        if let Some(closure) = function.and_then(|f| self.closure_callee(f)) {
+            // What the closure captured is in the name's own taint.
+            let captured = function.and_then(|f| self.expr(env, f, depth));
+            let result = self.through_closure(node, closure, &argument_taints);
+            return either(result, captured).map(|mut taint| {
+                taint.cleared |= cleared;
+                taint
+            });
         }
         let result = match function.and_then(|f| self.local_callee(f)) {
             Some(callee) => self.through_summary(node, callee, &argument_taints),
