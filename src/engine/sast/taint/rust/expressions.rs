@@ -130,7 +130,10 @@ impl<'t> Analysis<'_, 't> {
                     None => container,
                 }
             }
-            "call_expression" => self.call(env, node, depth),
+            "call_expression" => {
+                self.chain_first(env, node, depth);
+                self.call(env, node, depth)
+            }
             "macro_invocation" => self.macro_call(env, node, depth),
             "binary_expression" => {
                 let operator = node
@@ -285,6 +288,44 @@ impl<'t> Analysis<'_, 't> {
                     }
                 }
             }
+        }
+    }
+
+    /// The links of a method chain below `node` (`a.b().c().d()`), innermost
+    /// first, at this depth: each link's receiver is then already known, so
+    /// a builder chain of thousands of calls is one level deep, not
+    /// thousands (which would stop at [`MAX_DEPTH`](core::MAX_DEPTH)).
+    fn chain_first(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
+        let mut links = Vec::new();
+        let mut current = node;
+        loop {
+            let receiver = current
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "field_expression")
+                .and_then(|f| f.child_by_field_name("value"))
+                // `.await` and `?` between links are links too.
+                .map(|mut r| {
+                    while matches!(r.kind(), "await_expression" | "try_expression") {
+                        match r.named_child(0) {
+                            Some(inner) => r = inner,
+                            None => break,
+                        }
+                    }
+                    r
+                });
+            match receiver {
+                Some(r) if r.kind() == "call_expression" && !self.core.memo.contains_key(&r.id()) => {
+                    links.push(r);
+                    current = r;
+                }
+                _ => break,
+            }
+            if !self.core.tick() {
+                return;
+            }
+        }
+        for link in links.into_iter().rev() {
+            self.expr(env, link, depth);
         }
     }
 
