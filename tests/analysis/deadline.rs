@@ -357,11 +357,7 @@ fn a_builder_chain_of_three_thousand_calls_is_analysed_fully() {
         let report = Engine::new(vec![Box::new(sast())]).scan(&ChangeSet {
             files: vec![new_file("src/main.rs", &text)],
         });
-        assert!(
-            report.skipped.is_empty(),
-            "{root}: {:?}",
-            report.skipped
-        );
+        assert!(report.skipped.is_empty(), "{root}: {:?}", report.skipped);
         let shell: Vec<u32> = report
             .findings
             .iter()

@@ -183,3 +183,39 @@ def backup():
         report.findings
     );
 }
+
+#[test]
+fn a_file_with_more_functions_than_are_summarised_makes_its_importers_partial() {
+    let mut util = String::from("import os\n\n");
+    for i in 0..300 {
+        util.push_str(&format!("def f{i:03}(arg):\n    os.system(arg)\n\n"));
+    }
+    let views = r#"from flask import request
+from app.util import f000, f299
+
+def early():
+    f000(request.args["c"])
+
+def late():
+    f299(request.args["c"])
+"#;
+    let report = scan(&[("app/views.py", views), ("app/util.py", &util)]);
+    // Functions are summarised in name order, up to the limit: `f000` is.
+    assert_eq!(
+        lines(&command_injections(&report, "app/views.py")),
+        vec![5],
+        "{:#?}",
+        report.findings
+    );
+    let partial: Vec<_> = report
+        .skipped
+        .iter()
+        .filter(|s| s.path == "app/views.py")
+        .collect();
+    assert_eq!(partial.len(), 1, "{:?}", report.skipped);
+    assert!(
+        partial[0].partial && partial[0].reason.contains("more than 256 functions"),
+        "{:?}",
+        partial[0]
+    );
+}

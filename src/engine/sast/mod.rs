@@ -281,6 +281,16 @@ impl SastAnalyzer {
     /// import (`None`: it does not parse, or no taint rule runs on it).
     fn summarise(&self, path: &str, head: &str) -> Option<taint::cross::ExportedFile> {
         let language = SupportLang::from_path(path)?;
+        // No taint rule could run on it (aliases resolved or not): no parse.
+        let taint_ids = self.rules.taint().rule_ids(language);
+        let present = self.rules.present_in(head);
+        if !taint_ids
+            .iter()
+            .any(|id| self.rules.taint_rule_runs(id, &present))
+            && !imports::may_rewrite(head, language)
+        {
+            return None;
+        }
         let root = parse(head, language, self.parse_timeout).ok()?;
         let canonical = imports::canonicalise(&root, language);
         let root = match &canonical {
@@ -328,7 +338,9 @@ impl Analyzer for SastAnalyzer {
             for function in exported.functions.values() {
                 for summary in &function.summaries {
                     for (rule, _) in &summary.sinks {
-                        exports.rules |= 1u64.checked_shl(u32::try_from(*rule).unwrap_or(64)).unwrap_or(0);
+                        exports.rules |= 1u64
+                            .checked_shl(u32::try_from(*rule).unwrap_or(64))
+                            .unwrap_or(0);
                     }
                 }
             }

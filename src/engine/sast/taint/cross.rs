@@ -94,13 +94,30 @@ pub struct Exports {
     pub rules: u64,
 }
 
+impl ExportedFile {
+    /// Whether a parameter of one of its functions reaches a sink.
+    pub fn has_sinks(&self) -> bool {
+        self.functions
+            .values()
+            .any(|f| f.summaries.iter().any(|s| !s.sinks.is_empty()))
+    }
+}
+
 impl Exports {
-    /// Whether `head` (at `path`) imports any summarised file: the cheap
-    /// test before an importing file's analysis uses the summaries.
+    /// Whether `head` (at `path`) imports a summarised file with a sink:
+    /// the cheap test that makes taint run on a file whose own text names
+    /// no sink (where taint runs anyway, every summary is used).
     pub fn imported_by(&self, path: &str, head: &str) -> bool {
-        imported_modules(path, head)
+        let changed: HashSet<String> = self
+            .files
             .iter()
-            .any(|m| m.files.iter().any(|f| self.files.contains_key(f)))
+            .filter(|(_, file)| file.has_sinks())
+            .map(|(path, _)| path.clone())
+            .collect();
+        !changed.is_empty()
+            && imported_modules(path, head)
+                .iter()
+                .any(|m| resolve(m, &changed).is_some_and(|found| found != path))
     }
 }
 
@@ -295,10 +312,7 @@ fn parse_import(path: &str, statement: &str) -> Vec<ImportedModule> {
 
 /// Resolves `module`'s candidate files against the changed files: an exact
 /// path, or (absolute imports only) a changed path ending with it.
-pub fn resolve<'p>(
-    module: &ImportedModule,
-    changed: &'p HashSet<String>,
-) -> Option<&'p str> {
+pub fn resolve<'p>(module: &ImportedModule, changed: &'p HashSet<String>) -> Option<&'p str> {
     let absolute = !module.written.starts_with('.');
     for candidate in &module.files {
         if let Some(found) = changed.get(candidate) {

@@ -89,11 +89,7 @@ impl Taint {
     /// path already ends there).
     pub fn through(&self, step: Step) -> Self {
         let mut next = self.clone();
-        if self
-            .path
-            .last()
-            .is_some_and(|last| *last == step)
-        {
+        if self.path.last().is_some_and(|last| *last == step) {
             return next;
         }
         let path = Rc::make_mut(&mut next.path);

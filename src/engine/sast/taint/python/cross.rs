@@ -117,7 +117,10 @@ impl<'a, 't> Analysis<'a, 't> {
     }
 
     /// The function of another changed file a call calls.
-    pub(super) fn external_callee(&self, function: Option<Node<'t>>) -> Option<&'a ExternalFunction> {
+    pub(super) fn external_callee(
+        &self,
+        function: Option<Node<'t>>,
+    ) -> Option<&'a ExternalFunction> {
         let (exports, table) = self.cross.as_ref()?;
         let function = function?;
         match function.kind() {

@@ -240,9 +240,7 @@ impl<'t> Analysis<'_, 't> {
                 self.through_summary(env, node, callee, offset, &arguments, &argument_taints)
             }
             None => match self.external_callee(function) {
-                Some(callee) => {
-                    self.through_external(node, callee, &arguments, &argument_taints)
-                }
+                Some(callee) => self.through_external(node, callee, &arguments, &argument_taints),
                 None => argument_taints.into_iter().fold(receiver, either),
             },
         };

@@ -30,8 +30,8 @@ mod expressions;
 mod statements;
 
 use super::LanguageTaint;
-use super::cross::{Exports, ImportTable};
 use super::core::{self, Core, Frame, FrontEnd, Summary, named_children};
+use super::cross::{Exports, ImportTable};
 use super::flow::{Const, Env, Origin, Taint, Value, either};
 use crate::engine::Deadline;
 use crate::engine::sast::walk::is_python_statement_container;

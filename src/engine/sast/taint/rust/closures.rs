@@ -32,7 +32,12 @@ fn enclosing_function(node: Node) -> Option<Node> {
 impl<'t> Analysis<'_, 't> {
     /// `let name = |…| …;` binds `name` to the closure; any other `let`
     /// of the same name in the same function forgets it.
-    pub(super) fn note_closure(&mut self, node: Node<'t>, pattern: Node<'t>, value: Option<Node<'t>>) {
+    pub(super) fn note_closure(
+        &mut self,
+        node: Node<'t>,
+        pattern: Node<'t>,
+        value: Option<Node<'t>>,
+    ) {
         if pattern.kind() != "identifier" {
             return;
         }
@@ -57,7 +62,10 @@ impl<'t> Analysis<'_, 't> {
         if self.closures.is_empty() || function.kind() != "identifier" {
             return None;
         }
-        let key = (enclosing_function(function).map(|f| f.id()), self.text(function));
+        let key = (
+            enclosing_function(function).map(|f| f.id()),
+            self.text(function),
+        );
         self.closures.get(&key).copied()
     }
 

@@ -314,7 +314,9 @@ impl<'t> Analysis<'_, 't> {
                     r
                 });
             match receiver {
-                Some(r) if r.kind() == "call_expression" && !self.core.memo.contains_key(&r.id()) => {
+                Some(r)
+                    if r.kind() == "call_expression" && !self.core.memo.contains_key(&r.id()) =>
+                {
                     links.push(r);
                     current = r;
                 }
