@@ -279,7 +279,12 @@ impl SastAnalyzer {
 impl SastAnalyzer {
     /// The taint summaries of one changed Python file other changed files
     /// import (`None`: it does not parse, or no taint rule runs on it).
-    fn summarise(&self, path: &str, head: &str) -> Option<taint::cross::ExportedFile> {
+    fn summarise(
+        &self,
+        path: &str,
+        head: &str,
+        left: Duration,
+    ) -> Option<taint::cross::ExportedFile> {
         let language = SupportLang::from_path(path)?;
         // No taint rule could run on it (aliases resolved or not): no parse.
         let taint_ids = self.rules.taint().rule_ids(language);
@@ -291,17 +296,18 @@ impl SastAnalyzer {
         {
             return None;
         }
-        let root = parse(head, language, self.parse_timeout).ok()?;
+        let timeout = self.parse_timeout.min(left);
+        let root = parse(head, language, timeout).ok()?;
         let canonical = imports::canonicalise(&root, language);
         let root = match &canonical {
             None => root,
-            Some(canonical) => reparse_canonical(&root, canonical, self.parse_timeout).ok()?,
+            Some(canonical) => reparse_canonical(&root, canonical, timeout).ok()?,
         };
         let text = &root.root().get_doc().src;
         let present = self.rules.present_in(text);
         let active = |id: &str| self.rules.taint_rule_runs(id, &present);
         let locator = taint::report::Locator::new(text, canonical.as_ref());
-        let deadline = Deadline::after(taint::cross::SUMMARY_TIME);
+        let deadline = Deadline::after(taint::cross::SUMMARY_TIME.min(left));
         self.rules
             .taint()
             .exports(&root, &active, &deadline, path, &locator)
@@ -328,11 +334,27 @@ impl Analyzer for SastAnalyzer {
             return Prepared::default();
         }
         let mut exports = taint::cross::Exports::default();
+        // One budget for the whole step: it runs before any file is analysed.
+        let started = Instant::now();
         for path in wanted {
             let Some(head) = files.iter().find(|(p, _)| *p == path).map(|(_, h)| *h) else {
                 continue;
             };
-            let Some(exported) = self.summarise(&path, head) else {
+            let left = taint::cross::PREPARE_TIME.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                // Its importers say their calls into it were not followed.
+                let limit = format!(
+                    "taint analysis: the {:?} for summarising the change's files ran out before `{path}`; calls into it were treated as unknown functions",
+                    taint::cross::PREPARE_TIME
+                );
+                let exported = taint::cross::ExportedFile {
+                    limit: Some(limit),
+                    ..Default::default()
+                };
+                exports.files.insert(path, exported);
+                continue;
+            }
+            let Some(exported) = self.summarise(&path, head, left) else {
                 continue;
             };
             for function in exported.functions.values() {

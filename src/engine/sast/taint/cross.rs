@@ -13,7 +13,9 @@
 //! Bounded: [`MAX_FILES`] files are summarised per change set,
 //! [`MAX_FUNCTIONS`] functions per file and [`MAX_PARAMETERS`] parameters
 //! per function; each file's summaries have their own work budget and time
-//! limit ([`SUMMARY_TIME`]); summaries do not follow a second file (a
+//! limit ([`SUMMARY_TIME`]), all of them together [`PREPARE_TIME`] (a file
+//! left without summaries makes its importers partial, with the reason);
+//! summaries do not follow a second file (a
 //! function of `b.py` that calls into `c.py` treats that call as unknown).
 
 use super::flow::{Step, Taint};
@@ -31,6 +33,8 @@ pub const MAX_PARAMETERS: usize = 16;
 const MAX_IMPORT_LINES: usize = 2_000;
 /// Time the summaries of one file may take.
 pub const SUMMARY_TIME: Duration = Duration::from_secs(2);
+/// Time the summaries of all files of a change set may take together.
+pub const PREPARE_TIME: Duration = Duration::from_secs(5);
 
 /// A path from a parameter of another file's function, its steps located
 /// in that file.
