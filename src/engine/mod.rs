@@ -39,6 +39,9 @@ pub use sealed::Sealed;
 
 use crate::diff::{FileDiff, FileStatus};
 use serde::Serialize;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Files above this size are not analysed (1 MB), lockfiles excepted
@@ -211,10 +214,36 @@ pub struct FileOutcome {
     /// ([`Analyzer::across_files`]): a resource moved to another file of
     /// the change is neither deleted nor new.
     pub iac_subjects: Option<iac::moved::FileSubjects>,
+    /// What this analyzer's [`Analyzer::prepare`] learnt from the whole
+    /// change set (set by the engine for the analyzer's own call only).
+    pub prepared: Prepared,
     /// The file's time budget, shared by all its analyzers: each loop that
     /// grows with the input asks [`Deadline::expired`] and stops when it
     /// passes, recording [`Deadline::skipped`] (see [`deadline`]).
     pub deadline: Deadline,
+}
+
+/// What an analyzer's [`Analyzer::prepare`] computed over the whole change
+/// set, handed to its analysis of each file (opaque to the engine: only the
+/// analyzer knows its type).
+#[derive(Clone, Default)]
+pub struct Prepared(pub Option<Arc<dyn Any + Send + Sync>>);
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Prepared(..)"
+        } else {
+            "Prepared(None)"
+        })
+    }
+}
+
+impl Prepared {
+    /// The prepared value, when it is a `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.as_deref()?.downcast_ref::<T>()
+    }
 }
 
 /// A family of checks over a changed file.
@@ -228,6 +257,13 @@ pub trait Analyzer: Send + Sync {
     /// which only analyzers that [`Analyzer::needs_base`] see, `head` is empty.
     /// Work that grows with the file stops when `out.deadline` passes.
     fn analyze(&self, file: &ChangedFile, head: &str, out: &mut FileOutcome);
+    /// Before any file is analysed: what the analysis of one file needs to
+    /// know of the others (the functions another changed file defines),
+    /// handed to each [`Analyzer::analyze`] as [`FileOutcome::prepared`].
+    /// Must stay cheap and bounded: it runs once, before the files.
+    fn prepare(&self, _changes: &ChangeSet) -> Prepared {
+        Prepared::default()
+    }
     /// Whether this analyzer compares the file's base version with its head
     /// (so callers that fetch files, like the bot, fetch the base too).
     fn needs_base(&self, _path: &str) -> bool {
@@ -363,9 +399,16 @@ impl Engine {
     ) -> (ScanReport, Vec<secrets::Dropped>) {
         use rayon::prelude::*;
         type Part = (ScanReport, Vec<secrets::Dropped>);
+        let prepared: HashMap<AnalyzerKind, Prepared> = self
+            .analyzers
+            .iter()
+            .filter(|a| enabled(a.kind()))
+            .map(|a| (a.kind(), a.prepare(changes)))
+            .filter(|(_, p)| p.0.is_some())
+            .collect();
         let analyse = |file: &ChangedFile| {
             let mut part: Part = (ScanReport::default(), Vec::new());
-            let outcome = self.scan_file(file, enabled, &mut part.0);
+            let outcome = self.scan_file(file, enabled, &prepared, &mut part.0);
             (part, outcome)
         };
         let pool = self.thread_pool(changes.files.len());
@@ -455,8 +498,10 @@ impl Engine {
         &self,
         file: &ChangedFile,
         enabled: &(dyn Fn(AnalyzerKind) -> bool + Sync),
+        prepared: &HashMap<AnalyzerKind, Prepared>,
         report: &mut ScanReport,
     ) -> Option<FileOutcome> {
+        let prepared_for = |a: &dyn Analyzer| prepared.get(&a.kind()).cloned().unwrap_or_default();
         let path = &file.diff.path;
         // A lockfile past the general limit was read for dependency review
         // alone ([`max_bytes_for`]).
@@ -485,7 +530,7 @@ impl Engine {
             report.files_analyzed += 1;
             let mut outcome = self.outcome();
             for analyzer in comparing {
-                analyze_guarded(analyzer, file, "", &mut outcome);
+                analyze_guarded(analyzer, file, "", &mut outcome, prepared_for(analyzer));
             }
             return Some(outcome);
         }
@@ -535,7 +580,7 @@ impl Engine {
         let run = if deletes_only { comparing } else { interested };
         let deps_ran = run.iter().any(|a| a.kind() == AnalyzerKind::Deps);
         for analyzer in run {
-            analyze_guarded(analyzer, file, head, &mut outcome);
+            analyze_guarded(analyzer, file, head, &mut outcome, prepared_for(analyzer));
         }
         if deps_ran {
             // Dependency review is what a lockfile gets: the secrets
@@ -736,7 +781,13 @@ fn anchor_near_deletion(
 ///
 /// An analyzer whose turn comes after the file's deadline has passed does
 /// not run; the file is listed as skipped by it.
-fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out: &mut FileOutcome) {
+fn analyze_guarded(
+    analyzer: &dyn Analyzer,
+    file: &ChangedFile,
+    head: &str,
+    out: &mut FileOutcome,
+    prepared: Prepared,
+) {
     if out.deadline.expired_now() {
         let skipped = out
             .deadline
@@ -747,6 +798,7 @@ fn analyze_guarded(analyzer: &dyn Analyzer, file: &ChangedFile, head: &str, out:
     // panic or not.
     let mut own = FileOutcome {
         deadline: std::mem::take(&mut out.deadline),
+        prepared,
         ..FileOutcome::default()
     };
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

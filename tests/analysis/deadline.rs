@@ -329,3 +329,60 @@ fn the_command_line_takes_a_file_timeout_and_refuses_zero() {
     assert_eq!(zero.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&zero.stderr).contains("file-timeout-ms"));
 }
+
+/// `Command::new(root)` and `links` calls of `.arg(…)` after it, each
+/// passing a name or a string built from one.
+fn builder_chain(root: &str, links: usize) -> String {
+    let mut text = String::from(
+        "use std::process::Command;\n\nfn main() {\n    let name = std::env::args().nth(1).unwrap_or_default();\n    let mut cmd = Command::new(\"git\");\n    ",
+    );
+    text.push_str(root);
+    for i in 0..links {
+        match i % 3 {
+            0 => text.push_str("\n        .arg(&name)"),
+            1 => text.push_str("\n        .arg(format!(\"--depth={}\", name))"),
+            _ => text.push_str(&format!("\n        .arg(\"-v{i}\")")),
+        }
+    }
+    text.push_str("\n        .status()\n        .unwrap();\n}\n");
+    text
+}
+
+#[test]
+fn a_builder_chain_of_three_thousand_calls_is_analysed_fully() {
+    // Rules that look down a call chain from each of its links would walk
+    // the chain once per link; the whole file must still be analysed.
+    for root in ["Command::new(\"git\")", "cmd"] {
+        let text = builder_chain(root, 3_000);
+        let report = Engine::new(vec![Box::new(sast())]).scan(&ChangeSet {
+            files: vec![new_file("src/main.rs", &text)],
+        });
+        assert!(report.skipped.is_empty(), "{root}: {:?}", report.skipped);
+        let shell: Vec<u32> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule_id.contains("command"))
+            .map(|f| f.start.line)
+            .collect();
+        assert!(shell.is_empty(), "{root}: not a shell: {shell:?}");
+    }
+    // The same rules still fire on a short chain that runs a shell.
+    let text = "use std::process::Command;\n\nfn run(name: &str) {\n    Command::new(\"sh\").arg(\"-c\").arg(format!(\"echo {name}\")).status().unwrap();\n    let mut cmd = Command::new(\"bash\");\n    cmd.arg(\"-c\").arg(format!(\"echo {name}\")).status().unwrap();\n}\n";
+    let report = Engine::new(vec![Box::new(sast())]).scan(&ChangeSet {
+        files: vec![new_file("src/main.rs", text)],
+    });
+    let found: Vec<(&str, u32)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule_id.as_str(), f.start.line))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("rust.command-shell-format", 4),
+            ("rust.command-shell-format", 6)
+        ],
+        "{:#?}",
+        report.findings
+    );
+}

@@ -21,4 +21,5 @@ mod iac_split_across;
 mod sarif_schema;
 mod secrets;
 mod taint;
+mod taint_cross;
 mod taint_rust;

@@ -245,3 +245,92 @@ async fn fixed(Query(q): Query<Greeting>) -> Html<String> {
         report.findings
     );
 }
+
+#[test]
+fn rust_closures_and_nested_functions_carry_taint_to_their_sinks() {
+    let head = r#"use std::process::Command;
+
+fn closure_by_name() {
+    let user = std::env::args().nth(1).unwrap_or_default();
+    let run = |x: &str| Command::new("sh").arg("-c").arg(x).status();
+    let _ = run(&user);
+}
+
+fn closure_in_map() {
+    let names: Vec<String> = std::env::args().skip(1).collect();
+    let _done: Vec<_> = names
+        .iter()
+        .map(|n| Command::new("sh").arg("-c").arg(format!("touch {n}")).status())
+        .collect();
+}
+
+fn nested_helper() {
+    fn shell(line: &str) {
+        Command::new("bash").arg("-c").arg(line).status().unwrap();
+    }
+    let line = std::env::args().nth(1).unwrap_or_default();
+    shell(&line);
+}
+"#;
+    let report = scan_rust(head);
+    assert_eq!(
+        rules_at(&report),
+        vec![
+            ("rust.taint.command-injection".to_owned(), 5),
+            ("rust.taint.command-injection".to_owned(), 13),
+            ("rust.taint.command-injection".to_owned(), 19),
+        ],
+        "{:#?}",
+        report.findings
+    );
+    // The flow into the closure's sink goes through the call of it.
+    let by_name = taint_findings(&report)
+        .into_iter()
+        .find(|f| f.start.line == 5)
+        .expect("flow through the closure");
+    assert!(
+        by_name.message.contains("(line 4)") && by_name.message.contains("(line 6)"),
+        "{}",
+        by_name.message
+    );
+}
+
+#[test]
+fn rust_closures_and_nested_functions_given_constants_are_not_flows() {
+    let head = r#"use std::process::Command;
+
+fn closure_by_name() {
+    let user = std::env::args().nth(1).unwrap_or_default();
+    let run = |x: &str| Command::new("sh").arg("-c").arg(x).status();
+    let _ = run("uptime");
+    let _ = user.len();
+}
+
+fn closure_in_map() {
+    let names = ["a.txt", "b.txt"];
+    let _done: Vec<_> = names
+        .iter()
+        .map(|n| Command::new("sh").arg("-c").arg(format!("touch {n}")).status())
+        .collect();
+}
+
+fn closure_ignoring_its_input() {
+    let names: Vec<String> = std::env::args().skip(1).collect();
+    let _n = names.iter().map(|_| Command::new("sh").arg("-c").arg("date").status()).count();
+}
+
+fn nested_helper() {
+    fn shell(line: &str) {
+        Command::new("bash").arg("-c").arg(line).status().unwrap();
+    }
+    let _user = std::env::args().nth(1).unwrap_or_default();
+    shell("df -h");
+}
+"#;
+    let report = scan_rust(head);
+    assert!(
+        taint_findings(&report).is_empty(),
+        "{:#?}",
+        taint_findings(&report)
+    );
+}

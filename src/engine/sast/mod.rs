@@ -21,7 +21,11 @@ mod walk;
 pub use rules::{Anchor, RuleError, RuleInfo, RuleMetadata, SastRules};
 pub use walk::AddedRows;
 
-use super::{Analyzer, AnalyzerKind, ChangedFile, Deadline, FileOutcome, Position, Skipped};
+use super::{
+    Analyzer, AnalyzerKind, ChangeSet, ChangedFile, Deadline, FileOutcome, Position, Prepared,
+    Skipped,
+};
+use crate::diff::FileStatus;
 use ast_grep_core::AstGrep;
 use ast_grep_core::tree_sitter::{LanguageExt, StrDoc};
 use ast_grep_language::{Language, SupportLang};
@@ -178,7 +182,34 @@ impl SastAnalyzer {
         let language = root.root().get_doc().lang;
         let active = |id: &str| self.rules.taint_rule_runs(id, present);
         let taint = self.rules.taint();
-        let outcome = taint.analyze(root, &active, &out.deadline);
+        let imports = out
+            .prepared
+            .get::<taint::cross::Exports>()
+            .map(|exports| {
+                let table =
+                    taint::cross::ImportTable::new(path, &root.root().get_doc().src, exports);
+                (exports, table)
+            })
+            .filter(|(_, table)| !table.files().is_empty());
+        if let Some((exports, table)) = &imports {
+            // Summaries cut short make this file's analysis partial too.
+            let mut limited: Vec<&str> = table
+                .files()
+                .into_iter()
+                .filter_map(|file| exports.files.get(file)?.limit.as_deref())
+                .collect();
+            limited.sort_unstable();
+            limited.dedup();
+            for reason in limited {
+                out.skipped.push(Skipped {
+                    path: path.clone(),
+                    analyzer: Some(AnalyzerKind::Sast),
+                    reason: format!("calls into another changed file: {reason}"),
+                    partial: true,
+                });
+            }
+        }
+        let outcome = taint.analyze(root, &active, &out.deadline, imports);
         let locator = taint::report::Locator::new(&root.root().get_doc().src, canonical);
         let info_of = |rule: usize| {
             taint
@@ -245,9 +276,99 @@ impl SastAnalyzer {
     }
 }
 
+impl SastAnalyzer {
+    /// The taint summaries of one changed Python file other changed files
+    /// import (`None`: it does not parse, or no taint rule runs on it).
+    fn summarise(
+        &self,
+        path: &str,
+        head: &str,
+        left: Duration,
+    ) -> Option<taint::cross::ExportedFile> {
+        let language = SupportLang::from_path(path)?;
+        // No taint rule could run on it (aliases resolved or not): no parse.
+        let taint_ids = self.rules.taint().rule_ids(language);
+        let present = self.rules.present_in(head);
+        if !taint_ids
+            .iter()
+            .any(|id| self.rules.taint_rule_runs(id, &present))
+            && !imports::may_rewrite(head, language)
+        {
+            return None;
+        }
+        let timeout = self.parse_timeout.min(left);
+        let root = parse(head, language, timeout).ok()?;
+        let canonical = imports::canonicalise(&root, language);
+        let root = match &canonical {
+            None => root,
+            Some(canonical) => reparse_canonical(&root, canonical, timeout).ok()?,
+        };
+        let text = &root.root().get_doc().src;
+        let present = self.rules.present_in(text);
+        let active = |id: &str| self.rules.taint_rule_runs(id, &present);
+        let locator = taint::report::Locator::new(text, canonical.as_ref());
+        let deadline = Deadline::after(taint::cross::SUMMARY_TIME.min(left));
+        self.rules
+            .taint()
+            .exports(&root, &active, &deadline, path, &locator)
+    }
+}
+
 impl Analyzer for SastAnalyzer {
     fn kind(&self) -> AnalyzerKind {
         AnalyzerKind::Sast
+    }
+
+    /// Summaries of the changed Python files other changed files import
+    /// (see [`taint::cross`]).
+    fn prepare(&self, changes: &ChangeSet) -> Prepared {
+        let files: Vec<(&str, &str)> = changes
+            .files
+            .iter()
+            .filter(|f| f.diff.status != FileStatus::Removed && !f.diff.binary)
+            .filter_map(|f| Some((f.diff.path.as_str(), f.head.text()?)))
+            .filter(|(path, _)| SupportLang::from_path(path) == Some(SupportLang::Python))
+            .collect();
+        let wanted = taint::cross::imported_files(&files);
+        if wanted.is_empty() {
+            return Prepared::default();
+        }
+        let mut exports = taint::cross::Exports::default();
+        // One budget for the whole step: it runs before any file is analysed.
+        let started = Instant::now();
+        for path in wanted {
+            let Some(head) = files.iter().find(|(p, _)| *p == path).map(|(_, h)| *h) else {
+                continue;
+            };
+            let left = taint::cross::PREPARE_TIME.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                // Its importers say their calls into it were not followed.
+                let limit = format!(
+                    "taint analysis: the {:?} for summarising the change's files ran out before `{path}`; calls into it were treated as unknown functions",
+                    taint::cross::PREPARE_TIME
+                );
+                let exported = taint::cross::ExportedFile {
+                    limit: Some(limit),
+                    ..Default::default()
+                };
+                exports.files.insert(path, exported);
+                continue;
+            }
+            let Some(exported) = self.summarise(&path, head, left) else {
+                continue;
+            };
+            for function in exported.functions.values() {
+                for summary in &function.summaries {
+                    for (rule, _) in &summary.sinks {
+                        exports.rules |= 1u64
+                            .checked_shl(u32::try_from(*rule).unwrap_or(64))
+                            .unwrap_or(0);
+                    }
+                }
+            }
+            exports.files.insert(path, exported);
+        }
+        Prepared(Some(std::sync::Arc::new(exports)))
     }
 
     fn handles(&self, path: &str) -> bool {
@@ -270,7 +391,16 @@ impl Analyzer for SastAnalyzer {
         // An alias can bring a rule's literal in (`s(x)` for `os.system`),
         // as can a plain `from os import system`:
         // a file that aliases is read again once its aliases are resolved.
-        if rules.is_empty() && !taint_runs(&present) && !imports::may_rewrite(head, language) {
+        // A file calling into another changed file may reach a sink there.
+        let imports_changed = out
+            .prepared
+            .get::<taint::cross::Exports>()
+            .is_some_and(|exports| exports.imported_by(path, head));
+        if rules.is_empty()
+            && !taint_runs(&present)
+            && !imports_changed
+            && !imports::may_rewrite(head, language)
+        {
             return;
         }
         let deadline = &out.deadline;
@@ -321,7 +451,7 @@ impl Analyzer for SastAnalyzer {
                 }
             }
         };
-        let taint = taint_runs(&present);
+        let taint = taint_runs(&present) || imports_changed;
         if rules.is_empty() && !taint {
             return;
         }

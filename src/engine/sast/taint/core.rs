@@ -7,6 +7,7 @@
 //! statements and expressions; it implements [`FrontEnd`] so that the core
 //! can ask it for the taint of a sink's arguments.
 
+use super::cross::ParameterSummary;
 use super::flow::{Const, Env, Origin, Step, Taint, Value, either};
 use super::{Hit, LanguageTaint, Limit, Outcome};
 use crate::engine::Deadline;
@@ -170,6 +171,7 @@ impl<'a, 't> Core<'a, 't> {
         Step {
             range: (node.start_byte(), node.end_byte()),
             row: node.start_position().row,
+            foreign: None,
         }
     }
 
@@ -302,6 +304,34 @@ impl<'a, 't> Core<'a, 't> {
             });
         }
         summary.returns.as_ref().map(|r| r.after(at_call))
+    }
+}
+
+impl<'t> Core<'_, 't> {
+    /// [`Core::apply`] for a function of another changed file: its sinks
+    /// are hits at the `call`, the path running on into that file.
+    pub fn apply_foreign(
+        &mut self,
+        call: Node<'t>,
+        summary: &ParameterSummary,
+        index: usize,
+        at_call: &Taint,
+    ) -> Option<Taint> {
+        for (rule, path) in &summary.sinks {
+            if !at_call.reaches(*rule) || self.active & (1 << rule) == 0 {
+                continue;
+            }
+            self.record(Hit {
+                rule: *rule,
+                sink: (call.start_byte(), call.end_byte()),
+                sink_rows: (call.start_position().row, call.end_position().row),
+                taint: path.taint(index).after(at_call),
+            });
+        }
+        summary
+            .returns
+            .as_ref()
+            .map(|r| r.taint(index).after(at_call))
     }
 }
 

@@ -12,9 +12,10 @@
 //! a SQL string), so a taint carries the set of rules it was cleared for as
 //! a bit set; the one pass over a function serves every rule at once.
 
-use crate::engine::Confidence;
+use crate::engine::{Confidence, Position};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Steps kept on a path at most; longer paths keep their start and end.
 pub const MAX_PATH: usize = 24;
@@ -22,10 +23,28 @@ pub const MAX_PATH: usize = 24;
 /// One place a tainted value went through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// Byte range in the analysed (canonical) text.
+    /// Byte range in the analysed (canonical) text (of the other file, for
+    /// a foreign step).
     pub range: (usize, usize),
-    /// 0-based row.
+    /// 0-based row (in the other file, for a foreign step).
     pub row: usize,
+    /// Set when the step is in another file of the change (a function
+    /// imported from it): where, already located, since that file's text
+    /// is not at hand when the finding is written.
+    pub foreign: Option<Arc<ForeignStep>>,
+}
+
+/// A step in another changed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignStep {
+    /// The other file's path.
+    pub path: Arc<str>,
+    /// Where the step starts in that file as written.
+    pub start: Position,
+    /// Where it ends.
+    pub end: Position,
+    /// Its code, as [`report`](super::report) shows a step.
+    pub code: String,
 }
 
 /// Where a taint comes from.
@@ -70,11 +89,7 @@ impl Taint {
     /// path already ends there).
     pub fn through(&self, step: Step) -> Self {
         let mut next = self.clone();
-        if self
-            .path
-            .last()
-            .is_some_and(|last| last.range == step.range)
-        {
+        if self.path.last().is_some_and(|last| *last == step) {
             return next;
         }
         let path = Rc::make_mut(&mut next.path);
@@ -95,7 +110,7 @@ impl Taint {
             if path.len() >= MAX_PATH {
                 break;
             }
-            if path.last().is_some_and(|last| last.range == step.range) {
+            if path.last() == Some(step) {
                 continue;
             }
             path.push(step.clone());
@@ -268,6 +283,7 @@ mod tests {
         Step {
             range: (at, at + 1),
             row: at,
+            foreign: None,
         }
     }
 

@@ -16,6 +16,7 @@
 //! added, else at the added step nearest to the sink.
 
 mod core;
+pub mod cross;
 pub mod flow;
 mod python;
 pub mod report;
@@ -227,12 +228,15 @@ impl TaintRules {
         )
     }
 
-    /// Runs the rules `active` (by id) of the tree's language over it.
+    /// Runs the rules `active` (by id) of the tree's language over it;
+    /// `imports`: what the file imports from other changed files, and their
+    /// summaries (whose rules then run too).
     pub fn analyze(
         &self,
         root: &AstGrep<StrDoc<SupportLang>>,
         active: &dyn Fn(&str) -> bool,
         deadline: &Deadline,
+        imports: Option<(&cross::Exports, cross::ImportTable)>,
     ) -> Outcome {
         let language = root.root().get_doc().lang;
         let Some(rules) = self.languages.get(&language) else {
@@ -244,12 +248,19 @@ impl TaintRules {
                 mask |= 1 << index;
             }
         }
+        let imports = imports.filter(|_| language == SupportLang::Python);
+        if let Some((exports, _)) = &imports {
+            mask |= exports.rules;
+        }
         if mask == 0 {
             return Outcome::default();
         }
         match language {
             SupportLang::Python => {
                 let mut analysis = python::Analysis::new(rules, mask, root, deadline);
+                if let Some((exports, table)) = imports {
+                    analysis = analysis.with_imports(exports, table);
+                }
                 analysis.run();
                 analysis.core.into_outcome()
             }
@@ -262,5 +273,34 @@ impl TaintRules {
             // find nothing, so none are shipped.
             _ => Outcome::default(),
         }
+    }
+
+    /// The summaries of a Python file's module-level functions, for the
+    /// other changed files that import it (`None`: not Python, or no rule
+    /// runs); its paths located by `locator`, named `path`.
+    pub fn exports(
+        &self,
+        root: &AstGrep<StrDoc<SupportLang>>,
+        active: &dyn Fn(&str) -> bool,
+        deadline: &Deadline,
+        path: &str,
+        locator: &report::Locator,
+    ) -> Option<cross::ExportedFile> {
+        let language = root.root().get_doc().lang;
+        if language != SupportLang::Python {
+            return None;
+        }
+        let rules = self.languages.get(&language)?;
+        let mut mask = 0u64;
+        for (index, rule) in rules.rules.iter().enumerate() {
+            if active(&rule.id) {
+                mask |= 1 << index;
+            }
+        }
+        if mask == 0 {
+            return None;
+        }
+        let mut analysis = python::Analysis::new(rules, mask, root, deadline);
+        Some(analysis.exports(path, locator))
     }
 }

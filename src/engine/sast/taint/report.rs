@@ -91,7 +91,10 @@ const MAX_STEP_CHARS: usize = 80;
 
 impl Locator<'_> {
     /// The code of a step as written (its first line, bounded).
-    fn code(&self, step: &Step) -> String {
+    pub(crate) fn code(&self, step: &Step) -> String {
+        if let Some(foreign) = &step.foreign {
+            return foreign.code.clone();
+        }
         let start = self.original_offset(step.range.0);
         let end = self.original_offset(step.range.1).max(start);
         let text = self.original.get(start..end).unwrap_or_default();
@@ -146,7 +149,12 @@ pub fn findings<'r>(
         let anchor = if sink_added {
             hit.sink
         } else {
-            match steps.iter().rev().find(|step| is_added(step.row)) {
+            // A step in another file has that file's rows.
+            match steps
+                .iter()
+                .rev()
+                .find(|step| step.foreign.is_none() && is_added(step.row))
+            {
                 None => hit.sink,
                 // An unchanged sink the diff shows, below the added step: the
                 // range runs from the step to the sink. It touches an added
@@ -166,7 +174,16 @@ pub fn findings<'r>(
         };
         let flow: Vec<String> = steps
             .iter()
-            .map(|step| format!("`{}` (line {})", locator.code(step), step.row + 1))
+            .map(|step| match &step.foreign {
+                Some(foreign) => format!(
+                    "`{}` ({} line {})",
+                    foreign.code,
+                    // Backticks would unpair the message's code spans.
+                    foreign.path.replace('`', "'"),
+                    foreign.start.line
+                ),
+                None => format!("`{}` (line {})", locator.code(step), step.row + 1),
+            })
             .collect();
         let gap = if hit.taint.truncated { " → …" } else { "" };
         let first = flow.first().cloned().unwrap_or_default();
@@ -194,11 +211,19 @@ pub fn findings<'r>(
                 } else {
                     code
                 };
-                FlowStep {
-                    path: path.to_owned(),
-                    start: locator.position_of(step.range.0),
-                    end: locator.position_of(step.range.1),
-                    message,
+                match &step.foreign {
+                    Some(foreign) => FlowStep {
+                        path: foreign.path.to_string(),
+                        start: foreign.start,
+                        end: foreign.end,
+                        message,
+                    },
+                    None => FlowStep {
+                        path: path.to_owned(),
+                        start: locator.position_of(step.range.0),
+                        end: locator.position_of(step.range.1),
+                        message,
+                    },
                 }
             })
             .collect();

@@ -239,7 +239,10 @@ impl<'t> Analysis<'_, 't> {
             Some((callee, offset)) => {
                 self.through_summary(env, node, callee, offset, &arguments, &argument_taints)
             }
-            None => argument_taints.into_iter().fold(receiver, either),
+            None => match self.external_callee(function) {
+                Some(callee) => self.through_external(node, callee, &arguments, &argument_taints),
+                None => argument_taints.into_iter().fold(receiver, either),
+            },
         };
         result.map(|mut taint| {
             taint.cleared |= cleared;

@@ -25,11 +25,13 @@
 //! [`core`](super::core).
 
 mod consts;
+mod cross;
 mod expressions;
 mod statements;
 
 use super::LanguageTaint;
 use super::core::{self, Core, Frame, FrontEnd, Summary, named_children};
+use super::cross::{Exports, ImportTable};
 use super::flow::{Const, Env, Origin, Taint, Value, either};
 use crate::engine::Deadline;
 use crate::engine::sast::walk::is_python_statement_container;
@@ -56,6 +58,8 @@ struct Function<'t> {
 pub struct Analysis<'a, 't> {
     pub(super) core: Core<'a, 't>,
     functions: HashMap<String, Vec<Function<'t>>>,
+    /// Other changed files' summaries and what this file imports of them.
+    cross: Option<(&'a Exports, ImportTable)>,
 }
 
 impl<'a, 't> FrontEnd<'a, 't> for Analysis<'a, 't> {
@@ -83,7 +87,15 @@ impl<'a, 't> Analysis<'a, 't> {
         Self {
             core: Core::new(rules, active, root, deadline),
             functions: HashMap::new(),
+            cross: None,
         }
+    }
+
+    /// Calls of functions `table` says are imported from other changed
+    /// files use `exports`' summaries.
+    pub fn with_imports(mut self, exports: &'a Exports, table: ImportTable) -> Self {
+        self.cross = Some((exports, table));
+        self
     }
 
     fn text(&self, node: Node) -> &'t str {
@@ -282,18 +294,7 @@ impl<'a, 't> Analysis<'a, 't> {
         arguments: &[Node<'t>],
         taints: &[Option<Taint>],
     ) -> Option<Taint> {
-        let parameters = match callee.node.kind() {
-            "lambda" => callee
-                .node
-                .child_by_field_name("parameters")
-                .map(named_children)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| p.kind() == "identifier")
-                .map(|p| (self.text(p).to_owned(), p))
-                .collect(),
-            _ => self.parameters(callee.node),
-        };
+        let parameters = self.callee_parameters(callee);
         let mut result = None;
         let mut positional = 0;
         for (argument, taint) in arguments.iter().zip(taints) {

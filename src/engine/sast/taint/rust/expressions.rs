@@ -130,7 +130,10 @@ impl<'t> Analysis<'_, 't> {
                     None => container,
                 }
             }
-            "call_expression" => self.call(env, node, depth),
+            "call_expression" => {
+                self.chain_first(env, node, depth);
+                self.call(env, node, depth)
+            }
             "macro_invocation" => self.macro_call(env, node, depth),
             "binary_expression" => {
                 let operator = node
@@ -288,6 +291,46 @@ impl<'t> Analysis<'_, 't> {
         }
     }
 
+    /// The links of a method chain below `node` (`a.b().c().d()`), innermost
+    /// first, at this depth: each link's receiver is then already known, so
+    /// a builder chain of thousands of calls is one level deep, not
+    /// thousands (which would stop at [`MAX_DEPTH`](core::MAX_DEPTH)).
+    fn chain_first(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
+        let mut links = Vec::new();
+        let mut current = node;
+        loop {
+            let receiver = current
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "field_expression")
+                .and_then(|f| f.child_by_field_name("value"))
+                // `.await` and `?` between links are links too.
+                .map(|mut r| {
+                    while matches!(r.kind(), "await_expression" | "try_expression") {
+                        match r.named_child(0) {
+                            Some(inner) => r = inner,
+                            None => break,
+                        }
+                    }
+                    r
+                });
+            match receiver {
+                Some(r)
+                    if r.kind() == "call_expression" && !self.core.memo.contains_key(&r.id()) =>
+                {
+                    links.push(r);
+                    current = r;
+                }
+                _ => break,
+            }
+            if !self.core.tick() {
+                return;
+            }
+        }
+        for link in links.into_iter().rev() {
+            self.expr(env, link, depth);
+        }
+    }
+
     pub(super) fn call(&mut self, env: &mut Env, node: Node<'t>, depth: usize) -> Option<Taint> {
         let function = node.child_by_field_name("function");
         let arguments: Vec<Node<'t>> = node
@@ -313,7 +356,13 @@ impl<'t> Analysis<'_, 't> {
         let receiver = receiver_node.and_then(|r| self.expr(env, r, depth));
         let argument_taints: Vec<Option<Taint>> = arguments
             .iter()
-            .map(|argument| self.expr(env, *argument, depth))
+            .map(|argument| match (&receiver, argument.kind()) {
+                // `names.iter().map(|n| …)`: the closure gets the elements.
+                (Some(receiver), "closure_expression") => {
+                    self.closure_argument(env, *argument, receiver, node, depth)
+                }
+                _ => self.expr(env, *argument, depth),
+            })
             .collect();
         if cleared == u64::MAX {
             return None;
@@ -346,6 +395,15 @@ impl<'t> Analysis<'_, 't> {
                 let added = added.map(|t| t.through(self.core.step(node)));
                 env.add(&name, added);
             }
+        }
+        if let Some(closure) = function.and_then(|f| self.closure_callee(f)) {
+            // What the closure captured is in the name's own taint.
+            let captured = function.and_then(|f| self.expr(env, f, depth));
+            let result = self.through_closure(node, closure, &argument_taints);
+            return either(result, captured).map(|mut taint| {
+                taint.cleared |= cleared;
+                taint
+            });
         }
         let result = match function.and_then(|f| self.local_callee(f)) {
             Some(callee) => self.through_summary(node, callee, &argument_taints),

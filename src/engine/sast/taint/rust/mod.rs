@@ -18,6 +18,7 @@
 //! What is not Rust's (limits, rule matching, summaries) is in
 //! [`core`](super::core).
 
+mod closures;
 mod consts;
 mod expressions;
 mod macros;
@@ -55,6 +56,8 @@ pub struct Analysis<'a, 't> {
     pub(super) core: Core<'a, 't>,
     /// Functions of the file by name, with their `impl` if any.
     functions: HashMap<&'t str, Vec<(Node<'t>, Option<Node<'t>>)>>,
+    /// Closures bound by `let`, by enclosing function and name.
+    closures: HashMap<(Option<usize>, &'t str), Node<'t>>,
 }
 
 impl<'a, 't> FrontEnd<'a, 't> for Analysis<'a, 't> {
@@ -82,6 +85,7 @@ impl<'a, 't> Analysis<'a, 't> {
         Self {
             core: Core::new(rules, active, root, deadline),
             functions: HashMap::new(),
+            closures: HashMap::new(),
         }
     }
 
@@ -128,7 +132,9 @@ impl<'a, 't> Analysis<'a, 't> {
                             .or_default()
                             .push((node, owner));
                     }
-                    continue; // functions inside functions are rare: not followed
+                    let nested = self.nested_functions(node);
+                    definitions.extend(nested);
+                    continue;
                 }
                 "const_item" | "static_item" => {
                     if let (Some(name), Some(value)) = (

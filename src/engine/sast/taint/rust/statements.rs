@@ -100,6 +100,7 @@ impl<'t> Analysis<'_, 't> {
             self.block(&mut inner, alternative, depth);
         }
         if let Some(pattern) = node.child_by_field_name("pattern") {
+            self.note_closure(node, pattern, value);
             self.bind_pattern(env, pattern, taint, constant, node);
         }
     }
