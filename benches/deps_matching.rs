@@ -64,6 +64,13 @@ fn peak_memory_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Prints the process's peak memory so far, so a phase that raises it shows.
+fn peak(when: &str) {
+    if let Some(kb) = peak_memory_kb() {
+        println!("peak memory {when}: {} MB", kb / 1024);
+    }
+}
+
 fn report(what: &str, mut times: Vec<Duration>) {
     times.sort();
     println!(
@@ -129,6 +136,7 @@ fn licences() {
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     database(dir.path());
+    peak("after generating the database");
     let mut load = Vec::new();
     let mut index = None;
     for _ in 0..RUNS {
@@ -140,6 +148,7 @@ fn main() {
     let index = Arc::new(index.expect("loaded"));
     println!("index: {} advisories in 3 ecosystems", index.len());
     report("load", load);
+    peak("after loading the index");
     // Base: every pin safe (0.9); head: half move into 1.0.x (affected), half to 3.0.
     let base = requirements(|_| "0.9".into());
     let head = requirements(|n| {
@@ -167,8 +176,7 @@ fn main() {
     }
     println!("change: {ENTRIES} entries moved, {found} findings");
     report("match", matching);
+    peak("after matching");
     licences();
-    if let Some(kb) = peak_memory_kb() {
-        println!("peak memory: {} MB", kb / 1024);
-    }
+    peak("at the end");
 }

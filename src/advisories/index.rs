@@ -222,10 +222,16 @@ impl Index {
             }
             buffer.clear();
             // `take` bounds what is inflated whatever the header claims.
-            match (&mut entry)
+            let read = (&mut entry)
                 .take(MAX_RECORD_BYTES + 1)
-                .read_to_end(&mut buffer)
-            {
+                .read_to_end(&mut buffer);
+            // The entry's inflater (tens of KB) is freed before the record's
+            // small, lasting allocations are made: made while it lived, they
+            // sat above it on the heap, the next entry's inflater no longer
+            // fit in its hole, and the heap grew by ~14 KB a record (1.7 GB
+            // for 90,000 records, never returned).
+            drop(entry);
+            match read {
                 Ok(_) if buffer.len() as u64 > MAX_RECORD_BYTES => {
                     status.problem(format!("{name}: over {MAX_RECORD_BYTES} bytes"));
                 }
