@@ -20,6 +20,15 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The allocator the `hunkscan` binary runs with, so the memory and times
+/// printed are the binary's. With glibc's malloc, loading 90,000 records
+/// peaked at 2.8 GB: each zip entry's inflater (tens of KB) and the record's
+/// small lasting allocations interleave, and the freed inflaters' holes are
+/// split by later small allocations instead of reused (`malloc_trim` gave
+/// 1.4 GB back). mimalloc's size classes do not fragment that way: 96 MB.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS: usize = 30_000;
 const ENTRIES: usize = 5_000;
 const RUNS: usize = 5;
