@@ -268,7 +268,7 @@ impl DepsAnalyzer {
                 let finding = finding(
                     path,
                     package,
-                    &group,
+                    group,
                     before.map(Vec::as_slice),
                     paths.to(i),
                     &head_lines,
@@ -297,7 +297,7 @@ impl DepsAnalyzer {
                 let finding = finding(
                     path,
                     package,
-                    &group,
+                    group,
                     now.map(Vec::as_slice),
                     None,
                     &base_lines,
