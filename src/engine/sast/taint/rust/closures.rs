@@ -10,8 +10,8 @@
 //!   by name they are summarised, and their own bodies are analysed.
 
 use super::Analysis;
-use crate::engine::sast::taint::core::{self, named_children};
-use crate::engine::sast::taint::flow::{Env, Taint, either};
+use crate::engine::sast::taint::core::named_children;
+use crate::engine::sast::taint::flow::{Env, Taint};
 use tree_sitter::Node;
 
 /// Nodes walked at most looking for functions nested in one function.
@@ -97,31 +97,7 @@ impl<'t> Analysis<'_, 't> {
         taints: &[Option<Taint>],
     ) -> Option<Taint> {
         let parameters = self.closure_parameters(closure);
-        let mut result = None;
-        for (index, taint) in taints.iter().enumerate() {
-            let Some(taint) = taint else {
-                continue;
-            };
-            let summary = match parameters.get(index) {
-                Some((Some(name), parameter)) => {
-                    core::summary(self, closure.id(), index, name, *parameter, |this, env| {
-                        if let Some(body) = closure.child_by_field_name("body") {
-                            let value = this.expr(env, body, 0);
-                            this.core.returns(value);
-                        }
-                    })
-                }
-                _ => None,
-            };
-            let Some(summary) = summary else {
-                result = either(result, Some(taint.clone()));
-                continue;
-            };
-            let at_call = taint.through(self.core.step(call));
-            let returned = self.core.apply(&summary, &at_call);
-            result = either(result, returned);
-        }
-        result
+        self.through_callee(call, closure, &parameters, taints)
     }
 
     /// A closure passed to a method of a receiver with this taint: its

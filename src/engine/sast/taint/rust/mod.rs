@@ -330,6 +330,18 @@ impl<'a, 't> Analysis<'a, 't> {
         taints: &[Option<Taint>],
     ) -> Option<Taint> {
         let parameters = self.parameters(callee);
+        self.through_callee(call, callee, &parameters, taints)
+    }
+
+    /// What `callee` (a function or a closure, whose body is its value)
+    /// returns for the tainted arguments of `call`, from its summaries.
+    fn through_callee(
+        &mut self,
+        call: Node<'t>,
+        callee: Node<'t>,
+        parameters: &[(Option<&'t str>, Node<'t>)],
+        taints: &[Option<Taint>],
+    ) -> Option<Taint> {
         let mut result = None;
         for (index, taint) in taints.iter().enumerate() {
             let Some(taint) = taint else {
