@@ -225,20 +225,7 @@ mod tests {
     #[test]
     fn runtime_dev_direct_lines_and_licences() {
         let resolved = read(LOCK).expect("reads");
-        type Row<'a> = (&'a str, &'a str, Option<bool>, Option<bool>, (u32, u32));
-        let got: Vec<Row<'_>> = resolved
-            .packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.version.as_str(),
-                    p.direct,
-                    p.dev,
-                    p.lines,
-                )
-            })
-            .collect();
+        let got = resolved.test_rows();
         assert_eq!(
             got,
             vec![

@@ -116,6 +116,30 @@ pub struct Resolved {
     pub notes: Vec<String>,
 }
 
+/// A package as the readers' tests compare it: name, version, direct, dev,
+/// lines.
+#[cfg(test)]
+pub type TestRow<'a> = (&'a str, &'a str, Option<bool>, Option<bool>, (u32, u32));
+
+#[cfg(test)]
+impl Resolved {
+    /// Each package as a [`TestRow`], in file order.
+    pub fn test_rows(&self) -> Vec<TestRow<'_>> {
+        self.packages
+            .iter()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.direct,
+                    p.dev,
+                    p.lines,
+                )
+            })
+            .collect()
+    }
+}
+
 /// Why a file could not be read: the parser's line (when it knows it) and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {

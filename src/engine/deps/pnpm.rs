@@ -279,20 +279,7 @@ snapshots:
   pretty@2.0.0: {}
 ";
         let resolved = read(text).expect("reads");
-        type Row<'a> = (&'a str, &'a str, Option<bool>, Option<bool>, (u32, u32));
-        let rows: Vec<Row<'_>> = resolved
-            .packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.version.as_str(),
-                    p.direct,
-                    p.dev,
-                    p.lines,
-                )
-            })
-            .collect();
+        let rows = resolved.test_rows();
         assert_eq!(
             rows,
             vec![

@@ -302,22 +302,8 @@ pub fn read_pipfile(text: &str) -> Result<Resolved, ReadError> {
 mod tests {
     use super::*;
 
-    type Row<'a> = (&'a str, &'a str, Option<bool>, Option<bool>, (u32, u32));
-
-    fn rows(resolved: &Resolved) -> Vec<Row<'_>> {
-        resolved
-            .packages
-            .iter()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.version.as_str(),
-                    p.direct,
-                    p.dev,
-                    p.lines,
-                )
-            })
-            .collect()
+    fn rows(resolved: &Resolved) -> Vec<crate::engine::deps::model::TestRow<'_>> {
+        resolved.test_rows()
     }
 
     #[test]
