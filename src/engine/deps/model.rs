@@ -189,6 +189,22 @@ impl LineIndex {
         };
         u32::try_from(index + 1).unwrap_or(u32::MAX)
     }
+
+    /// The lines of a JSON lockfile entry whose key is at byte `key` of
+    /// `text` and whose body starts at byte `body`: from the key's line to
+    /// its `"version":` line, looked for within `within` lines (the key's
+    /// line alone when there is none).
+    pub fn json_entry(&self, text: &str, key: usize, body: usize, within: usize) -> (u32, u32) {
+        let first = self.line_of(key);
+        let version = text
+            .get(body..)
+            .unwrap_or("")
+            .lines()
+            .take(within)
+            .position(|line| line.trim_start().starts_with("\"version\":"));
+        let last = version.map_or(first, |n| first + u32::try_from(n).unwrap_or(0));
+        (first, last)
+    }
 }
 
 /// Longest dependency path shown, and the most packages a path search visits.

@@ -308,13 +308,8 @@ impl Locator<'_> {
             return (1, 1);
         };
         self.cursor = at + needle.len();
-        let first = self.lines.line_of(at);
-        let version = self.text[self.cursor..]
-            .lines()
-            .take(VERSION_WITHIN_LINES)
-            .position(|line| line.trim_start().starts_with("\"version\":"));
-        let last = version.map_or(first, |n| first + u32::try_from(n).unwrap_or(0));
-        (first, last)
+        self.lines
+            .json_entry(self.text, at, self.cursor, VERSION_WITHIN_LINES)
     }
 }
 
