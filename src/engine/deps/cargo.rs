@@ -31,13 +31,7 @@ struct Entry {
 /// Reads a `Cargo.lock`.
 pub fn read(text: &str) -> Result<Resolved, ReadError> {
     let lines = LineIndex::new(text);
-    let lock: Lock = toml::from_str(text).map_err(|error| {
-        ReadError::at_offset(
-            &lines,
-            error.span().map(|s| s.start),
-            error.message().to_owned(),
-        )
-    })?;
+    let lock: Lock = toml::from_str(text).map_err(|error| ReadError::from_toml(&lines, &error))?;
     let dep_name = |spec: &str| spec.split(' ').next().unwrap_or(spec).to_owned();
     let members: Vec<&Entry> = lock.package.iter().filter(|p| p.source.is_none()).collect();
     let direct: HashSet<String> = members

@@ -51,13 +51,8 @@ struct Workspace {
 /// Reads a `Cargo.toml`.
 pub fn read(text: &str) -> Result<Resolved, ReadError> {
     let lines = LineIndex::new(text);
-    let manifest: Manifest = toml::from_str(text).map_err(|error| {
-        ReadError::at_offset(
-            &lines,
-            error.span().map(|s| s.start),
-            error.message().to_owned(),
-        )
-    })?;
+    let manifest: Manifest =
+        toml::from_str(text).map_err(|error| ReadError::from_toml(&lines, &error))?;
     let mut resolved = Resolved::default();
     let mut tables: Vec<(&Table, Option<bool>)> = vec![
         (&manifest.dependencies, Some(false)),

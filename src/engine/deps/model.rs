@@ -166,6 +166,15 @@ impl ReadError {
             reason: reason.into(),
         }
     }
+
+    /// A TOML parser's error, at the line its span starts on.
+    pub fn from_toml(lines: &LineIndex, error: &toml::de::Error) -> Self {
+        Self::at_offset(
+            lines,
+            error.span().map(|s| s.start),
+            error.message().to_owned(),
+        )
+    }
 }
 
 /// Byte offset to 1-based line number.

@@ -18,14 +18,6 @@ use toml::Spanned;
 
 const PYPI: Ecosystem = Ecosystem::PyPI;
 
-fn toml_error(lines: &LineIndex, error: &toml::de::Error) -> ReadError {
-    ReadError::at_offset(
-        lines,
-        error.span().map(|s| s.start),
-        error.message().to_owned(),
-    )
-}
-
 /// The `[[package]]` header line above an entry's `name` (TOML writers put
 /// `name` first).
 fn header_of(name_line: u32) -> u32 {
@@ -78,7 +70,7 @@ fn closure(roots: Vec<String>, children: &HashMap<String, Vec<String>>) -> HashS
 /// Reads a `uv.lock`.
 pub fn read_uv(text: &str) -> Result<Resolved, ReadError> {
     let lines = LineIndex::new(text);
-    let lock: UvLock = toml::from_str(text).map_err(|e| toml_error(&lines, &e))?;
+    let lock: UvLock = toml::from_str(text).map_err(|e| ReadError::from_toml(&lines, &e))?;
     let project = |entry: &UvEntry| {
         entry.source.contains_key("editable") || entry.source.contains_key("virtual")
     };
@@ -165,7 +157,7 @@ fn requirement_name(requirement: &str) -> &str {
 /// Reads a `pdm.lock`.
 pub fn read_pdm(text: &str) -> Result<Resolved, ReadError> {
     let lines = LineIndex::new(text);
-    let lock: PdmLock = toml::from_str(text).map_err(|e| toml_error(&lines, &e))?;
+    let lock: PdmLock = toml::from_str(text).map_err(|e| ReadError::from_toml(&lines, &e))?;
     let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
     for entry in &lock.package {
         for dependency in &entry.dependencies {

@@ -36,13 +36,8 @@ const DEV_GROUPS: [&str; 6] = ["dev", "test", "tests", "lint", "docs", "typing"]
 /// Reads a `pyproject.toml`.
 pub fn read(text: &str) -> Result<Resolved, ReadError> {
     let lines = LineIndex::new(text);
-    let file: PyProject = toml::from_str(text).map_err(|error| {
-        ReadError::at_offset(
-            &lines,
-            error.span().map(|s| s.start),
-            error.message().to_owned(),
-        )
-    })?;
+    let file: PyProject =
+        toml::from_str(text).map_err(|error| ReadError::from_toml(&lines, &error))?;
     let mut resolved = Resolved::default();
     let add = |requirement: &Spanned<String>, dev: bool, resolved: &mut Resolved| {
         let Ok(parsed) = Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement.get_ref())

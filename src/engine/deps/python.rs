@@ -162,13 +162,8 @@ struct PoetryEntry {
 /// Reads a `poetry.lock`.
 pub fn read_poetry(text: &str) -> Result<Resolved, ReadError> {
     let lines = LineIndex::new(text);
-    let lock: PoetryLock = toml::from_str(text).map_err(|error| {
-        ReadError::at_offset(
-            &lines,
-            error.span().map(|s| s.start),
-            error.message().to_owned(),
-        )
-    })?;
+    let lock: PoetryLock =
+        toml::from_str(text).map_err(|error| ReadError::from_toml(&lines, &error))?;
     let eco = Ecosystem::PyPI;
     let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
     for entry in &lock.package {
