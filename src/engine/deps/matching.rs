@@ -76,27 +76,32 @@ fn hits<'a>(index: &'a Index, package: &Package) -> Vec<Hit<'a>> {
         let Some(advisory) = index.advisory(entry.advisory) else {
             continue;
         };
-        let listed = parsed
-            .as_ref()
-            .map_or(entry.versions.contains(&package.version), |v| {
-                version::listed(eco, v, &package.version, &entry.versions)
-            });
+        let prepared = entry.parsed(eco);
+        let listed = prepared.listed.contains(parsed.as_ref(), &package.version);
         let mut undecided = None;
         let mut in_a_range = false;
-        let mut fixed = Vec::new();
+        let mut fixed: Vec<String> = Vec::new();
         if let Some(v) = &parsed {
-            for events in &entry.ranges {
-                match version::in_range(eco, v, events) {
-                    Ok(true) => in_a_range = true,
-                    Ok(false) => {}
-                    Err(reason) => undecided = Some(reason),
-                }
-                for event in events {
-                    if let version::Event::Fixed(f) = event
-                        && version::parse(eco, f).is_some_and(|fv| fv > *v)
-                        && !fixed.contains(f)
-                    {
-                        fixed.push(f.clone());
+            for (range, events) in prepared.ranges.iter().zip(&entry.ranges) {
+                let fixes: Vec<&str> = match range {
+                    Ok(range) => {
+                        in_a_range |= range.contains(v);
+                        range.fixed_above(v).collect()
+                    }
+                    Err(reason) => {
+                        // Undecidable, but its fixes that do parse still help.
+                        undecided = Some(reason.clone());
+                        events
+                            .iter()
+                            .filter(|e| matches!(e, version::Event::Fixed(_)))
+                            .map(version::Event::version)
+                            .filter(|f| version::parse(eco, f).is_some_and(|fv| fv > *v))
+                            .collect()
+                    }
+                };
+                for f in fixes {
+                    if !fixed.iter().any(|known| known == f) {
+                        fixed.push(f.to_owned());
                     }
                 }
             }

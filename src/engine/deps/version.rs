@@ -93,54 +93,109 @@ pub enum Event {
     LastAffected(String),
 }
 
+/// A range with its event versions parsed and sorted once, to test many
+/// versions against it: parsing is most of a range check's cost (a PEP 440
+/// version takes about as long to parse as the whole comparison loop).
+#[derive(Debug, Clone)]
+pub struct SortedRange {
+    /// (bound, event) by ascending bound; `None` is introduced "0".
+    bounds: Vec<(Option<Version>, Event)>,
+}
+
+impl SortedRange {
+    /// Parses and sorts `events`. `Err` names an event version that does
+    /// not parse.
+    pub fn new(ecosystem: Ecosystem, events: &[Event]) -> Result<SortedRange, String> {
+        let mut bounds: Vec<(Option<Version>, Event)> = Vec::with_capacity(events.len());
+        for event in events {
+            let text = event.version();
+            let bound = if matches!(event, Event::Introduced(v) if v == "0") {
+                None
+            } else {
+                Some(
+                    parse(ecosystem, text)
+                        .ok_or_else(|| format!("unparseable range version {text:?}"))?,
+                )
+            };
+            bounds.push((bound, event.clone()));
+        }
+        bounds.sort_by(|(a, _), (b, _)| match (a, b) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(a), Some(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+        });
+        Ok(SortedRange { bounds })
+    }
+
+    /// Whether `version` falls in the range.
+    pub fn contains(&self, version: &Version) -> bool {
+        let mut affected = false;
+        for (bound, event) in &self.bounds {
+            let at_or_after = bound.as_ref().is_none_or(|b| version >= b);
+            match event {
+                Event::Introduced(_) if at_or_after => affected = true,
+                Event::Fixed(_) if at_or_after => affected = false,
+                Event::LastAffected(_) if bound.as_ref().is_some_and(|b| version > b) => {
+                    affected = false
+                }
+                _ => {}
+            }
+        }
+        affected
+    }
+
+    /// The texts of the range's `fixed` versions above `version`, lowest first.
+    pub fn fixed_above<'a>(&'a self, version: &'a Version) -> impl Iterator<Item = &'a str> {
+        self.bounds
+            .iter()
+            .filter_map(move |(bound, event)| match (bound, event) {
+                (Some(b), Event::Fixed(text)) if b > version => Some(text.as_str()),
+                _ => None,
+            })
+    }
+}
+
+impl Event {
+    /// The version the event names.
+    pub fn version(&self) -> &str {
+        match self {
+            Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v) => v,
+        }
+    }
+}
+
 /// Whether `version` falls in the range `events` describes. `Err` names an
 /// event version that does not parse.
 pub fn in_range(ecosystem: Ecosystem, version: &Version, events: &[Event]) -> Result<bool, String> {
-    // (bound, order within a bound, event); `None` bound is introduced "0".
-    let mut sorted: Vec<(Option<Version>, &Event)> = Vec::with_capacity(events.len());
-    for event in events {
-        let text = match event {
-            Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v) => v,
-        };
-        let bound = if matches!(event, Event::Introduced(v) if v == "0") {
-            None
-        } else {
-            Some(
-                parse(ecosystem, text)
-                    .ok_or_else(|| format!("unparseable range version {text:?}"))?,
-            )
-        };
-        sorted.push((bound, event));
-    }
-    sorted.sort_by(|(a, _), (b, _)| match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
-    });
-    let mut affected = false;
-    for (bound, event) in sorted {
-        let at_or_after = bound.as_ref().is_none_or(|b| version >= b);
-        match event {
-            Event::Introduced(_) if at_or_after => affected = true,
-            Event::Fixed(_) if at_or_after => affected = false,
-            Event::LastAffected(_) if bound.as_ref().is_some_and(|b| version > b) => {
-                affected = false
-            }
-            _ => {}
-        }
-    }
-    Ok(affected)
+    Ok(SortedRange::new(ecosystem, events)?.contains(version))
 }
 
-/// Whether `version` is one of an advisory's explicit `versions` (compared
-/// as versions, so PEP 440's `1.0` equals `1.0.0`; as text when unparseable).
-pub fn listed(ecosystem: Ecosystem, version: &Version, raw: &str, versions: &[String]) -> bool {
-    versions.iter().any(|listed| {
-        listed == raw
-            || parse(ecosystem, listed)
-                .is_some_and(|v| v.partial_cmp(version) == Some(Ordering::Equal))
-    })
+/// An advisory's explicit `versions`, parsed once.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    versions: Vec<(String, Option<Version>)>,
+}
+
+impl Listed {
+    /// Parses `versions` with `ecosystem`'s rules.
+    pub fn new(ecosystem: Ecosystem, versions: &[String]) -> Listed {
+        Listed {
+            versions: versions
+                .iter()
+                .map(|text| (text.clone(), parse(ecosystem, text)))
+                .collect(),
+        }
+    }
+
+    /// Whether `raw` (parsed: `version`) is one of them, compared as versions
+    /// (so PEP 440's `1.0` equals `1.0.0`), as text when unparseable.
+    pub fn contains(&self, version: Option<&Version>, raw: &str) -> bool {
+        self.versions.iter().any(|(text, parsed)| {
+            text == raw
+                || matches!((parsed, version), (Some(p), Some(v)) if p.partial_cmp(v) == Some(Ordering::Equal))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -227,9 +282,27 @@ mod tests {
         assert!(!check(eco, "2.0+local", &range), "a local build of the fix");
         let v = parse(eco, "1.0").expect("1.0");
         assert!(
-            listed(eco, &v, "1.0", &["1.0.0".into()]),
+            Listed::new(eco, &["1.0.0".into()]).contains(Some(&v), "1.0"),
             "1.0 == 1.0.0 in PEP 440"
         );
+    }
+
+    #[test]
+    fn a_sorted_range_gives_the_fixes_above_a_version_in_order() {
+        let eco = Ecosystem::CratesIo;
+        // Written out of order, as some databases do.
+        let range = SortedRange::new(eco, &[f("1.4.1"), i("1.0.0"), f("1.2.3"), i("1.3.0")])
+            .expect("parses");
+        let v = parse(eco, "1.1.0").expect("1.1.0");
+        assert!(range.contains(&v));
+        assert_eq!(
+            range.fixed_above(&v).collect::<Vec<_>>(),
+            ["1.2.3", "1.4.1"]
+        );
+        let fixed = parse(eco, "1.2.3").expect("1.2.3");
+        assert!(!range.contains(&fixed), "the fix itself is not affected");
+        assert_eq!(range.fixed_above(&fixed).collect::<Vec<_>>(), ["1.4.1"]);
+        assert!(Listed::new(eco, &["not a version".into()]).contains(None, "not a version"));
     }
 
     #[test]
