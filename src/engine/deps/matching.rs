@@ -32,15 +32,9 @@ pub struct Group<'a> {
 }
 
 impl Group<'_> {
-    /// Every id and alias of the group.
-    pub fn ids(&self) -> BTreeSet<&str> {
-        self.hits
-            .iter()
-            .flat_map(|h| {
-                std::iter::once(h.advisory.id.as_str())
-                    .chain(h.advisory.aliases.iter().map(String::as_str))
-            })
-            .collect()
+    /// Every id and alias of the group, each once.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary.as_str()).chain(self.aliases.iter().map(String::as_str))
     }
 
     /// The highest severity any record states.
@@ -82,6 +76,16 @@ fn hits<'a>(index: &'a Index, package: &Package) -> Vec<Hit<'a>> {
         let mut in_a_range = false;
         let mut fixed: Vec<String> = Vec::new();
         if let Some(v) = &parsed {
+            let affected = listed
+                || prepared.ranges.iter().any(|range| match range {
+                    Ok(range) => range.contains(v),
+                    Err(_) => true,
+                });
+            if !affected {
+                // Most entries of a package name other versions: no fixes
+                // to gather, nothing to allocate.
+                continue;
+            }
             for (range, events) in prepared.ranges.iter().zip(&entry.ranges) {
                 let fixes: Vec<&str> = match range {
                     Ok(range) => {
@@ -126,6 +130,13 @@ fn rank(id: &str) -> u8 {
         .map_or(if id.starts_with("CVE-") { 5 } else { 4 }, |p| p as u8)
 }
 
+/// The ids and aliases of `hits`' records (repeats included).
+fn ids_of<'h>(hits: &'h [Hit<'_>]) -> impl Iterator<Item = &'h str> {
+    hits.iter().flat_map(|h| {
+        std::iter::once(h.advisory.id.as_str()).chain(h.advisory.aliases.iter().map(String::as_str))
+    })
+}
+
 fn group(hits: Vec<Hit<'_>>) -> Vec<Group<'_>> {
     let mut groups: Vec<Group<'_>> = Vec::new();
     for hit in hits {
@@ -135,7 +146,7 @@ fn group(hits: Vec<Hit<'_>>) -> Vec<Group<'_>> {
         // Every existing group sharing an id joins this one.
         let (joined, mut rest): (Vec<Group<'_>>, Vec<Group<'_>>) = groups
             .into_iter()
-            .partition(|g| g.ids().iter().any(|id| ids.contains(id)));
+            .partition(|g| ids_of(&g.hits).any(|id| ids.contains(id)));
         let mut merged: Vec<Hit<'_>> = joined.into_iter().flat_map(|g| g.hits).collect();
         merged.push(hit);
         rest.push(Group {
@@ -146,7 +157,7 @@ fn group(hits: Vec<Hit<'_>>) -> Vec<Group<'_>> {
         groups = rest;
     }
     for group in &mut groups {
-        let ids: Vec<String> = group.ids().into_iter().map(str::to_owned).collect();
+        let ids: BTreeSet<&str> = ids_of(&group.hits).collect();
         // Among the records' own ids first (an alias may name a record not
         // in the database), the best-ranked.
         let own: BTreeSet<&str> = group.hits.iter().map(|h| h.advisory.id.as_str()).collect();
@@ -155,7 +166,11 @@ fn group(hits: Vec<Hit<'_>>) -> Vec<Group<'_>> {
             .min_by_key(|id| (rank(id), **id))
             .map(|id| (*id).to_owned())
             .unwrap_or_default();
-        group.aliases = ids.into_iter().filter(|id| *id != primary).collect();
+        group.aliases = ids
+            .into_iter()
+            .filter(|id| *id != primary)
+            .map(str::to_owned)
+            .collect();
         group.primary = primary;
     }
     groups.sort_by(|a, b| a.primary.cmp(&b.primary));

@@ -262,7 +262,7 @@ impl DepsAnalyzer {
             let before = change.previous.get(&key(package));
             let known = base_ids.get(&key(package));
             for group in &head_groups[i] {
-                if known.is_some_and(|ids| group.ids().iter().any(|id| ids.contains(*id))) {
+                if known.is_some_and(|ids| group.ids().any(|id| ids.contains(id))) {
                     continue;
                 }
                 let finding = finding(
@@ -290,7 +290,7 @@ impl DepsAnalyzer {
             let package = &base_side.packages[i];
             let still = head_ids.get(&key(package));
             for group in &base_groups[i] {
-                if still.is_some_and(|ids| group.ids().iter().any(|id| ids.contains(*id))) {
+                if still.is_some_and(|ids| group.ids().any(|id| ids.contains(id))) {
                     continue;
                 }
                 let now = change.now.get(&key(package));
@@ -349,9 +349,13 @@ fn ids_by_name(
 ) -> HashMap<Key, HashSet<String>> {
     let mut out: HashMap<Key, HashSet<String>> = HashMap::new();
     for (package, groups) in side.packages.iter().zip(groups) {
+        // A name without advisories needs no entry: its lookups find none.
+        if groups.is_empty() {
+            continue;
+        }
         let ids = out.entry(key(package)).or_default();
         for group in groups {
-            ids.extend(group.ids().into_iter().map(str::to_owned));
+            ids.extend(group.ids().map(str::to_owned));
         }
     }
     out

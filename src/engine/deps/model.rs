@@ -66,7 +66,13 @@ impl Ecosystem {
                             out.push('-');
                         }
                         separator = false;
-                        out.extend(c.to_lowercase());
+                        // ASCII without Unicode's case tables: nearly every
+                        // name, and a lookup key of each package reviewed.
+                        if c.is_ascii() {
+                            out.push(c.to_ascii_lowercase());
+                        } else {
+                            out.extend(c.to_lowercase());
+                        }
                     }
                 }
                 out
