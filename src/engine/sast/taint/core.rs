@@ -189,15 +189,11 @@ impl<'a, 't> Core<'a, 't> {
 
     /// A source matching at `node`, as a fresh taint.
     pub fn source_at(&self, node: Node<'t>) -> Option<Taint> {
-        let candidates = self
-            .rules
-            .sources_by_kind
-            .get(usize::from(node.kind_id()))?;
-        if candidates.is_empty() {
+        if !self.rules.sources_by_kind.has_kind(node.kind_id()) {
             return None;
         }
         let adopted = self.root.adopt(node);
-        for &(rule, index) in candidates {
+        for (rule, index) in self.rules.sources_by_kind.candidates(&adopted) {
             let source = match rule {
                 None => &self.rules.library.sources[index],
                 Some(rule) => {
@@ -230,18 +226,11 @@ impl<'a, 't> Core<'a, 't> {
     /// every rule, a rule's its own); 0 when none matches.
     pub fn sanitized(&self, node: Node<'t>) -> u64 {
         let mut cleared = 0u64;
-        let Some(candidates) = self
-            .rules
-            .sanitizers_by_kind
-            .get(usize::from(node.kind_id()))
-        else {
-            return 0;
-        };
-        if candidates.is_empty() {
+        if !self.rules.sanitizers_by_kind.has_kind(node.kind_id()) {
             return 0;
         }
         let adopted = self.root.adopt(node);
-        for &(rule, index) in candidates {
+        for (rule, index) in self.rules.sanitizers_by_kind.candidates(&adopted) {
             let sanitizer = match rule {
                 None => &self.rules.library.sanitizers[index],
                 Some(rule) => &self.rules.rules[rule].sanitizers[index],
@@ -357,14 +346,11 @@ pub fn sinks_at<'a, 't, F: FrontEnd<'a, 't>>(
     let rules = core.rules;
     let root = core.root;
     let active = core.active;
-    let Some(candidates) = rules.sinks_by_kind.get(usize::from(node.kind_id())) else {
-        return;
-    };
-    if candidates.is_empty() {
+    if !rules.sinks_by_kind.has_kind(node.kind_id()) {
         return;
     }
     let adopted = root.adopt(node);
-    for &(rule, index) in candidates {
+    for (rule, index) in rules.sinks_by_kind.candidates(&adopted) {
         if active & (1 << rule) == 0 {
             continue;
         }

@@ -18,16 +18,17 @@
 mod core;
 pub mod cross;
 pub mod flow;
+mod prefilter;
 mod python;
 pub mod report;
 mod rust;
 pub(crate) mod spec;
 
 use ast_grep_core::AstGrep;
-use ast_grep_core::matcher::Matcher;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_language::SupportLang;
 use flow::Taint;
+use prefilter::ByKind;
 use spec::{Library, TaintRule};
 use std::collections::HashMap;
 
@@ -99,51 +100,45 @@ impl Limit {
 pub struct LanguageTaint {
     pub(crate) library: Library,
     pub(crate) rules: Vec<TaintRule>,
-    /// Kind id ─▶ (rule, or `None` for the library; source index).
-    pub(crate) sources_by_kind: Vec<Vec<(Option<usize>, usize)>>,
-    /// Kind id ─▶ (rule, sink index).
-    pub(crate) sinks_by_kind: Vec<Vec<(usize, usize)>>,
-    /// Kind id ─▶ (rule, or `None` for the library; sanitizer index).
-    pub(crate) sanitizers_by_kind: Vec<Vec<(Option<usize>, usize)>>,
+    /// (rule, or `None` for the library; source index).
+    pub(crate) sources_by_kind: ByKind<(Option<usize>, usize)>,
+    /// (rule, sink index).
+    pub(crate) sinks_by_kind: ByKind<(usize, usize)>,
+    /// (rule, or `None` for the library; sanitizer index).
+    pub(crate) sanitizers_by_kind: ByKind<(Option<usize>, usize)>,
     /// Rules the library's sources do not feed (`own-sources-only`).
     pub(crate) library_excluded: u64,
 }
 
-fn index<T: Copy>(by_kind: &mut Vec<Vec<T>>, matcher: &impl Matcher, entry: T) {
-    for kind in matcher.potential_kinds().iter().flatten() {
-        if by_kind.len() <= kind {
-            by_kind.resize_with(kind + 1, Vec::new);
-        }
-        by_kind[kind].push(entry);
-    }
-}
-
 impl LanguageTaint {
     fn new(library: Library, rules: Vec<TaintRule>) -> Self {
-        let mut sources_by_kind = Vec::new();
-        let mut sinks_by_kind = Vec::new();
-        let mut sanitizers_by_kind = Vec::new();
-        for (index_, source) in library.sources.iter().enumerate() {
-            index(&mut sources_by_kind, &source.matcher, (None, index_));
+        let mut sources_by_kind = ByKind::default();
+        let mut sinks_by_kind = ByKind::default();
+        let mut sanitizers_by_kind = ByKind::default();
+        for (index, source) in library.sources.iter().enumerate() {
+            sources_by_kind.add(&source.matcher, &source.prefilter, (None, index));
         }
-        for (index_, sanitizer) in library.sanitizers.iter().enumerate() {
-            index(&mut sanitizers_by_kind, &sanitizer.matcher, (None, index_));
+        for (index, sanitizer) in library.sanitizers.iter().enumerate() {
+            sanitizers_by_kind.add(&sanitizer.matcher, &sanitizer.prefilter, (None, index));
         }
         for (rule_index, rule) in rules.iter().enumerate() {
             for (i, source) in rule.sources.iter().enumerate() {
-                index(&mut sources_by_kind, &source.matcher, (Some(rule_index), i));
+                sources_by_kind.add(&source.matcher, &source.prefilter, (Some(rule_index), i));
             }
             for (i, sink) in rule.sinks.iter().enumerate() {
-                index(&mut sinks_by_kind, &sink.matcher, (rule_index, i));
+                sinks_by_kind.add(&sink.matcher, &sink.prefilter, (rule_index, i));
             }
             for (i, sanitizer) in rule.sanitizers.iter().enumerate() {
-                index(
-                    &mut sanitizers_by_kind,
+                sanitizers_by_kind.add(
                     &sanitizer.matcher,
+                    &sanitizer.prefilter,
                     (Some(rule_index), i),
                 );
             }
         }
+        sources_by_kind.finish();
+        sinks_by_kind.finish();
+        sanitizers_by_kind.finish();
         let library_excluded = rules
             .iter()
             .enumerate()
@@ -302,5 +297,132 @@ impl TaintRules {
         }
         let mut analysis = python::Analysis::new(rules, mask, root, deadline);
         Some(analysis.exports(path, locator))
+    }
+}
+
+#[cfg(test)]
+mod prefilter_tests {
+    //! The prefilters, judged on every shipped rule's examples: a node a
+    //! rule matches in full is never filtered out, and most candidates are.
+    use super::*;
+    use crate::engine::sast::SastRules;
+    use ast_grep_core::matcher::MatcherExt;
+
+    type Node<'r> = ast_grep_core::Node<'r, StrDoc<SupportLang>>;
+
+    fn tally<T: Copy + PartialEq>(
+        node: &Node<'_>,
+        index: &ByKind<T>,
+        matches: impl Fn(T) -> bool,
+        (kept, dropped): &mut (usize, usize),
+    ) -> Result<(), String> {
+        let candidates = index.candidates(node);
+        for entry in index.all(node.kind_id()) {
+            let passed = candidates.contains(&entry);
+            if passed {
+                *kept += 1;
+            } else {
+                *dropped += 1;
+                if matches(entry) {
+                    return Err(format!(
+                        "a matching rule was filtered out at `{}`",
+                        node.text()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn prefilters_keep_every_match_in_the_rule_examples() {
+        let rules = SastRules::load(None).expect("embedded rules load");
+        let mut sinks = (0, 0);
+        let mut others = (0, 0);
+        let mut examples = 0;
+        for info in rules.infos().into_iter().filter(|info| info.taint) {
+            let language = info.language;
+            let taint = &rules.taint().languages[&language];
+            for example in info.valid.iter().chain(&info.invalid) {
+                let parsed = crate::engine::sast::parse(
+                    example,
+                    language,
+                    crate::engine::sast::DEFAULT_PARSE_TIMEOUT,
+                )
+                .expect("example parses");
+                let root = match crate::engine::sast::imports::canonicalise(&parsed, language) {
+                    Some(canonical) => crate::engine::sast::reparse_canonical(
+                        &parsed,
+                        &canonical,
+                        crate::engine::sast::DEFAULT_PARSE_TIMEOUT,
+                    )
+                    .expect("canonical text parses"),
+                    None => parsed,
+                };
+                examples += 1;
+                for node in root.root().dfs() {
+                    let result = tally(
+                        &node,
+                        &taint.sinks_by_kind,
+                        |(rule, i)| {
+                            taint.rules[rule].sinks[i]
+                                .matcher
+                                .match_node(node.clone())
+                                .is_some()
+                        },
+                        &mut sinks,
+                    )
+                    .and_then(|()| {
+                        tally(
+                            &node,
+                            &taint.sources_by_kind,
+                            |(rule, i)| {
+                                let source = match rule {
+                                    None => &taint.library.sources[i],
+                                    Some(rule) => &taint.rules[rule].sources[i],
+                                };
+                                source.matcher.match_node(node.clone()).is_some()
+                            },
+                            &mut others,
+                        )
+                    })
+                    .and_then(|()| {
+                        tally(
+                            &node,
+                            &taint.sanitizers_by_kind,
+                            |(rule, i)| {
+                                let sanitizer = match rule {
+                                    None => &taint.library.sanitizers[i],
+                                    Some(rule) => &taint.rules[rule].sanitizers[i],
+                                };
+                                sanitizer.matcher.match_node(node.clone()).is_some()
+                            },
+                            &mut others,
+                        )
+                    });
+                    if let Err(problem) = result {
+                        panic!("{}: {problem}\n{example}", info.id);
+                    }
+                }
+            }
+        }
+        assert!(
+            examples > 100,
+            "only {examples} taint rule examples were read"
+        );
+        // Not a filter that lets everything through: most sink candidates
+        // at a call are rules for other callees.
+        assert!(
+            sinks.1 > 4 * sinks.0,
+            "sink candidates kept {} / dropped {}",
+            sinks.0,
+            sinks.1
+        );
+        assert!(
+            others.1 > others.0,
+            "source and sanitizer candidates kept {} / dropped {}",
+            others.0,
+            others.1
+        );
     }
 }

@@ -15,6 +15,7 @@
 //!   (`int()`), and `parameters`: functions whose parameters are input
 //!   (route handlers, Lambda handlers).
 
+use super::prefilter::{self, Prefilter};
 use crate::engine::{Confidence, Severity};
 use ast_grep_config::{DeserializeEnv, RuleCore, SerializableRuleCore};
 use ast_grep_core::matcher::Matcher;
@@ -32,7 +33,8 @@ pub(crate) struct ModeOnly {
 /// ast-grep's rule core, spelled out in each spec: serde cannot refuse
 /// unknown keys through a flattened struct, and a typo (`focs:`) must be
 /// an error, not a sink that checks everything.
-type Constraints = Option<std::collections::HashMap<String, ast_grep_config::SerializableRule>>;
+pub(crate) type Constraints =
+    Option<std::collections::HashMap<String, ast_grep_config::SerializableRule>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,12 +130,14 @@ pub struct Source {
     pub(crate) label: String,
     pub(crate) confidence: Confidence,
     pub(crate) matcher: RuleCore,
+    pub(crate) prefilter: Prefilter,
 }
 
 /// A compiled sink or sanitizer.
 pub struct Sink {
     pub(crate) focus: Vec<String>,
     pub(crate) matcher: RuleCore,
+    pub(crate) prefilter: Prefilter,
 }
 
 /// Compiled function-parameter sources.
@@ -201,6 +205,7 @@ fn sources(specs: &[SourceSpec], language: SupportLang) -> Result<Vec<Source>, S
                     language,
                     &format!("sources[{index}]"),
                 )?,
+                prefilter: prefilter::of_rule(&spec.rule, &spec.constraints),
             })
         })
         .collect()
@@ -226,6 +231,7 @@ fn sinks(specs: &[SinkSpec], language: SupportLang, what: &str) -> Result<Vec<Si
             Ok(Sink {
                 focus: spec.focus.clone(),
                 matcher,
+                prefilter: prefilter::of_rule(&spec.rule, &spec.constraints),
             })
         })
         .collect()
