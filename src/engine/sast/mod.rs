@@ -13,6 +13,7 @@
 //! deadline; the walk asks the deadline at every node and, when it passes,
 //! stops and keeps the findings of the nodes it visited.
 
+pub(crate) mod fields;
 mod imports;
 mod rules;
 pub mod taint;
@@ -380,8 +381,10 @@ impl Analyzer for SastAnalyzer {
         let Some(language) = SupportLang::from_path(path) else {
             return;
         };
-        let mut rules = self.rules.for_file(path, head);
-        let mut present = self.rules.present_in(head);
+        // A file whose imports will be rewritten is searched for the rules'
+        // literals once, in its canonical text; others once, now.
+        let rewrites = imports::may_rewrite(head, language);
+        let present_in_head = (!rewrites).then(|| self.rules.present_in(head));
         let taint_ids = self.rules.taint().rule_ids(language);
         let taint_runs = |present: &std::collections::HashSet<&str>| {
             taint_ids
@@ -396,10 +399,10 @@ impl Analyzer for SastAnalyzer {
             .prepared
             .get::<taint::cross::Exports>()
             .is_some_and(|exports| exports.imported_by(path, head));
-        if rules.is_empty()
-            && !taint_runs(&present)
+        if let Some(present) = &present_in_head
+            && self.rules.for_file_with(path, present).is_empty()
+            && !taint_runs(present)
             && !imports_changed
-            && !imports::may_rewrite(head, language)
         {
             return;
         }
@@ -430,16 +433,15 @@ impl Analyzer for SastAnalyzer {
             }
         };
         let canonical = imports::canonicalise(&root, language);
-        let root = match &canonical {
-            None => root,
+        let (root, present) = match &canonical {
+            None => (
+                root,
+                present_in_head.unwrap_or_else(|| self.rules.present_in(head)),
+            ),
             Some(canonical) => {
                 let left = out.deadline.remaining().unwrap_or(Duration::MAX);
                 match reparse_canonical(&root, canonical, self.parse_timeout.min(left)) {
-                    Ok(resolved) => {
-                        rules = self.rules.for_file(path, &canonical.text);
-                        present = self.rules.present_in(&canonical.text);
-                        resolved
-                    }
+                    Ok(resolved) => (resolved, self.rules.present_in(&canonical.text)),
                     Err(error) => {
                         return out.skipped.push(Skipped {
                             path: path.clone(),
@@ -451,6 +453,7 @@ impl Analyzer for SastAnalyzer {
                 }
             }
         };
+        let rules = self.rules.for_file_with(path, &present);
         let taint = taint_runs(&present) || imports_changed;
         if rules.is_empty() && !taint {
             return;

@@ -379,7 +379,17 @@ impl SastRules {
     /// The rules that apply to `path` (by language and `files`/`ignores`)
     /// and whose prefilter literals occur in `text`.
     pub fn for_file(&self, path: &str, text: &str) -> Vec<&RuleConfig<SupportLang>> {
-        let present = self.prefilter_passed(text);
+        self.for_file_with(path, &self.prefilter_passed(text))
+    }
+
+    /// As [`Self::for_file`], with the prefilter's answer for the text
+    /// ([`Self::present_in`]) already at hand: the search over the whole
+    /// file is the costly part, and the taint rules need it too.
+    pub fn for_file_with(
+        &self,
+        path: &str,
+        present: &HashSet<&str>,
+    ) -> Vec<&RuleConfig<SupportLang>> {
         self.collection
             .for_path(Path::new(path))
             .into_iter()

@@ -198,18 +198,24 @@ fn callee_of_call_pattern(pattern: &str) -> Option<&str> {
 
 /// The texts of `node` the checks read.
 fn text_of<'r>(node: &Node<'r, StrDoc<SupportLang>>, on: Text) -> Option<Cow<'r, str>> {
+    let fields = crate::engine::sast::fields::of(*node.lang());
+    // By id where the language's table is known (no search by name).
+    let field = |node: &Node<'r, StrDoc<SupportLang>>, name: &str| match fields {
+        Some(fields) => node.child_by_field_id(fields.id(name)?),
+        None => node.field(name),
+    };
     match on {
         Text::Own => Some(node.text()),
-        Text::Callee => Some(node.field("function")?.text()),
+        Text::Callee => Some(field(node, "function")?.text()),
         Text::LastName => {
-            let mut name = node.field("function")?;
+            let mut name = field(node, "function")?;
             // Python `a.b`, Rust `a.b`, `a::b`, `a::b::<T>`.
             loop {
                 let next = match name.kind().as_ref() {
-                    "attribute" => name.field("attribute"),
-                    "field_expression" => name.field("field"),
-                    "scoped_identifier" => name.field("name"),
-                    "generic_function" => name.field("function"),
+                    "attribute" => field(&name, "attribute"),
+                    "field_expression" => field(&name, "field"),
+                    "scoped_identifier" => field(&name, "name"),
+                    "generic_function" => field(&name, "function"),
                     _ => None,
                 };
                 match next {
@@ -323,10 +329,15 @@ impl<T: Copy> ByKind<T> {
         };
         // Each text is read, and each check run, at most once per node.
         let mut texts: [Option<Option<Cow<'_, str>>>; 3] = Default::default();
-        let mut results: Vec<Option<bool>> = vec![None; kind.checks.len()];
+        // Bit `at` of `known`: check `at` was run; of `held`: it passed
+        // (checks past 128 are run each time they are asked).
+        let (mut known, mut held) = (0u128, 0u128);
         let mut passes = |at: usize| -> bool {
-            if let Some(known) = results[at] {
-                return known;
+            let bit = u32::try_from(at).ok().and_then(|at| 1u128.checked_shl(at));
+            if let Some(bit) = bit
+                && known & bit != 0
+            {
+                return held & bit != 0;
             }
             let (on, _, compiled) = &kind.checks[at];
             let result = match compiled {
@@ -337,7 +348,12 @@ impl<T: Copy> ByKind<T> {
                     text.as_deref().is_some_and(|text| regex.is_match(text))
                 }
             };
-            results[at] = Some(result);
+            if let Some(bit) = bit {
+                known |= bit;
+                if result {
+                    held |= bit;
+                }
+            }
             result
         };
         kind.entries

@@ -6,6 +6,7 @@
 //! booleans and `None` with the operators that keep them exact are
 //! evaluated; anything else is "not known", never a guess.
 
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::flow::{Const, Env};
 use std::rc::Rc;
 use tree_sitter::Node;
@@ -86,29 +87,27 @@ fn eval_at(
             let name = key(node)?;
             env.get(&name)?.constant.clone()
         }
-        "not_operator" => Some(Const::Bool(
-            !sub(node.child_by_field_name("argument")?)?.truthy(),
-        )),
+        "not_operator" => Some(Const::Bool(!sub(node.py_field("argument")?)?.truthy())),
         "unary_operator" => {
-            let value = sub(node.child_by_field_name("argument")?)?;
-            match (text(source, node.child_by_field_name("operator")?), value) {
+            let value = sub(node.py_field("argument")?)?;
+            match (text(source, node.py_field("operator")?), value) {
                 ("-", Const::Int(n)) => n.checked_neg().map(Const::Int),
                 ("+", Const::Int(n)) => Some(Const::Int(n)),
                 _ => None,
             }
         }
         "boolean_operator" => {
-            let left = sub(node.child_by_field_name("left")?)?;
-            let operator = text(source, node.child_by_field_name("operator")?);
+            let left = sub(node.py_field("left")?)?;
+            let operator = text(source, node.py_field("operator")?);
             match (operator, left.truthy()) {
                 ("and", false) | ("or", true) => Some(left),
-                _ => sub(node.child_by_field_name("right")?),
+                _ => sub(node.py_field("right")?),
             }
         }
         "binary_operator" => {
-            let left = sub(node.child_by_field_name("left")?)?;
-            let right = sub(node.child_by_field_name("right")?)?;
-            let operator = text(source, node.child_by_field_name("operator")?);
+            let left = sub(node.py_field("left")?)?;
+            let right = sub(node.py_field("right")?)?;
+            let operator = text(source, node.py_field("operator")?);
             match (left, right) {
                 (Const::Int(a), Const::Int(b)) => match operator {
                     "+" => a.checked_add(b),

@@ -3,6 +3,7 @@
 //! functions for the others, and using those summaries at a call.
 
 use super::{Analysis, Function};
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::named_children;
 use crate::engine::sast::taint::cross::{
     self, ExportedFile, ExternalFunction, ForeignPath, MAX_FUNCTIONS, MAX_PARAMETERS,
@@ -126,8 +127,8 @@ impl<'a, 't> Analysis<'a, 't> {
         match function.kind() {
             "identifier" => table.function(exports, None, self.text(function)),
             "attribute" => {
-                let module = self.key(function.child_by_field_name("object")?)?;
-                let name = function.child_by_field_name("attribute")?;
+                let module = self.key(function.py_field("object")?)?;
+                let name = function.py_field("attribute")?;
                 table.function(exports, Some(&module), self.text(name))
             }
             _ => None,
@@ -149,7 +150,7 @@ impl<'a, 't> Analysis<'a, 't> {
             let index = match argument.kind() {
                 "keyword_argument" => {
                     let name = argument
-                        .child_by_field_name("name")
+                        .py_field("name")
                         .map(|n| self.text(n))
                         .unwrap_or_default();
                     callee.parameters.iter().position(|p| p == name)
@@ -182,7 +183,7 @@ impl<'a, 't> Analysis<'a, 't> {
         match callee.node.kind() {
             "lambda" => callee
                 .node
-                .child_by_field_name("parameters")
+                .py_field("parameters")
                 .map(named_children)
                 .unwrap_or_default()
                 .into_iter()

@@ -3,6 +3,7 @@
 
 use super::consts::{self, string_value};
 use super::{Analysis, key_text};
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::{self, named_children};
 use crate::engine::sast::taint::flow::{Const, Env, Taint, either};
 use std::rc::Rc;
@@ -24,19 +25,19 @@ impl<'t> Analysis<'_, 't> {
                     return Some(parts.concat());
                 }
                 "attribute" => {
-                    let attribute = current.child_by_field_name("attribute")?;
+                    let attribute = current.py_field("attribute")?;
                     parts.push(format!(".{}", self.text(attribute)));
-                    current = current.child_by_field_name("object")?;
+                    current = current.py_field("object")?;
                 }
                 "subscript" => {
-                    let index = current.child_by_field_name("subscript")?;
+                    let index = current.py_field("subscript")?;
                     let key = match index.kind() {
                         "integer" => Const::Int(self.text(index).parse().ok()?),
                         "string" => Const::Str(Rc::from(string_value(self.core.source, index)?)),
                         _ => return None,
                     };
                     parts.push(format!("[{}]", key_text(&key)));
-                    current = current.child_by_field_name("value")?;
+                    current = current.py_field("value")?;
                 }
                 _ => return None,
             }
@@ -83,11 +84,11 @@ impl<'t> Analysis<'_, 't> {
             "attribute" | "subscript" => {
                 let known = self.key(node).and_then(|name| env.get(&name).cloned());
                 let inner = match node.kind() {
-                    "attribute" => node.child_by_field_name("object"),
-                    _ => node.child_by_field_name("value"),
+                    "attribute" => node.py_field("object"),
+                    _ => node.py_field("value"),
                 };
                 if node.kind() == "subscript"
-                    && let Some(index) = node.child_by_field_name("subscript")
+                    && let Some(index) = node.py_field("subscript")
                 {
                     self.expr(env, index, depth);
                 }
@@ -125,12 +126,9 @@ impl<'t> Analysis<'_, 't> {
             }
             "named_expression" => {
                 let taint = node
-                    .child_by_field_name("value")
+                    .py_field("value")
                     .and_then(|value| self.expr(env, value, depth));
-                if let (Some(name), Some(value)) = (
-                    node.child_by_field_name("name"),
-                    node.child_by_field_name("value"),
-                ) {
+                if let (Some(name), Some(value)) = (node.py_field("name"), node.py_field("value")) {
                     let constant = self.constant(env, value);
                     self.bind(env, name, taint.clone(), constant, node);
                 }
@@ -144,9 +142,9 @@ impl<'t> Analysis<'_, 't> {
                 for part in named_children(node) {
                     if part.kind() == "for_in_clause" {
                         let taint = part
-                            .child_by_field_name("right")
+                            .py_field("right")
                             .and_then(|right| self.expr(&mut inner, right, depth));
-                        if let Some(left) = part.child_by_field_name("left") {
+                        if let Some(left) = part.py_field("left") {
                             self.bind(&mut inner, left, taint, None, part);
                         }
                     }
@@ -181,23 +179,23 @@ impl<'t> Analysis<'_, 't> {
 
     /// A source matching at `node`, as a fresh taint.
     pub(super) fn call(&mut self, env: &mut Env, node: Node<'t>, depth: usize) -> Option<Taint> {
-        let function = node.child_by_field_name("function");
+        let function = node.py_field("function");
         let arguments: Vec<Node<'t>> = node
-            .child_by_field_name("arguments")
+            .py_field("arguments")
             .map(named_children)
             .unwrap_or_default();
         // Sanitizers: the library's clear every rule, a rule's its own.
         let cleared = self.core.sanitized(node);
         let receiver = match function {
             Some(f) if f.kind() == "attribute" => f
-                .child_by_field_name("object")
+                .py_field("object")
                 .and_then(|object| self.expr(env, object, depth)),
             _ => None,
         };
         let mut argument_taints = Vec::with_capacity(arguments.len());
         for argument in &arguments {
             let value = match argument.kind() {
-                "keyword_argument" => argument.child_by_field_name("value"),
+                "keyword_argument" => argument.py_field("value"),
                 _ => Some(*argument),
             };
             let taint = value.and_then(|v| self.expr(env, v, depth));
@@ -208,7 +206,7 @@ impl<'t> Analysis<'_, 't> {
         }
         // Containers filled by a method: `items.append(x)`, `d.update(x)`.
         if let Some(f) = function.filter(|f| f.kind() == "attribute")
-            && let Some(method) = f.child_by_field_name("attribute")
+            && let Some(method) = f.py_field("attribute")
             && matches!(
                 self.text(method),
                 "append"
@@ -223,7 +221,7 @@ impl<'t> Analysis<'_, 't> {
                     | "write"
                     | "writelines"
             )
-            && let Some(object) = f.child_by_field_name("object")
+            && let Some(object) = f.py_field("object")
             && let Some(name) = self.key(object)
         {
             let added = argument_taints

@@ -24,6 +24,7 @@
 //! file. What is not Python's (limits, rule matching, summaries) is in
 //! [`core`](super::core).
 
+use crate::engine::sast::fields::FieldExt;
 mod consts;
 mod cross;
 mod expressions;
@@ -119,7 +120,7 @@ impl<'a, 't> Analysis<'a, 't> {
             let mut env = self.core.copy(&module);
             self.bind_input_parameters(&mut env, function);
             self.core.frames.push(Frame::default());
-            if let Some(body) = function.child_by_field_name("body") {
+            if let Some(body) = function.py_field("body") {
                 self.block(&mut env, body, 0);
             }
             self.core.frames.pop();
@@ -137,7 +138,7 @@ impl<'a, 't> Analysis<'a, 't> {
             match node.kind() {
                 "function_definition" => {
                     definitions.push(node);
-                    if let Some(name) = node.child_by_field_name("name") {
+                    if let Some(name) = node.py_field("name") {
                         self.functions
                             .entry(self.text(name).to_owned())
                             .or_default()
@@ -148,10 +149,8 @@ impl<'a, 't> Analysis<'a, 't> {
                     // name = lambda …: callable by that name.
                     if let Some(assignment) =
                         node.named_child(0).filter(|n| n.kind() == "assignment")
-                        && let (Some(left), Some(right)) = (
-                            assignment.child_by_field_name("left"),
-                            assignment.child_by_field_name("right"),
-                        )
+                        && let (Some(left), Some(right)) =
+                            (assignment.py_field("left"), assignment.py_field("right"))
                         && left.kind() == "identifier"
                         && right.kind() == "lambda"
                     {
@@ -181,7 +180,7 @@ impl<'a, 't> Analysis<'a, 't> {
 
     /// The parameters of `function` and the names they bind.
     fn parameters(&self, function: Node<'t>) -> Vec<(String, Node<'t>)> {
-        let Some(list) = function.child_by_field_name("parameters") else {
+        let Some(list) = function.py_field("parameters") else {
             return Vec::new();
         };
         named_children(list)
@@ -189,9 +188,7 @@ impl<'a, 't> Analysis<'a, 't> {
             .filter_map(|parameter| {
                 let name = match parameter.kind() {
                     "identifier" => Some(parameter),
-                    "default_parameter" | "typed_default_parameter" => {
-                        parameter.child_by_field_name("name")
-                    }
+                    "default_parameter" | "typed_default_parameter" => parameter.py_field("name"),
                     "typed_parameter" | "list_splat_pattern" | "dictionary_splat_pattern" => {
                         named_children(parameter)
                             .into_iter()
@@ -266,11 +263,11 @@ impl<'a, 't> Analysis<'a, 't> {
                     .map(|f| (*f, 0))
             }
             "attribute" => {
-                let object = function.child_by_field_name("object")?;
+                let object = function.py_field("object")?;
                 if self.text(object) != "self" {
                     return None;
                 }
-                let name = function.child_by_field_name("attribute")?;
+                let name = function.py_field("attribute")?;
                 let class = enclosing_class(function)?;
                 let candidates = self.functions.get(self.text(name))?;
                 candidates
@@ -300,7 +297,7 @@ impl<'a, 't> Analysis<'a, 't> {
         for (argument, taint) in arguments.iter().zip(taints) {
             let index = if argument.kind() == "keyword_argument" {
                 let name = argument
-                    .child_by_field_name("name")
+                    .py_field("name")
                     .map(|n| self.text(n))
                     .unwrap_or_default();
                 parameters.iter().position(|(p, _)| p == name)
@@ -345,13 +342,13 @@ impl<'a, 't> Analysis<'a, 't> {
             *parameter,
             |this, env| match callee.node.kind() {
                 "lambda" => {
-                    if let Some(body) = callee.node.child_by_field_name("body") {
+                    if let Some(body) = callee.node.py_field("body") {
                         let returned = this.expr(env, body, 0);
                         this.core.returns(returned);
                     }
                 }
                 _ => {
-                    if let Some(body) = callee.node.child_by_field_name("body") {
+                    if let Some(body) = callee.node.py_field("body") {
                         this.block(env, body, 0);
                     }
                 }
@@ -391,10 +388,10 @@ const VALIDATED_TYPES: [&str; 8] = [
 fn validated(source: &str, parameter: Node) -> bool {
     let text = |n: Node| source.get(n.byte_range()).unwrap_or_default().trim();
     let typed = parameter
-        .child_by_field_name("type")
+        .py_field("type")
         .is_some_and(|t| VALIDATED_TYPES.contains(&text(t)));
     let injected = parameter
-        .child_by_field_name("value")
+        .py_field("value")
         .is_some_and(|v| text(v).starts_with("Depends(") || text(v).starts_with("Security("));
     typed || injected
 }

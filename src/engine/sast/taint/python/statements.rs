@@ -1,6 +1,7 @@
 //! Python statements: bindings, branches, loops, `try` and `with`.
 
 use super::{Analysis, key_text};
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::{self, MAX_LOOP_ROUNDS, named_children};
 use crate::engine::sast::taint::flow::{Const, Env, Taint, Value, either};
 use tree_sitter::Node;
@@ -66,14 +67,14 @@ impl<'t> Analysis<'_, 't> {
                         continue;
                     }
                     for item in named_children(clause) {
-                        let Some(value) = item.child_by_field_name("value") else {
+                        let Some(value) = item.py_field("value") else {
                             continue;
                         };
                         if value.kind() == "as_pattern" {
                             let parts = named_children(value);
                             let taint = parts.first().and_then(|e| self.expr(env, *e, depth));
                             if let Some(target) = value
-                                .child_by_field_name("alias")
+                                .py_field("alias")
                                 .and_then(|alias| alias.named_child(0))
                             {
                                 self.bind(env, target, taint, None, value);
@@ -83,20 +84,20 @@ impl<'t> Analysis<'_, 't> {
                         }
                     }
                 }
-                if let Some(body) = node.child_by_field_name("body") {
+                if let Some(body) = node.py_field("body") {
                     self.block(env, body, depth);
                 }
             }
             "try_statement" => self.try_statement(env, node, depth),
             "match_statement" => {
-                if let Some(subject) = node.child_by_field_name("subject") {
+                if let Some(subject) = node.py_field("subject") {
                     self.expr(env, subject, depth);
                 }
                 let before = env.clone();
-                if let Some(body) = node.child_by_field_name("body") {
+                if let Some(body) = node.py_field("body") {
                     for case in named_children(body) {
                         let mut arm = before.clone();
-                        if let Some(block) = case.child_by_field_name("consequence") {
+                        if let Some(block) = case.py_field("consequence") {
                             self.block(&mut arm, block, depth);
                         }
                         env.join(arm);
@@ -126,16 +127,16 @@ impl<'t> Analysis<'_, 't> {
     }
 
     pub(super) fn assignment(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
-        let Some(left) = node.child_by_field_name("left") else {
+        let Some(left) = node.py_field("left") else {
             return;
         };
-        let Some(right) = node.child_by_field_name("right") else {
+        let Some(right) = node.py_field("right") else {
             return; // `x: int` declares, assigns nothing
         };
         // `a = b = value`: the inner assignment first, its value is ours.
         let (taint, constant, value) = if right.kind() == "assignment" {
             self.assignment(env, right, depth + 1);
-            let inner = right.child_by_field_name("left");
+            let inner = right.py_field("left");
             let taint = inner.and_then(|n| self.expr(env, n, depth));
             let constant = inner.and_then(|n| self.constant(env, n));
             (taint, constant, None)
@@ -174,10 +175,7 @@ impl<'t> Analysis<'_, 't> {
                 if pair.kind() != "pair" {
                     continue;
                 }
-                let (Some(k), Some(v)) = (
-                    pair.child_by_field_name("key"),
-                    pair.child_by_field_name("value"),
-                ) else {
+                let (Some(k), Some(v)) = (pair.py_field("key"), pair.py_field("value")) else {
                     continue;
                 };
                 if let Some(k) = self.constant(env, k) {
@@ -193,10 +191,7 @@ impl<'t> Analysis<'_, 't> {
     }
 
     pub(super) fn augmented(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
-        let (Some(left), Some(right)) = (
-            node.child_by_field_name("left"),
-            node.child_by_field_name("right"),
-        ) else {
+        let (Some(left), Some(right)) = (node.py_field("left"), node.py_field("right")) else {
             return;
         };
         let ours = self.expr(env, left, depth);
@@ -242,10 +237,7 @@ impl<'t> Analysis<'_, 't> {
                         },
                     );
                 }
-                if let Some(base) = target
-                    .child_by_field_name("value")
-                    .and_then(|value| self.key(value))
-                {
+                if let Some(base) = target.py_field("value").and_then(|value| self.key(value)) {
                     env.add(&base, taint);
                 }
             }
@@ -266,18 +258,16 @@ impl<'t> Analysis<'_, 't> {
 
     pub(super) fn if_statement(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
         // The arms in order: (condition, block); `else` has no condition.
-        let mut arms: Vec<(Option<Node<'t>>, Option<Node<'t>>)> = vec![(
-            node.child_by_field_name("condition"),
-            node.child_by_field_name("consequence"),
-        )];
+        let mut arms: Vec<(Option<Node<'t>>, Option<Node<'t>>)> =
+            vec![(node.py_field("condition"), node.py_field("consequence"))];
         let mut cursor = node.walk();
         for alternative in node.children_by_field_name("alternative", &mut cursor) {
             match alternative.kind() {
                 "elif_clause" => arms.push((
-                    alternative.child_by_field_name("condition"),
-                    alternative.child_by_field_name("consequence"),
+                    alternative.py_field("condition"),
+                    alternative.py_field("consequence"),
                 )),
-                _ => arms.push((None, alternative.child_by_field_name("body"))),
+                _ => arms.push((None, alternative.py_field("body"))),
             }
         }
         let mut remaining = self.core.copy(env);
@@ -369,10 +359,10 @@ impl<'t> Analysis<'_, 't> {
 
     pub(super) fn for_statement(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
         let taint = node
-            .child_by_field_name("right")
+            .py_field("right")
             .and_then(|right| self.expr(env, right, depth));
-        let left = node.child_by_field_name("left");
-        let body = node.child_by_field_name("body");
+        let left = node.py_field("left");
+        let body = node.py_field("body");
         self.loop_body(env, depth, |this, env| {
             if let Some(left) = left {
                 this.bind(env, left, taint.clone(), None, node);
@@ -381,22 +371,22 @@ impl<'t> Analysis<'_, 't> {
                 this.block(env, body, depth);
             }
         });
-        if let Some(alternative) = node.child_by_field_name("alternative")
-            && let Some(body) = alternative.child_by_field_name("body")
+        if let Some(alternative) = node.py_field("alternative")
+            && let Some(body) = alternative.py_field("body")
         {
             self.block(env, body, depth);
         }
     }
 
     pub(super) fn while_statement(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
-        let condition = node.child_by_field_name("condition");
+        let condition = node.py_field("condition");
         if let Some(condition) = condition {
             self.expr(env, condition, depth);
             if self.constant(env, condition).is_some_and(|c| !c.truthy()) {
                 return; // never entered
             }
         }
-        let body = node.child_by_field_name("body");
+        let body = node.py_field("body");
         self.loop_body(env, depth, |this, env| {
             if let Some(body) = body {
                 this.block(env, body, depth);
@@ -427,7 +417,7 @@ impl<'t> Analysis<'_, 't> {
 
     pub(super) fn try_statement(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
         let before = self.core.copy(env);
-        if let Some(body) = node.child_by_field_name("body") {
+        if let Some(body) = node.py_field("body") {
             self.block(env, body, depth);
         }
         // A handler may start anywhere in the body.
@@ -446,7 +436,7 @@ impl<'t> Analysis<'_, 't> {
                     env.join(handler);
                 }
                 "else_clause" => {
-                    if let Some(body) = clause.child_by_field_name("body") {
+                    if let Some(body) = clause.py_field("body") {
                         self.block(env, body, depth);
                     }
                 }

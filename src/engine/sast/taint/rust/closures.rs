@@ -10,6 +10,7 @@
 //!   by name they are summarised, and their own bodies are analysed.
 
 use super::Analysis;
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::named_children;
 use crate::engine::sast::taint::flow::{Env, Taint};
 use tree_sitter::Node;
@@ -71,7 +72,7 @@ impl<'t> Analysis<'_, 't> {
 
     /// A closure's parameters: (name if a plain name, the pattern).
     fn closure_parameters(&self, closure: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
-        let Some(list) = closure.child_by_field_name("parameters") else {
+        let Some(list) = closure.rs_field("parameters") else {
             return Vec::new();
         };
         named_children(list)
@@ -79,7 +80,7 @@ impl<'t> Analysis<'_, 't> {
             .filter(|p| !matches!(p.kind(), "line_comment" | "block_comment"))
             .map(|p| {
                 let pattern = match p.kind() {
-                    "parameter" => p.child_by_field_name("pattern").unwrap_or(p),
+                    "parameter" => p.rs_field("pattern").unwrap_or(p),
                     _ => p,
                 };
                 let name = (pattern.kind() == "identifier").then(|| self.text(pattern));
@@ -116,7 +117,7 @@ impl<'t> Analysis<'_, 't> {
             self.bind_pattern(&mut inner, pattern, Some(element.clone()), None, closure);
         }
         let taint = closure
-            .child_by_field_name("body")
+            .rs_field("body")
             .and_then(|body| self.expr(&mut inner, body, depth));
         self.core.memo.insert(closure.id(), taint.clone());
         taint
@@ -125,7 +126,7 @@ impl<'t> Analysis<'_, 't> {
     /// The `fn` items nested anywhere in `function`'s body, registered as
     /// functions of the file (one walk of the body, bounded).
     pub(super) fn nested_functions(&mut self, function: Node<'t>) -> Vec<Node<'t>> {
-        let Some(body) = function.child_by_field_name("body") else {
+        let Some(body) = function.rs_field("body") else {
             return Vec::new();
         };
         // Most bodies have none: a text search is cheaper than the walk.
@@ -142,7 +143,7 @@ impl<'t> Analysis<'_, 't> {
             }
             if node.kind() == "function_item" {
                 found.push(node);
-                if let Some(name) = node.child_by_field_name("name") {
+                if let Some(name) = node.rs_field("name") {
                     self.functions
                         .entry(self.text(name))
                         .or_default()

@@ -5,6 +5,7 @@
 //! keep a string as it is (`.to_string()`, `String::from(…)`), integer
 //! arithmetic and comparisons. Anything else is "not known", never a guess.
 
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::flow::{Const, Env};
 use std::rc::Rc;
 use tree_sitter::Node;
@@ -73,15 +74,15 @@ fn eval_at(
         }
         "identifier" | "field_expression" => env.get(&key(node)?)?.constant.clone(),
         "parenthesized_expression" => sub(node.named_child(0)?),
-        "reference_expression" => sub(node.child_by_field_name("value")?),
+        "reference_expression" => sub(node.rs_field("value")?),
         "call_expression" => {
-            let function = node.child_by_field_name("function")?;
-            let arguments = node.child_by_field_name("arguments")?;
+            let function = node.rs_field("function")?;
+            let arguments = node.rs_field("arguments")?;
             match function.kind() {
                 // `"x".to_string()`, `NAME.as_str()`
                 "field_expression" => {
-                    let method = function.child_by_field_name("field")?;
-                    let receiver = function.child_by_field_name("value")?;
+                    let method = function.rs_field("field")?;
+                    let receiver = function.rs_field("value")?;
                     (SAME_STRING.contains(&text(source, method))
                         && arguments.named_child_count() == 0)
                         .then(|| sub(receiver))
@@ -105,14 +106,14 @@ fn eval_at(
             }
         }
         "binary_expression" => {
-            let operator = text(source, node.child_by_field_name("operator")?);
-            let left = sub(node.child_by_field_name("left")?)?;
+            let operator = text(source, node.rs_field("operator")?);
+            let left = sub(node.rs_field("left")?)?;
             match (operator, &left) {
                 ("&&", Const::Bool(false)) | ("||", Const::Bool(true)) => return Some(left),
-                ("&&" | "||", _) => return sub(node.child_by_field_name("right")?),
+                ("&&" | "||", _) => return sub(node.rs_field("right")?),
                 _ => {}
             }
-            let right = sub(node.child_by_field_name("right")?)?;
+            let right = sub(node.rs_field("right")?)?;
             let ordering = match (&left, &right) {
                 (Const::Int(a), Const::Int(b)) => Some(a.cmp(b)),
                 (Const::Str(a), Const::Str(b)) => Some(a.cmp(b)),

@@ -2,6 +2,7 @@
 //! and its kin are read token by token.
 
 use super::Analysis;
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::named_children;
 use crate::engine::sast::taint::flow::{Env, Taint, either};
 use tree_sitter::Node;
@@ -19,7 +20,7 @@ impl<'t> Analysis<'_, 't> {
         depth: usize,
     ) -> Option<Taint> {
         let name = node
-            .child_by_field_name("macro")
+            .rs_field("macro")
             .map(|m| self.text(m))
             .unwrap_or_default();
         let name = name.rsplit("::").next().unwrap_or(name);

@@ -18,6 +18,7 @@
 //! What is not Rust's (limits, rule matching, summaries) is in
 //! [`core`](super::core).
 
+use crate::engine::sast::fields::FieldExt;
 mod closures;
 mod consts;
 mod expressions;
@@ -105,7 +106,7 @@ impl<'a, 't> Analysis<'a, 't> {
             let mut env = self.core.copy(&module);
             self.bind_input_parameters(&mut env, function);
             self.core.frames.push(Frame::default());
-            if let Some(body) = function.child_by_field_name("body") {
+            if let Some(body) = function.rs_field("body") {
                 let value = self.expr(&mut env, body, 0);
                 self.core.returns(value);
             }
@@ -126,7 +127,7 @@ impl<'a, 't> Analysis<'a, 't> {
             match node.kind() {
                 "function_item" => {
                     definitions.push(node);
-                    if let Some(name) = node.child_by_field_name("name") {
+                    if let Some(name) = node.rs_field("name") {
                         self.functions
                             .entry(self.text(name))
                             .or_default()
@@ -137,10 +138,9 @@ impl<'a, 't> Analysis<'a, 't> {
                     continue;
                 }
                 "const_item" | "static_item" => {
-                    if let (Some(name), Some(value)) = (
-                        node.child_by_field_name("name"),
-                        node.child_by_field_name("value"),
-                    ) {
+                    if let (Some(name), Some(value)) =
+                        (node.rs_field("name"), node.rs_field("value"))
+                    {
                         let constant = self.constant(module, value);
                         module.set(
                             self.text(name),
@@ -174,7 +174,7 @@ impl<'a, 't> Analysis<'a, 't> {
     /// The parameters of `function` (not `self`): (name if the pattern is
     /// a plain name, the parameter).
     fn parameters(&self, function: Node<'t>) -> Vec<(Option<&'t str>, Node<'t>)> {
-        let Some(list) = function.child_by_field_name("parameters") else {
+        let Some(list) = function.rs_field("parameters") else {
             return Vec::new();
         };
         named_children(list)
@@ -182,7 +182,7 @@ impl<'a, 't> Analysis<'a, 't> {
             .filter(|p| p.kind() == "parameter")
             .map(|p| {
                 let name = p
-                    .child_by_field_name("pattern")
+                    .rs_field("pattern")
                     .filter(|n| n.kind() == "identifier")
                     .map(|n| self.text(n));
                 (name, p)
@@ -201,12 +201,12 @@ impl<'a, 't> Analysis<'a, 't> {
         });
         let handler = handler.map(|spec| (Rc::<str>::from(spec.label.as_str()), spec.confidence));
         for (_, parameter) in self.parameters(function) {
-            let Some(pattern) = parameter.child_by_field_name("pattern") else {
+            let Some(pattern) = parameter.rs_field("pattern") else {
                 continue;
             };
             let taint = self.core.source_at(parameter).or_else(|| {
                 let (label, confidence) = handler.clone()?;
-                let typed = parameter.child_by_field_name("type")?;
+                let typed = parameter.rs_field("type")?;
                 let text: String = self.text(typed).split_whitespace().collect();
                 TEXT_TYPES.contains(&text.as_str()).then(|| {
                     Taint::new(
@@ -267,9 +267,7 @@ impl<'a, 't> Analysis<'a, 't> {
                         // `Query(x)`: `Query` is the type, not a name.
                         let is_type =
                             matches!(node.kind(), "tuple_struct_pattern" | "struct_pattern")
-                                && node
-                                    .child_by_field_name("type")
-                                    .is_some_and(|t| t.id() == child.id());
+                                && node.rs_field("type").is_some_and(|t| t.id() == child.id());
                         if !is_type {
                             stack.push(child);
                         }
@@ -286,8 +284,8 @@ impl<'a, 't> Analysis<'a, 't> {
             "identifier" => (self.text(function), None),
             // `Self::helper(x)`, `Parser::helper(x)`
             "scoped_identifier" => {
-                let path = function.child_by_field_name("path")?;
-                let name = function.child_by_field_name("name")?;
+                let path = function.rs_field("path")?;
+                let name = function.rs_field("name")?;
                 let owner = match self.text(path) {
                     "Self" => enclosing_impl(function)?,
                     path => self
@@ -296,20 +294,18 @@ impl<'a, 't> Analysis<'a, 't> {
                         .flatten()
                         .filter_map(|(_, owner)| *owner)
                         .find(|owner| {
-                            owner
-                                .child_by_field_name("type")
-                                .is_some_and(|t| self.text(t) == path)
+                            owner.rs_field("type").is_some_and(|t| self.text(t) == path)
                         })?,
                 };
                 (self.text(name), Some(owner))
             }
             // `self.helper(x)`
             "field_expression" => {
-                let value = function.child_by_field_name("value")?;
+                let value = function.rs_field("value")?;
                 if value.kind() != "self" {
                     return None;
                 }
-                let name = function.child_by_field_name("field")?;
+                let name = function.rs_field("field")?;
                 (self.text(name), Some(enclosing_impl(function)?))
             }
             _ => return None,
@@ -371,7 +367,7 @@ impl<'a, 't> Analysis<'a, 't> {
         parameter: Node<'t>,
     ) -> Option<Rc<Summary>> {
         core::summary(self, callee.id(), index, name, parameter, |this, env| {
-            if let Some(body) = callee.child_by_field_name("body") {
+            if let Some(body) = callee.rs_field("body") {
                 let value = this.expr(env, body, 0);
                 this.core.returns(value);
             }

@@ -2,6 +2,7 @@
 //! `match` and loops: what binds names and where flows join.
 
 use super::Analysis;
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::{MAX_LOOP_ROUNDS, named_children};
 use crate::engine::sast::taint::flow::{Const, Env, Taint, Value, either};
 use tree_sitter::Node;
@@ -31,7 +32,7 @@ fn leaves(source: &str, block: Node) -> bool {
     };
     match last.kind() {
         "return_expression" | "break_expression" | "continue_expression" => true,
-        "macro_invocation" => last.child_by_field_name("macro").is_some_and(|m| {
+        "macro_invocation" => last.rs_field("macro").is_some_and(|m| {
             matches!(
                 source.get(m.byte_range()).unwrap_or_default(),
                 "panic" | "unreachable" | "bail" | "anyhow::bail" | "todo" | "unimplemented"
@@ -63,10 +64,9 @@ impl<'t> Analysis<'_, 't> {
                 | "trait_item" | "mod_item" | "type_item" | "attribute_item" | "line_comment"
                 | "block_comment" | "empty_statement" | "macro_definition" => {}
                 "const_item" | "static_item" => {
-                    if let (Some(name), Some(v)) = (
-                        statement.child_by_field_name("name"),
-                        statement.child_by_field_name("value"),
-                    ) {
+                    if let (Some(name), Some(v)) =
+                        (statement.rs_field("name"), statement.rs_field("value"))
+                    {
                         let constant = self.constant(env, v);
                         env.set(
                             self.text(name),
@@ -85,21 +85,21 @@ impl<'t> Analysis<'_, 't> {
     }
 
     pub(super) fn let_declaration(&mut self, env: &mut Env, node: Node<'t>, depth: usize) {
-        let value = node.child_by_field_name("value");
+        let value = node.rs_field("value");
         let mut taint = value.and_then(|v| self.expr(env, v, depth));
         let constant = value.and_then(|v| self.constant(env, v));
         // `let n: u32 = s.parse()?`: a number holds no text.
-        if let Some(typed) = node.child_by_field_name("type")
+        if let Some(typed) = node.rs_field("type")
             && NUMBER_TYPES.contains(&self.text(typed))
         {
             taint = None;
         }
-        if let Some(alternative) = node.child_by_field_name("alternative") {
+        if let Some(alternative) = node.rs_field("alternative") {
             // `let … else { return }`: the else block leaves.
             let mut inner = self.core.copy(env);
             self.block(&mut inner, alternative, depth);
         }
-        if let Some(pattern) = node.child_by_field_name("pattern") {
+        if let Some(pattern) = node.rs_field("pattern") {
             self.note_closure(node, pattern, value);
             self.bind_pattern(env, pattern, taint, constant, node);
         }
@@ -117,9 +117,9 @@ impl<'t> Analysis<'_, 't> {
     ) -> Option<bool> {
         match condition.kind() {
             "let_condition" => {
-                let value = condition.child_by_field_name("value");
+                let value = condition.rs_field("value");
                 let taint = value.and_then(|v| self.expr(then, v, depth));
-                if let Some(pattern) = condition.child_by_field_name("pattern") {
+                if let Some(pattern) = condition.rs_field("pattern") {
                     self.bind_pattern(then, pattern, taint, None, condition);
                 }
                 None
@@ -178,13 +178,12 @@ impl<'t> Analysis<'_, 't> {
             }
             "binary_expression" => {
                 let operator = condition
-                    .child_by_field_name("operator")
+                    .rs_field("operator")
                     .map(|o| self.text(o))
                     .unwrap_or_default();
-                let (Some(left), Some(right)) = (
-                    condition.child_by_field_name("left"),
-                    condition.child_by_field_name("right"),
-                ) else {
+                let (Some(left), Some(right)) =
+                    (condition.rs_field("left"), condition.rs_field("right"))
+                else {
                     return;
                 };
                 match operator {
@@ -207,15 +206,15 @@ impl<'t> Analysis<'_, 't> {
                 }
             }
             "call_expression" => {
-                let Some(function) = condition.child_by_field_name("function") else {
+                let Some(function) = condition.rs_field("function") else {
                     return;
                 };
                 let is_contains = function.kind() == "field_expression"
                     && function
-                        .child_by_field_name("field")
+                        .rs_field("field")
                         .is_some_and(|f| self.text(f) == "contains");
                 let argument = condition
-                    .child_by_field_name("arguments")
+                    .rs_field("arguments")
                     .and_then(|a| a.named_child(0));
                 if is_contains && let Some(name) = argument.and_then(|a| self.place(a)) {
                     clean(then, &name, None);
@@ -223,7 +222,7 @@ impl<'t> Analysis<'_, 't> {
             }
             "macro_invocation" => {
                 let is_matches = condition
-                    .child_by_field_name("macro")
+                    .rs_field("macro")
                     .is_some_and(|m| self.text(m) == "matches");
                 if !is_matches {
                     return;
@@ -277,11 +276,8 @@ impl<'t> Analysis<'_, 't> {
         let mut arms: Vec<(Option<Node<'t>>, Option<Node<'t>>)> = Vec::new();
         let mut current = Some(node);
         while let Some(arm) = current.take() {
-            arms.push((
-                arm.child_by_field_name("condition"),
-                arm.child_by_field_name("consequence"),
-            ));
-            let Some(alternative) = arm.child_by_field_name("alternative") else {
+            arms.push((arm.rs_field("condition"), arm.rs_field("consequence")));
+            let Some(alternative) = arm.rs_field("alternative") else {
                 break;
             };
             match alternative.named_child(0) {
@@ -338,11 +334,11 @@ impl<'t> Analysis<'_, 't> {
         node: Node<'t>,
         depth: usize,
     ) -> Option<Taint> {
-        let subject = node.child_by_field_name("value");
+        let subject = node.rs_field("value");
         let taint = subject.and_then(|s| self.expr(env, s, depth));
         let subject_name = subject.and_then(|s| self.place(s));
         let arms: Vec<Node<'t>> = node
-            .child_by_field_name("body")
+            .rs_field("body")
             .map(named_children)
             .unwrap_or_default()
             .into_iter()
@@ -356,7 +352,7 @@ impl<'t> Analysis<'_, 't> {
                 break;
             }
             let mut inner = self.core.copy(&before);
-            if let Some(pattern) = arm.child_by_field_name("pattern") {
+            if let Some(pattern) = arm.rs_field("pattern") {
                 // `"a" | "b" => …`: the subject is one of these literals here.
                 let parts = named_children(pattern);
                 let literal_only = !parts.is_empty()
@@ -378,7 +374,7 @@ impl<'t> Analysis<'_, 't> {
                     self.bind_pattern(&mut inner, pattern, taint.clone(), None, arm);
                 }
             }
-            let arm_value = arm.child_by_field_name("value");
+            let arm_value = arm.rs_field("value");
             if let Some(v) = arm_value {
                 value = either(value, self.expr(&mut inner, v, depth));
             }
