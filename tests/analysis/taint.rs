@@ -244,6 +244,30 @@ def view():
     assert!(source < sink, "{message}");
 }
 
+#[test]
+fn a_helper_that_returns_input_shows_its_return_in_the_path() {
+    let head = r#"import os
+from flask import request
+
+def build(name):
+    cleaned = name.strip()
+    return "tar czf out.tgz " + cleaned
+
+def view():
+    os.system(build(request.args["n"]))
+"#;
+    let report = scan(None, head);
+    let findings = taint_findings(&report);
+    assert_eq!(findings.len(), 1, "{:#?}", rules_at(&report));
+    let message = &findings[0].message;
+    // Source (line 9) → the helper's return (line 6) → the sink (line 9).
+    let returned = message
+        .find("(line 6)")
+        .unwrap_or_else(|| panic!("no return step: {message}"));
+    let source = message.find("(line 9)").expect("source step");
+    assert!(source < returned, "{message}");
+}
+
 // ───────────────────────── import resolution ─────────────────────────
 
 #[test]

@@ -334,3 +334,35 @@ fn nested_helper() {
         taint_findings(&report)
     );
 }
+
+#[test]
+fn an_early_return_of_input_is_a_step_of_the_path() {
+    let head = r#"use std::process::Command;
+
+fn script(name: &str, quiet: bool) -> String {
+    if quiet {
+        return format!("tar czf /tmp/out.tgz {name} 2>/dev/null");
+    }
+    String::from("true")
+}
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    Command::new("sh").arg("-c").arg(script(&name, true)).status().unwrap();
+}
+"#;
+    let report = scan_rust(head);
+    let findings = taint_findings(&report);
+    let finding = findings
+        .iter()
+        .find(|f| f.rule_id == "rust.taint.command-injection")
+        .unwrap_or_else(|| panic!("{:#?}", rules_at(&report)));
+    assert_eq!(finding.start.line, 12);
+    let message = &finding.message;
+    // Argument (line 11) → the helper's `return` (line 5) → the sink.
+    let source = message.find("(line 11)").expect("source step");
+    let returned = message
+        .find("(line 5)")
+        .unwrap_or_else(|| panic!("no return step: {message}"));
+    assert!(source < returned, "{message}");
+}

@@ -56,7 +56,10 @@ impl<'t> Analysis<'_, 't> {
                 for child in named_children(node) {
                     returned = either(returned, self.expr(env, child, depth));
                 }
-                self.core.returns(returned);
+                // The `return` is a step of the caller's path: it shows
+                // where the helper hands the value back.
+                let step = self.core.step(node);
+                self.core.returns(returned.map(|t| t.through(step)));
             }
             "if_statement" => self.if_statement(env, node, depth),
             "for_statement" => self.for_statement(env, node, depth),

@@ -4,6 +4,7 @@
 
 use super::Analysis;
 use super::consts;
+use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::{self, named_children};
 use crate::engine::sast::taint::flow::{Const, Env, Taint, Value, either};
 use tree_sitter::Node;
@@ -37,9 +38,9 @@ impl<'t> Analysis<'_, 't> {
                     return Some(parts.concat());
                 }
                 "field_expression" => {
-                    let field = current.child_by_field_name("field")?;
+                    let field = current.rs_field("field")?;
                     parts.push(format!(".{}", self.text(field)));
-                    current = current.child_by_field_name("value")?;
+                    current = current.rs_field("value")?;
                 }
                 _ => return None,
             }
@@ -53,13 +54,13 @@ impl<'t> Analysis<'_, 't> {
         let mut current = node;
         for _ in 0..8 {
             match current.kind() {
-                "reference_expression" => current = current.child_by_field_name("value")?,
+                "reference_expression" => current = current.rs_field("value")?,
                 "unary_expression" | "parenthesized_expression" => {
                     current = current.named_child(0)?
                 }
                 "call_expression" => {
-                    let function = current.child_by_field_name("function")?;
-                    let method = function.child_by_field_name("field")?;
+                    let function = current.rs_field("function")?;
+                    let method = function.rs_field("field")?;
                     if function.kind() != "field_expression"
                         || !matches!(
                             self.text(method),
@@ -75,7 +76,7 @@ impl<'t> Analysis<'_, 't> {
                     {
                         return None;
                     }
-                    current = function.child_by_field_name("value")?;
+                    current = function.rs_field("value")?;
                 }
                 _ => return self.key(current),
             }
@@ -123,7 +124,7 @@ impl<'t> Analysis<'_, 't> {
             "field_expression" => {
                 let known = self.key(node).and_then(|name| env.get(&name).cloned());
                 let container = node
-                    .child_by_field_name("value")
+                    .rs_field("value")
                     .and_then(|value| self.expr(env, value, depth));
                 match known {
                     Some(value) => value.taint,
@@ -137,21 +138,19 @@ impl<'t> Analysis<'_, 't> {
             "macro_invocation" => self.macro_call(env, node, depth),
             "binary_expression" => {
                 let operator = node
-                    .child_by_field_name("operator")
+                    .rs_field("operator")
                     .map(|o| self.text(o))
                     .unwrap_or_default();
-                let left = node
-                    .child_by_field_name("left")
-                    .and_then(|l| self.expr(env, l, depth));
+                let left = node.rs_field("left").and_then(|l| self.expr(env, l, depth));
                 let right = node
-                    .child_by_field_name("right")
+                    .rs_field("right")
                     .and_then(|r| self.expr(env, r, depth));
                 // Only `+` joins text; the rest yield numbers or booleans.
                 (operator == "+").then(|| either(left, right)).flatten()
             }
             "type_cast_expression" => {
                 // `x as u32`: casts are between numbers only.
-                if let Some(value) = node.child_by_field_name("value") {
+                if let Some(value) = node.rs_field("value") {
                     self.expr(env, value, depth);
                 }
                 None
@@ -179,10 +178,10 @@ impl<'t> Analysis<'_, 't> {
             "match_expression" => self.match_expression(env, node, depth),
             "for_expression" => {
                 let taint = node
-                    .child_by_field_name("value")
+                    .rs_field("value")
                     .and_then(|value| self.expr(env, value, depth));
-                let pattern = node.child_by_field_name("pattern");
-                let body = node.child_by_field_name("body");
+                let pattern = node.rs_field("pattern");
+                let body = node.rs_field("body");
                 self.loop_body(env, |this, env| {
                     if let Some(pattern) = pattern {
                         this.bind_pattern(env, pattern, taint.clone(), None, node);
@@ -194,8 +193,8 @@ impl<'t> Analysis<'_, 't> {
                 None
             }
             "while_expression" | "loop_expression" => {
-                let condition = node.child_by_field_name("condition");
-                let body = node.child_by_field_name("body");
+                let condition = node.rs_field("condition");
+                let body = node.rs_field("body");
                 self.loop_body(env, |this, env| {
                     if let Some(condition) = condition {
                         let mut unused = this.core.copy(env);
@@ -209,21 +208,21 @@ impl<'t> Analysis<'_, 't> {
             }
             "assignment_expression" => {
                 let taint = node
-                    .child_by_field_name("right")
+                    .rs_field("right")
                     .and_then(|right| self.expr(env, right, depth));
                 let constant = node
-                    .child_by_field_name("right")
+                    .rs_field("right")
                     .and_then(|right| self.constant(env, right));
-                if let Some(left) = node.child_by_field_name("left") {
+                if let Some(left) = node.rs_field("left") {
                     self.assign(env, left, taint, constant, node, false);
                 }
                 None
             }
             "compound_assignment_expr" => {
-                let left = node.child_by_field_name("left");
+                let left = node.rs_field("left");
                 let ours = left.and_then(|l| self.expr(env, l, depth));
                 let theirs = node
-                    .child_by_field_name("right")
+                    .rs_field("right")
                     .and_then(|right| self.expr(env, right, depth));
                 if let Some(left) = left {
                     self.assign(env, left, either(theirs, ours), None, node, false);
@@ -232,13 +231,14 @@ impl<'t> Analysis<'_, 't> {
             }
             "return_expression" => {
                 let taint = node.named_child(0).and_then(|v| self.expr(env, v, depth));
-                self.core.returns(taint);
+                let step = self.core.step(node);
+                self.core.returns(taint.map(|t| t.through(step)));
                 None
             }
             "closure_expression" => {
                 // Run for the sinks inside; its parameters are unknown.
                 let mut inner = self.core.copy(env);
-                node.child_by_field_name("body")
+                node.rs_field("body")
                     .and_then(|body| self.expr(&mut inner, body, depth))
             }
             "let_condition" | "let_chain" => {
@@ -300,9 +300,9 @@ impl<'t> Analysis<'_, 't> {
         let mut current = node;
         loop {
             let receiver = current
-                .child_by_field_name("function")
+                .rs_field("function")
                 .filter(|f| f.kind() == "field_expression")
-                .and_then(|f| f.child_by_field_name("value"))
+                .and_then(|f| f.rs_field("value"))
                 // `.await` and `?` between links are links too.
                 .map(|mut r| {
                     while matches!(r.kind(), "await_expression" | "try_expression") {
@@ -332,9 +332,9 @@ impl<'t> Analysis<'_, 't> {
     }
 
     pub(super) fn call(&mut self, env: &mut Env, node: Node<'t>, depth: usize) -> Option<Taint> {
-        let function = node.child_by_field_name("function");
+        let function = node.rs_field("function");
         let arguments: Vec<Node<'t>> = node
-            .child_by_field_name("arguments")
+            .rs_field("arguments")
             .map(named_children)
             .unwrap_or_default()
             .into_iter()
@@ -348,11 +348,11 @@ impl<'t> Analysis<'_, 't> {
         let cleared = self.core.sanitized(node);
         // `x.parse::<u32>()`: the method is under the turbofish.
         let method_of = function.and_then(|f| match f.kind() {
-            "generic_function" => f.child_by_field_name("function"),
+            "generic_function" => f.rs_field("function"),
             _ => Some(f),
         });
         let method = method_of.filter(|f| f.kind() == "field_expression");
-        let receiver_node = method.and_then(|f| f.child_by_field_name("value"));
+        let receiver_node = method.and_then(|f| f.rs_field("value"));
         let receiver = receiver_node.and_then(|r| self.expr(env, r, depth));
         let argument_taints: Vec<Option<Taint>> = arguments
             .iter()
@@ -368,7 +368,7 @@ impl<'t> Analysis<'_, 't> {
             return None;
         }
         let method_name = method
-            .and_then(|f| f.child_by_field_name("field"))
+            .and_then(|f| f.rs_field("field"))
             .map(|f| self.text(f))
             .unwrap_or_default();
         // `stdin.read_line(&mut line)`: the input lands in `line`.
