@@ -37,6 +37,11 @@ pub(super) const SQLITE: Embedded = &[
         "license_cache",
         include_str!("../../../migrations/sqlite/0004_license_cache.sql"),
     ),
+    (
+        5,
+        "license_cache_age",
+        include_str!("../../../migrations/sqlite/0005_license_cache_age.sql"),
+    ),
 ];
 
 pub(super) const POSTGRES: Embedded = &[
@@ -59,6 +64,11 @@ pub(super) const POSTGRES: Embedded = &[
         4,
         "license_cache",
         include_str!("../../../migrations/postgres/0004_license_cache.sql"),
+    ),
+    (
+        5,
+        "license_cache_age",
+        include_str!("../../../migrations/postgres/0005_license_cache_age.sql"),
     ),
 ];
 
