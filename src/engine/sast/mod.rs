@@ -15,6 +15,7 @@
 
 pub(crate) mod fields;
 mod imports;
+pub(crate) mod prefilter;
 mod rules;
 pub mod taint;
 mod walk;

@@ -2,6 +2,7 @@
 //! into one collection with a prefilter automaton over all rules' literals.
 
 use super::SUPPORTED_LANGUAGES;
+use super::prefilter;
 use super::taint::TaintRules;
 use super::taint::spec::{Library, LibraryFile, ModeOnly, TaintRule, TaintRuleFile};
 use crate::engine::literals::LiteralIndex;
@@ -147,6 +148,8 @@ pub struct SastRules {
     prefilter: LiteralIndex,
     /// Owner index in `prefilter` ─▶ rule id.
     prefiltered_ids: Vec<String>,
+    /// Each pattern rule's test of a node's text before its full match.
+    node_checks: HashMap<String, prefilter::Compiled>,
 }
 
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
@@ -330,9 +333,12 @@ impl SastRules {
         let mut configs = Vec::new();
         let mut libraries = Vec::new();
         let mut taint_rules = Vec::new();
+        let mut node_checks = HashMap::new();
         for (_, compiled) in ordered {
             match compiled {
                 Compiled::Pattern(config, rule_info) => {
+                    let checks = prefilter::of_rule(&config.core.rule, &config.core.constraints);
+                    node_checks.insert(rule_info.id.clone(), prefilter::Compiled::new(&checks));
                     info.insert(rule_info.id.clone(), rule_info);
                     configs.push(*config);
                 }
@@ -366,6 +372,7 @@ impl SastRules {
             info,
             prefilter,
             prefiltered_ids,
+            node_checks,
         })
     }
 
@@ -433,6 +440,12 @@ impl SastRules {
     /// The ids of the prefiltered rules whose literals occur in `text`.
     pub fn present_in(&self, text: &str) -> HashSet<&str> {
         self.prefilter_passed(text)
+    }
+
+    /// Pattern rule `id`'s test of a node's text, run before its full
+    /// match ([`prefilter`]).
+    pub(crate) fn node_checks(&self, id: &str) -> Option<&prefilter::Compiled> {
+        self.node_checks.get(id)
     }
 
     /// The description of one rule.

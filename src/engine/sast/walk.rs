@@ -3,6 +3,7 @@
 
 use super::SastAnalyzer;
 use super::imports::Canonical;
+use super::prefilter::{Compiled, NodeTexts};
 use super::rules::{Anchor, RuleInfo};
 use crate::engine::{AnalyzerKind, ChangeKind, Deadline, Finding, Fix, Position, RawFinding};
 use ast_grep_config::RuleConfig;
@@ -106,7 +107,7 @@ impl SastAnalyzer {
         findings: &mut Vec<RawFinding>,
     ) -> bool {
         let Within { rows, canonical } = within;
-        let by_kind = rules_by_kind(&rules);
+        let by_kind = rules_by_kind(&rules, |id| self.rules.node_checks(id));
         let mut columns = Columns::default();
         let mut cursor = root.root().get_inner_node().walk();
         loop {
@@ -128,7 +129,11 @@ impl SastAnalyzer {
                         return false;
                     }
                     let node = root.adopt(node);
-                    for rule in candidates {
+                    let mut texts = NodeTexts::new(&node);
+                    for (rule, checks) in candidates {
+                        if checks.is_some_and(|checks| !checks.admits(&mut texts)) {
+                            continue;
+                        }
                         let Some(matched) = rule.matcher.match_node(node.clone()) else {
                             continue;
                         };
@@ -412,16 +417,19 @@ impl AddedRows {
 /// The rules that can match each node kind, indexed by kind id. A rule
 /// names its kinds through its pattern or `kind:`; ast-grep refuses a rule
 /// that names none when it is loaded.
+/// `rules` by the node kinds they can match, each with its text checks.
 pub(super) fn rules_by_kind<'r>(
     rules: &[&'r RuleConfig<SupportLang>],
-) -> Vec<Vec<&'r RuleConfig<SupportLang>>> {
-    let mut by_kind: Vec<Vec<&RuleConfig<SupportLang>>> = Vec::new();
+    checks_of: impl Fn(&str) -> Option<&'r Compiled>,
+) -> Vec<Vec<(&'r RuleConfig<SupportLang>, Option<&'r Compiled>)>> {
+    let mut by_kind: Vec<Vec<_>> = Vec::new();
     for &rule in rules {
+        let checks = checks_of(&rule.id);
         for kind in rule.matcher.potential_kinds().iter().flatten() {
             if by_kind.len() <= kind {
                 by_kind.resize_with(kind + 1, Vec::new);
             }
-            by_kind[kind].push(rule);
+            by_kind[kind].push((rule, checks));
         }
     }
     by_kind

@@ -18,17 +18,16 @@
 mod core;
 pub mod cross;
 pub mod flow;
-mod prefilter;
 mod python;
 pub mod report;
 mod rust;
 pub(crate) mod spec;
 
+use crate::engine::sast::prefilter::ByKind;
 use ast_grep_core::AstGrep;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_language::SupportLang;
 use flow::Taint;
-use prefilter::ByKind;
 use spec::{Library, TaintRule};
 use std::collections::HashMap;
 

@@ -15,7 +15,7 @@
 //!   (`int()`), and `parameters`: functions whose parameters are input
 //!   (route handlers, Lambda handlers).
 
-use super::prefilter::{self, Prefilter};
+use crate::engine::sast::prefilter::{self, Prefilter};
 use crate::engine::{Confidence, Severity};
 use ast_grep_config::{DeserializeEnv, RuleCore, SerializableRuleCore};
 use ast_grep_core::matcher::Matcher;

@@ -1,19 +1,18 @@
-//! Cheap necessary conditions on a node's text, read off each source, sink
-//! and sanitizer rule and checked for all of a node's candidate rules at
-//! once, before any of them is matched in full.
+//! Cheap necessary conditions on a node's text, read off each rule (pattern
+//! rules, and taint sources, sinks and sanitizers) and checked for a node's
+//! candidate rules before any of them is matched in full.
 //!
 //! Most taint rules are calls told apart by their callee's text:
 //! `$F($X $$$)` with `F: {regex: ^os\.system$}`, `has: {field: function,
 //! regex: …}`, `$R.set_cookie(…)`, `$T.$M(…)` with a regex on `M`. Matched
 //! one by one, every call of a file that imports os, subprocess, requests
 //! and flask met dozens of them, and `sinks_at` was a quarter of a Python
-//! scan. Here the regexes of a node kind's candidates form one
-//! [`RegexSet`] per text they read (the node's own text, its callee's, the
-//! callee's last name), so one pass over a short text leaves the few rules
-//! that can match. A rule whose shape says nothing about the text is always
-//! a candidate: a prefilter only ever removes rules that cannot match.
+//! scan. Here each rule's condition is a regex over one short text of the
+//! node (its own text, its callee's, the callee's last name), read once per
+//! node, so the few rules that can match are the only ones matched. A rule
+//! whose shape says nothing about the text is always a candidate: a
+//! prefilter only ever removes rules that cannot match.
 
-use super::spec::Constraints;
 use ast_grep_config::SerializableRule;
 use ast_grep_core::Node;
 use ast_grep_core::matcher::Matcher;
@@ -22,6 +21,10 @@ use ast_grep_language::SupportLang;
 use regex::Regex;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// A rule's `constraints`.
+pub type Constraints = Option<HashMap<String, SerializableRule>>;
 
 /// Which text of a node a check reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +231,73 @@ fn text_of<'r>(node: &Node<'r, StrDoc<SupportLang>>, on: Text) -> Option<Cow<'r,
     }
 }
 
+/// The texts of one node the checks read, each read at most once.
+pub struct NodeTexts<'n, 'r> {
+    node: &'n Node<'r, StrDoc<SupportLang>>,
+    texts: [Option<Option<Cow<'r, str>>>; 3],
+}
+
+impl<'n, 'r> NodeTexts<'n, 'r> {
+    /// Nothing read yet.
+    pub fn new(node: &'n Node<'r, StrDoc<SupportLang>>) -> Self {
+        NodeTexts {
+            node,
+            texts: Default::default(),
+        }
+    }
+
+    /// Whether `regex` matches text `on` (`false` when the node has no
+    /// such text: no callee, no rule that needs one matches).
+    fn matches(&mut self, on: Text, regex: &Regex) -> bool {
+        let node = self.node;
+        self.texts[position(on)]
+            .get_or_insert_with(|| text_of(node, on))
+            .as_deref()
+            .is_some_and(|text| regex.is_match(text))
+    }
+}
+
+/// One rule's checks, compiled: a node passes when any of them holds.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    checks: Vec<(Text, Regex)>,
+}
+
+impl Compiled {
+    /// The checks of `prefilter`; none (every node passes) when there are
+    /// none or one does not compile (it cannot: ast-grep compiled the same
+    /// regex with the same crate).
+    pub fn new(prefilter: &Prefilter) -> Compiled {
+        let checks = prefilter
+            .iter()
+            .flatten()
+            .map(|check| Regex::new(&check.regex).map(|regex| (check.on, regex)))
+            .collect::<Result<Vec<_>, _>>();
+        match checks {
+            Ok(checks) => Compiled { checks },
+            Err(error) => {
+                tracing::warn!(%error, "rule prefilter not built; rule tried in full");
+                Compiled::default()
+            }
+        }
+    }
+
+    /// Whether there is no check (every node passes).
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+
+    /// Whether the rule may match the node of `texts`.
+    pub fn admits(&self, texts: &mut NodeTexts<'_, '_>) -> bool {
+        self.checks.is_empty()
+            || self
+                .checks
+                .iter()
+                .any(|(on, regex)| texts.matches(*on, regex))
+    }
+}
+
 /// The candidates of one node kind.
 struct Kind<T> {
     /// Each candidate with its checks (indices into `checks`); no checks:
@@ -386,6 +456,73 @@ mod tests {
     fn checks(yaml: &str) -> Prefilter {
         let (rule, constraints) = rule(yaml);
         of_rule(&rule, &constraints)
+    }
+
+    /// Every example of every shipped pattern rule, in its canonical form
+    /// as scans see it: a node the rule matches in full is always admitted,
+    /// and the checks do turn most candidates away.
+    #[test]
+    fn pattern_rule_checks_admit_every_match_in_the_rule_examples() {
+        use crate::engine::sast::{
+            DEFAULT_PARSE_TIMEOUT, SastRules, imports, parse, reparse_canonical,
+        };
+        use ast_grep_core::matcher::MatcherExt;
+        let rules = SastRules::load(None).expect("embedded rules load");
+        let (mut admitted, mut turned_away, mut examples) = (0usize, 0usize, 0usize);
+        for info in rules.infos().into_iter().filter(|info| !info.taint) {
+            let (Some(config), Some(checks)) =
+                (rules.config(&info.id), rules.node_checks(&info.id))
+            else {
+                continue;
+            };
+            let kinds: Vec<usize> = config.matcher.potential_kinds().iter().flatten().collect();
+            for example in info.valid.iter().chain(&info.invalid) {
+                let Ok(parsed) = parse(example, info.language, DEFAULT_PARSE_TIMEOUT) else {
+                    continue;
+                };
+                let root = match imports::canonicalise(&parsed, info.language) {
+                    Some(canonical) => {
+                        reparse_canonical(&parsed, &canonical, DEFAULT_PARSE_TIMEOUT)
+                            .expect("canonical text parses")
+                    }
+                    None => parsed,
+                };
+                examples += 1;
+                for node in root.root().dfs() {
+                    if !kinds.contains(&usize::from(node.kind_id())) {
+                        continue;
+                    }
+                    if checks.admits(&mut NodeTexts::new(&node)) {
+                        admitted += 1;
+                    } else {
+                        turned_away += 1;
+                        assert!(
+                            config.matcher.match_node(node.clone()).is_none(),
+                            "{}: its checks turned away a node it matches: `{}`\n{example}",
+                            info.id,
+                            node.text()
+                        );
+                    }
+                }
+            }
+        }
+        assert!(examples > 300, "only {examples} examples were read");
+        // Examples are small and aimed at their rule, so most candidate
+        // nodes there are worth matching; a scan's files are not.
+        assert!(
+            turned_away * 4 > admitted,
+            "checks admitted {admitted} candidate nodes and turned away {turned_away}"
+        );
+        let pattern_rules: Vec<_> = rules.infos().into_iter().filter(|i| !i.taint).collect();
+        let with_checks = pattern_rules
+            .iter()
+            .filter(|i| rules.node_checks(&i.id).is_some_and(|c| !c.is_empty()))
+            .count();
+        assert!(
+            with_checks * 3 > pattern_rules.len(),
+            "{with_checks} of {} pattern rules have checks",
+            pattern_rules.len()
+        );
     }
 
     #[test]
