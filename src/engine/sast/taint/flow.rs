@@ -104,22 +104,26 @@ impl Taint {
 
     /// The same taint with the path of `before` in front (a call site's
     /// argument before the callee's path from its parameter).
+    ///
+    /// Past [`MAX_PATH`] steps the middle goes, as in [`Taint::through`]:
+    /// the source and the newest steps, down to the sink, stay.
     pub fn after(&self, before: &Taint) -> Self {
         let mut path: Vec<Step> = before.path.as_ref().clone();
         for step in self.path.iter() {
-            if path.len() >= MAX_PATH {
-                break;
+            if path.last() != Some(step) {
+                path.push(step.clone());
             }
-            if path.last() == Some(step) {
-                continue;
-            }
-            path.push(step.clone());
+        }
+        let cut = path.len() > MAX_PATH;
+        if cut {
+            // Both parts are at most MAX_PATH long: this drains fewer.
+            path.drain(1..path.len() - (MAX_PATH - 1));
         }
         Self {
             origin: before.origin.clone(),
             path: Rc::new(path),
             cleared: self.cleared | before.cleared,
-            truncated: self.truncated || before.truncated,
+            truncated: self.truncated || before.truncated || cut,
         }
     }
 
@@ -307,6 +311,40 @@ mod tests {
         assert_eq!(taint.path[0], step(0));
         assert_eq!(taint.path.last(), Some(&step(999)));
         assert!(taint.truncated);
+    }
+
+    #[test]
+    fn a_long_callee_path_after_a_long_caller_path_keeps_the_sink() {
+        let mut caller = source();
+        for at in 1..30 {
+            caller = caller.through(step(at));
+        }
+        let mut callee = Taint::new(
+            Origin::Source {
+                label: Rc::from("parameter"),
+                confidence: Confidence::High,
+            },
+            step(100),
+        );
+        for at in 101..130 {
+            callee = callee.through(step(at));
+        }
+        let joined = callee.after(&caller);
+        assert_eq!(joined.path.len(), MAX_PATH);
+        assert_eq!(joined.path[0], step(0), "the source stays");
+        assert_eq!(joined.path.last(), Some(&step(129)), "the sink stays");
+        assert!(joined.truncated);
+        // Short paths are joined whole.
+        let short = Taint::new(
+            Origin::Source {
+                label: Rc::from("parameter"),
+                confidence: Confidence::High,
+            },
+            step(7),
+        )
+        .after(&source());
+        assert_eq!(*short.path, vec![step(0), step(7)]);
+        assert!(!short.truncated);
     }
 
     #[test]
