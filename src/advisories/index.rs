@@ -60,8 +60,8 @@ pub struct AffectedEntry {
 /// An [`AffectedEntry`]'s versions parsed with its ecosystem's rules.
 #[derive(Debug, Clone)]
 pub struct ParsedEntry {
-    /// Each range, or why it cannot be evaluated.
-    pub ranges: Vec<Result<SortedRange, String>>,
+    /// Each range.
+    pub ranges: Vec<SortedRange>,
     /// The explicit versions.
     pub listed: Listed,
 }

@@ -74,49 +74,36 @@ fn hits<'a>(index: &'a Index, package: &Package) -> Vec<Hit<'a>> {
         let listed = prepared.listed.contains(parsed.as_ref(), &package.version);
         let mut undecided = None;
         let mut in_a_range = false;
-        let mut fixed: Vec<String> = Vec::new();
         if let Some(v) = &parsed {
-            let affected = listed
-                || prepared.ranges.iter().any(|range| match range {
-                    Ok(range) => range.contains(v),
-                    Err(_) => true,
-                });
-            if !affected {
-                // Most entries of a package name other versions: no fixes
-                // to gather, nothing to allocate.
-                continue;
-            }
-            for (range, events) in prepared.ranges.iter().zip(&entry.ranges) {
-                let fixes: Vec<&str> = match range {
-                    Ok(range) => {
-                        in_a_range |= range.contains(v);
-                        range.fixed_above(v).collect()
-                    }
-                    Err(reason) => {
-                        // Undecidable, but its fixes that do parse still help.
-                        undecided = Some(reason.clone());
-                        events
-                            .iter()
-                            .filter(|e| matches!(e, version::Event::Fixed(_)))
-                            .map(version::Event::version)
-                            .filter(|f| version::parse(eco, f).is_some_and(|fv| fv > *v))
-                            .collect()
-                    }
-                };
-                for f in fixes {
-                    if !fixed.iter().any(|known| known == f) {
-                        fixed.push(f.to_owned());
-                    }
+            for range in &prepared.ranges {
+                match range.contains(v) {
+                    Ok(inside) => in_a_range |= inside,
+                    Err(reason) => undecided = Some(reason.to_owned()),
                 }
             }
         }
-        if listed || in_a_range || undecided.is_some() {
-            found.push(Hit {
-                advisory,
-                fixed,
-                undecided,
-            });
+        if !(listed || in_a_range || undecided.is_some()) {
+            // Most entries of a package name other versions: no hit, no
+            // fixes to gather.
+            continue;
         }
+        let mut fixed: Vec<String> = Vec::new();
+        if let Some(v) = &parsed {
+            for f in prepared
+                .ranges
+                .iter()
+                .flat_map(|range| range.fixed_above(v))
+            {
+                if !fixed.iter().any(|known| known == f) {
+                    fixed.push(f.to_owned());
+                }
+            }
+        }
+        found.push(Hit {
+            advisory,
+            fixed,
+            undecided,
+        });
     }
     found
 }

@@ -98,24 +98,28 @@ pub enum Event {
 /// version takes about as long to parse as the whole comparison loop).
 #[derive(Debug, Clone)]
 pub struct SortedRange {
-    /// (bound, event) by ascending bound; `None` is introduced "0".
+    /// (bound, event) by ascending bound, for the events that parse;
+    /// `None` is introduced "0".
     bounds: Vec<(Option<Version>, Event)>,
+    /// Why the range cannot be decided: its first event version that does
+    /// not parse. Its fixes that parse still name fixed versions.
+    unparseable: Option<String>,
 }
 
 impl SortedRange {
-    /// Parses and sorts `events`. `Err` names an event version that does
-    /// not parse.
-    pub fn new(ecosystem: Ecosystem, events: &[Event]) -> Result<SortedRange, String> {
+    /// Parses and sorts `events`.
+    pub fn new(ecosystem: Ecosystem, events: &[Event]) -> SortedRange {
         let mut bounds: Vec<(Option<Version>, Event)> = Vec::with_capacity(events.len());
+        let mut unparseable = None;
         for event in events {
             let text = event.version();
             let bound = if matches!(event, Event::Introduced(v) if v == "0") {
                 None
+            } else if let Some(version) = parse(ecosystem, text) {
+                Some(version)
             } else {
-                Some(
-                    parse(ecosystem, text)
-                        .ok_or_else(|| format!("unparseable range version {text:?}"))?,
-                )
+                unparseable.get_or_insert_with(|| format!("unparseable range version {text:?}"));
+                continue;
             };
             bounds.push((bound, event.clone()));
         }
@@ -125,11 +129,18 @@ impl SortedRange {
             (Some(_), None) => Ordering::Greater,
             (Some(a), Some(b)) => a.partial_cmp(b).unwrap_or(Ordering::Equal),
         });
-        Ok(SortedRange { bounds })
+        SortedRange {
+            bounds,
+            unparseable,
+        }
     }
 
-    /// Whether `version` falls in the range.
-    pub fn contains(&self, version: &Version) -> bool {
+    /// Whether `version` falls in the range; `Err` names an event version
+    /// that does not parse.
+    pub fn contains(&self, version: &Version) -> Result<bool, &str> {
+        if let Some(reason) = &self.unparseable {
+            return Err(reason);
+        }
         let mut affected = false;
         for (bound, event) in &self.bounds {
             let at_or_after = bound.as_ref().is_none_or(|b| version >= b);
@@ -142,10 +153,11 @@ impl SortedRange {
                 _ => {}
             }
         }
-        affected
+        Ok(affected)
     }
 
-    /// The texts of the range's `fixed` versions above `version`, lowest first.
+    /// The texts of the range's `fixed` versions above `version`, lowest
+    /// first (of those that parse).
     pub fn fixed_above<'a>(&'a self, version: &'a Version) -> impl Iterator<Item = &'a str> {
         self.bounds
             .iter()
@@ -168,7 +180,9 @@ impl Event {
 /// Whether `version` falls in the range `events` describes. `Err` names an
 /// event version that does not parse.
 pub fn in_range(ecosystem: Ecosystem, version: &Version, events: &[Event]) -> Result<bool, String> {
-    Ok(SortedRange::new(ecosystem, events)?.contains(version))
+    SortedRange::new(ecosystem, events)
+        .contains(version)
+        .map_err(str::to_owned)
 }
 
 /// An advisory's explicit `versions`, parsed once.
@@ -291,17 +305,24 @@ mod tests {
     fn a_sorted_range_gives_the_fixes_above_a_version_in_order() {
         let eco = Ecosystem::CratesIo;
         // Written out of order, as some databases do.
-        let range = SortedRange::new(eco, &[f("1.4.1"), i("1.0.0"), f("1.2.3"), i("1.3.0")])
-            .expect("parses");
+        let range = SortedRange::new(eco, &[f("1.4.1"), i("1.0.0"), f("1.2.3"), i("1.3.0")]);
         let v = parse(eco, "1.1.0").expect("1.1.0");
-        assert!(range.contains(&v));
+        assert_eq!(range.contains(&v), Ok(true));
         assert_eq!(
             range.fixed_above(&v).collect::<Vec<_>>(),
             ["1.2.3", "1.4.1"]
         );
         let fixed = parse(eco, "1.2.3").expect("1.2.3");
-        assert!(!range.contains(&fixed), "the fix itself is not affected");
+        assert_eq!(
+            range.contains(&fixed),
+            Ok(false),
+            "the fix itself is not affected"
+        );
         assert_eq!(range.fixed_above(&fixed).collect::<Vec<_>>(), ["1.4.1"]);
+        // Undecidable with a bad bound, but its good fixes are still named.
+        let broken = SortedRange::new(eco, &[i("0"), f("not a version"), f("2.0.0")]);
+        assert!(broken.contains(&v).is_err());
+        assert_eq!(broken.fixed_above(&v).collect::<Vec<_>>(), ["2.0.0"]);
         assert!(Listed::new(eco, &["not a version".into()]).contains(None, "not a version"));
     }
 
