@@ -194,15 +194,10 @@ impl<'a, 't> Core<'a, 't> {
         }
         let adopted = self.root.adopt(node);
         for (rule, index) in self.rules.sources_by_kind.candidates(&adopted) {
-            let source = match rule {
-                None => &self.rules.library.sources[index],
-                Some(rule) => {
-                    if self.active & (1 << rule) == 0 {
-                        continue;
-                    }
-                    &self.rules.rules[rule].sources[index]
-                }
-            };
+            if rule.is_some_and(|rule| self.active & (1 << rule) == 0) {
+                continue;
+            }
+            let source = self.rules.source((rule, index));
             if source.matcher.match_node(adopted.clone()).is_some() {
                 let mut taint = Taint::new(
                     Origin::Source {
@@ -231,10 +226,7 @@ impl<'a, 't> Core<'a, 't> {
         }
         let adopted = self.root.adopt(node);
         for (rule, index) in self.rules.sanitizers_by_kind.candidates(&adopted) {
-            let sanitizer = match rule {
-                None => &self.rules.library.sanitizers[index],
-                Some(rule) => &self.rules.rules[rule].sanitizers[index],
-            };
+            let sanitizer = self.rules.sanitizer((rule, index));
             if sanitizer.matcher.match_node(adopted.clone()).is_some() {
                 match rule {
                     None => cleared = u64::MAX,

@@ -110,6 +110,23 @@ pub struct LanguageTaint {
 }
 
 impl LanguageTaint {
+    /// Source `index` of rule `rule`, or of the library when `None` (the
+    /// entries `sources_by_kind` holds).
+    pub(crate) fn source(&self, (rule, index): (Option<usize>, usize)) -> &spec::Source {
+        match rule {
+            None => &self.library.sources[index],
+            Some(rule) => &self.rules[rule].sources[index],
+        }
+    }
+
+    /// Sanitizer `index` of rule `rule`, or of the library when `None`.
+    pub(crate) fn sanitizer(&self, (rule, index): (Option<usize>, usize)) -> &spec::Sink {
+        match rule {
+            None => &self.library.sanitizers[index],
+            Some(rule) => &self.rules[rule].sanitizers[index],
+        }
+    }
+
     fn new(library: Library, rules: Vec<TaintRule>) -> Self {
         let mut sources_by_kind = ByKind::default();
         let mut sinks_by_kind = ByKind::default();
@@ -375,12 +392,12 @@ mod prefilter_tests {
                         tally(
                             &node,
                             &taint.sources_by_kind,
-                            |(rule, i)| {
-                                let source = match rule {
-                                    None => &taint.library.sources[i],
-                                    Some(rule) => &taint.rules[rule].sources[i],
-                                };
-                                source.matcher.match_node(node.clone()).is_some()
+                            |entry| {
+                                taint
+                                    .source(entry)
+                                    .matcher
+                                    .match_node(node.clone())
+                                    .is_some()
                             },
                             &mut others,
                         )
@@ -389,12 +406,12 @@ mod prefilter_tests {
                         tally(
                             &node,
                             &taint.sanitizers_by_kind,
-                            |(rule, i)| {
-                                let sanitizer = match rule {
-                                    None => &taint.library.sanitizers[i],
-                                    Some(rule) => &taint.rules[rule].sanitizers[i],
-                                };
-                                sanitizer.matcher.match_node(node.clone()).is_some()
+                            |entry| {
+                                taint
+                                    .sanitizer(entry)
+                                    .matcher
+                                    .match_node(node.clone())
+                                    .is_some()
                             },
                             &mut others,
                         )
