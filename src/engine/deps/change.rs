@@ -31,45 +31,9 @@ pub struct Change {
 impl Change {
     /// Compares the two sides by (ecosystem, name, version).
     pub fn between(base: &Resolved, head: &Resolved) -> Change {
-        let versions = |side: &Resolved| {
-            let mut map: HashMap<Key, Vec<String>> = HashMap::new();
-            for p in &side.packages {
-                let list = map.entry(key(p)).or_default();
-                if !list.contains(&p.version) {
-                    list.push(p.version.clone());
-                }
-            }
-            map
-        };
         let (before, after) = (versions(base), versions(head));
-        let introduced: Vec<usize> = head
-            .packages
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !before.get(&key(p)).is_some_and(|v| v.contains(&p.version)))
-            .map(|(i, _)| i)
-            .collect();
-        let gone: Vec<usize> = base
-            .packages
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !after.get(&key(p)).is_some_and(|v| v.contains(&p.version)))
-            .map(|(i, _)| i)
-            .collect();
-        let previous = introduced
-            .iter()
-            .filter_map(|&i| {
-                let k = key(&head.packages[i]);
-                before.get(&k).map(|v| (k, v.clone()))
-            })
-            .collect();
-        let now = gone
-            .iter()
-            .filter_map(|&i| {
-                let k = key(&base.packages[i]);
-                after.get(&k).map(|v| (k, v.clone()))
-            })
-            .collect();
+        let (introduced, previous) = moved(head, &before);
+        let (gone, now) = moved(base, &after);
         Change {
             introduced,
             gone,
@@ -77,4 +41,38 @@ impl Change {
             now,
         }
     }
+}
+
+/// Each name's versions on `side`, in file order, each once.
+fn versions(side: &Resolved) -> HashMap<Key, Vec<String>> {
+    let mut map: HashMap<Key, Vec<String>> = HashMap::new();
+    for p in &side.packages {
+        let list = map.entry(key(p)).or_default();
+        if !list.contains(&p.version) {
+            list.push(p.version.clone());
+        }
+    }
+    map
+}
+
+/// The entries of `side` whose version the `other` side lacks, and for
+/// those whose name it has, its versions of that name.
+fn moved(
+    side: &Resolved,
+    other: &HashMap<Key, Vec<String>>,
+) -> (Vec<usize>, HashMap<Key, Vec<String>>) {
+    let mut entries = Vec::new();
+    let mut theirs = HashMap::new();
+    for (i, p) in side.packages.iter().enumerate() {
+        let k = key(p);
+        let versions = other.get(&k);
+        if versions.is_some_and(|v| v.contains(&p.version)) {
+            continue;
+        }
+        entries.push(i);
+        if let Some(versions) = versions {
+            theirs.insert(k, versions.clone());
+        }
+    }
+    (entries, theirs)
 }
