@@ -219,3 +219,136 @@ def late():
         partial[0]
     );
 }
+
+// Rust: the helpers of `src/util.rs`, called from a handler in another
+// changed file of the same crate.
+const RUST_UTIL: &str = r#"use std::process::Command;
+
+pub fn run_shell(script: &str) -> std::io::Result<std::process::Output> {
+    Command::new("sh").arg("-c").arg(script).output()
+}
+
+pub fn run_fixed(_script: &str) -> std::io::Result<std::process::Output> {
+    Command::new("sh").arg("-c").arg("uptime").output()
+}
+
+pub fn report_path(dir: &str, name: &str) -> String {
+    format!("{dir}/{name}.txt")
+}
+
+pub fn checked(name: &str) -> u32 {
+    name.parse::<u32>().unwrap_or(0)
+}
+"#;
+
+fn rust_findings<'r>(report: &'r ScanReport, rule: &str, path: &str) -> Vec<&'r Finding> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == rule && f.path == path)
+        .collect()
+}
+
+#[test]
+fn rust_input_passed_to_a_function_of_another_changed_file_is_a_finding_at_the_call() {
+    let handlers = r#"use axum::extract::Query;
+use crate::util::{run_fixed, run_shell as sh};
+use crate::util;
+
+pub async fn backup(Query(params): Query<Params>) -> String {
+    let name = params.name;
+    sh(&name);
+    run_fixed(&params.other);
+    util::run_shell(&params.third);
+    crate::util::run_shell(&params.fourth);
+    run_shell_local("constant");
+    String::new()
+}
+
+fn run_shell_local(_s: &str) {}
+"#;
+    let report = scan(&[("src/handlers.rs", handlers), ("src/util.rs", RUST_UTIL)]);
+    let found = rust_findings(&report, "rust.taint.command-injection", "src/handlers.rs");
+    assert_eq!(lines(&found), vec![7, 9, 10], "{:#?}", report.findings);
+    let steps: Vec<(&str, u32)> = found[0]
+        .flow
+        .iter()
+        .map(|s| (s.path.as_str(), s.start.line))
+        .collect();
+    assert_eq!(steps.first(), Some(&("src/handlers.rs", 5)), "{steps:?}");
+    assert!(steps.contains(&("src/handlers.rs", 7)), "{steps:?}");
+    assert_eq!(steps.last(), Some(&("src/util.rs", 4)), "{steps:?}");
+    assert!(steps.contains(&("src/util.rs", 3)), "{steps:?}");
+    assert!(
+        rust_findings(&report, "rust.taint.command-injection", "src/util.rs").is_empty(),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn rust_returns_of_another_files_function_carry_or_clean_the_taint() {
+    let main = r#"mod util;
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let path = util::report_path("/srv/reports", &name);
+    let _ = std::fs::read_to_string(&path);
+    let id = util::checked(&name);
+    let _ = std::fs::read_to_string(format!("/srv/reports/{id}.txt"));
+}
+"#;
+    let report = scan(&[("src/main.rs", main), ("src/util.rs", RUST_UTIL)]);
+    let found = rust_findings(&report, "rust.taint.path-traversal", "src/main.rs");
+    assert_eq!(lines(&found), vec![6], "{:#?}", report.findings);
+    assert!(
+        found[0]
+            .flow
+            .iter()
+            .any(|s| s.path == "src/util.rs" && s.start.line == 11),
+        "{:#?}",
+        found[0].flow
+    );
+}
+
+#[test]
+fn a_rust_file_of_another_crate_or_language_is_not_followed() {
+    let handlers = r#"use axum::extract::Query;
+use crate::util::run_shell;
+
+pub async fn backup(Query(params): Query<Params>) -> String {
+    run_shell(&params.name);
+    String::new()
+}
+"#;
+    // `util.rs` of another crate, and a Python module of the same name.
+    let report = scan(&[
+        ("web/src/handlers.rs", handlers),
+        ("other/src/util.rs", RUST_UTIL),
+        ("web/src/util.py", UTIL),
+    ]);
+    assert!(
+        rust_findings(
+            &report,
+            "rust.taint.command-injection",
+            "web/src/handlers.rs"
+        )
+        .is_empty(),
+        "{:#?}",
+        report.findings
+    );
+    let report = scan(&[
+        ("web/src/handlers.rs", handlers),
+        ("web/src/util.rs", RUST_UTIL),
+    ]);
+    assert_eq!(
+        lines(&rust_findings(
+            &report,
+            "rust.taint.command-injection",
+            "web/src/handlers.rs"
+        )),
+        vec![5],
+        "{:#?}",
+        report.findings
+    );
+}

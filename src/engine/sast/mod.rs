@@ -171,7 +171,7 @@ impl SastAnalyzer {
 }
 
 impl SastAnalyzer {
-    /// The taint summaries of one changed Python file other changed files
+    /// The taint summaries of one changed file other changed files
     /// import (`None`: it does not parse, or no taint rule runs on it).
     fn summarise(
         &self,
@@ -213,7 +213,7 @@ impl Analyzer for SastAnalyzer {
         AnalyzerKind::Sast
     }
 
-    /// Summaries of the changed Python files other changed files import
+    /// Summaries of the changed files other changed files import
     /// (see [`taint::cross`]).
     fn prepare(&self, changes: &ChangeSet) -> Prepared {
         let files: Vec<(&str, &str)> = changes
@@ -221,7 +221,12 @@ impl Analyzer for SastAnalyzer {
             .iter()
             .filter(|f| f.diff.status != FileStatus::Removed && !f.diff.binary)
             .filter_map(|f| Some((f.diff.path.as_str(), f.head.text()?)))
-            .filter(|(path, _)| SupportLang::from_path(path) == Some(SupportLang::Python))
+            .filter(|(path, _)| {
+                matches!(
+                    SupportLang::from_path(path),
+                    Some(SupportLang::Python | SupportLang::Rust)
+                )
+            })
             .collect();
         let wanted = taint::cross::imported_files(&files);
         if wanted.is_empty() {
@@ -251,15 +256,6 @@ impl Analyzer for SastAnalyzer {
             let Some(exported) = self.summarise(&path, head, left) else {
                 continue;
             };
-            for function in exported.functions.values() {
-                for summary in &function.summaries {
-                    for (rule, _) in &summary.sinks {
-                        exports.rules |= 1u64
-                            .checked_shl(u32::try_from(*rule).unwrap_or(64))
-                            .unwrap_or(0);
-                    }
-                }
-            }
             exports.files.insert(path, exported);
         }
         Prepared(Some(std::sync::Arc::new(exports)))

@@ -259,9 +259,8 @@ impl TaintRules {
                 mask |= 1 << index;
             }
         }
-        let imports = imports.filter(|_| language == SupportLang::Python);
-        if let Some((exports, _)) = &imports {
-            mask |= exports.rules;
+        if let Some((exports, table)) = &imports {
+            mask |= table.rules(exports);
         }
         if mask == 0 {
             return Outcome::default();
@@ -277,6 +276,9 @@ impl TaintRules {
             }
             SupportLang::Rust => {
                 let mut analysis = rust::Analysis::new(rules, mask, root, deadline);
+                if let Some((exports, table)) = imports {
+                    analysis = analysis.with_imports(exports, table);
+                }
                 analysis.run();
                 analysis.core.into_outcome()
             }
@@ -286,9 +288,9 @@ impl TaintRules {
         }
     }
 
-    /// The summaries of a Python file's module-level functions, for the
-    /// other changed files that import it (`None`: not Python, or no rule
-    /// runs); its paths located by `locator`, named `path`.
+    /// The summaries of a file's module-level functions, for the other
+    /// changed files that import it (`None`: no front-end for its language,
+    /// or no rule runs); its paths located by `locator`, named `path`.
     pub fn exports(
         &self,
         root: &AstGrep<StrDoc<SupportLang>>,
@@ -298,9 +300,6 @@ impl TaintRules {
         locator: &report::Locator,
     ) -> Option<cross::ExportedFile> {
         let language = root.root().get_doc().lang;
-        if language != SupportLang::Python {
-            return None;
-        }
         let rules = self.languages.get(&language)?;
         let mut mask = 0u64;
         for (index, rule) in rules.rules.iter().enumerate() {
@@ -311,8 +310,17 @@ impl TaintRules {
         if mask == 0 {
             return None;
         }
-        let mut analysis = python::Analysis::new(rules, mask, root, deadline);
-        Some(analysis.exports(path, locator))
+        match language {
+            SupportLang::Python => {
+                let mut analysis = python::Analysis::new(rules, mask, root, deadline);
+                Some(analysis.exports(path, locator))
+            }
+            SupportLang::Rust => {
+                let mut analysis = rust::Analysis::new(rules, mask, root, deadline);
+                Some(analysis.exports(path, locator))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -6,8 +6,7 @@ use super::{Analysis, Function};
 use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::named_children;
 use crate::engine::sast::taint::cross::{
-    self, ExportedFile, ExternalFunction, ForeignPath, MAX_FUNCTIONS, MAX_PARAMETERS,
-    ParameterSummary,
+    ExportedFile, ExternalFunction, MAX_FUNCTIONS, MAX_PARAMETERS, ParameterSummary,
 };
 use crate::engine::sast::taint::flow::{Taint, either};
 use crate::engine::sast::taint::report::Locator;
@@ -57,50 +56,19 @@ impl<'a, 't> Analysis<'a, 't> {
             })
             .collect();
         functions.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut exported = ExportedFile::default();
-        if functions.len() > MAX_FUNCTIONS {
-            exported.limit = Some(format!(
-                "taint analysis: `{path}` defines more than {MAX_FUNCTIONS} functions; calls of the others were treated as unknown functions"
-            ));
-            functions.truncate(MAX_FUNCTIONS);
-        }
-        let located = |taint: &Taint| ForeignPath {
-            steps: taint
-                .path
-                .iter()
-                .map(|step| {
-                    cross::foreign_step(
-                        &path,
-                        step.range,
-                        step.row,
-                        locator.position_of(step.range.0),
-                        locator.position_of(step.range.1),
-                        locator.code(step),
-                    )
-                })
-                .collect(),
-            cleared: taint.cleared,
-            truncated: taint.truncated,
-        };
+        let mut exported = ExportedFile::limited(&path, functions.len());
+        functions.truncate(MAX_FUNCTIONS);
         for (name, function) in functions {
             if self.core.halted() {
                 break;
             }
             let parameters = self.callee_parameters(function);
-            let mut summaries = Vec::new();
-            for index in 0..parameters.len().min(MAX_PARAMETERS) {
-                let summary = self.summary(function, index, &parameters);
-                summaries.push(summary.map_or_else(ParameterSummary::default, |summary| {
-                    ParameterSummary {
-                        returns: summary.returns.as_ref().map(located),
-                        sinks: summary
-                            .sinks
-                            .iter()
-                            .map(|hit| (hit.rule, located(&hit.taint)))
-                            .collect(),
-                    }
-                }));
-            }
+            let summaries = (0..parameters.len().min(MAX_PARAMETERS))
+                .map(|index| {
+                    let summary = self.summary(function, index, &parameters);
+                    ParameterSummary::located(summary.as_deref(), &path, locator)
+                })
+                .collect();
             exported.functions.insert(
                 name,
                 ExternalFunction {
@@ -109,11 +77,7 @@ impl<'a, 't> Analysis<'a, 't> {
                 },
             );
         }
-        if exported.limit.is_none()
-            && let Some(limit) = self.core.limit
-        {
-            exported.limit = Some(format!("in `{path}`: {}", limit.reason()));
-        }
+        exported.note_limit(&path, self.core.limit);
         exported
     }
 

@@ -407,7 +407,10 @@ impl<'t> Analysis<'_, 't> {
         }
         let result = match function.and_then(|f| self.local_callee(f)) {
             Some(callee) => self.through_summary(node, callee, &argument_taints),
-            None => argument_taints.into_iter().fold(receiver, either),
+            None => match function.and_then(|f| self.external_callee(f)) {
+                Some(callee) => self.through_external(node, callee, &argument_taints),
+                None => argument_taints.into_iter().fold(receiver, either),
+            },
         };
         result.map(|mut taint| {
             taint.cleared |= cleared;

@@ -13,7 +13,9 @@
 //! - Handler parameters are sources by their type (`Query<T>`, `Json<T>`,
 //!   `web::Path<T>`…, matched by the rules' `kind: parameter` sources);
 //!   a `let` typed as a number (`let n: u32 = s.parse()?`) is clean.
-//! - Functions and methods of the file are summarised as in Python.
+//! - Functions and methods of the file are summarised as in Python, and
+//!   so are the free functions of other changed files it imports
+//!   ([`cross`](super::cross)).
 //!
 //! What is not Rust's (limits, rule matching, summaries) is in
 //! [`core`](super::core).
@@ -21,12 +23,14 @@
 use crate::engine::sast::fields::FieldExt;
 mod closures;
 mod consts;
+mod cross;
 mod expressions;
 mod macros;
 mod statements;
 
 use super::LanguageTaint;
 use super::core::{self, Core, Frame, FrontEnd, Summary, named_children};
+use super::cross::{Exports, ImportTable};
 use super::flow::{Const, Env, Taint, Value, either};
 use crate::engine::Deadline;
 use crate::engine::sast::walk::is_rust_item_container;
@@ -59,6 +63,8 @@ pub struct Analysis<'a, 't> {
     functions: HashMap<&'t str, Vec<(Node<'t>, Option<Node<'t>>)>>,
     /// Closures bound by `let`, by enclosing function and name.
     closures: HashMap<(Option<usize>, &'t str), Node<'t>>,
+    /// Other changed files' summaries and what this file imports of them.
+    cross: Option<(&'a Exports, ImportTable)>,
 }
 
 impl<'a, 't> FrontEnd<'a, 't> for Analysis<'a, 't> {
@@ -87,6 +93,7 @@ impl<'a, 't> Analysis<'a, 't> {
             core: Core::new(rules, active, root, deadline),
             functions: HashMap::new(),
             closures: HashMap::new(),
+            cross: None,
         }
     }
 
