@@ -366,6 +366,28 @@ fn a_builder_chain_of_three_thousand_calls_is_analysed_fully() {
             .collect();
         assert!(shell.is_empty(), "{root}: not a shell: {shell:?}");
     }
+    // A shell's chain on a bound name, its flag after another link. On a
+    // long chain the rules look at the short chains only (a binding found
+    // from deep inside a long chain costs the square of its length): the
+    // file is analysed to its end, in time.
+    let on_shell = |links| {
+        builder_chain("cmd.current_dir(\"/srv\").arg(\"-c\")", links)
+            .replace("Command::new(\"git\")", "Command::new(\"sh\")")
+    };
+    let report = Engine::new(vec![Box::new(sast())]).scan(&ChangeSet {
+        files: vec![new_file("src/main.rs", &on_shell(3_000))],
+    });
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    // Three links after the flag: the two that pass the name are flows.
+    let report = Engine::new(vec![Box::new(sast())]).scan(&ChangeSet {
+        files: vec![new_file("src/main.rs", &on_shell(3))],
+    });
+    let flows = report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "rust.taint.command-injection")
+        .count();
+    assert_eq!(flows, 2, "{:#?}", report.findings);
     // The same rules still fire on a short chain that runs a shell.
     let text = "use std::process::Command;\n\nfn run(name: &str) {\n    Command::new(\"sh\").arg(\"-c\").arg(format!(\"echo {name}\")).status().unwrap();\n    let mut cmd = Command::new(\"bash\");\n    cmd.arg(\"-c\").arg(format!(\"echo {name}\")).status().unwrap();\n}\n";
     let report = Engine::new(vec![Box::new(sast())]).scan(&ChangeSet {
