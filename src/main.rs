@@ -15,6 +15,10 @@ use hunkscan::{local, ruletest};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
 #[command(
@@ -168,13 +172,32 @@ fn main() -> ExitCode {
         Command::Serve { .. } => "info",
         _ => "error",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+    // `Targets` (`info,hunkscan=debug`) rather than `EnvFilter`: the latter's
+    // regex-based directives make every regex the rules compile also build
+    // a full DFA (a cargo feature of regex-automata it turns on), which was
+    // a sixth of the start-up's work.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = rust_log
+        .as_deref()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            default_level
+                .parse::<Targets>()
+                .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::ERROR))
+        });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
         )
-        .with_writer(std::io::stderr)
         .init();
+    if let Some(directives) = rust_log.filter(|d| d.parse::<Targets>().is_err()) {
+        tracing::error!(
+            rust_log = %hunkscan::render::terminal(&directives),
+            "RUST_LOG is not a list of `target=level` directives; using `{default_level}`"
+        );
+    }
     let outcome = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Rules(RulesCommand::Test { rules }) => rules_test(rules),
