@@ -144,17 +144,32 @@ pub struct ExportedFile {
 }
 
 impl ExportedFile {
-    /// The functions kept of `count`, and the limit said when there are
-    /// more than [`MAX_FUNCTIONS`].
-    pub fn limited(path: &str, count: usize) -> Self {
-        Self {
+    /// The summaries of a file's `functions` (name, function), at most
+    /// [`MAX_FUNCTIONS`] of them in name order (the limit said when there
+    /// are more); `summarise` gives one function's, or `None` when the
+    /// analysis has stopped.
+    pub fn of<F>(
+        path: &str,
+        mut functions: Vec<(String, F)>,
+        mut summarise: impl FnMut(F) -> Option<ExternalFunction>,
+    ) -> Self {
+        functions.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut exported = Self {
             functions: HashMap::new(),
-            limit: (count > MAX_FUNCTIONS).then(|| {
+            limit: (functions.len() > MAX_FUNCTIONS).then(|| {
                 format!(
                     "taint analysis: `{path}` defines more than {MAX_FUNCTIONS} functions; calls of the others were treated as unknown functions"
                 )
             }),
+        };
+        functions.truncate(MAX_FUNCTIONS);
+        for (name, function) in functions {
+            let Some(summarised) = summarise(function) else {
+                break;
+            };
+            exported.functions.insert(name, summarised);
         }
+        exported
     }
 
     /// Records the limit an analysis of the file stopped at, unless one

@@ -6,7 +6,7 @@ use super::{Analysis, Function};
 use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::core::named_children;
 use crate::engine::sast::taint::cross::{
-    ExportedFile, ExternalFunction, MAX_FUNCTIONS, MAX_PARAMETERS, ParameterSummary,
+    ExportedFile, ExternalFunction, MAX_PARAMETERS, ParameterSummary,
 };
 use crate::engine::sast::taint::flow::{Taint, either};
 use crate::engine::sast::taint::report::Locator;
@@ -47,7 +47,7 @@ impl<'a, 't> Analysis<'a, 't> {
         let tree_root = self.core.root.root().get_inner_node();
         let mut definitions = Vec::new();
         self.collect_functions(tree_root, &mut definitions);
-        let mut functions: Vec<(String, Function<'t>)> = self
+        let functions: Vec<(String, Function<'t>)> = self
             .functions
             .iter()
             .filter_map(|(name, candidates)| {
@@ -55,12 +55,9 @@ impl<'a, 't> Analysis<'a, 't> {
                 Some((name.clone(), function))
             })
             .collect();
-        functions.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut exported = ExportedFile::limited(&path, functions.len());
-        functions.truncate(MAX_FUNCTIONS);
-        for (name, function) in functions {
+        let mut exported = ExportedFile::of(&path, functions, |function| {
             if self.core.halted() {
-                break;
+                return None;
             }
             let parameters = self.callee_parameters(function);
             let summaries = (0..parameters.len().min(MAX_PARAMETERS))
@@ -69,14 +66,11 @@ impl<'a, 't> Analysis<'a, 't> {
                     ParameterSummary::located(summary.as_deref(), &path, locator)
                 })
                 .collect();
-            exported.functions.insert(
-                name,
-                ExternalFunction {
-                    parameters: parameters.into_iter().map(|(name, _)| name).collect(),
-                    summaries,
-                },
-            );
-        }
+            Some(ExternalFunction {
+                parameters: parameters.into_iter().map(|(name, _)| name).collect(),
+                summaries,
+            })
+        });
         exported.note_limit(&path, self.core.limit);
         exported
     }

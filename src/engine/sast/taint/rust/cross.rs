@@ -6,8 +6,7 @@
 use super::Analysis;
 use crate::engine::sast::fields::FieldExt;
 use crate::engine::sast::taint::cross::{
-    ExportedFile, Exports, ExternalFunction, ImportTable, MAX_FUNCTIONS, MAX_PARAMETERS,
-    ParameterSummary,
+    ExportedFile, Exports, ExternalFunction, ImportTable, MAX_PARAMETERS, ParameterSummary,
 };
 use crate::engine::sast::taint::flow::{Env, Taint, either};
 use crate::engine::sast::taint::report::Locator;
@@ -34,22 +33,19 @@ impl<'a, 't> Analysis<'a, 't> {
         let tree_root = self.core.root.root().get_inner_node();
         let mut module = Env::default();
         self.collect_items(tree_root, &mut module);
-        let mut functions: Vec<(&'t str, Node<'t>)> = self
+        let functions: Vec<(String, Node<'t>)> = self
             .functions
             .iter()
             .filter_map(|(name, candidates)| {
                 let (function, _) = candidates.iter().find(|(function, owner)| {
                     owner.is_none() && function.parent().is_some_and(|p| p.kind() == "source_file")
                 })?;
-                Some((*name, *function))
+                Some(((*name).to_owned(), *function))
             })
             .collect();
-        functions.sort_by(|a, b| a.0.cmp(b.0));
-        let mut exported = ExportedFile::limited(&path, functions.len());
-        functions.truncate(MAX_FUNCTIONS);
-        for (name, function) in functions {
+        let mut exported = ExportedFile::of(&path, functions, |function| {
             if self.core.halted() {
-                break;
+                return None;
             }
             let parameters = self.parameters(function);
             let summaries = parameters
@@ -62,17 +58,14 @@ impl<'a, 't> Analysis<'a, 't> {
                     ParameterSummary::located(summary.as_deref(), &path, locator)
                 })
                 .collect();
-            exported.functions.insert(
-                name.to_owned(),
-                ExternalFunction {
-                    parameters: parameters
-                        .iter()
-                        .map(|(name, _)| name.unwrap_or_default().to_owned())
-                        .collect(),
-                    summaries,
-                },
-            );
-        }
+            Some(ExternalFunction {
+                parameters: parameters
+                    .iter()
+                    .map(|(name, _)| name.unwrap_or_default().to_owned())
+                    .collect(),
+                summaries,
+            })
+        });
         exported.note_limit(&path, self.core.limit);
         exported
     }
