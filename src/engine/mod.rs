@@ -23,6 +23,7 @@ pub mod deps;
 mod finding;
 pub mod fingerprint;
 pub mod iac;
+pub mod lazy_regex;
 pub mod literals;
 mod model;
 pub mod redact;

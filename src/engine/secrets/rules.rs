@@ -6,8 +6,8 @@
 
 use super::super::literals::LiteralIndex;
 use super::super::{Confidence, Severity};
+use crate::engine::lazy_regex::LazyRegex;
 use crate::rules::{self, RuleSource};
-use regex::Regex;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -93,7 +93,8 @@ pub struct SecretRule {
     pub severity: Severity,
     /// Confidence of a finding.
     pub confidence: Confidence,
-    pub(super) regex: Regex,
+    /// Built the first time a line holds one of its keywords.
+    pub(super) regex: LazyRegex,
     /// Keywords of the prefilter.
     pub keywords: Vec<String>,
     pub(super) entropy: Option<f64>,
@@ -106,7 +107,7 @@ pub struct SecretRule {
     /// The provider's page on revoking or rotating it.
     pub rotation: Option<String>,
     pub(super) pairs_with: Option<String>,
-    pub(super) multiline_end: Option<Regex>,
+    pub(super) multiline_end: Option<LazyRegex>,
     /// A generic rule: its values also go through the stricter placeholder
     /// and word checks (every rule goes through the common ones).
     pub(super) placeholders: bool,
@@ -157,25 +158,36 @@ pub enum SecretRuleError {
     Prefilter(String),
 }
 
-fn compile(source: &RuleSource) -> Result<SecretRule, SecretRuleError> {
+/// `build_now`: build the regexes at load (a user's rules, so that one too
+/// big to build is refused at start-up) rather than on first use.
+fn compile(source: &RuleSource, build_now: bool) -> Result<SecretRule, SecretRuleError> {
     let file: SecretRuleFile =
         ast_grep_config::from_str(&source.text).map_err(|e| SecretRuleError::Format {
             origin: source.origin.clone(),
             message: e.to_string(),
         })?;
-    let regex_error = |field, e: regex::Error| SecretRuleError::Regex {
+    let regex_error = |field, message: String| SecretRuleError::Regex {
         origin: source.origin.clone(),
         id: file.id.clone(),
         field,
-        message: e.to_string(),
+        message,
     };
-    let regex = Regex::new(&file.regex).map_err(|e| regex_error("regex", e))?;
+    let regex = LazyRegex::new(&file.regex).map_err(|e| regex_error("regex", e))?;
     let multiline_end = file
         .multiline_end
         .as_deref()
-        .map(Regex::new)
+        .map(LazyRegex::new)
         .transpose()
         .map_err(|e| regex_error("multiline_end", e))?;
+    if build_now {
+        regex
+            .force()
+            .map_err(|e| regex_error("regex", e.to_owned()))?;
+        if let Some(end) = &multiline_end {
+            end.force()
+                .map_err(|e| regex_error("multiline_end", e.to_owned()))?;
+        }
+    }
     if file.keywords.iter().all(|k| k.is_empty()) {
         return Err(SecretRuleError::NoKeywords {
             origin: source.origin.clone(),
@@ -254,13 +266,14 @@ impl SecretRules {
     /// `rules/`) adding rules or replacing embedded ones of the same id.
     pub fn load(overrides: Option<&Path>) -> Result<Self, SecretRuleError> {
         let mut sources = rules::embedded(&rules::SECRET_FOLDERS);
+        let embedded = sources.len();
         if let Some(dir) = overrides {
             sources.extend(rules::from_dir(dir, &rules::SECRET_FOLDERS)?);
         }
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut compiled: Vec<SecretRule> = Vec::new();
-        for source in &sources {
-            let rule = compile(source)?;
+        for (index, source) in sources.iter().enumerate() {
+            let rule = compile(source, index >= embedded)?;
             match by_id.get(&rule.id) {
                 Some(&index) => compiled[index] = rule,
                 None => {

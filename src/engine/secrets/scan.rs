@@ -11,6 +11,7 @@ use super::entropy::shannon_entropy;
 use super::mask::{mask, mask_whole};
 use super::placeholder::{self, DropReason};
 use super::rules::{SecretRule, SecretRules};
+use crate::engine::lazy_regex::LazyRegex;
 use regex::Regex;
 use std::collections::BTreeMap;
 
@@ -138,7 +139,11 @@ pub(super) fn scan_lines<'r>(
         candidates.dedup();
         taken.clear();
         for rule in candidates.iter().map(|&index| &rules.rules[index]) {
-            for captures in rule.regex.captures_iter(line) {
+            // Built here, the first time a line holds one of its keywords.
+            let Some(regex) = rule.regex.get() else {
+                continue;
+            };
+            for captures in regex.captures_iter(line) {
                 // A long line can hold a great many matches.
                 if deadline.expired() {
                     return false;
@@ -163,6 +168,7 @@ pub(super) fn scan_lines<'r>(
                 let block = rule
                     .multiline_end
                     .as_ref()
+                    .and_then(LazyRegex::get)
                     .map(|end| block_end(lines, number, end));
                 let verdict = judge(rule, text, whole_match, name, kind).or_else(|| {
                     // The block starts with this line: the body starts where the value ends.

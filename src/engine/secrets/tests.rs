@@ -131,3 +131,73 @@ fn another_scanners_rule_id_in_a_hunkscan_marker_silences_the_rule() {
     );
     assert!(other[0].finding.suppression.is_none());
 }
+
+#[test]
+fn every_embedded_rule_builds_its_regexes() {
+    let rules = SecretRules::load(None).expect("embedded rules load");
+    let broken: Vec<String> = rules
+        .rules()
+        .iter()
+        .flat_map(|rule| {
+            let end = rule.multiline_end.as_ref().map(|end| end.force());
+            [Some(rule.regex.force()), end]
+                .into_iter()
+                .flatten()
+                .filter_map(|built| built.err())
+                .map(|error| format!("{}: {error}", rule.id))
+        })
+        .collect();
+    assert!(rules.len() > 100, "{}", rules.len());
+    assert!(broken.is_empty(), "{broken:#?}");
+}
+
+#[test]
+fn a_rule_is_built_only_once_a_line_holds_its_keyword() {
+    let analyzer = analyzer();
+    let rule_of = |keyword: &str| {
+        analyzer
+            .rules()
+            .rules()
+            .iter()
+            .find(|rule| rule.keywords.iter().any(|k| k == keyword))
+            .map(|rule| rule.id.clone())
+            .expect("a rule with this keyword")
+    };
+    let (aws, slack) = (rule_of("AKIA"), rule_of("xoxb-"));
+    let built = |id: &str| {
+        analyzer
+            .rules()
+            .rules()
+            .iter()
+            .any(|rule| rule.id == id && rule.regex.is_built())
+    };
+    assert!(!built(&aws) && !built(&slack));
+    let head = "AWS_ACCESS_KEY_ID=AKIAZ7Q4XW2M9RT3LPKE\n";
+    let file = crate::local::changed_file("app.env", Content::Absent, Content::Text(head.into()))
+        .expect("diffable");
+    let mut out = FileOutcome::default();
+    analyzer.analyze(&file, head, &mut out);
+    assert_eq!(out.findings.len(), 1, "{:?}", out.findings);
+    assert!(built(&aws) && !built(&slack));
+}
+
+#[test]
+fn a_users_rule_whose_regex_cannot_be_built_is_refused_at_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join("secrets");
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(
+        folder.join("huge.yml"),
+        "id: secrets.huge\nprovider: Acme\ntitle: Acme key\nseverity: high\nconfidence: high\nregex: '\\w{1000}\\w{1000}\\w{1000}'\nkeywords: [acme]\n",
+    )
+    .expect("write");
+    let error = SecretRules::load(Some(dir.path()))
+        .err()
+        .expect("refused at load");
+    let text = error.to_string();
+    assert!(
+        text.contains("huge.yml") && text.contains("secrets.huge"),
+        "{text}"
+    );
+    assert!(text.contains("size limit"), "{text}");
+}

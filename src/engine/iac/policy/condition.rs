@@ -8,7 +8,7 @@
 //! concrete path and node of each test that held.
 
 use crate::engine::iac::model::{Node, Scalar, Value, resolve};
-use regex::Regex;
+use crate::engine::lazy_regex::LazyRegex;
 use serde::Deserialize;
 
 /// A literal in a condition.
@@ -110,7 +110,7 @@ pub struct ConditionSpec {
 enum Test {
     Equals(Lit),
     In(Vec<Lit>),
-    Matches(Regex),
+    Matches(LazyRegex),
     Present,
     Compare(fn(f64, f64) -> bool, f64),
 }
@@ -141,6 +141,30 @@ pub enum Condition {
     Each(Vec<String>, Box<Condition>),
 }
 
+impl Condition {
+    /// Builds every `matches` regex of the condition now (they are built on
+    /// first use otherwise, see [`LazyRegex`]): the first that cannot be.
+    pub fn build_regexes(&self) -> Result<(), String> {
+        match self {
+            Condition::Leaf {
+                test: TestBox(Test::Matches(regex)),
+                ..
+            } => regex
+                .force()
+                .map(drop)
+                .map_err(|e| format!("bad `matches` regex: {e}")),
+            Condition::Leaf { .. }
+            | Condition::Absent(_)
+            | Condition::PortValue(..)
+            | Condition::PortRange(..) => Ok(()),
+            Condition::All(all) | Condition::Any(all) => {
+                all.iter().try_for_each(Condition::build_regexes)
+            }
+            Condition::Not(inner) | Condition::Each(_, inner) => inner.build_regexes(),
+        }
+    }
+}
+
 /// Opaque wrapper so the test type stays private.
 #[derive(Debug, Clone)]
 pub struct TestBox(Test);
@@ -168,7 +192,7 @@ impl ConditionSpec {
             groups.push(leaf(Test::In(values.clone())));
         }
         if let Some(pattern) = &self.matches {
-            let regex = Regex::new(pattern).map_err(|e| format!("bad `matches` regex: {e}"))?;
+            let regex = LazyRegex::new(pattern).map_err(|e| format!("bad `matches` regex: {e}"))?;
             groups.push(leaf(Test::Matches(regex)));
         }
         if self.present == Some(true) {
@@ -427,7 +451,7 @@ impl Test {
                     Test::In(lits) => lits.iter().any(|l| l.equals(scalar)),
                     Test::Matches(regex) => {
                         !matches!(scalar, Scalar::Expr(_) | Scalar::Null)
-                            && regex.is_match(scalar.text())
+                            && regex.get().is_some_and(|r| r.is_match(scalar.text()))
                     }
                     Test::Compare(op, bound) => number(node).is_some_and(|v| op(v, *bound)),
                     Test::Present => true,
@@ -472,6 +496,22 @@ mod tests {
             let error = spec.compile().expect_err(yaml);
             assert!(error.contains(expected), "{yaml}: {error}");
         }
+    }
+
+    #[test]
+    fn a_regex_too_big_to_build_is_found_by_build_regexes_wherever_it_is_nested() {
+        let too_big = r"'\w{1000}\w{1000}\w{1000}'";
+        let nested = format!(
+            "{{not: {{all: [{{path: a, present: true}}, {{each: b, where: {{path: c, matches: {too_big}}}}}]}}}}"
+        );
+        let condition = spec(&nested);
+        let error = condition.build_regexes().expect_err("too big");
+        assert!(error.starts_with("bad `matches` regex"), "{error}");
+        assert!(
+            spec("{any: [{path: a, matches: '^x$'}]}")
+                .build_regexes()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -335,6 +335,17 @@ impl Policies {
         let mut policies: Vec<Policy> = Vec::new();
         for (index, source) in sources.iter().enumerate() {
             let policy = compile(source)?;
+            if index >= embedded {
+                // A user's policy is built whole now, so that a regex too
+                // big to build is refused at start-up, naming its file.
+                policy
+                    .when
+                    .build_regexes()
+                    .map_err(|message| PolicyError::Format {
+                        origin: source.origin.clone(),
+                        message: format!("rule `{}`: when: {message}", policy.id),
+                    })?;
+            }
             match by_id.get(&policy.id).copied() {
                 Some((at, earlier)) => {
                     // Same origin twice is a mistake; a run-time file replacing an embedded one is the point.
@@ -415,6 +426,44 @@ mod tests {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect()
+    }
+
+    /// Embedded policies build their regexes on first use; every one of
+    /// them must build.
+    #[test]
+    fn every_embedded_policy_builds_its_regexes() {
+        let policies = Policies::load(None).expect("embedded IaC rules load");
+        let broken: Vec<String> = policies
+            .all()
+            .iter()
+            .filter_map(|p| {
+                p.when
+                    .build_regexes()
+                    .err()
+                    .map(|e| format!("{}: {e}", p.id))
+            })
+            .collect();
+        assert!(policies.len() > 100, "{}", policies.len());
+        assert!(broken.is_empty(), "{broken:#?}");
+    }
+
+    #[test]
+    fn a_users_policy_whose_regex_cannot_be_built_is_refused_at_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let folder = dir.path().join("terraform");
+        std::fs::create_dir_all(&folder).expect("folder");
+        std::fs::write(
+            folder.join("huge.yml"),
+            "id: terraform.huge-regex\nseverity: low\ncwe: CWE-1\nmessage: m\nremediation: r\ntarget: resource\nwhen: {path: name, matches: '\\w{1000}\\w{1000}\\w{1000}'}\n",
+        )
+        .expect("write");
+        let error = Policies::load(Some(dir.path())).expect_err("refused");
+        let text = error.to_string();
+        assert!(
+            text.contains("huge.yml") && text.contains("terraform.huge-regex"),
+            "{text}"
+        );
+        assert!(text.contains("size limit"), "{text}");
     }
 
     /// A user's `checkov:skip=CKV_AWS_20` or `zizmor: ignore[...]` only
