@@ -16,11 +16,11 @@ use crate::engine::sast::{DEFAULT_PARSE_TIMEOUT, SastAnalyzer, SastRules};
 use crate::engine::secrets::{
     DEFAULT_FINGERPRINT_KEY, GitleaksAliases, SecretRules, SecretsAnalyzer, SecretsOptions,
 };
-use crate::engine::{ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severity};
+use crate::engine::{AnalyzerKind, ChangeSet, DEFAULT_FILE_DEADLINE, Engine, ScanReport, Severity};
 use crate::report::RuleDoc;
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -100,7 +100,12 @@ impl Analyzers {
         let dir = options.rules_dir.as_deref();
         Ok(Self {
             sast: SastAnalyzer::new(SastRules::load(dir)?, options.parse_timeout),
-            iac: IacAnalyzer::new(Policies::load(dir)?),
+            // A user's folder is read whole now, so that its errors show at
+            // start-up; the embedded policies wait for the first IaC file.
+            iac: match dir {
+                Some(_) => IacAnalyzer::new(Policies::load(dir)?),
+                None => IacAnalyzer::embedded(),
+            },
             secrets: SecretsAnalyzer::new(
                 SecretRules::load(dir)?,
                 options.fingerprint_key.clone(),
@@ -112,13 +117,19 @@ impl Analyzers {
 
     /// What reporters need to know of every rule.
     pub fn rule_docs(&self) -> Vec<RuleDoc> {
+        let mut docs = self.code_docs();
+        docs.extend(self.iac.policies().all().iter().map(RuleDoc::from));
+        docs
+    }
+
+    /// [`Self::rule_docs`] of the SAST and secret rules.
+    fn code_docs(&self) -> Vec<RuleDoc> {
         self.sast
             .rules()
             .infos()
             .into_iter()
             .map(RuleDoc::from)
             .chain(self.secrets.rule_docs())
-            .chain(self.iac.policies().all().iter().map(RuleDoc::from))
             .collect()
     }
 }
@@ -131,9 +142,14 @@ pub struct Pipeline {
     file_deadline: Duration,
     /// The dependency review's advisory database (the bot's sync replaces it).
     advisories: SharedIndex,
-    rule_docs: Vec<RuleDoc>,
-    /// Rules that report only where a repository enables them.
-    opt_in: HashSet<String>,
+    /// Every rule's documentation, the IaC policies' read when first asked.
+    rule_docs: OnceLock<Vec<RuleDoc>>,
+    /// The SAST and secret rules' part of `rule_docs`.
+    code_docs: Vec<RuleDoc>,
+    /// The IaC analyzer, for its policies' documentation and opt-in flags.
+    iac: IacAnalyzer,
+    /// IaC policies that report only where a repository enables them.
+    opt_in: OnceLock<HashSet<String>>,
     /// What a `.gitleaksignore` line's rule id maps to.
     gitleaks_aliases: GitleaksAliases,
 }
@@ -159,15 +175,8 @@ impl Pipeline {
 
     /// The pipeline of analyzers already loaded.
     pub fn new(analyzers: Analyzers, options: &Options) -> Self {
-        let rule_docs = analyzers.rule_docs();
-        let opt_in = analyzers
-            .iac
-            .policies()
-            .all()
-            .iter()
-            .filter(|p| p.opt_in)
-            .map(|p| p.id.clone())
-            .collect();
+        let code_docs = analyzers.code_docs();
+        let iac_handle = analyzers.iac.clone();
         let gitleaks_aliases = GitleaksAliases::of(analyzers.secrets.rules());
         let Analyzers {
             sast,
@@ -190,10 +199,25 @@ impl Pipeline {
             fingerprint_key: options.fingerprint_key.clone(),
             file_deadline: options.file_deadline,
             advisories,
-            rule_docs,
-            opt_in,
+            rule_docs: OnceLock::new(),
+            code_docs,
+            iac: iac_handle,
+            opt_in: OnceLock::new(),
             gitleaks_aliases,
         }
+    }
+
+    /// The IaC policies that report only where a repository enables them.
+    fn opt_in(&self) -> &HashSet<String> {
+        self.opt_in.get_or_init(|| {
+            self.iac
+                .policies()
+                .all()
+                .iter()
+                .filter(|p| p.opt_in)
+                .map(|p| p.id.clone())
+                .collect()
+        })
     }
 
     /// The engine (the bot asks it which files to fetch).
@@ -209,7 +233,10 @@ impl Pipeline {
 
     /// Every rule the analyzers run, for reporters (SARIF's rule list).
     pub fn rule_docs(&self) -> &[RuleDoc] {
-        &self.rule_docs
+        self.rule_docs.get_or_init(|| {
+            let iac = self.iac.policies().all().iter().map(RuleDoc::from);
+            self.code_docs.iter().cloned().chain(iac).collect()
+        })
     }
 
     /// Scans `changes` under `config`: ignored paths are left out (and
@@ -298,9 +325,18 @@ impl Pipeline {
         report
             .findings
             .retain(|f| !config.disabled_rules.contains(&f.rule_id));
-        report.findings.retain(|f| {
-            !self.opt_in.contains(&f.rule_id) || config.enabled_rules.contains(&f.rule_id)
-        });
+        // Only IaC policies are opt-in: a change without IaC findings
+        // leaves the policies unread.
+        if report
+            .findings
+            .iter()
+            .any(|f| f.analyzer == AnalyzerKind::Iac)
+        {
+            let opt_in = self.opt_in();
+            report.findings.retain(|f| {
+                !opt_in.contains(&f.rule_id) || config.enabled_rules.contains(&f.rule_id)
+            });
+        }
         for finding in &mut report.findings {
             if let Some(severity) = config.severity_overrides.get(&finding.rule_id) {
                 finding.severity = *severity;
@@ -404,4 +440,63 @@ pub fn fail_threshold(flag: Option<Severity>, config: &RepoConfig) -> Option<Sev
         FailOn::AtLeast(severity) => Some(severity),
         FailOn::Never => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Options, Pipeline};
+    use crate::config::repo::RepoConfig;
+    use crate::engine::{AnalyzerKind, ChangeSet, Content};
+
+    fn change(path: &str, head: &str) -> ChangeSet {
+        let file = crate::local::changed_file(path, Content::Absent, Content::Text(head.into()))
+            .expect("diffable");
+        ChangeSet { files: vec![file] }
+    }
+
+    #[test]
+    fn the_embedded_iac_policies_are_read_for_the_first_iac_file_only() {
+        let pipeline = Pipeline::load(&Options::default()).expect("embedded rules load");
+        assert!(!pipeline.iac.policies_read());
+        let python = change("app.py", "import os\nos.system(input())\n");
+        let outcome = pipeline.run(python, &RepoConfig::default());
+        assert!(!outcome.report.findings.is_empty());
+        assert!(
+            !pipeline.iac.policies_read(),
+            "a Python change read the IaC policies"
+        );
+        let terraform = change(
+            "main.tf",
+            "resource \"aws_s3_bucket_acl\" \"b\" {\n  bucket = \"b\"\n  acl    = \"public-read\"\n}\n",
+        );
+        let outcome = pipeline.run(terraform, &RepoConfig::default());
+        assert!(pipeline.iac.policies_read());
+        assert!(
+            outcome
+                .report
+                .findings
+                .iter()
+                .any(|f| f.analyzer == AnalyzerKind::Iac),
+            "{:?}",
+            outcome.report.findings
+        );
+    }
+
+    #[test]
+    fn rule_docs_list_every_kind_of_rule_once() {
+        let pipeline = Pipeline::load(&Options::default()).expect("embedded rules load");
+        let docs = pipeline.rule_docs();
+        let mut ids: Vec<&str> = docs.iter().map(|d| d.id.as_str()).collect();
+        for prefix in ["python.", "rust.", "secrets.", "terraform.", "kubernetes."] {
+            assert!(
+                ids.iter().any(|id| id.starts_with(prefix)),
+                "no {prefix} rule"
+            );
+        }
+        let total = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "a rule is listed twice");
+        assert_eq!(pipeline.rule_docs().len(), total);
+    }
 }

@@ -97,7 +97,7 @@ impl IacAnalyzer {
     ) -> Option<Incomplete> {
         const NOTHING_KEPT: Option<Incomplete> = Some(Incomplete::OutOfTime { partial: false });
         const SOME_KEPT: Option<Incomplete> = Some(Incomplete::OutOfTime { partial: true });
-        let policies: Vec<&Policy> = self.policies.of(kind).collect();
+        let policies: Vec<&Policy> = self.policies().of(kind).collect();
         let (head_text, head_model) = head;
         let Some(head_hits) = evaluate(&policies, head_model, false, deadline) else {
             return NOTHING_KEPT;

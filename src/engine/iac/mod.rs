@@ -64,7 +64,7 @@ use super::{
     RawFinding, Skipped,
 };
 use crate::diff::FileStatus;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The format of a path, from its name alone (a YAML file is only a
 /// Kubernetes manifest if its content says so).
@@ -168,20 +168,42 @@ fn parse(kind: IacKind, path: &str, text: &str, deadline: &Deadline) -> Parsed {
 /// The IaC analyzer.
 #[derive(Clone)]
 pub struct IacAnalyzer {
-    policies: Arc<Policies>,
+    /// Empty until first needed when the analyzer runs the embedded
+    /// policies ([`IacAnalyzer::embedded`]).
+    policies: Arc<OnceLock<Policies>>,
 }
 
 impl IacAnalyzer {
     /// An analyzer over these policies.
     pub fn new(policies: Policies) -> Self {
         Self {
-            policies: Arc::new(policies),
+            policies: Arc::new(OnceLock::from(policies)),
         }
+    }
+
+    /// An analyzer over the embedded policies, read and compiled the first
+    /// time a change holds an IaC file (or [`Self::policies`] is asked):
+    /// reading the 400 policies was a third of `hunkscan scan`'s start-up,
+    /// paid by every change, most of which hold no IaC file.
+    pub fn embedded() -> Self {
+        Self {
+            policies: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Whether its policies have been read (an analyzer over the embedded
+    /// policies reads them for the first IaC file).
+    pub fn policies_read(&self) -> bool {
+        self.policies.get().is_some()
     }
 
     /// The policies it runs.
     pub fn policies(&self) -> &Policies {
-        &self.policies
+        self.policies.get_or_init(|| {
+            // The embedded policies are part of the binary, and the tests
+            // load every one of them: a failure here is a build defect.
+            Policies::load(None).expect("embedded IaC policies load")
+        })
     }
 
     fn raw(
@@ -263,7 +285,10 @@ impl Analyzer for IacAnalyzer {
     }
 
     fn across_files(&self, files: &mut [(&ChangedFile, &mut FileOutcome)]) {
-        split_across::fold(&self.policies, files);
+        // Only IaC files hold subjects: other changes leave the policies unread.
+        if files.iter().any(|(_, out)| out.iac_subjects.is_some()) {
+            split_across::fold(self.policies(), files);
+        }
         moved::reconcile(files);
     }
 
@@ -348,7 +373,7 @@ impl Analyzer for IacAnalyzer {
         let empty = Model::default();
         let known_base = base_model.as_ref().or(base_known.then_some(&empty));
         out.iac_subjects = moved::FileSubjects::new(
-            &self.policies,
+            self.policies(),
             kind,
             path,
             known_base,
@@ -359,7 +384,7 @@ impl Analyzer for IacAnalyzer {
             lines: &file.diff.lines,
             // A removed file has no head to hold a marker.
             suppressor: (!removed)
-                .then(|| Suppressor::new(&self.policies, kind, head, &head_model)),
+                .then(|| Suppressor::new(self.policies(), kind, head, &head_model)),
             found: Vec::new(),
         };
         let base = base_text.zip(base_model.as_ref());
@@ -373,7 +398,7 @@ impl Analyzer for IacAnalyzer {
             &mut sink,
         );
         let mut found = sink.found;
-        supersede::drop_superseded(&self.policies, &mut found);
+        supersede::drop_superseded(self.policies(), &mut found);
         match incomplete {
             None => {}
             Some(Incomplete::TooManyHits(reason)) => out.skipped.push(skip(reason, true)),

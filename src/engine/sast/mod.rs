@@ -17,6 +17,7 @@ pub(crate) mod fields;
 mod imports;
 mod parsing;
 pub(crate) mod prefilter;
+mod rule_sets;
 mod rules;
 pub mod taint;
 mod walk;
@@ -24,7 +25,8 @@ mod walk;
 use parsing::count_errors;
 pub(crate) use parsing::reparse_canonical;
 pub use parsing::{DEFAULT_PARSE_TIMEOUT, ParseError, parse, resolved_text};
-pub use rules::{Anchor, RuleError, RuleInfo, RuleMetadata, SastRules};
+pub use rule_sets::SastRules;
+pub use rules::{Anchor, LanguageRules, RuleError, RuleInfo, RuleMetadata};
 pub use walk::AddedRows;
 
 use super::{
@@ -74,8 +76,11 @@ impl SastAnalyzer {
     ) {
         let path = &file.diff.path;
         let language = root.root().get_doc().lang;
-        let active = |id: &str| self.rules.taint_rule_runs(id, present);
-        let taint = self.rules.taint();
+        let Some(rules) = self.rules.of(language) else {
+            return;
+        };
+        let active = |id: &str| rules.taint_rule_runs(id, present);
+        let taint = rules.taint();
         let imports = out
             .prepared
             .get::<taint::cross::Exports>()
@@ -105,11 +110,7 @@ impl SastAnalyzer {
         }
         let outcome = taint.analyze(root, &active, &out.deadline, imports);
         let locator = taint::report::Locator::new(&root.root().get_doc().src, canonical);
-        let info_of = |rule: usize| {
-            taint
-                .rule_id(language, rule)
-                .and_then(|id| self.rules.info(id))
-        };
+        let info_of = |rule: usize| taint.rule_id(language, rule).and_then(|id| rules.info(id));
         let flows = taint::report::findings(
             path,
             &outcome.hits,
@@ -149,9 +150,7 @@ impl SastAnalyzer {
                 finding.start,
                 finding.end,
             );
-            self.rules
-                .info(&finding.rule_id)
-                .is_some_and(|info| info.taint)
+            rules.info(&finding.rule_id).is_some_and(|info| info.taint)
                 || !superseded.contains(&key)
         });
         out.findings.extend(flows);
@@ -180,12 +179,13 @@ impl SastAnalyzer {
         left: Duration,
     ) -> Option<taint::cross::ExportedFile> {
         let language = SupportLang::from_path(path)?;
+        let rules = self.rules.of(language)?;
         // No taint rule could run on it (aliases resolved or not): no parse.
-        let taint_ids = self.rules.taint().rule_ids(language);
-        let present = self.rules.present_in(head);
+        let taint_ids = rules.taint().rule_ids(language);
+        let present = rules.present_in(head);
         if !taint_ids
             .iter()
-            .any(|id| self.rules.taint_rule_runs(id, &present))
+            .any(|id| rules.taint_rule_runs(id, &present))
             && !imports::may_rewrite(head, language)
         {
             return None;
@@ -198,11 +198,11 @@ impl SastAnalyzer {
             Some(canonical) => reparse_canonical(&root, canonical, timeout).ok()?,
         };
         let text = &root.root().get_doc().src;
-        let present = self.rules.present_in(text);
-        let active = |id: &str| self.rules.taint_rule_runs(id, &present);
+        let present = rules.present_in(text);
+        let active = |id: &str| rules.taint_rule_runs(id, &present);
         let locator = taint::report::Locator::new(text, canonical.as_ref());
         let deadline = Deadline::after(taint::cross::SUMMARY_TIME.min(left));
-        self.rules
+        rules
             .taint()
             .exports(&root, &active, &deadline, path, &locator)
     }
@@ -270,15 +270,18 @@ impl Analyzer for SastAnalyzer {
         let Some(language) = SupportLang::from_path(path) else {
             return;
         };
+        let Some(rules) = self.rules.of(language) else {
+            return;
+        };
         // A file whose imports will be rewritten is searched for the rules'
         // literals once, in its canonical text; others once, now.
         let rewrites = imports::may_rewrite(head, language);
-        let present_in_head = (!rewrites).then(|| self.rules.present_in(head));
-        let taint_ids = self.rules.taint().rule_ids(language);
+        let present_in_head = (!rewrites).then(|| rules.present_in(head));
+        let taint_ids = rules.taint().rule_ids(language);
         let taint_runs = |present: &std::collections::HashSet<&str>| {
             taint_ids
                 .iter()
-                .any(|id| self.rules.taint_rule_runs(id, present))
+                .any(|id| rules.taint_rule_runs(id, present))
         };
         // An alias can bring a rule's literal in (`s(x)` for `os.system`),
         // as can a plain `from os import system`:
@@ -289,7 +292,7 @@ impl Analyzer for SastAnalyzer {
             .get::<taint::cross::Exports>()
             .is_some_and(|exports| exports.imported_by(path, head));
         if let Some(present) = &present_in_head
-            && self.rules.for_file_with(path, present).is_empty()
+            && rules.for_file_with(path, present).is_empty()
             && !taint_runs(present)
             && !imports_changed
         {
@@ -325,12 +328,12 @@ impl Analyzer for SastAnalyzer {
         let (root, present) = match &canonical {
             None => (
                 root,
-                present_in_head.unwrap_or_else(|| self.rules.present_in(head)),
+                present_in_head.unwrap_or_else(|| rules.present_in(head)),
             ),
             Some(canonical) => {
                 let left = out.deadline.remaining().unwrap_or(Duration::MAX);
                 match reparse_canonical(&root, canonical, self.parse_timeout.min(left)) {
-                    Ok(resolved) => (resolved, self.rules.present_in(&canonical.text)),
+                    Ok(resolved) => (resolved, rules.present_in(&canonical.text)),
                     Err(error) => {
                         return out.skipped.push(Skipped {
                             path: path.clone(),
@@ -342,9 +345,9 @@ impl Analyzer for SastAnalyzer {
                 }
             }
         };
-        let rules = self.rules.for_file_with(path, &present);
+        let pattern_rules = rules.for_file_with(path, &present);
         let taint = taint_runs(&present) || imports_changed;
-        if rules.is_empty() && !taint {
+        if pattern_rules.is_empty() && !taint {
             return;
         }
         let errors = count_errors(&root, &out.deadline);
@@ -366,8 +369,14 @@ impl Analyzer for SastAnalyzer {
             rows: rows.as_ref(),
             canonical: canonical.as_ref(),
         };
-        let done =
-            self.run_rules_within(path, &root, rules, within, &out.deadline, &mut out.findings);
+        let done = self.run_rules_within(
+            path,
+            &root,
+            pattern_rules,
+            within,
+            &out.deadline,
+            &mut out.findings,
+        );
         if !done {
             let skipped = out.deadline.skipped(path, AnalyzerKind::Sast, true);
             return out.skipped.push(skipped);

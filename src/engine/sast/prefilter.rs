@@ -470,9 +470,11 @@ mod tests {
         let rules = SastRules::load(None).expect("embedded rules load");
         let (mut admitted, mut turned_away, mut examples) = (0usize, 0usize, 0usize);
         for info in rules.infos().into_iter().filter(|info| !info.taint) {
-            let (Some(config), Some(checks)) =
-                (rules.config(&info.id), rules.node_checks(&info.id))
-            else {
+            let language_rules = rules.of(info.language).expect("a rule's language");
+            let (Some(config), Some(checks)) = (
+                language_rules.config(&info.id),
+                language_rules.node_checks(&info.id),
+            ) else {
                 continue;
             };
             let kinds: Vec<usize> = config.matcher.potential_kinds().iter().flatten().collect();
@@ -516,7 +518,12 @@ mod tests {
         let pattern_rules: Vec<_> = rules.infos().into_iter().filter(|i| !i.taint).collect();
         let with_checks = pattern_rules
             .iter()
-            .filter(|i| rules.node_checks(&i.id).is_some_and(|c| !c.is_empty()))
+            .filter(|i| {
+                rules
+                    .of(i.language)
+                    .and_then(|language_rules| language_rules.node_checks(&i.id))
+                    .is_some_and(|c| !c.is_empty())
+            })
             .count();
         assert!(
             with_checks * 3 > pattern_rules.len(),

@@ -1,5 +1,6 @@
 //! The SAST rule format: hunkscan's keys around ast-grep's rule, compiled
-//! into one collection with a prefilter automaton over all rules' literals.
+//! per language into one collection with a prefilter automaton over all
+//! its rules' literals.
 
 use super::SUPPORTED_LANGUAGES;
 use super::prefilter;
@@ -7,7 +8,7 @@ use super::taint::TaintRules;
 use super::taint::spec::{Library, LibraryFile, ModeOnly, TaintRule, TaintRuleFile};
 use crate::engine::literals::LiteralIndex;
 use crate::engine::{Confidence, Severity};
-use crate::rules::{self, RuleSource, RuleSourceError};
+use crate::rules::{RuleSource, RuleSourceError};
 use ast_grep_config::{GlobalRules, RuleCollection, RuleConfig, SerializableRuleConfig};
 use ast_grep_language::SupportLang;
 use serde::Deserialize;
@@ -139,8 +140,8 @@ pub enum RuleError {
     Collection(String),
 }
 
-/// The loaded, compiled SAST rules.
-pub struct SastRules {
+/// The compiled SAST rules of one language.
+pub struct LanguageRules {
     collection: RuleCollection<SupportLang>,
     taint: TaintRules,
     info: HashMap<String, RuleInfo>,
@@ -175,6 +176,13 @@ impl Compiled {
         match self {
             Compiled::Pattern(_, info) | Compiled::Taint(_, info) => &info.id,
             Compiled::Library(_, library) => &library.id,
+        }
+    }
+
+    fn language(&self) -> SupportLang {
+        match self {
+            Compiled::Pattern(_, info) | Compiled::Taint(_, info) => info.language,
+            Compiled::Library(language, _) => *language,
         }
     }
 }
@@ -300,19 +308,31 @@ fn compile(source: &RuleSource) -> Result<(RuleConfig<SupportLang>, RuleInfo), R
     Ok((config, info))
 }
 
-impl SastRules {
-    /// The rules embedded in the binary, with `overrides` (a folder laid out
-    /// like `rules/`) adding rules or replacing embedded rules of the same id.
-    pub fn load(overrides: Option<&Path>) -> Result<Self, RuleError> {
-        let mut sources = rules::embedded(&rules::SAST_FOLDERS);
-        let embedded_count = sources.len();
-        if let Some(dir) = overrides {
-            sources.extend(rules::from_dir(dir, &rules::SAST_FOLDERS)?);
-        }
+impl LanguageRules {
+    /// Compiles one language's rule files (`sources`, the embedded ones
+    /// first, then `embedded_count..` from a user's folder, which add rules
+    /// or replace embedded rules of the same id).
+    pub(super) fn build(
+        language: SupportLang,
+        sources: &[RuleSource],
+        embedded_count: usize,
+    ) -> Result<Self, RuleError> {
         let mut by_id: HashMap<String, (usize, Compiled)> = HashMap::new();
         for (index, source) in sources.iter().enumerate() {
             let compiled = compile_any(source)?;
             let id = compiled.id().to_owned();
+            if compiled.language() != language {
+                // Rules are built one language at a time, for the languages
+                // a change holds: a rule must sit in its language's folder.
+                return Err(RuleError::Format {
+                    origin: source.origin.clone(),
+                    message: format!(
+                        "rule `{id}` is for {} but sits in the `{}/` folder",
+                        compiled.language(),
+                        source.folder
+                    ),
+                });
+            }
             if let Some((previous, _)) = by_id.get(&id) {
                 // Same origin twice is a mistake; a run-time file replacing an embedded one is the point.
                 let both_embedded = *previous < embedded_count && index < embedded_count;

@@ -107,7 +107,10 @@ impl SastAnalyzer {
         findings: &mut Vec<RawFinding>,
     ) -> bool {
         let Within { rows, canonical } = within;
-        let by_kind = rules_by_kind(&rules, |id| self.rules.node_checks(id));
+        let Some(language_rules) = self.rules.of(*root.lang()) else {
+            return true;
+        };
+        let by_kind = rules_by_kind(&rules, |id| language_rules.node_checks(id));
         let mut columns = Columns::default();
         let mut cursor = root.root().get_inner_node().walk();
         loop {
@@ -137,7 +140,7 @@ impl SastAnalyzer {
                         let Some(matched) = rule.matcher.match_node(node.clone()) else {
                             continue;
                         };
-                        if let Some(info) = self.rules.info(&rule.id) {
+                        if let Some(info) = language_rules.info(&rule.id) {
                             let finding = self.to_finding(
                                 path,
                                 rule,

@@ -366,7 +366,8 @@ mod prefilter_tests {
         let mut examples = 0;
         for info in rules.infos().into_iter().filter(|info| info.taint) {
             let language = info.language;
-            let taint = &rules.taint().languages[&language];
+            let language_rules = rules.of(language).expect("a rule's language");
+            let taint = &language_rules.taint().languages[&language];
             for example in info.valid.iter().chain(&info.invalid) {
                 let parsed = crate::engine::sast::parse(
                     example,
