@@ -117,19 +117,36 @@ impl Analyzers {
 
     /// What reporters need to know of every rule.
     pub fn rule_docs(&self) -> Vec<RuleDoc> {
-        let mut docs = self.code_docs();
-        docs.extend(self.iac.policies().all().iter().map(RuleDoc::from));
-        docs
+        self.doc_sources().all()
     }
 
-    /// [`Self::rule_docs`] of the SAST and secret rules.
-    fn code_docs(&self) -> Vec<RuleDoc> {
-        self.sast
-            .rules()
-            .infos()
-            .into_iter()
-            .map(RuleDoc::from)
-            .chain(self.secrets.rule_docs())
+    fn doc_sources(&self) -> DocSources {
+        DocSources {
+            sast: self.sast.shared_rules(),
+            secrets: self.secrets.rule_docs(),
+            iac: self.iac.clone(),
+        }
+    }
+}
+
+/// Where the rules' documentation comes from, held apart from the
+/// analyzers (which move into the engine) so that documenting every rule
+/// can wait until a reporter asks: it compiles every language's SAST rules
+/// and reads every IaC policy, which a scan of one language does not.
+struct DocSources {
+    sast: Arc<SastRules>,
+    /// The secret rules are compiled at load anyway; their docs are cheap.
+    secrets: Vec<RuleDoc>,
+    iac: IacAnalyzer,
+}
+
+impl DocSources {
+    /// SAST, secrets, IaC, in that order.
+    fn all(&self) -> Vec<RuleDoc> {
+        let sast = self.sast.infos().into_iter().map(RuleDoc::from);
+        let iac = self.iac.policies().all().iter().map(RuleDoc::from);
+        sast.chain(self.secrets.iter().cloned())
+            .chain(iac)
             .collect()
     }
 }
@@ -142,12 +159,9 @@ pub struct Pipeline {
     file_deadline: Duration,
     /// The dependency review's advisory database (the bot's sync replaces it).
     advisories: SharedIndex,
-    /// Every rule's documentation, the IaC policies' read when first asked.
+    /// Every rule's documentation, gathered when first asked.
     rule_docs: OnceLock<Vec<RuleDoc>>,
-    /// The SAST and secret rules' part of `rule_docs`.
-    code_docs: Vec<RuleDoc>,
-    /// The IaC analyzer, for its policies' documentation and opt-in flags.
-    iac: IacAnalyzer,
+    doc_sources: DocSources,
     /// IaC policies that report only where a repository enables them.
     opt_in: OnceLock<HashSet<String>>,
     /// What a `.gitleaksignore` line's rule id maps to.
@@ -175,8 +189,7 @@ impl Pipeline {
 
     /// The pipeline of analyzers already loaded.
     pub fn new(analyzers: Analyzers, options: &Options) -> Self {
-        let code_docs = analyzers.code_docs();
-        let iac_handle = analyzers.iac.clone();
+        let doc_sources = analyzers.doc_sources();
         let gitleaks_aliases = GitleaksAliases::of(analyzers.secrets.rules());
         let Analyzers {
             sast,
@@ -200,8 +213,7 @@ impl Pipeline {
             file_deadline: options.file_deadline,
             advisories,
             rule_docs: OnceLock::new(),
-            code_docs,
-            iac: iac_handle,
+            doc_sources,
             opt_in: OnceLock::new(),
             gitleaks_aliases,
         }
@@ -210,7 +222,8 @@ impl Pipeline {
     /// The IaC policies that report only where a repository enables them.
     fn opt_in(&self) -> &HashSet<String> {
         self.opt_in.get_or_init(|| {
-            self.iac
+            self.doc_sources
+                .iac
                 .policies()
                 .all()
                 .iter()
@@ -233,10 +246,7 @@ impl Pipeline {
 
     /// Every rule the analyzers run, for reporters (SARIF's rule list).
     pub fn rule_docs(&self) -> &[RuleDoc] {
-        self.rule_docs.get_or_init(|| {
-            let iac = self.iac.policies().all().iter().map(RuleDoc::from);
-            self.code_docs.iter().cloned().chain(iac).collect()
-        })
+        self.rule_docs.get_or_init(|| self.doc_sources.all())
     }
 
     /// Scans `changes` under `config`: ignored paths are left out (and
@@ -447,6 +457,7 @@ mod tests {
     use super::{Options, Pipeline};
     use crate::config::repo::RepoConfig;
     use crate::engine::{AnalyzerKind, ChangeSet, Content};
+    use ast_grep_language::SupportLang;
 
     fn change(path: &str, head: &str) -> ChangeSet {
         let file = crate::local::changed_file(path, Content::Absent, Content::Text(head.into()))
@@ -455,22 +466,28 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_iac_policies_are_read_for_the_first_iac_file_only() {
+    fn rules_are_compiled_for_the_kinds_of_file_a_change_holds() {
         let pipeline = Pipeline::load(&Options::default()).expect("embedded rules load");
-        assert!(!pipeline.iac.policies_read());
+        assert!(!pipeline.doc_sources.iac.policies_read());
+        assert!(!pipeline.doc_sources.sast.is_built(SupportLang::Python));
         let python = change("app.py", "import os\nos.system(input())\n");
         let outcome = pipeline.run(python, &RepoConfig::default());
         assert!(!outcome.report.findings.is_empty());
         assert!(
-            !pipeline.iac.policies_read(),
+            !pipeline.doc_sources.iac.policies_read(),
             "a Python change read the IaC policies"
+        );
+        let sast = &pipeline.doc_sources.sast;
+        assert!(
+            sast.is_built(SupportLang::Python) && !sast.is_built(SupportLang::Rust),
+            "a Python change compiles the Python rules only"
         );
         let terraform = change(
             "main.tf",
             "resource \"aws_s3_bucket_acl\" \"b\" {\n  bucket = \"b\"\n  acl    = \"public-read\"\n}\n",
         );
         let outcome = pipeline.run(terraform, &RepoConfig::default());
-        assert!(pipeline.iac.policies_read());
+        assert!(pipeline.doc_sources.iac.policies_read());
         assert!(
             outcome
                 .report

@@ -44,7 +44,9 @@ pub const SUPPORTED_LANGUAGES: [SupportLang; 2] = [SupportLang::Python, SupportL
 
 /// The SAST analyzer.
 pub struct SastAnalyzer {
-    rules: SastRules,
+    /// Shared with whoever documents the rules (the pipeline, for SARIF)
+    /// once the analyzer is in an engine; each language compiles once.
+    rules: std::sync::Arc<SastRules>,
     parse_timeout: Duration,
 }
 
@@ -52,7 +54,7 @@ impl SastAnalyzer {
     /// An analyzer over these rules, with the given per-file parse limit.
     pub fn new(rules: SastRules, parse_timeout: Duration) -> Self {
         Self {
-            rules,
+            rules: std::sync::Arc::new(rules),
             parse_timeout,
         }
     }
@@ -60,6 +62,11 @@ impl SastAnalyzer {
     /// The rules it runs.
     pub fn rules(&self) -> &SastRules {
         &self.rules
+    }
+
+    /// The rules it runs, for a holder that outlives the borrow.
+    pub fn shared_rules(&self) -> std::sync::Arc<SastRules> {
+        std::sync::Arc::clone(&self.rules)
     }
 }
 
