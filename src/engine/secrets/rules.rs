@@ -158,9 +158,7 @@ pub enum SecretRuleError {
     Prefilter(String),
 }
 
-/// `build_now`: build the regexes at load (a user's rules, so that one too
-/// big to build is refused at start-up) rather than on first use.
-fn compile(source: &RuleSource, build_now: bool) -> Result<SecretRule, SecretRuleError> {
+fn compile(source: &RuleSource) -> Result<SecretRule, SecretRuleError> {
     let file: SecretRuleFile =
         ast_grep_config::from_str(&source.text).map_err(|e| SecretRuleError::Format {
             origin: source.origin.clone(),
@@ -179,15 +177,6 @@ fn compile(source: &RuleSource, build_now: bool) -> Result<SecretRule, SecretRul
         .map(LazyRegex::new)
         .transpose()
         .map_err(|e| regex_error("multiline_end", e))?;
-    if build_now {
-        regex
-            .force()
-            .map_err(|e| regex_error("regex", e.to_owned()))?;
-        if let Some(end) = &multiline_end {
-            end.force()
-                .map_err(|e| regex_error("multiline_end", e.to_owned()))?;
-        }
-    }
     if file.keywords.iter().all(|k| k.is_empty()) {
         return Err(SecretRuleError::NoKeywords {
             origin: source.origin.clone(),
@@ -224,6 +213,26 @@ fn compile(source: &RuleSource, build_now: bool) -> Result<SecretRule, SecretRul
 }
 
 impl SecretRule {
+    /// Builds its regexes now (they are built on first use otherwise, see
+    /// [`LazyRegex`]): the first that cannot be built.
+    pub fn build_regexes(&self) -> Result<(), SecretRuleError> {
+        let regexes = [
+            ("regex", Some(&self.regex)),
+            ("multiline_end", self.multiline_end.as_ref()),
+        ];
+        for (field, regex) in regexes {
+            if let Some(regex) = regex {
+                regex.force().map_err(|message| SecretRuleError::Regex {
+                    origin: self.origin.clone(),
+                    id: self.id.clone(),
+                    field,
+                    message: message.to_owned(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// A rule for no provider in particular (a password assignment, a
     /// connection string): "Generic" is not someone to rotate it with.
     pub fn is_generic(&self) -> bool {
@@ -273,7 +282,12 @@ impl SecretRules {
         let mut by_id: HashMap<String, usize> = HashMap::new();
         let mut compiled: Vec<SecretRule> = Vec::new();
         for (index, source) in sources.iter().enumerate() {
-            let rule = compile(source, index >= embedded)?;
+            let rule = compile(source)?;
+            if index >= embedded {
+                // A user's rule is built whole now, so that a regex too big
+                // to build is refused at start-up, naming its file.
+                rule.build_regexes()?;
+            }
             match by_id.get(&rule.id) {
                 Some(&index) => compiled[index] = rule,
                 None => {

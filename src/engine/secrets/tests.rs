@@ -138,14 +138,7 @@ fn every_embedded_rule_builds_its_regexes() {
     let broken: Vec<String> = rules
         .rules()
         .iter()
-        .flat_map(|rule| {
-            let end = rule.multiline_end.as_ref().map(|end| end.force());
-            [Some(rule.regex.force()), end]
-                .into_iter()
-                .flatten()
-                .filter_map(|built| built.err())
-                .map(|error| format!("{}: {error}", rule.id))
-        })
+        .filter_map(|rule| rule.build_regexes().err().map(|e| e.to_string()))
         .collect();
     assert!(rules.len() > 100, "{}", rules.len());
     assert!(broken.is_empty(), "{broken:#?}");
