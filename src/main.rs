@@ -177,14 +177,16 @@ fn main() -> ExitCode {
     // a full DFA (a cargo feature of regex-automata it turns on), which was
     // a sixth of the start-up's work.
     let rust_log = std::env::var("RUST_LOG").ok();
-    let filter = rust_log
-        .as_deref()
-        .and_then(|directives| directives.parse::<Targets>().ok())
-        .unwrap_or_else(|| {
+    // Parsed once: the filter, and whether RUST_LOG was refused.
+    let (filter, refused) = match rust_log.as_deref().map(str::parse::<Targets>) {
+        Some(Ok(targets)) => (targets, false),
+        parsed => (
             default_level
                 .parse::<Targets>()
-                .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::ERROR))
-        });
+                .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::ERROR)),
+            parsed.is_some(),
+        ),
+    };
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -192,7 +194,7 @@ fn main() -> ExitCode {
                 .with_filter(filter),
         )
         .init();
-    if let Some(directives) = rust_log.filter(|d| d.parse::<Targets>().is_err()) {
+    if let Some(directives) = rust_log.filter(|_| refused) {
         tracing::error!(
             rust_log = %hunkscan::render::terminal(&directives),
             "RUST_LOG is not a list of `target=level` directives; using `{default_level}`"
