@@ -154,3 +154,14 @@ pub fn from_dir(root: &Path, folders: &[&'static str]) -> Result<Vec<RuleSource>
     sources.sort_by(|a, b| a.origin.cmp(&b.origin));
     Ok(sources)
 }
+
+/// A rules folder holding one rule file, `folder/name`: what the tests of
+/// the rules a user's folder may not hold write.
+#[cfg(test)]
+pub(crate) fn folder_with_rule(folder: &str, name: &str, text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let folder = dir.path().join(folder);
+    std::fs::create_dir_all(&folder).expect("folder");
+    std::fs::write(folder.join(name), text).expect("write");
+    dir
+}

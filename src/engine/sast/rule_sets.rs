@@ -194,14 +194,11 @@ mod tests {
 
     #[test]
     fn a_users_rule_for_another_language_than_its_folder_is_refused_at_load() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let folder = dir.path().join("python");
-        std::fs::create_dir_all(&folder).expect("folder");
-        std::fs::write(
-            folder.join("misplaced.yml"),
+        let dir = crate::rules::folder_with_rule(
+            "python",
+            "misplaced.yml",
             "id: rust.misplaced\nlanguage: rust\nseverity: low\nmessage: m\nrule: {pattern: unsafe_fn()}\nmetadata: {cwe: CWE-1, confidence: low}\n",
-        )
-        .expect("write");
+        );
         let error = SastRules::load(Some(dir.path()))
             .err()
             .expect("refused at load");

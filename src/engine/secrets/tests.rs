@@ -176,14 +176,11 @@ fn a_rule_is_built_only_once_a_line_holds_its_keyword() {
 
 #[test]
 fn a_users_rule_whose_regex_cannot_be_built_is_refused_at_load() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let folder = dir.path().join("secrets");
-    std::fs::create_dir_all(&folder).expect("folder");
-    std::fs::write(
-        folder.join("huge.yml"),
+    let dir = crate::rules::folder_with_rule(
+        "secrets",
+        "huge.yml",
         "id: secrets.huge\nprovider: Acme\ntitle: Acme key\nseverity: high\nconfidence: high\nregex: '\\w{1000}\\w{1000}\\w{1000}'\nkeywords: [acme]\n",
-    )
-    .expect("write");
+    );
     let error = SecretRules::load(Some(dir.path()))
         .err()
         .expect("refused at load");

@@ -449,14 +449,11 @@ mod tests {
 
     #[test]
     fn a_users_policy_whose_regex_cannot_be_built_is_refused_at_load() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let folder = dir.path().join("terraform");
-        std::fs::create_dir_all(&folder).expect("folder");
-        std::fs::write(
-            folder.join("huge.yml"),
+        let dir = crate::rules::folder_with_rule(
+            "terraform",
+            "huge.yml",
             "id: terraform.huge-regex\nseverity: low\ncwe: CWE-1\nmessage: m\nremediation: r\ntarget: resource\nwhen: {path: name, matches: '\\w{1000}\\w{1000}\\w{1000}'}\n",
-        )
-        .expect("write");
+        );
         let error = Policies::load(Some(dir.path())).expect_err("refused");
         let text = error.to_string();
         assert!(
